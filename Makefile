@@ -1,0 +1,62 @@
+# celeriac — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+PY ?= python3
+VENV := .venv
+BIN := bin/celeriac
+export CELERIAC_REQUIRE_REDIS := 1
+export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
+
+.PHONY: all build run test deps redis venv vet unit integration fuzz bench lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/celeriac
+
+## run: build and start the stack on an embedded broker (no Redis needed).
+run: build
+	$(BIN) run
+
+## test: install what the tests need, then vet, unit tests (-race), integration tests, short fuzzing.
+test: deps vet unit integration fuzz
+
+deps: redis venv
+
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: integration/requirements.txt
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r integration/requirements.txt
+	touch $@
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./integration/...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+integration:
+	$(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
+
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pyjson
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./celery
+
+## bench: Go benchmarks plus side-by-side measurements against Python Celery.
+bench: build deps
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/pyjson ./celery
+	bash bench/run.sh
+
+clean:
+	rm -rf bin $(VENV)
