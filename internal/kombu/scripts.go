@@ -1,0 +1,68 @@
+package kombu
+
+// Lua scripts shared by the client and the worker. Each runs through
+// EVALSHA with an EVAL fallback (redigo's Script does that).
+
+// StoreResultScript stores a task's result meta unless a SUCCESS is already
+// stored, and publishes it on the key's channel, atomically: the GET check,
+// SETEX and PUBLISH that celery's Redis backend performs in two round trips
+// (backends/base.py `store_result`, backends/redis.py `set`; spec §5.1).
+//
+//	KEYS[1] result key (also the channel)
+//	ARGV[1] meta JSON
+//	ARGV[2] expiry in seconds; "0" stores without expiry
+//	ARGV[3] channel to publish on (the key without a global prefix would be
+//	        wrong for prefixed subscribers, so the caller passes it)
+//	returns 1 when stored, 0 when a SUCCESS was kept
+const StoreResultScript = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, meta = pcall(cjson.decode, cur)
+  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then
+    return 0
+  end
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return 1
+`
+
+// ReleaseMutexScript deletes a lock only if it still holds our token
+// (kombu redis.py `Mutex.release`).
+//
+//	KEYS[1] mutex key
+//	ARGV[1] token
+//	returns 1 when released
+const ReleaseMutexScript = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`
+
+// RestoreScript moves one unacked message back onto its queue if the
+// unacked entry still holds the payload the caller read: a compare-and-set
+// that replaces kombu's WATCH/MULTI (redis.py `QoS.restore_by_tag`) without
+// its retry storms on a busy unacked hash.
+//
+//	KEYS[1] unacked hash, KEYS[2] unacked_index zset, KEYS[3] target list
+//	ARGV[1] delivery tag, ARGV[2] expected entry, ARGV[3] payload to push,
+//	ARGV[4] "1" to LPUSH (back of the queue), else RPUSH (served next)
+//	returns 1 when restored, 0 when the entry changed or vanished
+const RestoreScript = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[4] == '1' then
+  redis.call('LPUSH', KEYS[3], ARGV[3])
+else
+  redis.call('RPUSH', KEYS[3], ARGV[3])
+end
+return 1
+`

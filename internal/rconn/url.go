@@ -1,0 +1,312 @@
+package rconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// ErrBadURL is wrapped by every URL parsing error.
+var ErrBadURL = errors.New("invalid redis URL")
+
+// Config describes how to reach one Redis server (or a Sentinel-managed
+// master).
+type Config struct {
+	// Network is "tcp" or "unix".
+	Network string
+	// Addr is host:port, or the socket path for unix.
+	Addr     string
+	DB       int
+	Username string
+	Password string
+	// TLS is non-nil for rediss://.
+	TLS *tls.Config
+	// Sentinels lists host:port of Sentinel servers; when non-empty, Addr
+	// is resolved through them for MasterName on every dial.
+	Sentinels        []string
+	MasterName       string
+	SentinelPassword string
+	// ConnectTimeout bounds dialing; ReadTimeout and WriteTimeout bound
+	// ordinary commands (blocking commands set their own).
+	ConnectTimeout time.Duration
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+
+	raw string
+}
+
+// ParseURL parses a broker or result backend URL.
+func ParseURL(raw string) (*Config, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrBadURL, redact(raw), fmt.Sprintf(format, a...))
+	}
+	c := &Config{Network: "tcp", ConnectTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, raw: raw}
+	if strings.HasPrefix(raw, "sentinel://") {
+		return parseSentinel(c, raw, bad)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	q := u.Query()
+	switch u.Scheme {
+	case "redis", "rediss":
+		host := u.Hostname()
+		if host == "" {
+			host = "localhost"
+		}
+		port := u.Port()
+		if port == "" {
+			port = "6379"
+		}
+		if _, err := strconv.Atoi(port); err != nil {
+			return nil, bad("port %q is not a number", port)
+		}
+		c.Addr = net.JoinHostPort(host, port)
+		if c.DB, err = parseDB(u.Path, q.Get("db")); err != nil {
+			return nil, bad("%v", err)
+		}
+	case "unix", "redis+socket", "socket":
+		c.Network = "unix"
+		c.Addr = u.Path
+		if c.Addr == "" {
+			return nil, bad("no socket path")
+		}
+		db := q.Get("db")
+		if db == "" {
+			db = q.Get("virtual_host")
+		}
+		if c.DB, err = parseDB("", db); err != nil {
+			return nil, bad("%v", err)
+		}
+	case "":
+		return nil, bad("no scheme (want redis://, rediss://, unix:// or sentinel://)")
+	default:
+		return nil, bad("unsupported scheme %q (want redis://, rediss://, unix:// or sentinel://)", u.Scheme)
+	}
+	if u.User != nil {
+		c.Username = u.User.Username()
+		c.Password, _ = u.User.Password()
+		// redis://:pass@host and redis://pass@host (no user) both mean a
+		// password for the default user, as kombu reads them.
+		if _, hasPw := u.User.Password(); !hasPw {
+			c.Password, c.Username = c.Username, ""
+		}
+	}
+	if u.Scheme == "rediss" {
+		if c.TLS, err = tlsConfig(q, u.Hostname()); err != nil {
+			return nil, bad("%v", err)
+		}
+	} else if hasSSLParams(q) {
+		return nil, bad("ssl_* parameters need the rediss:// scheme")
+	}
+	return c, nil
+}
+
+func parseSentinel(c *Config, raw string, bad func(string, ...any) error) (*Config, error) {
+	for i, part := range strings.Split(raw, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		if err != nil || u.Scheme != "sentinel" {
+			return nil, bad("each ;-separated part must be a sentinel:// URL")
+		}
+		host, port := u.Hostname(), u.Port()
+		if host == "" {
+			host = "localhost"
+		}
+		if port == "" {
+			port = "26379"
+		}
+		c.Sentinels = append(c.Sentinels, net.JoinHostPort(host, port))
+		if u.User != nil {
+			pw, ok := u.User.Password()
+			if !ok {
+				pw = u.User.Username()
+			} else {
+				c.Username = u.User.Username()
+			}
+			c.Password = pw
+		}
+		q := u.Query()
+		if mn := q.Get("master_name"); mn != "" {
+			c.MasterName = mn
+		}
+		if sp := q.Get("sentinel_password"); sp != "" {
+			c.SentinelPassword = sp
+		}
+		if i == 0 || u.Path != "" {
+			if c.DB, err = parseDB(u.Path, q.Get("db")); err != nil {
+				return nil, bad("%v", err)
+			}
+		}
+	}
+	if len(c.Sentinels) == 0 {
+		return nil, bad("no sentinel hosts")
+	}
+	return c, nil
+}
+
+func parseDB(path, query string) (int, error) {
+	s := strings.Trim(path, "/")
+	if s == "" {
+		s = query
+	}
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("database %q is not a non-negative number", s)
+	}
+	return n, nil
+}
+
+func hasSSLParams(q url.Values) bool {
+	for k := range q {
+		if strings.HasPrefix(k, "ssl_") {
+			return true
+		}
+	}
+	return false
+}
+
+func tlsConfig(q url.Values, host string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	// kombu uses CERT_NONE when no ssl options are given.
+	reqs := strings.ToLower(strings.TrimPrefix(strings.ToUpper(q.Get("ssl_cert_reqs")), "CERT_"))
+	switch reqs {
+	case "", "none":
+		tc.InsecureSkipVerify = true
+	case "optional", "required":
+	default:
+		return nil, fmt.Errorf("ssl_cert_reqs %q: want required, optional or none", q.Get("ssl_cert_reqs"))
+	}
+	if ca := q.Get("ssl_ca_certs"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("ssl_ca_certs: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ssl_ca_certs %s: no certificates", ca)
+		}
+		tc.RootCAs = pool
+	}
+	cert, key := q.Get("ssl_certfile"), q.Get("ssl_keyfile")
+	if cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("ssl_certfile/ssl_keyfile: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// String returns the URL with any password replaced by "***".
+func (c *Config) String() string { return redact(c.raw) }
+
+func redact(raw string) string {
+	parts := strings.Split(raw, ";")
+	for i, p := range parts {
+		u, err := url.Parse(p)
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "***")
+		} else {
+			u.User = url.User("***")
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ";")
+}
+
+// Dial opens one connection, selects the DB and authenticates.
+func (c *Config) Dial(ctx context.Context) (redis.Conn, error) {
+	addr := c.Addr
+	if len(c.Sentinels) > 0 {
+		var err error
+		if addr, err = c.masterAddr(ctx); err != nil {
+			return nil, err
+		}
+	}
+	opts := []redis.DialOption{
+		redis.DialConnectTimeout(c.ConnectTimeout),
+		redis.DialReadTimeout(c.ReadTimeout),
+		redis.DialWriteTimeout(c.WriteTimeout),
+		redis.DialDatabase(c.DB),
+	}
+	if c.Password != "" {
+		opts = append(opts, redis.DialPassword(c.Password))
+	}
+	if c.Username != "" {
+		opts = append(opts, redis.DialUsername(c.Username))
+	}
+	if c.TLS != nil {
+		opts = append(opts, redis.DialUseTLS(true), redis.DialTLSConfig(c.TLS))
+	}
+	conn, err := redis.DialContext(ctx, c.Network, addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("redis dial %s: %w", c, err)
+	}
+	return conn, nil
+}
+
+func (c *Config) masterAddr(ctx context.Context) (string, error) {
+	if c.MasterName == "" {
+		return "", fmt.Errorf("sentinel %s: master_name is required", c)
+	}
+	var errs []error
+	for _, s := range c.Sentinels {
+		opts := []redis.DialOption{redis.DialConnectTimeout(c.ConnectTimeout), redis.DialReadTimeout(c.ConnectTimeout)}
+		if c.SentinelPassword != "" {
+			opts = append(opts, redis.DialPassword(c.SentinelPassword))
+		}
+		conn, err := redis.DialContext(ctx, "tcp", s, opts...)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		hp, err := redis.Strings(conn.Do("SENTINEL", "get-master-addr-by-name", c.MasterName))
+		conn.Close()
+		if err != nil || len(hp) != 2 {
+			errs = append(errs, fmt.Errorf("sentinel %s: no master %q: %v", s, c.MasterName, err))
+			continue
+		}
+		return net.JoinHostPort(hp[0], hp[1]), nil
+	}
+	return "", fmt.Errorf("sentinel %s: %w", c, errors.Join(errs...))
+}
+
+// NewPool returns a pool over c. maxActive 0 means unlimited.
+func NewPool(c *Config, maxIdle, maxActive int) *redis.Pool {
+	return &redis.Pool{
+		DialContext: c.Dial,
+		MaxIdle:     maxIdle,
+		MaxActive:   maxActive,
+		Wait:        maxActive > 0,
+		IdleTimeout: 4 * time.Minute,
+		TestOnBorrow: func(conn redis.Conn, lastUsed time.Time) error {
+			if time.Since(lastUsed) < time.Minute {
+				return nil
+			}
+			_, err := conn.Do("PING")
+			return err
+		},
+	}
+}

@@ -1,0 +1,83 @@
+package rconn
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		url                     string
+		network, addr, user, pw string
+		db                      int
+		tls                     bool
+	}{
+		{url: "redis://localhost:6379/0", network: "tcp", addr: "localhost:6379"},
+		{url: "redis://", network: "tcp", addr: "localhost:6379"},
+		{url: "redis://h/3", network: "tcp", addr: "h:6379", db: 3},
+		{url: "redis://:secret@h:1/2", network: "tcp", addr: "h:1", pw: "secret", db: 2},
+		{url: "redis://user:secret@h:1", network: "tcp", addr: "h:1", user: "user", pw: "secret"},
+		{url: "rediss://h:6380/1?ssl_cert_reqs=none", network: "tcp", addr: "h:6380", db: 1, tls: true},
+		{url: "unix:///tmp/redis.sock?db=4", network: "unix", addr: "/tmp/redis.sock", db: 4},
+		{url: "redis+socket:///tmp/r.sock", network: "unix", addr: "/tmp/r.sock"},
+		{url: "redis://[::1]:7000/0", network: "tcp", addr: "[::1]:7000"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			c, err := ParseURL(tc.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Network != tc.network || c.Addr != tc.addr || c.Username != tc.user || c.Password != tc.pw || c.DB != tc.db || (c.TLS != nil) != tc.tls {
+				t.Errorf("ParseURL(%q) = %+v", tc.url, c)
+			}
+		})
+	}
+}
+
+func TestParseSentinel(t *testing.T) {
+	c, err := ParseURL("sentinel://:pw@s1:26379/2;sentinel://s2?master_name=mymaster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sentinels) != 2 || c.Sentinels[1] != "s2:26379" || c.MasterName != "mymaster" || c.Password != "pw" || c.DB != 2 {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestParseURLErrors(t *testing.T) {
+	for _, u := range []string{
+		"amqp://guest@localhost//", "localhost:6379", "redis://h:port/0", "redis://h/x",
+		"redis://h/0?ssl_cert_reqs=none", "rediss://h?ssl_cert_reqs=maybe", "unix://",
+	} {
+		if _, err := ParseURL(u); !errors.Is(err, ErrBadURL) {
+			t.Errorf("ParseURL(%q) = %v, want ErrBadURL", u, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	c, err := ParseURL("redis://user:secret@h:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.String(); strings.Contains(s, "secret") {
+		t.Errorf("String() leaks the password: %s", s)
+	}
+	if _, err := ParseURL("foo://:secret@h"); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond}
+	for attempt, hi := range []time.Duration{10, 20, 40, 80, 80, 80} {
+		hi *= time.Millisecond
+		for range 20 {
+			if d := b.Delay(attempt); d < hi/2 || d > hi {
+				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", attempt, d, hi/2, hi)
+			}
+		}
+	}
+}
