@@ -1,0 +1,201 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/pypeer"
+	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/worker"
+	"github.com/celeriac/celeriac/worker/builtin"
+)
+
+// binary is the celeriac binary built once for the package (TestMain).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "celeriac-it-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "celeriac")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/celeriac")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building celeriac: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's private Redis plus a Go client on it.
+type env struct {
+	Redis  *redistest.Server
+	URL    string
+	Client *celery.Client
+}
+
+func newEnv(t *testing.T, opts ...redistest.Option) *env {
+	t.Helper()
+	srv := redistest.Start(t, opts...)
+	url := srv.URL(0)
+	c, err := celery.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &env{Redis: srv, URL: url, Client: c}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startGoWorker runs an in-process Go worker with the built-in tasks until
+// the test ends (warm shutdown at Cleanup). Extra handlers can be added via
+// register.
+func startGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts ...worker.Option) *worker.Worker {
+	t.Helper()
+	broker, err := celery.NewBroker(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := celery.NewBackendFromPool(broker.Pool())
+	mux := worker.NewServeMux()
+	builtin.Register(mux, broker.Pool())
+	if register != nil {
+		register(mux)
+	}
+	w := worker.New(broker, backend, mux, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker.Run: %v", err)
+		}
+		backend.Close()
+		broker.Close()
+	})
+	return w
+}
+
+// proc is a celeriac binary subprocess.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+// Log returns what the process printed so far.
+func (p *proc) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Signal sends sig to the process.
+func (p *proc) Signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
+
+// Wait waits for exit (at most d) and reports whether it exited.
+func (p *proc) Wait(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// startBinary runs `celeriac args...`, waits until its output contains
+// ready (if not empty), and kills it at Cleanup.
+func startBinary(t *testing.T, ready string, args ...string) *proc {
+	t.Helper()
+	p := &proc{done: make(chan struct{})}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if !p.Wait(20 * time.Second) {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("celeriac %s output:\n%s", strings.Join(args, " "), p.Log())
+		}
+	})
+	if ready != "" {
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(p.Log(), ready) {
+			if time.Now().After(deadline) {
+				t.Fatalf("celeriac %v not ready:\n%s", args, p.Log())
+			}
+			select {
+			case <-p.done:
+				t.Fatalf("celeriac %v exited:\n%s", args, p.Log())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return p
+}
+
+// pyResult is what client.py get prints.
+type pyResult struct {
+	State     string         `json:"state"`
+	Result    any            `json:"result"`
+	Traceback *string        `json:"traceback"`
+	Name      string         `json:"name"`
+	Args      []any          `json:"args"`
+	Kwargs    map[string]any `json:"kwargs"`
+	Worker    string         `json:"worker"`
+	Retries   int            `json:"retries"`
+	Queue     string         `json:"queue"`
+	DateDone  string         `json:"date_done"`
+}
+
+// pySend sends a task with the Python client and returns its id.
+func pySend(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	var out struct {
+		ID string `json:"id"`
+	}
+	pypeer.RunJSON(t, url, &out, "client.py", append([]string{"send"}, args...)...)
+	return out.ID
+}
+
+// pyGet waits for a result with Python's AsyncResult.get.
+func pyGet(t *testing.T, url, id string) pyResult {
+	t.Helper()
+	var r pyResult
+	pypeer.RunJSON(t, url, &r, "client.py", "get", id, "--timeout", "30")
+	return r
+}
