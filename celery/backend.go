@@ -1,0 +1,493 @@
+package celery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/rconn"
+)
+
+// Backend is Celery's Redis result backend: results are stored under
+// celery-task-meta-<id> with SETEX and published on the channel of the
+// same name in one atomic step, and waiting readers subscribe before they
+// read, so no wait ever polls (spec §5).
+//
+// A Backend is safe for concurrent use.
+type Backend struct {
+	pool     *redis.Pool
+	ownsPool bool
+	o        backendOptions
+	store    *redis.Script
+	sub      *subscriber
+}
+
+type backendOptions struct {
+	prefix  string
+	expires time.Duration
+	logger  *slog.Logger
+}
+
+// BackendOption configures a Backend.
+type BackendOption func(*backendOptions)
+
+// WithResultExpires sets result_expires: how long results are kept.
+// Default one day; 0 keeps them forever.
+func WithResultExpires(d time.Duration) BackendOption {
+	return func(o *backendOptions) { o.expires = d }
+}
+
+// WithResultKeyPrefix sets result_backend_transport_options'
+// global_keyprefix. Default none.
+func WithResultKeyPrefix(p string) BackendOption { return func(o *backendOptions) { o.prefix = p } }
+
+// WithBackendLogger sets the backend's logger. Default slog.Default().
+func WithBackendLogger(l *slog.Logger) BackendOption { return func(o *backendOptions) { o.logger = l } }
+
+// NewBackend connects to the result backend at url (same URL forms as the
+// broker). It does not dial until first use.
+func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
+	cfg, err := rconn.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("celery: result backend: %w", err)
+	}
+	b := NewBackendFromPool(rconn.NewPool(cfg, 16, 0), opts...)
+	b.ownsPool = true
+	return b, nil
+}
+
+// NewBackendFromPool uses an existing pool; the caller keeps ownership of
+// the pool (Close leaves it open).
+func NewBackendFromPool(pool *redis.Pool, opts ...BackendOption) *Backend {
+	o := backendOptions{expires: 24 * time.Hour, logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript)}
+	b.sub = newSubscriber(pool, o.logger)
+	return b
+}
+
+// Close stops the result subscriber and releases connections.
+func (b *Backend) Close() error {
+	b.sub.close()
+	if b.ownsPool {
+		return b.pool.Close()
+	}
+	return nil
+}
+
+// Expires returns result_expires.
+func (b *Backend) Expires() time.Duration { return b.o.expires }
+
+func (b *Backend) key(id string) string { return b.o.prefix + kombu.ResultKey(id) }
+
+// Store writes meta unless a SUCCESS is already stored for the task, and
+// publishes it to waiting readers. It reports whether it was written.
+func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
+	raw, err := meta.Encode()
+	if err != nil {
+		return false, err
+	}
+	return b.StoreRaw(ctx, meta.TaskID, raw)
+}
+
+// StoreRaw is Store for an already encoded meta.
+func (b *Backend) StoreRaw(ctx context.Context, taskID string, raw []byte) (bool, error) {
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
+	}
+	defer c.Close()
+	k := b.key(taskID)
+	n, err := redis.Int(b.store.DoContext(ctx, c, k, raw, strconv.Itoa(int(b.o.expires/time.Second)), k))
+	if err != nil {
+		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
+	}
+	return n == 1, nil
+}
+
+// Get returns the stored meta, or a PENDING meta when there is none.
+func (b *Backend) Get(ctx context.Context, taskID string) (*ResultMeta, error) {
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
+	}
+	defer c.Close()
+	return b.get(ctx, c, taskID)
+}
+
+func (b *Backend) get(ctx context.Context, c redis.Conn, taskID string) (*ResultMeta, error) {
+	raw, err := redis.Bytes(redis.DoContext(c, ctx, "GET", b.key(taskID)))
+	if errors.Is(err, redis.ErrNil) {
+		return &ResultMeta{TaskID: taskID, Status: StatePending}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
+	}
+	m, err := DecodeResultMeta(raw)
+	if err != nil {
+		return nil, err
+	}
+	if m.TaskID == "" {
+		m.TaskID = taskID
+	}
+	return m, nil
+}
+
+// Forget deletes a task's result.
+func (b *Backend) Forget(ctx context.Context, taskID string) error {
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := redis.DoContext(c, ctx, "DEL", b.key(taskID)); err != nil {
+		return fmt.Errorf("celery: forget %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// Wait blocks until the task reaches a ready state (SUCCESS, FAILURE,
+// REVOKED) or ctx ends, and returns its meta. It subscribes to the result
+// channel first and then reads the key, as Python's AsyncResult.get does,
+// so a result stored at any moment is seen without polling.
+func (b *Backend) Wait(ctx context.Context, taskID string) (*ResultMeta, error) {
+	return b.Watch(ctx, taskID, nil)
+}
+
+// Watch is Wait that also calls onState (when not nil) for every state it
+// observes on the way, the current one first. Intermediate states may be
+// coalesced when they arrive faster than onState consumes them; the final
+// state is always delivered.
+func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*ResultMeta)) (*ResultMeta, error) {
+	k := b.key(taskID)
+	w, err := b.sub.add(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("celery: wait for %s: %w", taskID, err)
+	}
+	defer b.sub.remove(k, w)
+	var last State
+	resync := true
+	for {
+		var m *ResultMeta
+		if resync {
+			if m, err = b.Get(ctx, taskID); err != nil {
+				return nil, err
+			}
+		} else {
+			raw := w.take()
+			if raw != nil {
+				if m, err = DecodeResultMeta(raw); err != nil {
+					b.o.logger.Warn("undecodable result message", "task_id", taskID, "error", err)
+					m = nil
+				}
+			}
+		}
+		if m != nil {
+			if m.TaskID == "" {
+				m.TaskID = taskID
+			}
+			if onState != nil && (m.Status != last || m.Status == "PROGRESS" || !m.Status.Ready()) {
+				onState(m)
+			}
+			last = m.Status
+			if m.Status.Ready() {
+				return m, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("celery: wait for %s: %w", taskID, ctx.Err())
+		case <-w.notify:
+			resync = w.takeResync()
+		}
+	}
+}
+
+// subscriber multiplexes result subscriptions over one pub/sub connection
+// (like Python's ResultConsumer), reconnecting with backoff and telling
+// waiters to re-read after a reconnect, since messages may have been missed.
+type subscriber struct {
+	pool   *redis.Pool
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	conn     *redis.PubSubConn
+	channels map[string]*channelState
+	running  bool
+	closed   bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type channelState struct {
+	waiters   map[*waiter]struct{}
+	confirmed bool
+	// pending are closed when Redis confirms the subscription.
+	pending []chan struct{}
+	// resubscribed marks a subscription renewed after a reconnect: its
+	// waiters must re-read, as messages may have been missed meanwhile.
+	resubscribed bool
+}
+
+type waiter struct {
+	notify    chan struct{}
+	mu        sync.Mutex
+	last      []byte
+	lastReady bool
+	resync    bool
+}
+
+func (w *waiter) put(raw []byte, ready bool) {
+	w.mu.Lock()
+	// A ready state is sticky: later messages never hide it.
+	if !w.lastReady || ready {
+		w.last, w.lastReady = raw, ready
+	}
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+func isReady(raw []byte) bool {
+	m, err := DecodeResultMeta(raw)
+	return err == nil && m.Status.Ready()
+}
+
+func (w *waiter) take() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.last
+	w.last, w.lastReady = nil, false
+	return r
+}
+
+func (w *waiter) takeResync() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.resync
+	w.resync = false
+	return r
+}
+
+func (w *waiter) markResync() {
+	w.mu.Lock()
+	w.resync = true
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+func newSubscriber(pool *redis.Pool, logger *slog.Logger) *subscriber {
+	return &subscriber{pool: pool, logger: logger, channels: map[string]*channelState{}, done: make(chan struct{})}
+}
+
+// add registers a waiter on channel and returns once the subscription is
+// confirmed by Redis.
+func (s *subscriber) add(ctx context.Context, channel string) (*waiter, error) {
+	w := &waiter{notify: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if !s.running {
+		s.running = true
+		s.wg.Add(1)
+		go s.run()
+	}
+	cs := s.channels[channel]
+	if cs == nil {
+		cs = &channelState{waiters: map[*waiter]struct{}{}}
+		s.channels[channel] = cs
+	}
+	cs.waiters[w] = struct{}{}
+	var confirmed chan struct{}
+	if !cs.confirmed {
+		confirmed = make(chan struct{})
+		cs.pending = append(cs.pending, confirmed)
+		if len(cs.pending) == 1 && s.conn != nil {
+			if err := s.conn.Subscribe(channel); err != nil {
+				s.logger.Debug("result subscribe failed; will retry on reconnect", "channel", channel, "error", err)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if confirmed == nil {
+		return w, nil
+	}
+	select {
+	case <-confirmed:
+		return w, nil
+	case <-ctx.Done():
+		s.remove(channel, w)
+		return nil, ctx.Err()
+	}
+}
+
+func (s *subscriber) remove(channel string, w *waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.channels[channel]
+	if cs == nil {
+		return
+	}
+	delete(cs.waiters, w)
+	if len(cs.waiters) == 0 {
+		delete(s.channels, channel)
+		if s.conn != nil && cs.confirmed {
+			s.conn.Unsubscribe(channel)
+		}
+	}
+}
+
+func (s *subscriber) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.done)
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// run owns the pub/sub connection: it (re)connects, subscribes every
+// channel with waiters and dispatches messages until close.
+func (s *subscriber) run() {
+	defer s.wg.Done()
+	backoff := rconn.Backoff{}
+	failures := 0
+	down := false
+	for {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		c, err := s.dial()
+		if err == nil {
+			if err = s.serve(c); err == nil {
+				return
+			}
+		}
+		if !down {
+			s.logger.Warn("result subscriber connection lost; retrying", "error", err)
+			down = true
+		}
+		t := time.NewTimer(backoff.Delay(failures))
+		failures++
+		select {
+		case <-s.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dial opens a dedicated connection with the pool's dialer: a pooled one
+// would, on Close, drain replies the reader goroutine is waiting for.
+func (s *subscriber) dial() (redis.Conn, error) {
+	switch {
+	case s.pool.DialContext != nil:
+		return s.pool.DialContext(context.Background())
+	case s.pool.Dial != nil:
+		return s.pool.Dial()
+	}
+	return nil, errors.New("celery: pool has no dialer")
+}
+
+// serve runs one connection; it returns nil only on close.
+func (s *subscriber) serve(c redis.Conn) error {
+	psc := &redis.PubSubConn{Conn: c}
+	defer psc.Close()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.conn = psc
+	var chans []any
+	for ch, cs := range s.channels {
+		cs.confirmed = false
+		cs.resubscribed = true
+		chans = append(chans, ch)
+	}
+	// A keepalive channel keeps the connection in subscribed mode.
+	chans = append(chans, "celeriac.keepalive")
+	err := psc.Subscribe(chans...)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for {
+		// No read deadline: redigo closes a connection whose read times
+		// out. Redis closes the socket on restart, and TCP keepalive (on
+		// by default in redigo's dialer) catches silent peers.
+		switch v := psc.ReceiveWithTimeout(0).(type) {
+		case redis.Message:
+			s.dispatch(v.Channel, v.Data)
+		case redis.Subscription:
+			if v.Kind == "subscribe" {
+				s.confirm(v.Channel)
+			}
+		case error:
+			s.mu.Lock()
+			closed := s.closed
+			s.conn = nil
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return v
+		}
+	}
+}
+
+func (s *subscriber) confirm(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.channels[channel]
+	if cs == nil {
+		return
+	}
+	cs.confirmed = true
+	for _, ch := range cs.pending {
+		close(ch)
+	}
+	cs.pending = nil
+	if cs.resubscribed {
+		cs.resubscribed = false
+		for w := range cs.waiters {
+			w.markResync()
+		}
+	}
+}
+
+func (s *subscriber) dispatch(channel string, data []byte) {
+	ready := isReady(data)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.channels[channel]; cs != nil {
+		for w := range cs.waiters {
+			w.put(data, ready)
+		}
+	}
+}

@@ -1,0 +1,756 @@
+package celery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/google/uuid"
+
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/rconn"
+)
+
+// ErrClosed is returned by operations on a closed Broker, Backend or Client.
+var ErrClosed = errors.New("celery: closed")
+
+// Broker is kombu's Redis transport: it publishes task messages to queue
+// lists, consumes them with BRPOP and emulates acknowledgements with the
+// unacked hash and index, so that Python workers sharing the Redis can
+// restore what a Go consumer held and vice versa (spec §2).
+//
+// A Broker is safe for concurrent use.
+type Broker struct {
+	pool     *redis.Pool
+	ownsPool bool
+	db       int
+	cfg      *rconn.Config
+	o        brokerOptions
+
+	storeScript, restoreScript, releaseScript *redis.Script
+
+	mu       sync.Mutex
+	declared map[string]bool
+	closed   bool
+}
+
+type brokerOptions struct {
+	prefix            string
+	steps             []int
+	visibilityTimeout time.Duration
+	mutexExpire       time.Duration
+	pollTimeout       time.Duration
+	ackEmulation      bool
+	maxConns          int
+	logger            *slog.Logger
+	backoff           rconn.Backoff
+}
+
+// BrokerOption configures a Broker.
+type BrokerOption func(*brokerOptions)
+
+// WithKeyPrefix sets kombu's global_keyprefix transport option: a prefix
+// for every key and channel (spec §2.8). Default none.
+func WithKeyPrefix(p string) BrokerOption { return func(o *brokerOptions) { o.prefix = p } }
+
+// WithPrioritySteps sets kombu's priority_steps. Default [0 3 6 9]; the
+// steps must be ascending, start at 0 and lie in 0..9.
+func WithPrioritySteps(steps ...int) BrokerOption {
+	return func(o *brokerOptions) { o.steps = slices.Clone(steps) }
+}
+
+// WithVisibilityTimeout sets how long a delivered, unacknowledged message
+// stays in unacked before a restore sweep puts it back. Default 1 h, as kombu.
+func WithVisibilityTimeout(d time.Duration) BrokerOption {
+	return func(o *brokerOptions) { o.visibilityTimeout = d }
+}
+
+// WithPollTimeout sets the server-side BRPOP timeout (kombu brpop_timeout /
+// polling_interval); it bounds how quickly a consumer notices cancellation.
+// Default 1 s.
+func WithPollTimeout(d time.Duration) BrokerOption {
+	return func(o *brokerOptions) { o.pollTimeout = d }
+}
+
+// WithAckEmulation turns kombu's ack emulation on or off. Default on; off
+// means delivered messages are not tracked in unacked and a crash loses them.
+func WithAckEmulation(on bool) BrokerOption { return func(o *brokerOptions) { o.ackEmulation = on } }
+
+// WithMaxConnections caps the connection pool. Default 0: unlimited.
+func WithMaxConnections(n int) BrokerOption { return func(o *brokerOptions) { o.maxConns = n } }
+
+// WithLogger sets the logger for connection state changes. Default
+// slog.Default().
+func WithLogger(l *slog.Logger) BrokerOption { return func(o *brokerOptions) { o.logger = l } }
+
+func defaultBrokerOptions() brokerOptions {
+	return brokerOptions{
+		steps:             kombu.DefaultPrioritySteps(),
+		visibilityTimeout: kombu.DefaultVisibilityTimeout * time.Second,
+		mutexExpire:       kombu.DefaultUnackedMutexExpire * time.Second,
+		pollTimeout:       kombu.DefaultBRPOPTimeout * time.Second,
+		ackEmulation:      true,
+		logger:            slog.Default(),
+	}
+}
+
+// NewBroker connects to the Redis named by url (redis://, rediss://,
+// unix://, sentinel://; spec §2.9). It does not dial until first use; call
+// Ping to check reachability.
+func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
+	cfg, err := rconn.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("celery: broker: %w", err)
+	}
+	b := newBroker(nil, cfg.DB, opts)
+	b.cfg = cfg
+	b.pool = rconn.NewPool(cfg, 16, b.o.maxConns)
+	b.ownsPool = true
+	return b, nil
+}
+
+// NewBrokerFromPool uses an existing redigo pool whose connections are on
+// database db. The caller keeps ownership: Close does not close the pool.
+func NewBrokerFromPool(pool *redis.Pool, db int, opts ...BrokerOption) *Broker {
+	return newBroker(pool, db, opts)
+}
+
+func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
+	o := defaultBrokerOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.steps) == 0 || o.steps[0] != 0 {
+		o.steps = append([]int{0}, o.steps...)
+	}
+	return &Broker{
+		pool: pool, db: db, o: o, declared: map[string]bool{},
+		storeScript:   redis.NewScript(1, kombu.StoreResultScript),
+		restoreScript: redis.NewScript(3, kombu.RestoreScript),
+		releaseScript: redis.NewScript(1, kombu.ReleaseMutexScript),
+	}
+}
+
+// DB returns the Redis database number (part of fanout channel names).
+func (b *Broker) DB() int { return b.db }
+
+// KeyPrefix returns the global key prefix.
+func (b *Broker) KeyPrefix() string { return b.o.prefix }
+
+// Pool returns the underlying connection pool.
+func (b *Broker) Pool() *redis.Pool { return b.pool }
+
+// Close releases the broker's connections (unless the pool was supplied).
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.ownsPool {
+		return b.pool.Close()
+	}
+	return nil
+}
+
+func (b *Broker) conn(ctx context.Context) (redis.Conn, error) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("celery: redis connection: %w", err)
+	}
+	return c, nil
+}
+
+// Ping checks that Redis answers.
+func (b *Broker) Ping(ctx context.Context) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
+		return fmt.Errorf("celery: ping: %w", err)
+	}
+	return nil
+}
+
+func (b *Broker) key(k string) string { return b.o.prefix + k }
+
+// queueKey returns the prefixed list key for queue at priority.
+func (b *Broker) queueKey(queue string, priority int) string {
+	return b.o.prefix + kombu.QueueKey(queue, kombu.PriorityStep(priority, b.o.steps))
+}
+
+// Publishing is one message ready to be pushed.
+type Publishing struct {
+	// Queue is the destination queue (anon exchange routing: exchange "",
+	// routing key = queue). When Exchange is set, the message is routed
+	// through the exchange's bindings with RoutingKey instead.
+	Queue      string
+	Exchange   string
+	RoutingKey string
+	Priority   int
+	// Body is the envelope JSON.
+	Body []byte
+}
+
+// Publish pushes one envelope onto queue (LPUSH, spec §2.1), declaring the
+// queue's binding first as kombu does.
+func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelope []byte) error {
+	return b.PublishBatch(ctx, []Publishing{{Queue: queue, Priority: priority, Body: envelope}})
+}
+
+// PublishBatch pushes several envelopes in one pipelined round trip.
+func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	n := 0
+	for _, m := range msgs {
+		queues := []string{m.Queue}
+		if m.Exchange != "" {
+			if queues, err = b.lookup(ctx, c, m.Exchange, m.RoutingKey); err != nil {
+				return err
+			}
+			if len(queues) == 0 {
+				b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
+			}
+		} else if !b.isDeclared(m.Queue) {
+			if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), kombu.BindingMember(m.Queue, "", m.Queue)); err != nil {
+				return fmt.Errorf("celery: publish: %w", err)
+			}
+			n++
+		}
+		for _, q := range queues {
+			if err := c.Send("LPUSH", b.queueKey(q, m.Priority), m.Body); err != nil {
+				return fmt.Errorf("celery: publish: %w", err)
+			}
+			n++
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("celery: publish: %w", err)
+	}
+	for range n {
+		if _, err := c.Receive(); err != nil {
+			return fmt.Errorf("celery: publish: %w", err)
+		}
+	}
+	for _, m := range msgs {
+		if m.Exchange == "" {
+			b.markDeclared(m.Queue)
+		}
+	}
+	return nil
+}
+
+func (b *Broker) isDeclared(q string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.declared[q]
+}
+
+func (b *Broker) markDeclared(q string) {
+	b.mu.Lock()
+	b.declared[q] = true
+	b.mu.Unlock()
+}
+
+// lookup resolves exchange+routingKey to queues through the exchange's
+// bindings: direct match on the routing key, "#" or an empty key matching
+// all (kombu virtual/exchange.py, simplified for direct/fanout).
+func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey string) ([]string, error) {
+	if exchange == "" {
+		return []string{routingKey}, nil
+	}
+	members, err := redis.Strings(redis.DoContext(c, ctx, "SMEMBERS", b.key(kombu.BindingKey(exchange))))
+	if err != nil {
+		return nil, fmt.Errorf("celery: lookup exchange %q: %w", exchange, err)
+	}
+	var out []string
+	for _, m := range members {
+		rk, _, q, ok := kombu.ParseBindingMember(m)
+		if ok && (rk == routingKey || rk == "#" || rk == "") && !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
+// QueueLength returns the number of messages waiting in queue, summed over
+// its priority buckets (as Flower counts them, spec §10.1).
+func (b *Broker) QueueLength(ctx context.Context, queue string) (int, error) {
+	lens, err := b.QueueLengths(ctx, queue)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, n := range lens {
+		total += n
+	}
+	return total, nil
+}
+
+// QueueLengths returns the length of each priority bucket of queue, in
+// step order.
+func (b *Broker) QueueLengths(ctx context.Context, queue string) ([]int, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	for _, s := range b.o.steps {
+		if err := c.Send("LLEN", b.key(kombu.QueueKey(queue, s))); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return nil, fmt.Errorf("celery: llen: %w", err)
+	}
+	out := make([]int, len(b.o.steps))
+	for i := range b.o.steps {
+		if out[i], err = redis.Int(c.Receive()); err != nil {
+			return nil, fmt.Errorf("celery: llen: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// PrioritySteps returns the configured priority steps.
+func (b *Broker) PrioritySteps() []int { return slices.Clone(b.o.steps) }
+
+// Purge deletes every message waiting in queue and returns how many there
+// were (celery purge).
+func (b *Broker) Purge(ctx context.Context, queue string) (int, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Send("MULTI"); err != nil {
+		return 0, err
+	}
+	for _, s := range b.o.steps {
+		k := b.key(kombu.QueueKey(queue, s))
+		c.Send("LLEN", k)
+		c.Send("DEL", k)
+	}
+	vals, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
+	if err != nil {
+		return 0, fmt.Errorf("celery: purge %s: %w", queue, err)
+	}
+	n := 0
+	for i := 0; i < len(vals); i += 2 {
+		l, _ := redis.Int(vals[i], nil)
+		n += l
+	}
+	return n, nil
+}
+
+// Delivery is one message taken from a queue and not yet acknowledged.
+type Delivery struct {
+	// Queue is the queue it was taken from (priority suffix stripped).
+	Queue string
+	// Raw is the envelope JSON as popped.
+	Raw []byte
+	// Envelope is the parsed envelope, nil when Err is set.
+	Envelope *kombu.Envelope
+	// Err is set when the envelope could not be parsed; such a delivery is
+	// not in unacked and needs no ack.
+	Err error
+	// Tag is the delivery tag (the unacked hash field).
+	Tag string
+	// Exchange and RoutingKey are the delivery info used to restore it.
+	Exchange   string
+	RoutingKey string
+	// Priority is the message priority.
+	Priority int
+	// Tracked reports whether the delivery was recorded in unacked.
+	Tracked bool
+}
+
+// Consumer takes messages from a set of queues with one blocking BRPOP
+// over all queues and priority buckets, rotating queues round-robin after
+// each delivery as kombu does (spec §2.3). A Consumer is not safe for
+// concurrent use; create one per consuming goroutine.
+type Consumer struct {
+	b      *Broker
+	queues []string
+	conn   redis.Conn
+	fails  int
+	down   bool
+}
+
+// NewConsumer returns a consumer of queues.
+func (b *Broker) NewConsumer(queues ...string) *Consumer {
+	return &Consumer{b: b, queues: slices.Clone(queues)}
+}
+
+// Queues returns the queues in their current rotation order.
+func (c *Consumer) Queues() []string { return slices.Clone(c.queues) }
+
+// SetQueues replaces the set of consumed queues.
+func (c *Consumer) SetQueues(queues []string) { c.queues = slices.Clone(queues) }
+
+// Close releases the consumer's connection.
+func (c *Consumer) Close() error {
+	if c.conn != nil {
+		err := c.conn.Close()
+		c.conn = nil
+		return err
+	}
+	return nil
+}
+
+func (c *Consumer) keys() []any {
+	keys := make([]any, 0, len(c.queues)*len(c.b.o.steps)+1)
+	for _, s := range c.b.o.steps {
+		for _, q := range c.queues {
+			keys = append(keys, c.b.key(kombu.QueueKey(q, s)))
+		}
+	}
+	return keys
+}
+
+// Receive blocks until a message arrives or ctx ends. It never abandons a
+// BRPOP midway (that could lose a popped message): cancellation is noticed
+// within the poll timeout. Connection failures are retried with backoff,
+// logging once per state change.
+func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
+	b := c.b
+	timeout := max(int(b.o.pollTimeout/time.Second), 1)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if len(c.queues) == 0 {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		if c.conn == nil {
+			conn, err := b.conn(ctx)
+			if err == nil {
+				err = conn.Err()
+			}
+			if err != nil {
+				if errors.Is(err, ErrClosed) {
+					return nil, err
+				}
+				if !c.wait(ctx, err) {
+					return nil, ctx.Err()
+				}
+				continue
+			}
+			c.conn = conn
+		}
+		args := append(c.keys(), timeout)
+		reply, err := redis.Values(redis.DoWithTimeout(c.conn, time.Duration(timeout)*time.Second+10*time.Second, "BRPOP", args...))
+		if errors.Is(err, redis.ErrNil) {
+			c.up()
+			continue
+		}
+		if err != nil {
+			c.conn.Close()
+			c.conn = nil
+			if !c.wait(ctx, err) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		c.up()
+		if len(reply) != 2 {
+			return nil, fmt.Errorf("celery: brpop: unexpected reply of %d items", len(reply))
+		}
+		key, _ := redis.String(reply[0], nil)
+		raw, _ := redis.Bytes(reply[1], nil)
+		queue := kombu.QueueFromKey(strings.TrimPrefix(key, b.o.prefix))
+		c.rotate(queue)
+		d := &Delivery{Queue: queue, Raw: raw}
+		if err := b.track(c.conn, d); err != nil {
+			// The message is popped; losing the connection now is the
+			// window kombu has too. Report it so the caller still runs it.
+			c.conn.Close()
+			c.conn = nil
+			b.o.logger.Warn("could not record delivery in unacked", "queue", queue, "delivery_tag", d.Tag, "error", err)
+		}
+		return d, nil
+	}
+}
+
+func (c *Consumer) rotate(queue string) {
+	if i := slices.Index(c.queues, queue); i >= 0 && len(c.queues) > 1 {
+		c.queues = append(append(c.queues[:i:i], c.queues[i+1:]...), queue)
+	}
+}
+
+func (c *Consumer) up() {
+	if c.down {
+		c.b.o.logger.Info("broker connection restored")
+	}
+	c.down, c.fails = false, 0
+}
+
+// wait sleeps for the next backoff delay; false when ctx ended first.
+func (c *Consumer) wait(ctx context.Context, err error) bool {
+	if !c.down {
+		c.b.o.logger.Warn("broker connection lost; retrying", "error", err)
+		c.down = true
+	}
+	d := c.b.o.backoff.Delay(c.fails)
+	c.fails++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// track parses the envelope and records the delivery in unacked (kombu
+// QoS.append: ZADD unacked_index + HSET unacked in one MULTI).
+func (b *Broker) track(conn redis.Conn, d *Delivery) error {
+	env, err := kombu.ParseEnvelope(d.Raw)
+	if err != nil {
+		d.Err = err
+		return nil
+	}
+	d.Envelope = env
+	p := &env.Properties
+	d.Tag = p.DeliveryTag
+	d.Exchange = p.DeliveryInfo.Exchange
+	d.RoutingKey = p.DeliveryInfo.RoutingKey
+	if d.Exchange == "" && d.RoutingKey == "" {
+		d.RoutingKey = d.Queue
+	}
+	d.Priority = p.Priority
+	if !b.o.ackEmulation {
+		return nil
+	}
+	if d.Tag == "" {
+		// kombu would crash on this; we give it a tag so it can be acked
+		// and restored like any other message.
+		d.Tag = uuid.NewString()
+	}
+	entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+64), d.Raw, d.Exchange, d.RoutingKey)
+	conn.Send("MULTI")
+	conn.Send("ZADD", b.key(kombu.UnackedIndexKey), nowScore(), d.Tag)
+	conn.Send("HSET", b.key(kombu.UnackedKey), d.Tag, entry)
+	if _, err := conn.Do("EXEC"); err != nil {
+		return err
+	}
+	d.Tracked = true
+	return nil
+}
+
+func nowScore() string {
+	return strconv.FormatFloat(float64(time.Now().UnixMicro())/1e6, 'f', 6, 64)
+}
+
+// Ack acknowledges a delivery: it is removed from unacked (QoS.ack).
+func (b *Broker) Ack(ctx context.Context, d *Delivery) error {
+	if !d.Tracked {
+		return nil
+	}
+	return b.AckTags(ctx, d.Tag)
+}
+
+// AckTags acknowledges deliveries by tag in one round trip.
+func (b *Broker) AckTags(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	args := make([]any, 0, len(tags)+1)
+	args = append(args, "")
+	for _, t := range tags {
+		args = append(args, t)
+	}
+	c.Send("MULTI")
+	args[0] = b.key(kombu.UnackedIndexKey)
+	c.Send("ZREM", args...)
+	args[0] = b.key(kombu.UnackedKey)
+	c.Send("HDEL", args...)
+	if _, err := redis.DoContext(c, ctx, "EXEC"); err != nil {
+		return fmt.Errorf("celery: ack: %w", err)
+	}
+	return nil
+}
+
+// Reject drops a delivery (requeue false, same as ack) or puts it at the
+// back of its queue (requeue true, LPUSH), as kombu's QoS.reject.
+func (b *Broker) Reject(ctx context.Context, d *Delivery, requeue bool) error {
+	if !requeue {
+		return b.Ack(ctx, d)
+	}
+	if !d.Tracked {
+		// Not in unacked: push the raw message back ourselves.
+		return b.Publish(ctx, d.Queue, d.Priority, d.Raw)
+	}
+	_, err := b.Restore(ctx, d.Tag, true)
+	return err
+}
+
+// Restore moves the unacked message with tag back onto its queue, marked
+// redelivered: to the front (RPUSH, served next) unless leftmost, which
+// puts it at the back (LPUSH). It reports whether the message was there.
+func (b *Broker) Restore(ctx context.Context, tag string, leftmost bool) (bool, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	return b.restore(ctx, c, tag, leftmost)
+}
+
+func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost bool) (bool, error) {
+	for attempt := 0; attempt < 5; attempt++ {
+		raw, err := redis.Bytes(redis.DoContext(c, ctx, "HGET", b.key(kombu.UnackedKey), tag))
+		if errors.Is(err, redis.ErrNil) {
+			// Already acked or restored: drop a stale index entry.
+			_, err = redis.DoContext(c, ctx, "ZREM", b.key(kombu.UnackedIndexKey), tag)
+			return false, err
+		}
+		if err != nil {
+			return false, fmt.Errorf("celery: restore %s: %w", tag, err)
+		}
+		entry, perr := kombu.ParseUnackedEntry(raw)
+		if perr != nil {
+			// Unrestorable garbage: remove it so sweeps stop tripping on it.
+			b.o.logger.Error("dropping malformed unacked entry", "delivery_tag", tag, "error", perr)
+			c.Send("HDEL", b.key(kombu.UnackedKey), tag)
+			_, err := redis.DoContext(c, ctx, "ZREM", b.key(kombu.UnackedIndexKey), tag)
+			return false, err
+		}
+		payload, err := entry.Redelivered()
+		if err != nil {
+			return false, err
+		}
+		queues, err := b.lookup(ctx, c, entry.Exchange, entry.RoutingKey)
+		if err != nil {
+			return false, err
+		}
+		if len(queues) == 0 {
+			queues = []string{entry.RoutingKey}
+		}
+		lm := "0"
+		if leftmost {
+			lm = "1"
+		}
+		ok := false
+		for i, q := range queues {
+			target := b.queueKey(q, entry.Priority())
+			if i == 0 {
+				n, err := redis.Int(b.restoreScript.DoContext(ctx, c, b.key(kombu.UnackedKey), b.key(kombu.UnackedIndexKey), target, tag, raw, payload, lm))
+				if err != nil {
+					return false, fmt.Errorf("celery: restore %s: %w", tag, err)
+				}
+				if n == 0 {
+					break
+				}
+				ok = true
+				continue
+			}
+			if _, err := redis.DoContext(c, ctx, "RPUSH", target, payload); err != nil {
+				return true, fmt.Errorf("celery: restore %s: %w", tag, err)
+			}
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("celery: restore %s: entry kept changing", tag)
+}
+
+// RestoreTags restores several unacked messages (a worker's warm shutdown:
+// spec §11.10), in order, each to the front of its queue.
+func (b *Broker) RestoreTags(ctx context.Context, tags []string) (int, error) {
+	if len(tags) == 0 {
+		return 0, nil
+	}
+	c, err := b.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	n := 0
+	var errs []error
+	// Restoring in reverse makes the first tag the next one popped.
+	for i := len(tags) - 1; i >= 0; i-- {
+		ok, err := b.restore(ctx, c, tags[i], false)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// RestoreVisible runs one visibility-timeout sweep: every unacked message
+// delivered longer than the visibility timeout ago goes back to its queue
+// (kombu QoS.restore_visible; spec §2.6). The sweep is serialised with
+// Python workers through unacked_mutex; when another process holds it, the
+// sweep is skipped and 0 is returned.
+func (b *Broker) RestoreVisible(ctx context.Context) (int, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	token := uuid.NewString()
+	mutex := b.key(kombu.UnackedMutexKey)
+	ok, err := redis.String(redis.DoContext(c, ctx, "SET", mutex, token, "NX", "PX", b.o.mutexExpire.Milliseconds()))
+	if errors.Is(err, redis.ErrNil) {
+		return 0, nil
+	}
+	if err != nil || ok != "OK" {
+		return 0, fmt.Errorf("celery: restore sweep lock: %w", err)
+	}
+	defer b.releaseScript.DoContext(context.WithoutCancel(ctx), c, mutex, token)
+	ceil := float64(time.Now().Add(-b.o.visibilityTimeout).UnixMicro()) / 1e6
+	tags, err := redis.Strings(redis.DoContext(c, ctx, "ZREVRANGEBYSCORE", b.key(kombu.UnackedIndexKey), strconv.FormatFloat(ceil, 'f', 6, 64), 0))
+	if err != nil {
+		return 0, fmt.Errorf("celery: restore sweep: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, t := range tags {
+		restored, err := b.restore(ctx, c, t, false)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if restored {
+			n++
+		}
+	}
+	if n > 0 {
+		b.o.logger.Info("restored unacknowledged messages past the visibility timeout", "count", n)
+	}
+	return n, errors.Join(errs...)
+}
+
+// VisibilityTimeout returns the configured visibility timeout.
+func (b *Broker) VisibilityTimeout() time.Duration { return b.o.visibilityTimeout }

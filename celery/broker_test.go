@@ -1,0 +1,352 @@
+package celery
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"go.uber.org/goleak"
+
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/internal/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newTestClient(t *testing.T, opts ...ClientOption) (*Client, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	c, err := NewClient(srv.URL(0), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, srv
+}
+
+func TestPublishConsumePriorityAndAck(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	for _, p := range []int{9, 6, 0, 3} {
+		if _, err := c.SendTask(ctx, "tasks.add", Args(p), Priority(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.Broker().QueueLength(ctx, "celery"); err != nil || n != 4 {
+		t.Fatalf("QueueLength = %d, %v", n, err)
+	}
+	if got := srv.Do(t, "SISMEMBER", "_kombu.binding.celery", kombu.BindingMember("celery", "", "celery")); got != int64(1) {
+		t.Errorf("binding not declared: %v", got)
+	}
+	cons := c.Broker().NewConsumer("celery")
+	defer cons.Close()
+	var order []string
+	for range 4 {
+		d, err := cons.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := DecodeEnvelope(d.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, pyjson.PyRepr(m.Args[0]))
+		if !d.Tracked || srv.Do(t, "HEXISTS", "unacked", d.Tag) != int64(1) {
+			t.Fatalf("delivery %s not in unacked", d.Tag)
+		}
+		if err := c.Broker().Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(order, ","); got != "0,3,6,9" {
+		t.Errorf("priority order = %s, want 0,3,6,9", got)
+	}
+	if n := srv.Do(t, "HLEN", "unacked"); n != int64(0) {
+		t.Errorf("unacked has %v entries after acks", n)
+	}
+	if n := srv.Do(t, "ZCARD", "unacked_index"); n != int64(0) {
+		t.Errorf("unacked_index has %v entries after acks", n)
+	}
+}
+
+func TestConsumerRotatesQueues(t *testing.T) {
+	c, _ := newTestClient(t)
+	ctx := testCtx(t)
+	for range 2 {
+		for _, q := range []string{"a", "b"} {
+			if _, err := c.SendTask(ctx, "t", Queue(q)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cons := c.Broker().NewConsumer("a", "b")
+	defer cons.Close()
+	var got []string
+	for range 4 {
+		d, err := cons.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Queue)
+	}
+	if s := strings.Join(got, ""); s != "abab" {
+		t.Errorf("queue order %s, want abab (round robin)", s)
+	}
+}
+
+func TestRejectAndRestore(t *testing.T) {
+	c, srv := newTestClient(t, WithBrokerOptions(WithVisibilityTimeout(time.Second)))
+	ctx := testCtx(t)
+	b := c.Broker()
+	for _, id := range []string{"first", "second"} {
+		if _, err := c.SendTask(ctx, "t", TaskID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	d, err := cons.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// requeue=true puts it at the back: "second" comes next.
+	if err := b.Reject(ctx, d, true); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := cons.Receive(ctx)
+	if m, _ := DecodeEnvelope(d2.Envelope); m.ID != "second" {
+		t.Fatalf("after requeue got %s, want second", m.ID)
+	}
+	d3, _ := cons.Receive(ctx)
+	m3, _ := DecodeEnvelope(d3.Envelope)
+	if m3.ID != "first" || !m3.Redelivered {
+		t.Fatalf("requeued message = %s redelivered=%v", m3.ID, m3.Redelivered)
+	}
+	// Not acked: the sweep restores both after the visibility timeout.
+	if n, err := b.RestoreVisible(ctx); err != nil || n != 0 {
+		t.Fatalf("early sweep restored %d, %v", n, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	restored := 0
+	for restored < 2 && time.Now().Before(deadline) {
+		n, err := b.RestoreVisible(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restored += n
+		if restored < 2 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if restored != 2 {
+		t.Fatalf("sweep restored %d, want 2", restored)
+	}
+	if n, _ := b.QueueLength(ctx, "celery"); n != 2 {
+		t.Errorf("queue length after sweep = %d", n)
+	}
+	if srv.Do(t, "EXISTS", "unacked_mutex") != int64(0) {
+		t.Error("sweep left its mutex behind")
+	}
+	// A mutex held by someone else makes the sweep a no-op.
+	srv.Do(t, "SET", "unacked_mutex", "other", "PX", 60000)
+	if n, err := b.RestoreVisible(ctx); err != nil || n != 0 {
+		t.Errorf("sweep under a foreign lock: %d, %v", n, err)
+	}
+}
+
+func TestRestoreTagsOrder(t *testing.T) {
+	c, _ := newTestClient(t)
+	ctx := testCtx(t)
+	b := c.Broker()
+	for _, id := range []string{"1", "2", "3", "later"} {
+		c.SendTask(ctx, "t", TaskID(id))
+	}
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	var tags []string
+	for range 3 {
+		d, err := cons.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tags = append(tags, d.Tag)
+	}
+	if n, err := b.RestoreTags(ctx, tags); err != nil || n != 3 {
+		t.Fatalf("RestoreTags = %d, %v", n, err)
+	}
+	var got []string
+	for range 4 {
+		d, _ := cons.Receive(ctx)
+		m, _ := DecodeEnvelope(d.Envelope)
+		got = append(got, m.ID)
+	}
+	if s := strings.Join(got, ","); s != "1,2,3,later" {
+		t.Errorf("order after restore = %s, want 1,2,3,later", s)
+	}
+}
+
+func TestKeyPrefixAndPurge(t *testing.T) {
+	c, srv := newTestClient(t, WithBrokerOptions(WithKeyPrefix("p:")))
+	ctx := testCtx(t)
+	c.SendTask(ctx, "t", Priority(5))
+	c.SendTask(ctx, "t")
+	if srv.Do(t, "LLEN", "p:celery\x06\x163") != int64(1) || srv.Do(t, "LLEN", "p:celery") != int64(1) {
+		t.Fatal("prefixed queue keys not used")
+	}
+	cons := c.Broker().NewConsumer("celery")
+	d, err := cons.Receive(ctx)
+	cons.Close()
+	if err != nil || d.Queue != "celery" {
+		t.Fatalf("Receive = %+v, %v", d, err)
+	}
+	if srv.Do(t, "HLEN", "p:unacked") != int64(1) {
+		t.Error("prefixed unacked not used")
+	}
+	if n, err := c.Broker().Purge(ctx, "celery"); err != nil || n != 1 {
+		t.Errorf("Purge = %d, %v", n, err)
+	}
+}
+
+func TestMalformedDelivery(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	srv.Do(t, "LPUSH", "celery", "not json")
+	cons := c.Broker().NewConsumer("celery")
+	defer cons.Close()
+	d, err := cons.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(d.Err, kombu.ErrMalformed) || d.Tracked {
+		t.Errorf("delivery = %+v", d)
+	}
+}
+
+func TestReceiveCancel(t *testing.T) {
+	c, _ := newTestClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cons := c.Broker().NewConsumer("celery")
+	defer cons.Close()
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	start := time.Now()
+	if _, err := cons.Receive(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Receive = %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("cancel took %v", d)
+	}
+}
+
+func TestReconnect(t *testing.T) {
+	srv := redistest.Start(t)
+	b, err := NewBroker(srv.URL(0), WithPollTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := testCtx(t)
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	got := make(chan error, 1)
+	go func() {
+		_, err := cons.Receive(ctx)
+		got <- err
+	}()
+	srv.Restart(t)
+	c, _ := redis.Dial("tcp", srv.Addr())
+	defer c.Close()
+	client := NewClientFrom(b, NewBackendFromPool(b.Pool()))
+	defer client.Close()
+	defer client.Backend().Close()
+	if _, err := client.SendTask(ctx, "t"); err != nil {
+		// The pool may hand out a connection that died with the
+		// restart; the next attempt must work.
+		if _, err := client.SendTask(ctx, "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Receive after restart: %v", err)
+	}
+}
+
+func TestBackendStoreAndWait(t *testing.T) {
+	c, srv := newTestClient(t, WithBackendOptions(WithResultExpires(time.Minute)))
+	ctx := testCtx(t)
+	be := c.Backend()
+	r := c.AsyncResult("job")
+	if s, err := r.State(ctx); err != nil || s != StatePending {
+		t.Fatalf("State = %v, %v", s, err)
+	}
+	var states []State
+	done := make(chan *ResultMeta, 1)
+	go func() {
+		m, err := be.Watch(ctx, "job", func(m *ResultMeta) { states = append(states, m.Status) })
+		if err != nil {
+			t.Error(err)
+		}
+		done <- m
+	}()
+	// Wait until the watcher is subscribed before storing.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n, _ := redis.Values(srv.Do(t, "PUBSUB", "NUMSUB", "celery-task-meta-job").([]any), nil)
+		if len(n) == 2 && n[1] == int64(1) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("watcher never subscribed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	be.Store(ctx, &ResultMeta{TaskID: "job", Status: "PROGRESS", Result: map[string]any{"current": 1}})
+	be.Store(ctx, &ResultMeta{TaskID: "job", Status: StateSuccess, Result: 42, DateDone: time.Now()})
+	m := <-done
+	if m.Status != StateSuccess || states[0] != StatePending || states[len(states)-1] != StateSuccess {
+		t.Errorf("final %v, states %v", m.Status, states)
+	}
+	if ttl := srv.Do(t, "TTL", "celery-task-meta-job").(int64); ttl <= 0 || ttl > 60 {
+		t.Errorf("TTL = %d, want result_expires", ttl)
+	}
+	// A stored SUCCESS is never overwritten.
+	if ok, err := be.Store(ctx, &ResultMeta{TaskID: "job", Status: StateFailure}); ok || err != nil {
+		t.Errorf("Store over SUCCESS = %v, %v", ok, err)
+	}
+	var v int
+	if err := r.Get(ctx, &v); err != nil || v != 42 {
+		t.Errorf("Get = %d, %v", v, err)
+	}
+	if err := r.Forget(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := r.State(ctx); s != StatePending {
+		t.Errorf("after Forget: %v", s)
+	}
+}
+
+func TestGetFailure(t *testing.T) {
+	c, _ := newTestClient(t)
+	ctx := testCtx(t)
+	c.Backend().Store(ctx, &ResultMeta{TaskID: "f", Status: StateFailure, Result: Exception("ValueError", "builtins", "nope"), Traceback: "tb"})
+	err := c.AsyncResult("f").Get(ctx, nil)
+	var te *TaskError
+	if !errors.As(err, &te) || te.Type != "ValueError" || te.Message() != "nope" {
+		t.Fatalf("Get = %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := c.AsyncResult("never").Get(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get(never) = %v", err)
+	}
+}

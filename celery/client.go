@@ -1,0 +1,436 @@
+package celery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Client sends tasks and reads their results, like a Python Celery app's
+// send_task/apply_async and AsyncResult. It is safe for concurrent use.
+type Client struct {
+	broker       *Broker
+	backend      *Backend
+	ownsBroker   bool
+	ownsBackend  bool
+	defaultQueue string
+	origin       string
+}
+
+type clientOptions struct {
+	backendURL   string
+	brokerOpts   []BrokerOption
+	backendOpts  []BackendOption
+	defaultQueue string
+	logger       *slog.Logger
+}
+
+// ClientOption configures NewClient.
+type ClientOption func(*clientOptions)
+
+// WithResultBackend sets the result backend URL. Default: the broker URL.
+func WithResultBackend(url string) ClientOption {
+	return func(o *clientOptions) { o.backendURL = url }
+}
+
+// WithBrokerOptions passes options to the client's Broker.
+func WithBrokerOptions(opts ...BrokerOption) ClientOption {
+	return func(o *clientOptions) { o.brokerOpts = append(o.brokerOpts, opts...) }
+}
+
+// WithBackendOptions passes options to the client's Backend.
+func WithBackendOptions(opts ...BackendOption) ClientOption {
+	return func(o *clientOptions) { o.backendOpts = append(o.backendOpts, opts...) }
+}
+
+// WithDefaultQueue sets task_default_queue. Default "celery".
+func WithDefaultQueue(q string) ClientOption { return func(o *clientOptions) { o.defaultQueue = q } }
+
+// WithClientLogger sets the logger of the client's broker and backend.
+func WithClientLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o.logger = l } }
+
+// NewClient returns a client for the broker at brokerURL. Results go to
+// the broker's Redis unless WithResultBackend names another. No connection
+// is made until first use.
+func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
+	o := clientOptions{defaultQueue: DefaultQueue}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger != nil {
+		o.brokerOpts = append([]BrokerOption{WithLogger(o.logger)}, o.brokerOpts...)
+		o.backendOpts = append([]BackendOption{WithBackendLogger(o.logger)}, o.backendOpts...)
+	}
+	br, err := NewBroker(brokerURL, o.brokerOpts...)
+	if err != nil {
+		return nil, err
+	}
+	var be *Backend
+	if o.backendURL == "" || o.backendURL == brokerURL {
+		be = NewBackendFromPool(br.Pool(), o.backendOpts...)
+	} else if be, err = NewBackend(o.backendURL, o.backendOpts...); err != nil {
+		br.Close()
+		return nil, err
+	}
+	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue))
+	c.ownsBroker, c.ownsBackend = true, true
+	return c, nil
+}
+
+// NewClientFrom builds a client over an existing broker and backend; the
+// caller keeps ownership of both (Close leaves them open). Only
+// WithDefaultQueue is meaningful here.
+func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Client {
+	o := clientOptions{defaultQueue: DefaultQueue}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	host, _ := os.Hostname()
+	return &Client{
+		broker: broker, backend: backend, defaultQueue: o.defaultQueue,
+		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
+	}
+}
+
+// DefaultQueue is Celery's default queue name.
+const DefaultQueue = "celery"
+
+// Broker returns the client's broker.
+func (c *Client) Broker() *Broker { return c.broker }
+
+// Backend returns the client's result backend.
+func (c *Client) Backend() *Backend { return c.backend }
+
+// Close releases what NewClient opened.
+func (c *Client) Close() error {
+	var errs []error
+	if c.ownsBackend {
+		errs = append(errs, c.backend.Close())
+	}
+	if c.ownsBroker {
+		errs = append(errs, c.broker.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// SendOption is one apply_async option (spec §7).
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	msg        Message
+	countdown  time.Duration
+	expiresIn  time.Duration
+	queue      string
+	exchange   string
+	routingKey string
+}
+
+// Args sets the positional arguments.
+func Args(args ...any) SendOption { return func(o *sendOptions) { o.msg.Args = args } }
+
+// Kwargs sets the keyword arguments.
+func Kwargs(kw map[string]any) SendOption { return func(o *sendOptions) { o.msg.Kwargs = kw } }
+
+// Countdown delays execution by d (eta = now + d).
+func Countdown(d time.Duration) SendOption { return func(o *sendOptions) { o.countdown = d } }
+
+// ETA sets the earliest execution time.
+func ETA(t time.Time) SendOption { return func(o *sendOptions) { o.msg.ETA = t } }
+
+// Expires sets the time after which the task is revoked instead of run.
+func Expires(t time.Time) SendOption { return func(o *sendOptions) { o.msg.Expires = t } }
+
+// ExpiresIn sets expiry relative to now.
+func ExpiresIn(d time.Duration) SendOption { return func(o *sendOptions) { o.expiresIn = d } }
+
+// Priority sets the priority, 0 (first, on Redis) to 9.
+func Priority(p int) SendOption { return func(o *sendOptions) { o.msg.Properties.Priority = p } }
+
+// Queue routes the task to a named queue. Default: the client's default.
+func Queue(q string) SendOption { return func(o *sendOptions) { o.queue = q } }
+
+// Route publishes through exchange with routingKey, reaching the queues
+// bound to it (_kombu.binding.<exchange>), instead of a named queue.
+func Route(exchange, routingKey string) SendOption {
+	return func(o *sendOptions) { o.exchange, o.routingKey = exchange, routingKey }
+}
+
+// TaskID sets the task id. Default: a new UUID4.
+func TaskID(id string) SendOption { return func(o *sendOptions) { o.msg.ID = id } }
+
+// Headers adds custom message headers.
+func Headers(h map[string]any) SendOption {
+	return func(o *sendOptions) {
+		if o.msg.Headers == nil {
+			o.msg.Headers = map[string]any{}
+		}
+		maps.Copy(o.msg.Headers, h)
+	}
+}
+
+// Retries sets the retries header.
+func Retries(n int) SendOption { return func(o *sendOptions) { o.msg.Retries = n } }
+
+// TimeLimits sets the hard and soft time limits (0 = none).
+func TimeLimits(hard, soft time.Duration) SendOption {
+	return func(o *sendOptions) { o.msg.Hard, o.msg.Soft = hard, soft }
+}
+
+// Shadow sets the display name.
+func Shadow(name string) SendOption { return func(o *sendOptions) { o.msg.Shadow = name } }
+
+// IgnoreResult asks the worker not to store a result.
+func IgnoreResult() SendOption { return func(o *sendOptions) { o.msg.IgnoreResult = true } }
+
+// Compression compresses the body ("zlib"/"gzip" = application/x-gzip).
+func Compression(name string) SendOption { return func(o *sendOptions) { o.msg.Compression = name } }
+
+// Link adds success callbacks.
+func Link(sigs ...Signature) SendOption {
+	return func(o *sendOptions) { o.msg.Embed.Callbacks = append(o.msg.Embed.Callbacks, sigs...) }
+}
+
+// LinkError adds error callbacks.
+func LinkError(sigs ...Signature) SendOption {
+	return func(o *sendOptions) { o.msg.Embed.Errbacks = append(o.msg.Embed.Errbacks, sigs...) }
+}
+
+// Parent sets parent and root ids, as when sent from inside a task.
+func Parent(parentID, rootID string) SendOption {
+	return func(o *sendOptions) { o.msg.ParentID, o.msg.RootID = parentID, rootID }
+}
+
+// Group sets the group id and index.
+func Group(groupID string, index int) SendOption {
+	return func(o *sendOptions) { o.msg.Group, o.msg.GroupIdx = groupID, &index }
+}
+
+// ReplyTo sets the reply_to property.
+func ReplyTo(oid string) SendOption {
+	return func(o *sendOptions) { o.msg.Properties.ReplyTo = oid }
+}
+
+// WithMessage applies fn to the message before it is sent, for fields no
+// other option covers.
+func WithMessage(fn func(*Message)) SendOption { return func(o *sendOptions) { fn(&o.msg) } }
+
+// BuildMessage applies opts to a new message for task name, filling
+// defaults as Python's send_task does (spec §3.5), and returns it with the
+// destination queue or exchange.
+func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publishing) {
+	var o sendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := o.msg
+	m.Task = name
+	if m.ID == "" {
+		m.ID = uuid.NewString()
+	}
+	now := time.Now()
+	if o.countdown > 0 && m.ETA.IsZero() {
+		m.ETA = now.Add(o.countdown)
+	}
+	if o.expiresIn > 0 && m.Expires.IsZero() {
+		m.Expires = now.Add(o.expiresIn)
+	}
+	if !m.Expires.IsZero() && m.Properties.Expiration == "" {
+		ms := max(m.Expires.Sub(now).Milliseconds(), 0)
+		m.Properties.Expiration = strconv.FormatInt(ms, 10)
+	}
+	if m.Origin == "" {
+		m.Origin = c.origin
+	}
+	if m.Args == nil {
+		m.Args = []any{}
+	}
+	if m.Kwargs == nil {
+		m.Kwargs = map[string]any{}
+	}
+	m.Properties.DeliveryTag = uuid.NewString()
+	m.Properties.DeliveryMode = 2
+	pub := Publishing{Priority: m.Properties.Priority}
+	if o.exchange != "" {
+		pub.Exchange, pub.RoutingKey = o.exchange, o.routingKey
+		m.Properties.DeliveryInfo = DeliveryInfo{Exchange: o.exchange, RoutingKey: o.routingKey}
+	} else {
+		q := o.queue
+		if q == "" {
+			q = c.defaultQueue
+		}
+		pub.Queue = q
+		m.Properties.DeliveryInfo = DeliveryInfo{Exchange: "", RoutingKey: q}
+	}
+	return &m, pub
+}
+
+// SendTask publishes task name with opts and returns its AsyncResult,
+// as Python's app.send_task.
+func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) (*AsyncResult, error) {
+	m, pub := c.BuildMessage(name, opts...)
+	body, err := EncodeMessage(m)
+	if err != nil {
+		return nil, err
+	}
+	pub.Body = body
+	if err := c.broker.PublishBatch(ctx, []Publishing{pub}); err != nil {
+		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
+	}
+	return c.AsyncResult(m.ID), nil
+}
+
+// Apply sends a signature: its args, kwargs and options (task_id, queue,
+// priority, countdown, eta, expires, link, link_error, …) become the message,
+// extra opts apply on top.
+func (c *Client) Apply(ctx context.Context, sig Signature, opts ...SendOption) (*AsyncResult, error) {
+	base, err := sigOptions(sig)
+	if err != nil {
+		return nil, err
+	}
+	return c.SendTask(ctx, sig.Task, append(base, opts...)...)
+}
+
+func sigOptions(sig Signature) ([]SendOption, error) {
+	opts := []SendOption{Args(sig.Args...), Kwargs(sig.Kwargs)}
+	o := sig.Options
+	if id, ok := o["task_id"].(string); ok {
+		opts = append(opts, TaskID(id))
+	}
+	if q, ok := o["queue"].(string); ok {
+		opts = append(opts, Queue(q))
+	}
+	if p, ok := o["priority"]; ok {
+		if n, ok := asInt(p); ok {
+			opts = append(opts, Priority(n))
+		}
+	}
+	if v, ok := o["countdown"]; ok {
+		if f, ok := asFloat(v); ok {
+			opts = append(opts, Countdown(time.Duration(f*float64(time.Second))))
+		}
+	}
+	for _, k := range []string{"eta", "expires"} {
+		switch v := o[k].(type) {
+		case string:
+			t, err := ParseTime(v)
+			if err != nil {
+				return nil, err
+			}
+			if k == "eta" {
+				opts = append(opts, ETA(t))
+			} else {
+				opts = append(opts, Expires(t))
+			}
+		case time.Time:
+			if k == "eta" {
+				opts = append(opts, ETA(v))
+			} else {
+				opts = append(opts, Expires(v))
+			}
+		default:
+			if f, ok := asFloat(v); ok && k == "expires" {
+				opts = append(opts, ExpiresIn(time.Duration(f*float64(time.Second))))
+			}
+		}
+	}
+	for _, k := range []string{"link", "link_error"} {
+		sigs, err := sigList(o[k])
+		if err != nil {
+			return nil, err
+		}
+		if k == "link" {
+			opts = append(opts, Link(sigs...))
+		} else {
+			opts = append(opts, LinkError(sigs...))
+		}
+	}
+	if h, ok := o["headers"].(map[string]any); ok {
+		opts = append(opts, Headers(h))
+	}
+	return opts, nil
+}
+
+// AsyncResult returns a handle on the result of task id.
+func (c *Client) AsyncResult(id string) *AsyncResult {
+	return &AsyncResult{ID: id, backend: c.backend}
+}
+
+// AsyncResult is a handle on one task's result (Python's AsyncResult).
+type AsyncResult struct {
+	ID      string
+	backend *Backend
+}
+
+// Get waits until the task is ready (or ctx ends) and decodes a SUCCESS
+// result into out (a pointer; nil to discard). A FAILURE or REVOKED task
+// returns a *TaskError at once.
+func (r *AsyncResult) Get(ctx context.Context, out any) error {
+	m, err := r.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if e := m.Err(); e != nil {
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	return m.Decode(out)
+}
+
+// Wait blocks until the task is ready and returns its meta whatever the
+// final state.
+func (r *AsyncResult) Wait(ctx context.Context) (*ResultMeta, error) {
+	return r.backend.Wait(ctx, r.ID)
+}
+
+// Info returns the current meta (PENDING when nothing is stored).
+func (r *AsyncResult) Info(ctx context.Context) (*ResultMeta, error) {
+	return r.backend.Get(ctx, r.ID)
+}
+
+// State returns the current state.
+func (r *AsyncResult) State(ctx context.Context) (State, error) {
+	m, err := r.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	return m.Status, nil
+}
+
+// Ready reports whether the task has finished.
+func (r *AsyncResult) Ready(ctx context.Context) (bool, error) {
+	s, err := r.State(ctx)
+	return s.Ready(), err
+}
+
+// Forget removes the result from the backend.
+func (r *AsyncResult) Forget(ctx context.Context) error { return r.backend.Forget(ctx, r.ID) }
+
+func asInt(v any) (int, bool) {
+	f, ok := asFloat(v)
+	if !ok || f != float64(int(f)) {
+		return 0, false
+	}
+	return int(f), true
+}
+
+func asFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	case interface{ Float64() (float64, error) }:
+		f, err := x.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}

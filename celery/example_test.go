@@ -1,0 +1,63 @@
+package celery_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/worker"
+	"github.com/celeriac/celeriac/worker/builtin"
+)
+
+// runWorker starts a Go worker with the built-in tasks on url.
+func runWorker(ctx context.Context, url string) (stop func()) {
+	broker, _ := celery.NewBroker(url, celery.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	backend := celery.NewBackendFromPool(broker.Pool())
+	mux := worker.NewServeMux()
+	builtin.Register(mux, broker.Pool())
+	w := worker.New(broker, backend, mux, worker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	return func() { cancel(); <-done; backend.Close(); broker.Close() }
+}
+
+func ExampleClient_SendTask() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	emb, err := celery.StartEmbedded("127.0.0.1:0") // or a real redis:// URL
+	if err != nil {
+		panic(err)
+	}
+	defer emb.Close()
+	stop := runWorker(ctx, emb.URL())
+	defer stop()
+
+	client, err := celery.NewClient(emb.URL())
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	res, err := client.SendTask(ctx, "tasks.add", celery.Args(2, 3))
+	if err != nil {
+		panic(err)
+	}
+	var sum int
+	if err := res.Get(ctx, &sum); err != nil {
+		panic(err)
+	}
+	fmt.Println(sum)
+
+	res, _ = client.SendTask(ctx, "tasks.fail", celery.Args("bad input"))
+	var te *celery.TaskError
+	if err := res.Get(ctx, nil); errors.As(err, &te) {
+		fmt.Println(te.Type, te.Message())
+	}
+	// Output:
+	// 5
+	// ValueError bad input
+}
