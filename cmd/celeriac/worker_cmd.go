@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/worker"
+	"github.com/celeriac/celeriac/worker/builtin"
+)
+
+type workerFlags struct {
+	common
+	queues          string
+	concurrency     int
+	nodename        string
+	prefetch        int
+	acksLate        bool
+	trackStarted    bool
+	events          bool
+	shutdownTimeout time.Duration
+	timeLimit       float64
+	softTimeLimit   float64
+	visibility      time.Duration
+	resultExpires   time.Duration
+	app             string
+}
+
+func (f *workerFlags) register(fs *flag.FlagSet) {
+	f.common.register(fs)
+	fs.StringVar(&f.app, "A", "", "ignored (Celery compatibility: the Go worker's tasks are compiled in)")
+	fs.StringVar(&f.queues, "Q", celery.DefaultQueue, "comma-separated queues to consume")
+	fs.IntVar(&f.concurrency, "c", 0, "concurrency: tasks run at once (default: CPU count)")
+	fs.StringVar(&f.nodename, "n", "celery@%h", "node name; %h = host name, %n = its first label, %d = its domain")
+	fs.IntVar(&f.prefetch, "prefetch-multiplier", 4, "prefetch window = concurrency × this (0 = unlimited)")
+	fs.BoolVar(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
+	fs.BoolVar(&f.trackStarted, "track-started", false, "store a STARTED state before running")
+	fs.BoolVar(&f.events, "E", false, "send task events (accepted; events arrive with the events feature)")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "warm shutdown: wait this long for running tasks")
+	fs.Float64Var(&f.timeLimit, "time-limit", 0, "default hard time limit in seconds (0 = none)")
+	fs.Float64Var(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit in seconds (0 = none)")
+	fs.DurationVar(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
+	fs.DurationVar(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
+}
+
+// expandNodename expands Celery's %h, %n and %d.
+func expandNodename(name string) string {
+	host, _ := os.Hostname()
+	short, domain, _ := strings.Cut(host, ".")
+	r := strings.NewReplacer("%h", host, "%n", short, "%d", domain, "%%", "%")
+	name = r.Replace(name)
+	if !strings.Contains(name, "@") {
+		name = "celery@" + name
+	}
+	return name
+}
+
+func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var f workerFlags
+	f.register(fs)
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log)
+}
+
+func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
+	if f.concurrency < 0 || f.prefetch < 0 {
+		return errors.New("-c and --prefetch-multiplier must not be negative")
+	}
+	queues := splitList(f.queues)
+	if len(queues) == 0 {
+		return errors.New("-Q: no queues")
+	}
+	broker, err := celery.NewBroker(brokerURL, celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility))
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	var backend *celery.Backend
+	if backendURL == brokerURL {
+		backend = celery.NewBackendFromPool(broker.Pool(), celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log))
+	} else if backend, err = celery.NewBackend(backendURL, celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)); err != nil {
+		return err
+	}
+	defer backend.Close()
+	mux := worker.NewServeMux()
+	builtin.Register(mux, broker.Pool())
+	w := worker.New(broker, backend, mux,
+		worker.WithQueues(queues...),
+		worker.WithConcurrency(f.concurrency),
+		worker.WithPrefetchMultiplier(f.prefetch),
+		worker.WithAcksLate(f.acksLate),
+		worker.WithTrackStarted(f.trackStarted),
+		worker.WithHostname(expandNodename(f.nodename)),
+		worker.WithLogger(log),
+		worker.WithShutdownTimeout(f.shutdownTimeout),
+		worker.WithTimeLimits(seconds(f.timeLimit), seconds(f.softTimeLimit)),
+	)
+	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
+	// A second signal during the warm shutdown exits at once (cold
+	// shutdown): unacknowledged messages stay in Redis for the sweep.
+	go func() {
+		<-ctx.Done()
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
+		<-sig
+		log.Warn("cold shutdown: exiting now; held messages return after the visibility timeout")
+		os.Exit(1)
+	}()
+	return w.Run(ctx)
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}
+
+// cmdRun is `make run`: an embedded broker (unless --broker is given) and
+// a Go worker with the built-in tasks, plus instructions.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f workerFlags
+	f.register(fs)
+	addr := fs.String("embedded-addr", "127.0.0.1:6379", "address of the embedded broker (a free port is used if taken)")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	brokerURL := f.broker
+	if brokerURL == "" {
+		emb, err := celery.StartEmbedded(*addr)
+		if err != nil {
+			var opErr *net.OpError
+			if !errors.As(err, &opErr) {
+				return err
+			}
+			if emb, err = celery.StartEmbedded("127.0.0.1:0"); err != nil {
+				return err
+			}
+		}
+		defer emb.Close()
+		brokerURL = emb.URL()
+	}
+	backendURL := brokerURL
+	if f.backend != "" {
+		backendURL = f.backend
+	}
+	fmt.Fprintf(stdout, `
+celeriac is running.
+
+  Broker (embedded, in memory): %[1]s
+  Go worker:                    %[2]s on queue(s) %[3]s
+
+Try it:
+  bin/celeriac call tasks.add --args '[2, 3]' --wait --broker %[1]s
+  bin/celeriac call tasks.sample_task --args '[2]' --wait --broker %[1]s
+
+From Python (celery 5.x):
+  CELERY_BROKER_URL=%[1]s python -c "from celery import Celery; a = Celery(broker='%[1]s', backend='%[1]s'); print(a.send_task('tasks.add', (2, 3)).get(timeout=10))"
+
+Press Ctrl-C to stop.
+
+`, brokerURL, expandNodename(f.nodename), f.queues)
+	return runWorker(ctx, &f, brokerURL, backendURL, log)
+}

@@ -1,0 +1,38 @@
+// Package worker is a Celery worker in Go: it consumes task messages that
+// Python Celery clients (delay, apply_async, send_task) or the Go client
+// publish, runs them with registered handlers and stores results where
+// Python's AsyncResult.get() finds them.
+//
+// # Handlers
+//
+// A Handler is like net/http's: ProcessTask(ctx, *Task) (any, error). Func
+// binds a plain function, decoding positional and keyword arguments into
+// its parameters once per call, without per-message reflection beyond the
+// call itself:
+//
+//	mux := worker.NewServeMux()
+//	mux.Handle("tasks.add", worker.Func(func(ctx context.Context, x, y int) (int, error) {
+//		return x + y, nil
+//	}, "x", "y"))
+//	w := worker.New(broker, backend, mux, worker.WithConcurrency(8))
+//	err := w.Run(ctx) // until ctx ends, then a warm shutdown
+//
+// A handler retries by returning Retry(err, In(d)), reports progress with
+// UpdateState, and sees its soft time limit as its context's deadline. A
+// PyError gives an error a Python exception type; a panic becomes a
+// FAILURE with the Go stack as traceback, never a crash.
+//
+// # Delivery guarantees
+//
+// By default a message is acknowledged just before its task runs (at most
+// once); with acks_late after it ran (at least once: a crash leaves the
+// message in Redis' unacked hash, and the visibility sweep of any worker,
+// Python or Go, restores it). A warm shutdown puts every held message (in
+// the prefetch window, waiting for its ETA or rate limit) back on its queue.
+//
+// # Hard time limits
+//
+// Go cannot kill a goroutine. When a hard limit passes, the task's context
+// is cancelled, FAILURE TimeLimitExceeded is stored and the pool slot is
+// freed at once; the abandoned goroutine ends when the handler returns.
+package worker

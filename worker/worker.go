@@ -1,0 +1,724 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/pyjson"
+)
+
+// Worker consumes task messages from Redis queues and runs them with the
+// handlers of a ServeMux, storing results where Python clients read them.
+type Worker struct {
+	broker  *celery.Broker
+	backend *celery.Backend
+	mux     *ServeMux
+	o       options
+
+	ready readyQueue
+	slots chan struct{} // prefetch window; nil = unlimited
+
+	mu       sync.Mutex
+	reserved map[string]*request // by delivery tag: taken, not running
+	active   map[string]*request // by delivery tag: running
+	revoked  *revokedSet
+	total    map[string]int
+
+	processed atomic.Int64
+	started   time.Time
+}
+
+type options struct {
+	queues             []string
+	concurrency        int
+	prefetchMultiplier int
+	acksLate           bool
+	trackStarted       bool
+	hostname           string
+	logger             *slog.Logger
+	shutdownTimeout    time.Duration
+	timeLimit          time.Duration
+	softTimeLimit      time.Duration
+	resultExtended     bool
+	sweepInterval      time.Duration
+	disableRateLimits  bool
+}
+
+// Option configures a Worker.
+type Option func(*options)
+
+// WithQueues sets the consumed queues (-Q). Default ["celery"].
+func WithQueues(q ...string) Option { return func(o *options) { o.queues = q } }
+
+// WithConcurrency sets how many tasks run at once (-c). Default: CPU count.
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// WithPrefetchMultiplier sets worker_prefetch_multiplier: at most
+// concurrency × m messages are taken and not yet acknowledged, besides
+// ETA tasks. Default 4; 0 means unlimited.
+func WithPrefetchMultiplier(m int) Option { return func(o *options) { o.prefetchMultiplier = m } }
+
+// WithAcksLate acknowledges messages after their task ran (task_acks_late).
+func WithAcksLate(on bool) Option { return func(o *options) { o.acksLate = on } }
+
+// WithTrackStarted stores a STARTED state before running (task_track_started).
+func WithTrackStarted(on bool) Option { return func(o *options) { o.trackStarted = on } }
+
+// WithHostname sets the node name. Default "celery@<host>".
+func WithHostname(name string) Option { return func(o *options) { o.hostname = name } }
+
+// WithLogger sets the logger. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithShutdownTimeout bounds how long a warm shutdown waits for running
+// tasks. Default 30 s.
+func WithShutdownTimeout(d time.Duration) Option { return func(o *options) { o.shutdownTimeout = d } }
+
+// WithTimeLimits sets the default hard and soft time limits of every task
+// (task_time_limit, task_soft_time_limit). Default none.
+func WithTimeLimits(hard, soft time.Duration) Option {
+	return func(o *options) { o.timeLimit, o.softTimeLimit = hard, soft }
+}
+
+// WithResultExtended stores name, args, kwargs, worker, retries and queue
+// with results (result_extended). Default on.
+func WithResultExtended(on bool) Option { return func(o *options) { o.resultExtended = on } }
+
+// WithSweepInterval sets how often the visibility-timeout restore sweep
+// runs. Default 100 s (kombu's 10 s timer × throttle 10); 0 disables it.
+func WithSweepInterval(d time.Duration) Option { return func(o *options) { o.sweepInterval = d } }
+
+// WithoutRateLimits ignores task rate limits (worker_disable_rate_limits).
+func WithoutRateLimits() Option { return func(o *options) { o.disableRateLimits = true } }
+
+// New returns a worker. broker and backend stay owned by the caller.
+func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...Option) *Worker {
+	host, _ := os.Hostname()
+	o := options{
+		queues:             []string{celery.DefaultQueue},
+		prefetchMultiplier: 4,
+		hostname:           "celery@" + host,
+		logger:             slog.Default(),
+		shutdownTimeout:    30 * time.Second,
+		resultExtended:     true,
+		sweepInterval:      100 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.concurrency <= 0 {
+		o.concurrency = max(1, numCPU())
+	}
+	w := &Worker{
+		broker: broker, backend: backend, mux: mux, o: o,
+		reserved: map[string]*request{}, active: map[string]*request{},
+		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
+	}
+	w.ready.notify = make(chan struct{}, 1)
+	if o.prefetchMultiplier > 0 {
+		w.slots = make(chan struct{}, o.concurrency*o.prefetchMultiplier)
+	}
+	return w
+}
+
+// Hostname returns the worker's node name.
+func (w *Worker) Hostname() string { return w.o.hostname }
+
+// Concurrency returns the number of pool goroutines.
+func (w *Worker) Concurrency() int { return w.o.concurrency }
+
+// PrefetchCount returns the prefetch window (0 = unlimited).
+func (w *Worker) PrefetchCount() int { return cap(w.slots) }
+
+// Queues returns the consumed queues.
+func (w *Worker) Queues() []string { return append([]string(nil), w.o.queues...) }
+
+// Processed returns how many tasks were taken to run since start.
+func (w *Worker) Processed() int64 { return w.processed.Load() }
+
+// Revoke marks task ids as revoked: they are discarded when they arrive or
+// come due, with a REVOKED result.
+func (w *Worker) Revoke(ids ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		w.revoked.add(id, time.Now())
+	}
+}
+
+// request is one delivery on its way through the worker.
+type request struct {
+	d       *celery.Delivery
+	msg     *celery.Message
+	entry   *entry
+	handler Handler
+	timer   *time.Timer // ETA or rate-limit hold
+	started time.Time
+	cancel  context.CancelCauseFunc
+	hasSlot bool
+}
+
+func (r *request) acksLate(w *Worker) bool {
+	if r.entry != nil && r.entry.opts.AcksLate != nil {
+		return *r.entry.opts.AcksLate
+	}
+	return w.o.acksLate
+}
+
+// Run consumes until ctx ends, then shuts down warm: it stops consuming,
+// lets running tasks finish within the shutdown timeout and puts every
+// message it holds but has not run back on its queue (spec §11.10).
+func (w *Worker) Run(ctx context.Context) error {
+	w.started = time.Now()
+	log := w.o.logger
+	// Tasks outlive ctx until the shutdown timeout; taskCtx ends then.
+	taskCtx, stopTasks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTasks()
+
+	var pool sync.WaitGroup
+	stopPool := make(chan struct{})
+	for range w.o.concurrency {
+		pool.Go(func() { w.poolLoop(taskCtx, stopPool) })
+	}
+	var bg sync.WaitGroup
+	if w.o.sweepInterval > 0 {
+		bg.Go(func() { w.sweepLoop(ctx) })
+	}
+
+	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.o.queues, "concurrency", w.o.concurrency, "prefetch", cap(w.slots))
+	consumer := w.broker.NewConsumer(w.o.queues...)
+	err := w.consume(ctx, consumer)
+	consumer.Close()
+
+	log.Info("warm shutdown: waiting for running tasks", "hostname", w.o.hostname)
+	held := w.releaseHeld()
+	close(stopPool)
+	finished := make(chan struct{})
+	go func() { pool.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(w.o.shutdownTimeout):
+		log.Warn("shutdown timeout: cancelling running tasks", "timeout", w.o.shutdownTimeout)
+		stopTasks()
+		<-finished
+	}
+	bg.Wait()
+	held = append(held, w.ready.drain()...)
+	w.restore(held)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return err
+}
+
+func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
+	for {
+		if w.slots != nil {
+			select {
+			case w.slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		d, err := c.Receive(ctx)
+		if err != nil {
+			w.releaseSlot()
+			return err
+		}
+		w.accept(ctx, d)
+	}
+}
+
+func (w *Worker) releaseSlot() {
+	if w.slots != nil {
+		<-w.slots
+	}
+}
+
+// accept routes one delivery: reject it, revoke it, hold it for its ETA or
+// rate limit, or queue it for the pool (spec §11.1).
+func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
+	log := w.o.logger
+	if d.Err != nil {
+		log.Error("rejected malformed message", "queue", d.Queue, "reason", d.Err.Error(), "size", len(d.Raw))
+		w.releaseSlot()
+		return
+	}
+	msg, err := celery.DecodeEnvelope(d.Envelope)
+	if err != nil {
+		log.Error("rejected malformed message", "queue", d.Queue, "delivery_tag", d.Tag, "reason", err.Error())
+		w.ack(ctx, d)
+		w.releaseSlot()
+		return
+	}
+	r := &request{d: d, msg: msg, hasSlot: w.slots != nil}
+	r.entry, r.handler = w.mux.lookup(msg.Task)
+	if r.entry == nil {
+		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
+		w.ack(ctx, d)
+		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
+		w.done(r)
+		return
+	}
+	log.Info("Task "+msg.Name()+"["+msg.ID+"] received", "task_id", msg.ID, "task", msg.Task)
+	if w.maybeRevoke(ctx, r) {
+		return
+	}
+	w.mu.Lock()
+	w.reserved[d.Tag] = r
+	w.mu.Unlock()
+	now := time.Now()
+	at := msg.ETA
+	if at.After(now) {
+		// ETA tasks don't count against the prefetch window (Celery raises
+		// the prefetch count by one for each held ETA task).
+		w.giveBackSlot(r)
+	}
+	if l := w.limiterFor(r); l != nil {
+		at = l.reserve(maxTime(at, now))
+	}
+	if at.After(now) {
+		w.mu.Lock()
+		r.timer = time.AfterFunc(at.Sub(now), func() { w.due(r) })
+		w.mu.Unlock()
+		return
+	}
+	w.ready.push(r)
+}
+
+func (w *Worker) giveBackSlot(r *request) {
+	if r.hasSlot {
+		r.hasSlot = false
+		w.releaseSlot()
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (w *Worker) limiterFor(r *request) *limiter {
+	if w.o.disableRateLimits {
+		return nil
+	}
+	w.mux.mu.RLock()
+	defer w.mux.mu.RUnlock()
+	return r.entry.limiter
+}
+
+// due moves a held request to the pool queue, unless shutdown took it.
+func (w *Worker) due(r *request) {
+	w.mu.Lock()
+	held := r.timer != nil
+	r.timer = nil
+	w.mu.Unlock()
+	if held {
+		w.ready.push(r)
+	}
+}
+
+// releaseHeld stops every ETA/rate-limit timer and returns those requests.
+func (w *Worker) releaseHeld() []*request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*request
+	for _, r := range w.reserved {
+		if r.timer != nil && r.timer.Stop() {
+			r.timer = nil
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// restore puts messages the worker holds but never ran back on their
+// queues, first-taken first out.
+func (w *Worker) restore(rs []*request) {
+	if len(rs) == 0 {
+		return
+	}
+	tags := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if r.d.Tracked {
+			tags = append(tags, r.d.Tag)
+		}
+		w.forget(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := w.broker.RestoreTags(ctx, tags)
+	if err != nil {
+		w.o.logger.Error("could not restore all unacknowledged messages; the visibility sweep will", "error", err)
+	}
+	w.o.logger.Info("restored unacknowledged messages", "count", n)
+}
+
+func (w *Worker) forget(r *request) {
+	w.mu.Lock()
+	delete(w.reserved, r.d.Tag)
+	delete(w.active, r.d.Tag)
+	w.mu.Unlock()
+}
+
+// done releases a request's resources after it was acked or rejected.
+func (w *Worker) done(r *request) {
+	w.forget(r)
+	w.giveBackSlot(r)
+}
+
+func (w *Worker) poolLoop(ctx context.Context, stop <-chan struct{}) {
+	for {
+		if r := w.ready.pop(); r != nil {
+			w.execute(ctx, r)
+			continue
+		}
+		select {
+		case <-w.ready.notify:
+		case <-stop:
+			return
+		}
+	}
+}
+
+func (w *Worker) ack(ctx context.Context, d *celery.Delivery) {
+	if err := w.broker.Ack(context.WithoutCancel(ctx), d); err != nil {
+		w.o.logger.Error("ack failed; the message may run again after the visibility timeout", "delivery_tag", d.Tag, "error", err)
+	}
+}
+
+// maybeRevoke handles expired and revoked requests; it reports whether the
+// request was consumed.
+func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
+	reason := ""
+	w.mu.Lock()
+	if w.revoked.has(r.msg.ID) {
+		reason = "revoked"
+	}
+	w.mu.Unlock()
+	if reason == "" && !r.msg.Expires.IsZero() && time.Now().After(r.msg.Expires) {
+		reason = "expired"
+		w.Revoke(r.msg.ID)
+	}
+	if reason == "" {
+		return false
+	}
+	w.o.logger.Info("Discarding revoked task: "+r.msg.Name()+"["+r.msg.ID+"]", "task_id", r.msg.ID, "reason", reason)
+	w.ack(ctx, r.d)
+	meta := w.meta(&Task{Message: r.msg, Queue: r.d.Queue}, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, reason))
+	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
+		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
+	}
+	w.done(r)
+	return true
+}
+
+type outcome struct {
+	result any
+	err    error
+	panic  string
+}
+
+func (w *Worker) execute(ctx context.Context, r *request) {
+	msg := r.msg
+	if w.maybeRevoke(ctx, r) {
+		return
+	}
+	w.mu.Lock()
+	delete(w.reserved, r.d.Tag)
+	w.active[r.d.Tag] = r
+	w.total[msg.Task]++
+	w.mu.Unlock()
+	w.processed.Add(1)
+	lateAck := r.acksLate(w)
+	if !lateAck {
+		w.ack(ctx, r.d)
+	}
+	t := &Task{Message: msg, Queue: r.d.Queue, Hostname: w.o.hostname, Received: time.Now(), w: w, entry: r.entry}
+	if w.trackStarted(r) && !w.ignoreResult(r) {
+		w.store(ctx, w.meta(t, celery.StateStarted, map[string]any{"pid": os.Getpid(), "hostname": w.o.hostname}))
+	}
+	hard, soft := msg.Hard, msg.Soft
+	if hard == 0 && soft == 0 {
+		w.mux.mu.RLock()
+		hard, soft = r.entry.opts.TimeLimit, r.entry.opts.SoftTimeLimit
+		w.mux.mu.RUnlock()
+		if hard == 0 && soft == 0 {
+			hard, soft = w.o.timeLimit, w.o.softTimeLimit
+		}
+	}
+	tctx, cancel := context.WithCancelCause(context.WithValue(ctx, ctxKey{}, t))
+	defer cancel(nil)
+	if soft > 0 {
+		var stop context.CancelFunc
+		tctx, stop = context.WithTimeoutCause(tctx, soft, errSoftTimeLimit)
+		defer stop()
+	}
+	w.mu.Lock()
+	r.cancel = cancel
+	w.mu.Unlock()
+
+	start := time.Now()
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- outcome{panic: fmt.Sprintf("panic: %v\n\n%s", p, debug.Stack())}
+			}
+		}()
+		res, err := r.handler.ProcessTask(tctx, t)
+		done <- outcome{result: res, err: err}
+	}()
+	var hardC <-chan time.Time
+	if hard > 0 {
+		ht := time.NewTimer(hard)
+		defer ht.Stop()
+		hardC = ht.C
+	}
+	var o outcome
+	select {
+	case o = <-done:
+	case <-hardC:
+		// Go cannot kill a goroutine: the handler is abandoned (its
+		// context is cancelled) and its slot freed, as Celery frees a
+		// killed child's.
+		cancel(errors.New("hard time limit"))
+		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: celeryExc, Args: []any{hard.Seconds()}}}
+		w.o.logger.Error("hard time limit exceeded", "task", msg.Task, "task_id", msg.ID, "limit", hard)
+	}
+	runtime := time.Since(start)
+	if o.err != nil && soft > 0 && errors.Is(context.Cause(tctx), errSoftTimeLimit) && errors.Is(o.err, context.DeadlineExceeded) {
+		o.err = errSoftTimeLimit
+	}
+	w.finish(ctx, r, t, o, runtime)
+	if lateAck {
+		w.ack(ctx, r.d)
+	}
+	w.done(r)
+}
+
+func (w *Worker) trackStarted(r *request) bool {
+	if r.entry.opts.TrackStarted != nil {
+		return *r.entry.opts.TrackStarted
+	}
+	return w.o.trackStarted
+}
+
+func (w *Worker) ignoreResult(r *request) bool {
+	return r.msg.IgnoreResult || r.entry.opts.IgnoreResult
+}
+
+func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, runtime time.Duration) {
+	msg := r.msg
+	log := w.o.logger
+	name := "Task " + msg.Name() + "[" + msg.ID + "]"
+	if o.panic != "" {
+		log.Error(name+" raised unexpected: panic", "task_id", msg.ID, "traceback", o.panic)
+		w.storeFailure(ctx, r, celery.Exception("PanicError", "celeriac", firstLine(o.panic)), o.panic)
+		return
+	}
+	if o.err == nil {
+		log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
+		if !w.ignoreResult(r) {
+			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
+		}
+		return
+	}
+	var re *RetryError
+	if errors.As(o.err, &re) {
+		w.retry(ctx, r, t, re)
+		return
+	}
+	if match := r.entry.opts.AutoRetryFor; match != nil && match(o.err) {
+		w.retry(ctx, r, t, &RetryError{Err: o.err, Countdown: w.autoRetryDelay(r)})
+		return
+	}
+	exc, tb := excInfo(o.err, msg)
+	log.Error(name+" raised unexpected: "+excString(exc), "task_id", msg.ID)
+	w.storeFailure(ctx, r, exc, tb)
+}
+
+func firstLine(s string) string {
+	for i := range len(s) {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func (w *Worker) autoRetryDelay(r *request) time.Duration {
+	o := r.entry.opts
+	if o.RetryBackoff <= 0 {
+		return -1
+	}
+	maxD := o.RetryBackoffMax
+	if maxD <= 0 {
+		maxD = 600 * time.Second
+	}
+	d := o.RetryBackoff
+	for i := 0; i < r.msg.Retries && d < maxD; i++ {
+		d *= 2
+	}
+	d = min(d, maxD)
+	if o.RetryJitter == nil || *o.RetryJitter {
+		d = rand.N(d + 1)
+	}
+	return d
+}
+
+// excInfo turns an error into Celery's exception dict and a traceback text.
+func excInfo(err error, msg *celery.Message) (map[string]any, string) {
+	var pe *PyError
+	var exc map[string]any
+	if errors.As(err, &pe) {
+		exc = celery.Exception(pe.Type, pe.Module, pe.Args...)
+	} else {
+		exc = celery.Exception("Exception", "builtins", err.Error())
+	}
+	tb := "Traceback (most recent call last):\n  File \"<go>\", in " + msg.Task + "\n" + excString(exc) + "\n"
+	return exc, tb
+}
+
+func excString(exc map[string]any) string {
+	t, _ := exc["exc_type"].(string)
+	args, _ := exc["exc_message"].([]any)
+	switch len(args) {
+	case 0:
+		return t
+	case 1:
+		if s, ok := args[0].(string); ok {
+			return t + ": " + s
+		}
+		return t + ": " + pyjson.PyRepr(args[0])
+	}
+	return t + ": " + pyjson.ArgsRepr(args)
+}
+
+func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError) {
+	msg := r.msg
+	log := w.o.logger
+	maxRetries := 3
+	if mr := r.entry.opts.MaxRetries; mr != nil {
+		maxRetries = *mr
+	}
+	if re.MaxRetries != nil {
+		maxRetries = *re.MaxRetries
+	}
+	if maxRetries >= 0 && msg.Retries >= maxRetries {
+		var exc map[string]any
+		tb := ""
+		if re.Err != nil {
+			exc, tb = excInfo(re.Err, msg)
+		} else {
+			exc = celery.Exception("MaxRetriesExceededError", celeryExc,
+				fmt.Sprintf("Can't retry %s[%s] args:%s kwargs:%s", msg.Task, msg.ID, pyjson.ArgsRepr(msg.Args), pyjson.KwargsRepr(msg.Kwargs)))
+		}
+		log.Error("Task "+msg.Name()+"["+msg.ID+"] max retries exceeded: "+excString(exc), "task_id", msg.ID, "retries", msg.Retries)
+		w.storeFailure(ctx, r, exc, tb)
+		return
+	}
+	countdown := re.Countdown
+	if countdown < 0 {
+		countdown = r.entry.opts.DefaultRetryDelay
+		if countdown <= 0 {
+			countdown = 180 * time.Second
+		}
+	}
+	next := *msg
+	next.Retries++
+	next.ParentID = msg.ID // Celery sends retries from inside the task.
+	next.ETA = re.ETA
+	if next.ETA.IsZero() {
+		next.ETA = time.Now().Add(countdown)
+	}
+	if re.Args != nil {
+		next.Args, next.ArgsRepr = re.Args, ""
+	}
+	if re.Kwargs != nil {
+		next.Kwargs, next.KwargsRepr = re.Kwargs, ""
+	}
+	next.Redelivered = false
+	next.Properties.DeliveryTag = newTag()
+	next.Properties.DeliveryInfo = celery.DeliveryInfo{Exchange: r.d.Exchange, RoutingKey: r.d.RoutingKey}
+	body, err := celery.EncodeMessage(&next)
+	if err == nil {
+		err = w.broker.PublishBatch(context.WithoutCancel(ctx), []celery.Publishing{{Queue: r.d.Queue, Priority: r.d.Priority, Body: body}})
+	}
+	if err != nil {
+		log.Error("could not publish retry; failing the task", "task_id", msg.ID, "error", err)
+		exc, tb := excInfo(err, msg)
+		w.storeFailure(ctx, r, exc, tb)
+		return
+	}
+	var exc any
+	tb := ""
+	if re.Err != nil {
+		exc, tb = excInfo(re.Err, msg)
+	}
+	log.Info("Task "+msg.Name()+"["+msg.ID+"] retry: Retry in "+countdown.String(), "task_id", msg.ID, "retries", next.Retries)
+	if !w.ignoreResult(r) {
+		m := w.meta(t, celery.StateRetry, exc)
+		m.Traceback = tb
+		w.store(ctx, m)
+	}
+}
+
+func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]any, tb string) {
+	t := &Task{Message: r.msg, Queue: r.d.Queue}
+	m := w.meta(t, celery.StateFailure, exc)
+	m.Traceback = tb
+	w.store(ctx, m)
+}
+
+func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {
+	if _, err := w.backend.Store(context.WithoutCancel(ctx), m); err != nil {
+		w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
+	}
+}
+
+func (w *Worker) meta(t *Task, state celery.State, result any) *celery.ResultMeta {
+	msg := t.Message
+	m := &celery.ResultMeta{
+		TaskID: msg.ID, Status: state, Result: result, GroupID: msg.Group, ParentID: msg.ParentID,
+	}
+	if state.Ready() {
+		m.DateDone = time.Now()
+	}
+	if w.o.resultExtended {
+		m.Name, m.Args, m.Kwargs = msg.Task, msg.Args, msg.Kwargs
+		m.Worker, m.Retries, m.Queue = w.o.hostname, msg.Retries, msg.Properties.DeliveryInfo.RoutingKey
+		if m.Queue == "" {
+			m.Queue = t.Queue
+		}
+	}
+	return m
+}
+
+func (w *Worker) sweepLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := w.broker.RestoreVisible(ctx); err != nil && ctx.Err() == nil {
+			w.o.logger.Warn("visibility sweep failed", "error", err)
+		}
+		t.Reset(w.o.sweepInterval)
+	}
+}
