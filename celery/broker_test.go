@@ -2,7 +2,17 @@ package celery
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -349,4 +359,92 @@ func TestGetFailure(t *testing.T) {
 	if err := c.AsyncResult("never").Get(short, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Get(never) = %v", err)
 	}
+}
+
+func TestUnixSocketAndSentinelURLs(t *testing.T) {
+	sock := t.TempDir() + "/redis.sock"
+	srv := redistest.Start(t, redistest.WithArgs("--unixsocket", sock, "--unixsocketperm", "700"))
+	sentinel := redistest.Start(t, redistest.WithSentinel("mymaster", srv.Addr()))
+	ctx := testCtx(t)
+	for _, url := range []string{
+		"unix://" + sock + "?db=1",
+		"sentinel://" + sentinel.Addr() + "/1?master_name=mymaster",
+	} {
+		t.Run(strings.SplitN(url, ":", 2)[0], func(t *testing.T) {
+			c, err := NewClient(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.SendTask(ctx, "t", Queue("via-"+url[:4])); err != nil {
+				t.Fatal(err)
+			}
+			c2 := srv.Dial(t)
+			if _, err := c2.Do("SELECT", 1); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := redis.Int(c2.Do("LLEN", "via-"+url[:4])); n != 1 {
+				t.Errorf("message not in db 1 via %s", url)
+			}
+		})
+	}
+}
+
+func TestTLSURL(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, dir)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsPort := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	redistest.Start(t, redistest.WithArgs("--tls-port", tlsPort, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-ca-cert-file", certFile, "--tls-auth-clients", "no"))
+	ctx := testCtx(t)
+	for _, url := range []string{
+		"rediss://127.0.0.1:" + tlsPort + "/0?ssl_cert_reqs=required&ssl_ca_certs=" + certFile,
+		"rediss://127.0.0.1:" + tlsPort + "/0", // kombu's default: CERT_NONE
+	} {
+		b, err := NewBroker(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Ping(ctx); err != nil {
+			t.Errorf("Ping over %s: %v", url, err)
+		}
+		b.Close()
+	}
+	// Verification on, and the server's CA unknown: refused.
+	b, _ := NewBroker("rediss://127.0.0.1:" + tlsPort + "/0?ssl_cert_reqs=required")
+	defer b.Close()
+	if err := b.Ping(ctx); err == nil {
+		t.Error("Ping with an unknown CA succeeded")
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = dir+"/cert.pem", dir+"/key.pem"
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
 }

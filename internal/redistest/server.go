@@ -47,8 +47,15 @@ const (
 type Option func(*config)
 
 type config struct {
-	aof  bool
-	args []string
+	aof      bool
+	args     []string
+	sentinel string // "name host:port" of the monitored master
+}
+
+// WithSentinel runs a Redis Sentinel (redis-server --sentinel) that
+// monitors the master at addr under name, instead of a plain server.
+func WithSentinel(name, addr string) Option {
+	return func(c *config) { c.sentinel = name + " " + addr }
 }
 
 // WithAOF turns on the append-only file (appendonly yes), so that data
@@ -192,6 +199,16 @@ func freePort() (int, error) {
 var errAddrInUse = errors.New("address already in use")
 
 func (s *Server) args() []string {
+	if s.cfg.sentinel != "" {
+		name, addr, _ := strings.Cut(s.cfg.sentinel, " ")
+		host, port, _ := net.SplitHostPort(addr)
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		// Sentinel rewrites its config file, so it must be writable.
+		os.WriteFile(conf, []byte("sentinel monitor "+name+" "+host+" "+port+" 1\n"), 0o644)
+		return append([]string{conf, "--sentinel",
+			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--protected-mode", "no",
+			"--dir", s.dir, "--daemonize", "no", "--logfile", ""}, s.cfg.args...)
+	}
 	aof := "no"
 	if s.cfg.aof {
 		aof = "yes"
