@@ -402,7 +402,7 @@ func (e *encoder) reflectValue(b []byte, v reflect.Value) ([]byte, error) {
 		}
 		return e.reflectValue(b, v.Elem())
 	}
-	if isSpecialType(t) {
+	if isSpecialType(t) && v.CanInterface() {
 		return e.encode(b, v.Interface())
 	}
 	if m, ok := asInterface[json.Marshaler](v); ok {
@@ -515,6 +515,9 @@ func (e *encoder) reflectList(b []byte, v reflect.Value) ([]byte, error) {
 // mapKeyString converts a map key to the string Python's json.dumps would
 // use for the equivalent Python key.
 func mapKeyString(k reflect.Value) (string, error) {
+	if (k.Kind() == reflect.Pointer || k.Kind() == reflect.Interface) && k.IsNil() {
+		return "null", nil
+	}
 	if m, ok := asInterface[encoding.TextMarshaler](k); ok && k.Kind() != reflect.String {
 		text, err := m.MarshalText()
 		if err != nil {
@@ -535,7 +538,7 @@ func mapKeyString(k reflect.Value) (string, error) {
 		return string(appendFloatJSON(nil, k.Float(), 64)), nil
 	case reflect.Bool:
 		return string(appendBool(nil, k.Bool())), nil
-	case reflect.Interface:
+	case reflect.Interface, reflect.Pointer:
 		if k.IsNil() {
 			return "null", nil
 		}

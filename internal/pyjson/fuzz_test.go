@@ -2,6 +2,7 @@ package pyjson
 
 import (
 	"testing"
+	"time"
 )
 
 // fuzzSeeds are interesting inputs shared by FuzzDecode and
@@ -59,5 +60,26 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = PyRepr(v)
 		_ = SafeRepr(v, 100, 3)
+	})
+}
+
+// FuzzUnmarshal checks that Unmarshal never panics, whatever the input and
+// whichever of a few typical targets it is decoded into.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(`{"args": [1], "kwargs": {"a": 1}, "eta": "2024-05-01T12:00:03", "count": 2.0, "quoted": "3"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			tk   task
+			list []any
+			m    map[string]int
+			arr  [2]Decimal
+			tm   time.Time
+		)
+		for _, target := range []any{&tk, &list, &m, &arr, &tm} {
+			_ = Unmarshal(data, target)
+		}
 	})
 }

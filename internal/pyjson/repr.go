@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,12 +40,30 @@ type pyTuple []any
 // float they denote. Go values that are not Decode results (ints, structs,
 // typed slices, ...) are shown as the Python value Encode makes of them.
 func PyRepr(v any) string {
-	return string(appendRepr(nil, v, 0))
+	return string(appendRepr(nil, v, nil))
 }
 
-func appendRepr(b []byte, v any, depth int) []byte {
-	if depth > MaxDepth {
-		return append(b, "..."...)
+// containerID identifies a list or dict for recursion detection, as
+// Python's repr shows a container inside itself as [...] or {...}.
+func containerID(v any) uintptr {
+	switch v.(type) {
+	case []any, pyTuple, map[string]any:
+		return reflect.ValueOf(v).Pointer()
+	}
+	return 0
+}
+
+// appendRepr appends Python's repr of v; active lists the containers being
+// shown.
+func appendRepr(b []byte, v any, active []uintptr) []byte {
+	if id := containerID(v); id != 0 {
+		if len(active) >= MaxDepth || slices.Contains(active, id) {
+			if _, ok := v.(map[string]any); ok {
+				return append(b, "{...}"...)
+			}
+			return append(b, "[...]"...)
+		}
+		active = append(active, id)
 	}
 	switch v := v.(type) {
 	case nil:
@@ -68,7 +87,7 @@ func appendRepr(b []byte, v any, depth int) []byte {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendRepr(b, x, depth+1)
+			b = appendRepr(b, x, active)
 		}
 		return append(b, ']')
 	case pyTuple:
@@ -77,7 +96,7 @@ func appendRepr(b []byte, v any, depth int) []byte {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendRepr(b, x, depth+1)
+			b = appendRepr(b, x, active)
 		}
 		if len(v) == 1 {
 			b = append(b, ',')
@@ -91,7 +110,7 @@ func appendRepr(b []byte, v any, depth int) []byte {
 			}
 			b = appendStrRepr(b, k)
 			b = append(b, ": "...)
-			b = appendRepr(b, v[k], depth+1)
+			b = appendRepr(b, v[k], active)
 		}
 		return append(b, '}')
 	case time.Time:
@@ -114,7 +133,7 @@ func appendRepr(b []byte, v any, depth int) []byte {
 		return append(b, "')"...)
 	}
 	if pv, ok := pythonView(v); ok {
-		return appendRepr(b, pv, depth)
+		return appendRepr(b, pv, active)
 	}
 	return fmt.Append(b, v)
 }
@@ -360,6 +379,7 @@ type safeRepr struct {
 	maxlevels int
 	level     int
 	stopped   bool
+	active    []uintptr // containers being shown, to detect cycles
 }
 
 func (s *safeRepr) exhausted() bool { return s.limited && s.maxlen <= 0 }
@@ -417,9 +437,20 @@ func (s *safeRepr) value(v any) {
 		}
 		return
 	}
+	id := containerID(v)
+	if slices.Contains(s.active, id) {
+		// Celery shows <Recursion on list with id=...>; ids mean nothing
+		// here, so this is shown like a level that is too deep.
+		if s.next() {
+			s.emit(open + "..." + close)
+		}
+		return
+	}
 	if !s.next() {
 		return
 	}
+	s.active = append(s.active, id)
+	defer func() { s.active = s.active[:len(s.active)-1] }()
 	s.emit(open)
 	s.level++
 	if isDict {
@@ -491,5 +522,5 @@ func (s *safeRepr) scalar(v any) string {
 		}
 		return "b'" + text + suffix + "'"
 	}
-	return Truncate(string(appendRepr(nil, v, 0)), limit)
+	return Truncate(string(appendRepr(nil, v, nil)), limit)
 }

@@ -62,10 +62,29 @@ func TestPyReprUnsupported(t *testing.T) {
 	if got := PyRepr(complex(1, 2)); got != "(1+2i)" {
 		t.Errorf("PyRepr(complex(1, 2)) = %s, want (1+2i)", got)
 	}
+}
+
+func TestReprCycles(t *testing.T) {
 	m := map[string]any{}
-	m["self"] = m
-	if got := PyRepr(m); !strings.HasPrefix(got, "{'self': {'self': ") {
-		t.Errorf("PyRepr(self-referencing map) = %.40s..., want nested dicts", got)
+	m["a"], m["b"] = m, []any{m}
+	l := []any{1, nil}
+	l[1] = l
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"PyRepr map", PyRepr(m), "{'a': {...}, 'b': [{...}]}"},
+		{"PyRepr list", PyRepr(l), "[1, [...]]"},
+		{"SafeRepr map", SafeRepr(m, 0, 0), "{'a': {...}, 'b': [{...}]}"},
+		{"SafeRepr list", SafeRepr(l, 100, 0), "[1, [...]]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("%s of a cyclic value = %s, want %s", tc.name, tc.got, tc.want)
+			}
+		})
 	}
 }
 

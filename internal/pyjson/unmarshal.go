@@ -109,9 +109,9 @@ func needsPythonDecoder(data []byte) bool {
 		}
 		i += j + 4
 		if i+2 <= len(data) {
-			switch c := string(bytes.ToLower(data[i : i+2])); c {
-			case "5f", "74", "79", "70", "65": // _ t y p e
-				return true
+			switch [2]byte{data[i], data[i+1] | 0x20} { // lower-case the hex letter
+			case [2]byte{'5', 'f'}, [2]byte{'7', '4'}, [2]byte{'7', '9'}, [2]byte{'7', '0'}, [2]byte{'6', '5'}:
+				return true // an escaped _, t, y, p or e could spell __type__
 			}
 		}
 	}

@@ -236,6 +236,7 @@ func TestNeedsPythonDecoder(t *testing.T) {
 		{`{"__type__": "x"}`, true},
 		{`{"\u005f_type__": "x"}`, true},
 		{`{"__typ\u0065__": "x"}`, true},
+		{`{"\u005F_type__": "x"}`, true},
 		{`[NaN]`, true},
 		{`[-Infinity]`, true},
 		{"\"\xff\"", true},

@@ -2,7 +2,7 @@
 
 Run with a Python that has kombu 5.7 and celery 5.7 installed:
 
-    python testdata/gen_golden.py > golden_data_test.go
+    python testdata/gen_golden.py > golden_data_test.go && gofmt -w golden_data_test.go
 
 The Go tests do not need Python; this script only documents where the
 expected values come from.
