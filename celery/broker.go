@@ -232,10 +232,15 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
 				b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
 			}
 		} else if !b.isDeclared(m.Queue) {
-			if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), kombu.BindingMember(m.Queue, "", m.Queue)); err != nil {
+			// kombu 5.7 declares into both sets (redis.py `_queue_bind`).
+			member := kombu.BindingMember(m.Queue, "", m.Queue)
+			if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), member); err != nil {
 				return fmt.Errorf("celery: publish: %w", err)
 			}
-			n++
+			if err := c.Send("SADD", b.key(kombu.PermanentBindingKey(m.Queue)), member); err != nil {
+				return fmt.Errorf("celery: publish: %w", err)
+			}
+			n += 2
 		}
 		for _, q := range queues {
 			if err := c.Send("LPUSH", b.queueKey(q, m.Priority), m.Body); err != nil {

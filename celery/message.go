@@ -261,7 +261,10 @@ func appendHeaders(dst []byte, m *Message) ([]byte, error) {
 	if m.IgnoreResult {
 		dst = append(dst, `"ignore_result": true, `...)
 	} else {
-		dst = append(dst, `"ignore_result": false, `...)
+		// null, as Python's send_task sends by default: the worker then
+		// uses the task's own ignore_result. false would override a task
+		// declared with ignore_result=True.
+		dst = append(dst, `"ignore_result": null, `...)
 	}
 	dst = append(dst, `"replaced_task_nesting": `...)
 	dst = strconv.AppendInt(dst, int64(m.ReplacedTaskNesting), 10)

@@ -141,14 +141,22 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
 }
 
-// parse parses flags, reporting errors in one line.
+// parse parses flags. A bad flag is reported in one line; -h prints the
+// flags.
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(stderr, "usage of celeriac %s:\n", fs.Name())
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return err
+	default:
+		fmt.Fprintf(stderr, "celeriac %s: %v (see celeriac %s -h)\n", fs.Name(), err, fs.Name())
 		return errUsage
 	}
-	return nil
 }

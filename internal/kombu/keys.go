@@ -84,6 +84,15 @@ func QueueFromKey(key string) string {
 // BindingKey returns the set holding exchange's bindings.
 func BindingKey(exchange string) string { return BindingPrefix + exchange }
 
+// PermanentBindingPrefix prefixes the set of an exchange's bindings that
+// belong to queues without x-expires. kombu 5.7 adds every such binding to
+// it next to BindingPrefix, and its binding sweep (redis.py
+// `sweep_bindings`) keeps an exchange's table while this set exists.
+const PermanentBindingPrefix = "_kombu.binding_permanent."
+
+// PermanentBindingKey returns the set of exchange's permanent bindings.
+func PermanentBindingKey(exchange string) string { return PermanentBindingPrefix + exchange }
+
 // BindingMember returns a binding set member: routing_key SEP pattern SEP
 // queue (redis.py `Channel._queue_bind`).
 func BindingMember(routingKey, pattern, queue string) string {

@@ -1,0 +1,93 @@
+// Command publishbench measures how fast the Go client publishes task
+// messages: Client.SendTask one at a time, and Broker.PublishBatch of
+// pre-encoded messages. Run by bench/publish.sh; it prints one line per
+// mode: "<mode> <messages per second>".
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+)
+
+func main() {
+	broker := flag.String("broker", "redis://127.0.0.1:6379/0", "broker URL")
+	n := flag.Int("n", 20000, "messages per mode")
+	batch := flag.Int("batch", 500, "messages per PublishBatch call")
+	queue := flag.String("queue", "bench.publish", "queue to publish to (nothing consumes it)")
+	flag.Parse()
+	if err := run(*broker, *queue, *n, *batch); err != nil {
+		fmt.Fprintln(os.Stderr, "publishbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(url, queue string, n, batch int) error {
+	ctx := context.Background()
+	c, err := celery.NewClient(url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	b := c.Broker()
+	// Warm up: connection, queue declaration.
+	if _, err := c.SendTask(ctx, "tasks.add", celery.Args(0, 0), celery.Queue(queue)); err != nil {
+		return err
+	}
+	if _, err := b.Purge(ctx, queue); err != nil {
+		return err
+	}
+
+	modes := []struct {
+		name string
+		fn   func() error
+	}{
+		{"go_sequential", func() error {
+			for i := range n {
+				if _, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.Queue(queue)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"go_batch", func() error {
+			pubs := make([]celery.Publishing, 0, batch)
+			for i := range n {
+				m, pub := c.BuildMessage("tasks.add", celery.Args(i, i), celery.Queue(queue))
+				body, err := celery.EncodeMessage(m)
+				if err != nil {
+					return err
+				}
+				pub.Body = body
+				pubs = append(pubs, pub)
+				if len(pubs) == batch || i == n-1 {
+					if err := b.PublishBatch(ctx, pubs); err != nil {
+						return err
+					}
+					pubs = pubs[:0]
+				}
+			}
+			return nil
+		}},
+	}
+	for _, m := range modes {
+		start := time.Now()
+		if err := m.fn(); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		elapsed := time.Since(start)
+		got, err := b.Purge(ctx, queue)
+		if err != nil {
+			return err
+		}
+		if got != n {
+			return fmt.Errorf("%s: %d messages in %s, want %d", m.name, got, queue, n)
+		}
+		fmt.Printf("%s %.0f\n", m.name, float64(n)/elapsed.Seconds())
+	}
+	return nil
+}
