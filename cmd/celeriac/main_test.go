@@ -66,7 +66,9 @@ func TestRunEmbedded(t *testing.T) {
 	defer cancel()
 	var out, errb syncBuf
 	done := make(chan error, 1)
-	go func() { done <- cmdRun(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--loglevel", "warning"}, &out, &errb) }()
+	go func() {
+		done <- cmdRun(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--loglevel", "warning"}, &out, &errb)
+	}()
 	var url string
 	for deadline := time.Now().Add(10 * time.Second); url == ""; {
 		for _, f := range strings.Fields(out.String()) {
