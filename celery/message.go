@@ -439,23 +439,7 @@ func (m *Message) decodeV2Body(decoded any) error {
 	switch e := arr[2].(type) {
 	case nil:
 	case map[string]any:
-		var err error
-		if m.Embed.Callbacks, err = sigList(e["callbacks"]); err != nil {
-			return err
-		}
-		if m.Embed.Errbacks, err = sigList(e["errbacks"]); err != nil {
-			return err
-		}
-		if m.Embed.Chain, err = sigList(e["chain"]); err != nil {
-			return err
-		}
-		if c, ok := e["chord"].(map[string]any); ok {
-			s, err := SignatureFromMap(c)
-			if err != nil {
-				return fmt.Errorf("%w: chord: %w", ErrMalformedMessage, err)
-			}
-			m.Embed.Chord = &s
-		}
+		return m.Embed.decode(e)
 	default:
 		return fmt.Errorf("%w: embed must be an object or null", ErrMalformedMessage)
 	}
@@ -466,19 +450,10 @@ func (m *Message) decodeV1Body(obj map[string]any) error {
 	if err := m.setArgs(obj["args"], obj["kwargs"]); err != nil {
 		return err
 	}
-	var err error
-	if m.Embed.Callbacks, err = sigList(obj["callbacks"]); err != nil {
+	// v1 bodies carry the canvas at the top level (no chain: chains were
+	// nested callbacks then).
+	if err := m.Embed.decode(obj); err != nil {
 		return err
-	}
-	if m.Embed.Errbacks, err = sigList(obj["errbacks"]); err != nil {
-		return err
-	}
-	if c, ok := obj["chord"].(map[string]any); ok {
-		s, err := SignatureFromMap(c)
-		if err != nil {
-			return fmt.Errorf("%w: chord: %w", ErrMalformedMessage, err)
-		}
-		m.Embed.Chord = &s
 	}
 	// Protocol 1 may carry naive local times (utc: false).
 	if utc, ok := obj["utc"].(bool); ok && !utc {
@@ -509,6 +484,28 @@ func (m *Message) setArgs(args, kwargs any) error {
 		m.Kwargs = map[string]any{}
 	default:
 		return fmt.Errorf("%w: kwargs must be an object", ErrMalformedMessage)
+	}
+	return nil
+}
+
+// decode reads callbacks, errbacks, chain and chord from an embed object.
+func (e *Embed) decode(obj map[string]any) error {
+	var err error
+	if e.Callbacks, err = sigList(obj["callbacks"]); err != nil {
+		return err
+	}
+	if e.Errbacks, err = sigList(obj["errbacks"]); err != nil {
+		return err
+	}
+	if e.Chain, err = sigList(obj["chain"]); err != nil {
+		return err
+	}
+	if c, ok := obj["chord"].(map[string]any); ok {
+		s, err := SignatureFromMap(c)
+		if err != nil {
+			return fmt.Errorf("%w: chord: %w", ErrMalformedMessage, err)
+		}
+		e.Chord = &s
 	}
 	return nil
 }
