@@ -160,6 +160,20 @@ func typeError(format string, a ...any) *PyError {
 // Celery exception names a Go worker reports (celery/exceptions.py).
 const celeryExc = "celery.exceptions"
 
+// billiardExc is the module of the time-limit exceptions: celery.exceptions
+// re-exports them from billiard, and Python workers store the defining
+// module (type(exc).__module__).
+const billiardExc = "billiard.exceptions"
+
 // errSoftTimeLimit is the cause of a task context cancelled by its soft
 // time limit, and the exception stored when the task gives up because of it.
-var errSoftTimeLimit error = &PyError{Type: "SoftTimeLimitExceeded", Module: celeryExc}
+var errSoftTimeLimit error = &PyError{Type: "SoftTimeLimitExceeded", Module: billiardExc}
+
+// limitArg is the argument of TimeLimitExceeded: the limit in seconds, an
+// int when whole, as Python passes on the message's value (1, not 1.0).
+func limitArg(d time.Duration) any {
+	if d%time.Second == 0 {
+		return int64(d / time.Second)
+	}
+	return d.Seconds()
+}

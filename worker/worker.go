@@ -201,7 +201,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	consumer.Close()
 
 	log.Info("warm shutdown: waiting for running tasks", "hostname", w.o.hostname)
+	// Reserved requests that no pool goroutine has started are given back,
+	// not run: Celery's pool drops its outbound buffer on shutdown and the
+	// messages are restored (they are still unacknowledged).
 	held := w.releaseHeld()
+	held = append(held, w.ready.drain()...)
 	close(stopPool)
 	finished := make(chan struct{})
 	go func() { pool.Wait(); close(finished) }()
@@ -381,6 +385,11 @@ func (w *Worker) done(r *request) {
 
 func (w *Worker) poolLoop(ctx context.Context, stop <-chan struct{}) {
 	for {
+		select {
+		case <-stop: // shutting down: start nothing new
+			return
+		default:
+		}
 		if r := w.ready.pop(); r != nil {
 			w.execute(ctx, r)
 			continue
@@ -495,7 +504,7 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 		// context is cancelled) and its slot freed, as Celery frees a
 		// killed child's.
 		cancel(errors.New("hard time limit"))
-		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: celeryExc, Args: []any{hard.Seconds()}}}
+		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}}
 		w.o.logger.Error("hard time limit exceeded", "task", msg.Task, "task_id", msg.ID, "limit", hard)
 	}
 	runtime := time.Since(start)
@@ -684,7 +693,24 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 }
 
 func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {
-	if _, err := w.backend.Store(context.WithoutCancel(ctx), m); err != nil {
+	raw, err := m.Encode()
+	if err != nil {
+		// A value the serializer cannot encode fails the task with kombu's
+		// EncodeError, as Celery's trace does, rather than leaving the
+		// client waiting for a result that never comes.
+		w.o.logger.Error("Task "+m.Name+"["+m.TaskID+"] result cannot be encoded: "+err.Error(), "task_id", m.TaskID, "state", m.Status)
+		f := *m
+		if f.Status == celery.StateSuccess {
+			f.Status = celery.StateFailure
+		}
+		f.Result = celery.Exception("EncodeError", "kombu.exceptions", err.Error())
+		f.Traceback = "Traceback (most recent call last):\n  File \"<go>\", in " + m.Name + "\nkombu.exceptions.EncodeError: " + err.Error() + "\n"
+		if raw, err = f.Encode(); err != nil {
+			w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
+			return
+		}
+	}
+	if _, err := w.backend.StoreRaw(context.WithoutCancel(ctx), m.TaskID, raw); err != nil {
 		w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
 	}
 }

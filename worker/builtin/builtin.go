@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"strconv"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -20,8 +19,8 @@ import (
 // used by tasks.flaky for its counter.
 func Register(mux *worker.ServeMux, pool *redis.Pool) {
 	mux.Handle("tasks.sample_task", worker.Func(sampleTask, "duration"))
-	mux.Handle("tasks.add", worker.Func(func(x, y Number) (Number, error) { return x.Add(y) }, "x", "y"))
-	mux.Handle("tasks.mul", worker.Func(func(x, y Number) (Number, error) { return x.Mul(y) }, "x", "y"))
+	mux.Handle("tasks.add", worker.Func(pyAdd, "x", "y"))
+	mux.Handle("tasks.mul", worker.Func(pyMul, "x", "y"))
 	mux.Handle("tasks.xsum", worker.Func(func(numbers []Number) (Number, error) {
 		sum := Number{i: new(big.Int)}
 		var err error
@@ -60,11 +59,13 @@ func Register(mux *worker.ServeMux, pool *redis.Pool) {
 	}, "key", "failures"))
 }
 
-func sampleTask(ctx context.Context, duration float64) (string, error) {
-	if err := sleepCtx(ctx, duration); err != nil {
+func sampleTask(ctx context.Context, duration Number) (string, error) {
+	f, _ := duration.Float64()
+	if err := sleepCtx(ctx, f); err != nil {
 		return "", err
 	}
-	return "Task completed in " + formatNum(duration) + " seconds!", nil
+	// Python's f-string shows 2 as "2" and 2.0 as "2.0".
+	return "Task completed in " + duration.pyStr() + " seconds!", nil
 }
 
 func sleep(ctx context.Context, seconds Number) (Number, error) {
@@ -87,11 +88,4 @@ func sleepCtx(ctx context.Context, seconds float64) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func formatNum(f float64) string {
-	if f == float64(int64(f)) {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
 }

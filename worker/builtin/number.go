@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/worker"
 )
 
@@ -36,17 +37,13 @@ func (n *Number) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON writes an int exactly and a float with a fractional part or
-// exponent so Python reads a float.
+// MarshalJSON writes an int exactly and a float as Python's json.dumps
+// does (2.0, 1000000.0, 1e+16, NaN, Infinity), so Python reads a float.
 func (n Number) MarshalJSON() ([]byte, error) {
 	if n.i != nil {
 		return []byte(n.i.String()), nil
 	}
-	s := strconv.FormatFloat(n.f, 'g', -1, 64)
-	if !strings.ContainsAny(s, ".eEn") {
-		s += ".0"
-	}
-	return []byte(s), nil
+	return pyjson.Encode(n.f)
 }
 
 // Float64 returns the number as a float.
@@ -55,6 +52,14 @@ func (n Number) Float64() (float64, big.Accuracy) {
 		return new(big.Float).SetInt(n.i).Float64()
 	}
 	return n.f, big.Exact
+}
+
+// pyStr is Python's str() of the number (2, 2.0, 1e+16, nan, inf).
+func (n Number) pyStr() string {
+	if n.i != nil {
+		return n.i.String()
+	}
+	return pyjson.PyRepr(n.f)
 }
 
 func (n Number) String() string {
@@ -82,3 +87,107 @@ func (n Number) Mul(m Number) (Number, error) {
 }
 
 var _ json.Marshaler = Number{}
+
+// asNumber converts a decoded JSON value to a Number.
+func asNumber(v any) (Number, bool) {
+	var n Number
+	switch x := v.(type) {
+	case json.Number:
+		return n, n.UnmarshalJSON([]byte(x)) == nil
+	case float64:
+		return Number{f: x}, true
+	}
+	return n, false
+}
+
+// pyTypeName names a decoded JSON value's Python type for error messages.
+func pyTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "NoneType"
+	case bool:
+		return "bool"
+	case string:
+		return "str"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "dict"
+	}
+	if n, ok := asNumber(v); ok {
+		if n.i != nil {
+			return "int"
+		}
+		return "float"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func operandError(op string, x, y any) error {
+	return worker.NewPyError("TypeError", fmt.Sprintf("unsupported operand type(s) for %s: '%s' and '%s'", op, pyTypeName(x), pyTypeName(y)))
+}
+
+// pyAdd is Python's x + y for the JSON types: numbers add, strings and
+// lists concatenate (tasks.add in Python is `return x + y`).
+func pyAdd(x, y any) (any, error) {
+	switch a := x.(type) {
+	case string:
+		if b, ok := y.(string); ok {
+			return a + b, nil
+		}
+	case []any:
+		if b, ok := y.([]any); ok {
+			return append(a[:len(a):len(a)], b...), nil
+		}
+	default:
+		n, ok1 := asNumber(x)
+		m, ok2 := asNumber(y)
+		if ok1 && ok2 {
+			return n.Add(m)
+		}
+	}
+	return nil, operandError("+", x, y)
+}
+
+// maxRepeat bounds sequence repetition so a task cannot exhaust memory.
+const maxRepeat = 64 << 20
+
+// pyMul is Python's x * y for the JSON types: numbers multiply, a string
+// or list times an int repeats.
+func pyMul(x, y any) (any, error) {
+	origX, origY := x, y
+	if n, ok := asNumber(x); ok {
+		if m, ok := asNumber(y); ok {
+			return n.Mul(m)
+		}
+		x, y = y, x // int * sequence
+	}
+	count, ok := asNumber(y)
+	if !ok || count.i == nil {
+		return nil, operandError("*", origX, origY)
+	}
+	times := 0
+	if count.i.Sign() > 0 {
+		if !count.i.IsInt64() || count.i.Int64() > maxRepeat {
+			return nil, worker.NewPyError("MemoryError", "repeated sequence too large")
+		}
+		times = int(count.i.Int64())
+	}
+	switch a := x.(type) {
+	case string:
+		if len(a)*times > maxRepeat {
+			return nil, worker.NewPyError("MemoryError", "repeated sequence too large")
+		}
+		return strings.Repeat(a, times), nil
+	case []any:
+		if len(a)*times > maxRepeat {
+			return nil, worker.NewPyError("MemoryError", "repeated sequence too large")
+		}
+		out := make([]any, 0, len(a)*times)
+		for range times {
+			out = append(out, a...)
+		}
+		return out, nil
+	}
+	return nil, operandError("*", origX, origY)
+}
