@@ -96,18 +96,37 @@ func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return b.StoreRaw(ctx, meta.TaskID, raw)
+	return b.StoreRaw(ctx, meta.TaskID, meta.Status, raw)
 }
 
-// StoreRaw is Store for an already encoded meta.
-func (b *Backend) StoreRaw(ctx context.Context, taskID string, raw []byte) (bool, error) {
+// StoreRaw is Store for an already encoded meta in state.
+//
+// A SUCCESS is written with a plain MULTI (SETEX, PUBLISH): replacing a
+// stored SUCCESS with another (a redelivered task that ran twice) loses
+// nothing, so the guard script is kept for the other states, which must
+// never hide a SUCCESS.
+func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 	}
 	defer c.Close()
 	k := b.key(taskID)
-	n, err := redis.Int(b.store.DoContext(ctx, c, k, raw, strconv.Itoa(int(b.o.expires/time.Second)), k))
+	secs := int(b.o.expires / time.Second)
+	if state == StateSuccess {
+		c.Send("MULTI")
+		if secs > 0 {
+			c.Send("SETEX", k, secs, raw)
+		} else {
+			c.Send("SET", k, raw)
+		}
+		c.Send("PUBLISH", k, raw)
+		if _, err := redis.DoContext(c, ctx, "EXEC"); err != nil {
+			return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
+		}
+		return true, nil
+	}
+	n, err := redis.Int(b.store.DoContext(ctx, c, k, raw, strconv.Itoa(secs), k))
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 	}

@@ -34,7 +34,7 @@ type Broker struct {
 	cfg      *rconn.Config
 	o        brokerOptions
 
-	storeScript, restoreScript, releaseScript *redis.Script
+	storeScript, restoreScript, releaseScript, popScript *redis.Script
 
 	mu       sync.Mutex
 	declared map[string]bool
@@ -135,6 +135,7 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 		storeScript:   redis.NewScript(1, kombu.StoreResultScript),
 		restoreScript: redis.NewScript(3, kombu.RestoreScript),
 		releaseScript: redis.NewScript(1, kombu.ReleaseMutexScript),
+		popScript:     redis.NewScript(-1, kombu.PopBatchScript),
 	}
 }
 
@@ -376,8 +377,8 @@ type Delivery struct {
 	Raw []byte
 	// Envelope is the parsed envelope, nil when Err is set.
 	Envelope *kombu.Envelope
-	// Err is set when the envelope could not be parsed; such a delivery is
-	// not in unacked and needs no ack.
+	// Err is set when the envelope could not be parsed. Such a delivery
+	// may still be recorded in unacked (Tracked): ack it to drop it.
 	Err error
 	// Tag is the delivery tag (the unacked hash field).
 	Tag string
@@ -400,6 +401,7 @@ type Consumer struct {
 	conn   redis.Conn
 	fails  int
 	down   bool
+	busy   bool // the last call delivered: try a batch pop first
 }
 
 // NewConsumer returns a consumer of queues.
@@ -438,8 +440,23 @@ func (c *Consumer) keys() []any {
 // within the poll timeout. Connection failures are retried with backoff,
 // logging once per state change.
 func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
+	ds, err := c.ReceiveBatch(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	return ds[0], nil
+}
+
+// ReceiveBatch is Receive for up to max messages (at least one): when
+// messages are waiting it takes as many as are there, up to max, and
+// records them in unacked in one atomic round trip; when none are, it
+// blocks in BRPOP like Receive.
+func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, error) {
 	b := c.b
-	timeout := max(int(b.o.pollTimeout/time.Second), 1)
+	timeout := int(b.o.pollTimeout / time.Second)
+	if timeout < 1 {
+		timeout = 1
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -464,6 +481,22 @@ func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
 			}
 			c.conn = conn
 		}
+		// After a delivery more messages are likely waiting: take them in
+		// one step. On an idle queue go straight to the blocking pop.
+		if c.busy {
+			ds, err := c.popBatch(max)
+			if err != nil {
+				c.drop()
+				if !c.wait(ctx, err) {
+					return nil, ctx.Err()
+				}
+				continue
+			}
+			if len(ds) > 0 {
+				return ds, nil
+			}
+			c.busy = false
+		}
 		args := append(c.keys(), timeout)
 		reply, err := redis.Values(redis.DoWithTimeout(c.conn, time.Duration(timeout)*time.Second+10*time.Second, "BRPOP", args...))
 		if errors.Is(err, redis.ErrNil) {
@@ -471,8 +504,7 @@ func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
 			continue
 		}
 		if err != nil {
-			c.conn.Close()
-			c.conn = nil
+			c.drop()
 			if !c.wait(ctx, err) {
 				return nil, ctx.Err()
 			}
@@ -484,18 +516,71 @@ func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
 		}
 		key, _ := redis.String(reply[0], nil)
 		raw, _ := redis.Bytes(reply[1], nil)
-		queue := kombu.QueueFromKey(strings.TrimPrefix(key, b.o.prefix))
-		c.rotate(queue)
-		d := &Delivery{Queue: queue, Raw: raw}
+		d := c.delivery(key, raw)
 		if err := b.track(c.conn, d); err != nil {
 			// The message is popped; losing the connection now is the
 			// window kombu has too. Report it so the caller still runs it.
-			c.conn.Close()
-			c.conn = nil
-			b.o.logger.Warn("could not record delivery in unacked", "queue", queue, "delivery_tag", d.Tag, "error", err)
+			c.drop()
+			b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
 		}
-		return d, nil
+		c.busy = true
+		return []*Delivery{d}, nil
 	}
+}
+
+// drop discards the connection after an error; the next call redials.
+func (c *Consumer) drop() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+func (c *Consumer) delivery(key string, raw []byte) *Delivery {
+	queue := kombu.QueueFromKey(strings.TrimPrefix(key, c.b.o.prefix))
+	c.rotate(queue)
+	return &Delivery{Queue: queue, Raw: raw}
+}
+
+// popBatch runs PopBatchScript for up to max messages.
+func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
+	b := c.b
+	keys := c.keys()
+	args := make([]any, 0, 2*len(keys)+5)
+	args = append(args, len(keys)+2, b.key(kombu.UnackedKey), b.key(kombu.UnackedIndexKey))
+	args = append(args, keys...)
+	ack := "0"
+	if b.o.ackEmulation {
+		ack = "1"
+	}
+	args = append(args, max, uuid.NewString(), nowScore(), ack)
+	for range b.o.steps { // the queue name of each key, in keys' order
+		for _, q := range c.queues {
+			args = append(args, kombu.AppendString(nil, q))
+		}
+	}
+	reply, err := redis.Values(b.popScript.Do(c.conn, args...))
+	if err != nil {
+		return nil, err
+	}
+	c.up()
+	out := make([]*Delivery, 0, len(reply)/3)
+	for i := 0; i+2 < len(reply); i += 3 {
+		key, _ := redis.String(reply[i], nil)
+		raw, _ := redis.Bytes(reply[i+1], nil)
+		tag, _ := redis.String(reply[i+2], nil)
+		d := c.delivery(key, raw)
+		if tag != "" {
+			b.describe(d)
+			d.Tag, d.Tracked = tag, true
+			d.Exchange, d.RoutingKey = "", d.Queue // as recorded
+		} else if err := b.track(c.conn, d); err != nil { // untracked: try as BRPOP would
+			c.drop()
+			b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func (c *Consumer) rotate(queue string) {
@@ -529,13 +614,13 @@ func (c *Consumer) wait(ctx context.Context, err error) bool {
 	}
 }
 
-// track parses the envelope and records the delivery in unacked (kombu
-// QoS.append: ZADD unacked_index + HSET unacked in one MULTI).
-func (b *Broker) track(conn redis.Conn, d *Delivery) error {
+// describe parses the envelope and fills the delivery's routing fields; it
+// reports false for a malformed envelope (d.Err set).
+func (b *Broker) describe(d *Delivery) bool {
 	env, err := kombu.ParseEnvelope(d.Raw)
 	if err != nil {
 		d.Err = err
-		return nil
+		return false
 	}
 	d.Envelope = env
 	p := &env.Properties
@@ -546,13 +631,22 @@ func (b *Broker) track(conn redis.Conn, d *Delivery) error {
 		d.RoutingKey = d.Queue
 	}
 	d.Priority = p.Priority
-	if !b.o.ackEmulation {
+	return true
+}
+
+// track parses the envelope and records the delivery in unacked (kombu
+// QoS.append: ZADD unacked_index + HSET unacked in one MULTI).
+func (b *Broker) track(conn redis.Conn, d *Delivery) error {
+	if !b.describe(d) || !b.o.ackEmulation {
 		return nil
 	}
 	if d.Tag == "" {
 		// kombu would crash on this; we give it a tag so it can be acked
 		// and restored like any other message.
 		d.Tag = uuid.NewString()
+	}
+	if conn == nil {
+		return errors.New("no connection")
 	}
 	entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+64), d.Raw, d.Exchange, d.RoutingKey)
 	conn.Send("MULTI")

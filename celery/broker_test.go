@@ -448,3 +448,107 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
 	return certFile, keyFile
 }
+
+func TestReceiveBatch(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	b := c.Broker()
+	for i := range 6 {
+		if _, err := c.SendTask(ctx, "t", TaskID(strconv.Itoa(i)), Priority(9-i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A message without a delivery tag or properties: Go records it itself.
+	srv.Do(t, "LPUSH", "celery\x06\x169", `{"body": "W1tdLCB7fSwgbnVsbF0=", "headers": {"task": "t", "id": "untagged"}, "properties": {"body_encoding": "base64"}}`)
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	first, err := cons.ReceiveBatch(ctx, 1)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("ReceiveBatch = %v, %v", first, err)
+	}
+	rest, err := cons.ReceiveBatch(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, d := range append(first, rest...) {
+		m, err := DecodeEnvelope(d.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Tracked || d.Tag == "" || d.Queue != "celery" {
+			t.Errorf("delivery %s: tracked=%v tag=%q queue=%q", m.ID, d.Tracked, d.Tag, d.Queue)
+		}
+		ids = append(ids, m.ID)
+	}
+	// Priorities 9-i: i=4,5 in bucket 3, i=1..3 in bucket 6, i=0 in
+	// bucket 9; FIFO within a bucket.
+	if got := strings.Join(ids, ","); got != "4,5,1,2,3,0,untagged" {
+		t.Errorf("batch order = %s", got)
+	}
+	if n := srv.Do(t, "HLEN", "unacked"); n != int64(7) {
+		t.Errorf("unacked = %v, want 7", n)
+	}
+	for _, d := range append(first, rest...) {
+		if err := b.Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.Do(t, "HLEN", "unacked"); n != int64(0) {
+		t.Errorf("unacked after acks = %v", n)
+	}
+	if n := srv.Do(t, "ZCARD", "unacked_index"); n != int64(0) {
+		t.Errorf("unacked_index after acks = %v", n)
+	}
+	// Restoring a batch-recorded entry works like any other.
+	c.SendTask(ctx, "t", TaskID("again"))
+	c.SendTask(ctx, "t", TaskID("again2"))
+	ds, _ := cons.ReceiveBatch(ctx, 5)
+	if len(ds) == 0 {
+		t.Fatal("nothing received")
+	}
+	if ok, err := b.Restore(ctx, ds[0].Tag, false); !ok || err != nil {
+		t.Errorf("Restore(batch entry) = %v, %v", ok, err)
+	}
+}
+
+func TestReceiveBatchGarbage(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	c.SendTask(ctx, "t", TaskID("ok1"))
+	for _, g := range []string{"not json", `{"body": "x", "headers": {`, `{"body": 1}`, `[1]`, ""} {
+		srv.Do(t, "LPUSH", "celery", g)
+	}
+	c.SendTask(ctx, "t", TaskID("ok2"))
+	cons := c.Broker().NewConsumer("celery")
+	defer cons.Close()
+	first, err := cons.ReceiveBatch(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := cons.ReceiveBatch(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(first, rest...)
+	if len(all) != 7 {
+		t.Fatalf("got %d deliveries, want 7", len(all))
+	}
+	bad := 0
+	for _, d := range all {
+		if d.Err != nil {
+			bad++
+		}
+		if err := c.Broker().Ack(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bad != 5 {
+		t.Errorf("%d malformed deliveries, want 5", bad)
+	}
+	// Only JSON objects ever enter unacked (a Python sweep must be able to
+	// decode every entry), and acks remove them all.
+	if n := srv.Do(t, "HLEN", "unacked"); n != int64(0) {
+		t.Errorf("unacked after acks = %v", n)
+	}
+}

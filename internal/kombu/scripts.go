@@ -66,3 +66,51 @@ else
 end
 return 1
 `
+
+// PopBatchScript takes up to n messages off a consumer's queue keys, in
+// the order given (priority buckets first, as BRPOP would), and records
+// each in unacked/unacked_index in the same atomic step: what a BRPOP plus
+// kombu's QoS.append does per message, for a whole prefetch window in one
+// round trip and without kombu's window between pop and record. It never
+// blocks; callers fall back to BRPOP when it finds nothing.
+//
+// The unacked field of each message is ARGV[2] .. ":" .. its index in the
+// batch instead of the envelope's delivery_tag, so the script need not
+// parse JSON (that would cost Redis more than all of a task's other
+// commands together). Nobody but the consumer that took a message acks
+// it, and restores (Go's and kombu's) treat the field as an opaque key;
+// the entry's exchange is "" and its routing key the queue the message
+// came from, so every restore puts it back where it was.
+//
+//	KEYS[1] unacked hash, KEYS[2] unacked_index zset, KEYS[3..] queue keys
+//	ARGV[1] n, ARGV[2] a unique prefix for this batch's fields,
+//	ARGV[3] delivery time (unix seconds, float text), ARGV[4] "1" to
+//	record deliveries (ack emulation on), ARGV[5..] the JSON-quoted queue
+//	name of each queue key
+//	returns a flat array of key, message, unacked field ("" when not
+//	recorded: ack emulation off, or not a JSON object)
+const PopBatchScript = `
+local n = tonumber(ARGV[1])
+local out = {}
+local got = 0
+for i = 3, #KEYS do
+  while got < n do
+    local msg = redis.call('RPOP', KEYS[i])
+    if not msg then break end
+    local tag = ''
+    -- Only what could be an envelope is recorded: unacked must hold JSON,
+    -- or a Python worker's sweep would die restoring it.
+    if ARGV[4] == '1' and string.byte(msg, 1) == 123 and string.byte(msg, -1) == 125 then
+      tag = ARGV[2] .. ':' .. got
+      redis.call('ZADD', KEYS[2], ARGV[3], tag)
+      redis.call('HSET', KEYS[1], tag, '[' .. msg .. ', "", ' .. ARGV[i + 2] .. ']')
+    end
+    out[#out + 1] = KEYS[i]
+    out[#out + 1] = msg
+    out[#out + 1] = tag
+    got = got + 1
+  end
+  if got >= n then break end
+end
+return out
+`
