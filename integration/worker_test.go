@@ -1165,11 +1165,12 @@ func TestWorkerWarmShutdown(t *testing.T) {
 	}
 	sent := time.Now()
 	ids := wkRawPublish(t, e.URL, items...)
-	// Window of 4 (2 running + 2 reserved) plus the ETA task, which does not
-	// count against it: 2 left in the queue, 3 unacknowledged (the running
-	// ones were acknowledged when they started).
+	// As in Celery, the window (2 × 2) counts unacknowledged messages: the
+	// 2 running tasks were acknowledged when they started, 4 more are
+	// reserved, and the ETA task raises the window by one. The queue is
+	// empty and 5 messages are unacknowledged.
 	wkEventually(t, 10*time.Second, "the worker to fill its prefetch window", func() bool {
-		return wkQueueLen(t, e, "celery") == 2 && len(wkUnacked(t, e)) == 3
+		return wkQueueLen(t, e, "celery") == 0 && len(wkUnacked(t, e)) == 5
 	})
 	w1.Signal(syscall.SIGTERM)
 	if !w1.Wait(20 * time.Second) {
@@ -1188,8 +1189,8 @@ func TestWorkerWarmShutdown(t *testing.T) {
 			redelivered++
 		}
 	}
-	if redelivered != 3 {
-		t.Errorf("%d restored messages marked redelivered, want 3", redelivered)
+	if redelivered != 5 {
+		t.Errorf("%d restored messages marked redelivered, want 5", redelivered)
 	}
 	first := 0
 	for _, id := range ids {

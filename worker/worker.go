@@ -27,6 +27,7 @@ type Worker struct {
 
 	ready readyQueue
 	slots chan struct{} // prefetch window; nil = unlimited
+	acks  chan string   // delivery tags for ackLoop
 
 	mu       sync.Mutex
 	reserved map[string]*request // by delivery tag: taken, not running
@@ -125,6 +126,7 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
 	}
 	w.ready.notify = make(chan struct{}, 1)
+	w.acks = make(chan string, 4096)
 	if o.prefetchMultiplier > 0 {
 		w.slots = make(chan struct{}, o.concurrency*o.prefetchMultiplier)
 	}
@@ -175,7 +177,7 @@ func (r *request) acksLate(w *Worker) bool {
 	return w.o.acksLate
 }
 
-// Run consumes until ctx ends, then shuts down warm: it stops consuming,
+// Run consumes until ctx ends (call it once), then shuts down warm: it stops consuming,
 // lets running tasks finish within the shutdown timeout and puts every
 // message it holds but has not run back on its queue (spec §11.10).
 func (w *Worker) Run(ctx context.Context) error {
@@ -190,6 +192,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	for range w.o.concurrency {
 		pool.Go(func() { w.poolLoop(taskCtx, stopPool) })
 	}
+	var acker sync.WaitGroup
+	acker.Go(w.ackLoop)
 	var bg sync.WaitGroup
 	if w.o.sweepInterval > 0 {
 		bg.Go(func() { w.sweepLoop(ctx) })
@@ -217,6 +221,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-finished
 	}
 	bg.Wait()
+	close(w.acks)
+	acker.Wait()
 	held = append(held, w.ready.drain()...)
 	w.restore(held)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -225,21 +231,53 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
+// unlimitedBatch bounds one fetch when prefetch is unlimited.
+const unlimitedBatch = 256
+
 func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
 	for {
-		if w.slots != nil {
-			select {
-			case w.slots <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		n := w.acquireSlots(ctx)
+		if n == 0 {
+			return ctx.Err()
 		}
-		d, err := c.Receive(ctx)
-		if err != nil {
+		ds, err := c.ReceiveBatch(ctx, n)
+		for range n - len(ds) {
 			w.releaseSlot()
+		}
+		if err != nil {
 			return err
 		}
-		w.accept(ctx, d)
+		for _, d := range ds {
+			w.accept(ctx, d)
+		}
+	}
+}
+
+// acquireSlots waits for one free slot of the prefetch window and takes
+// every other free one too: a fetch may bring that many messages. It
+// returns 0 when ctx ended.
+func (w *Worker) acquireSlots(ctx context.Context) int {
+	if w.slots == nil {
+		return unlimitedBatch
+	}
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < cap(w.slots) && w.tryAcquire() {
+		n++
+	}
+	return n
+}
+
+func (w *Worker) tryAcquire() bool {
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -255,6 +293,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	log := w.o.logger
 	if d.Err != nil {
 		log.Error("rejected malformed message", "queue", d.Queue, "reason", d.Err.Error(), "size", len(d.Raw))
+		w.ack(ctx, d)
 		w.releaseSlot()
 		return
 	}
@@ -274,7 +313,9 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.done(r)
 		return
 	}
-	log.Info("Task "+msg.Name()+"["+msg.ID+"] received", "task_id", msg.ID, "task", msg.Task)
+	if log.Enabled(ctx, slog.LevelInfo) { // skip building the line when off
+		log.Info("Task "+msg.Name()+"["+msg.ID+"] received", "task_id", msg.ID, "task", msg.Task)
+	}
 	if w.maybeRevoke(ctx, r) {
 		return
 	}
@@ -402,9 +443,40 @@ func (w *Worker) poolLoop(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-func (w *Worker) ack(ctx context.Context, d *celery.Delivery) {
-	if err := w.broker.Ack(context.WithoutCancel(ctx), d); err != nil {
-		w.o.logger.Error("ack failed; the message may run again after the visibility timeout", "delivery_tag", d.Tag, "error", err)
+// ack hands a delivery's acknowledgement to the acker, which sends acks in
+// batches. An early ack may thus reach Redis just after its task started,
+// as in Celery, whose main process acks while the pool child already runs
+// the task.
+func (w *Worker) ack(_ context.Context, d *celery.Delivery) {
+	if d.Tracked {
+		w.acks <- d.Tag
+	}
+}
+
+// ackLoop sends queued acknowledgements, as many per round trip as have
+// queued up meanwhile, until acks is closed and drained.
+func (w *Worker) ackLoop() {
+	const maxBatch = 512
+	batch := make([]string, 0, maxBatch)
+	for tag := range w.acks {
+		batch = append(batch[:0], tag)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case t, ok := <-w.acks:
+				if !ok {
+					break more
+				}
+				batch = append(batch, t)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := w.broker.AckTags(ctx, batch...); err != nil {
+			w.o.logger.Error("ack failed; the messages may run again after the visibility timeout", "count", len(batch), "delivery_tag", batch[0], "error", err)
+		}
+		cancel()
 	}
 }
 
@@ -454,6 +526,9 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	lateAck := r.acksLate(w)
 	if !lateAck {
 		w.ack(ctx, r.d)
+		// Acknowledged: it no longer counts against the prefetch window
+		// (kombu's QoS counts unacked deliveries).
+		w.giveBackSlot(r)
 	}
 	t := &Task{Message: msg, Queue: r.d.Queue, Hostname: w.o.hostname, Received: time.Now(), w: w, entry: r.entry}
 	if w.trackStarted(r) && !w.ignoreResult(r) {
@@ -539,7 +614,9 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		return
 	}
 	if o.err == nil {
-		log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
+		if log.Enabled(ctx, slog.LevelInfo) {
+			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
+		}
 		if !w.ignoreResult(r) {
 			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
 		}
@@ -693,6 +770,7 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 }
 
 func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {
+	state := m.Status
 	raw, err := m.Encode()
 	if err != nil {
 		// A value the serializer cannot encode fails the task with kombu's
@@ -709,8 +787,9 @@ func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {
 			w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
 			return
 		}
+		state = f.Status
 	}
-	if _, err := w.backend.StoreRaw(context.WithoutCancel(ctx), m.TaskID, raw); err != nil {
+	if _, err := w.backend.StoreRaw(context.WithoutCancel(ctx), m.TaskID, state, raw); err != nil {
 		w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
 	}
 }
