@@ -7,6 +7,8 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+
+	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
 var (
@@ -222,27 +224,7 @@ func assign(v any, t reflect.Type) (reflect.Value, error) {
 	}
 	p := reflect.New(t)
 	if err := convert(v, p.Interface()); err != nil {
-		return reflect.Value{}, fmt.Errorf("cannot use %s as %s", pyTypeName(v), t)
+		return reflect.Value{}, fmt.Errorf("cannot use %s as %s", pyjson.TypeName(v), t)
 	}
 	return p.Elem(), nil
-}
-
-func pyTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		return "bool"
-	case json.Number:
-		return "number"
-	case float64:
-		return "float"
-	case string:
-		return "str"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "dict"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -524,3 +524,43 @@ func (s *safeRepr) scalar(v any) string {
 	}
 	return Truncate(string(appendRepr(nil, v, nil)), limit)
 }
+
+// TypeName returns the Python type name of a decoded value, as Python's
+// type(v).__name__ would say it: NoneType, bool, int, float, str, list,
+// dict, datetime, date, time, UUID, Decimal, bytes.
+func TypeName(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NoneType"
+	case bool:
+		return "bool"
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eEnN") {
+			return "float"
+		}
+		return "int"
+	case float64, float32:
+		return "float"
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return "int"
+	case string:
+		return "str"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "dict"
+	case time.Time:
+		return "datetime"
+	case Date:
+		return "date"
+	case TimeOfDay:
+		return "time"
+	case uuid.UUID:
+		return "UUID"
+	case Decimal:
+		return "Decimal"
+	case []byte:
+		return "bytes"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -111,3 +111,18 @@ func TestArgsKwargsRepr(t *testing.T) {
 		})
 	}
 }
+
+func TestTypeName(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{nil, "NoneType"}, {true, "bool"}, {json.Number("3"), "int"}, {json.Number("-3.5"), "float"},
+		{json.Number("1e3"), "float"}, {2.5, "float"}, {"s", "str"}, {[]any{}, "list"},
+		{map[string]any{}, "dict"}, {time.Time{}, "datetime"}, {Decimal("1"), "Decimal"}, {[]byte("x"), "bytes"},
+	} {
+		if got := TypeName(tc.v); got != tc.want {
+			t.Errorf("TypeName(%#v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}

@@ -100,31 +100,8 @@ func asNumber(v any) (Number, bool) {
 	return n, false
 }
 
-// pyTypeName names a decoded JSON value's Python type for error messages.
-func pyTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "NoneType"
-	case bool:
-		return "bool"
-	case string:
-		return "str"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "dict"
-	}
-	if n, ok := asNumber(v); ok {
-		if n.i != nil {
-			return "int"
-		}
-		return "float"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 func operandError(op string, x, y any) error {
-	return worker.NewPyError("TypeError", fmt.Sprintf("unsupported operand type(s) for %s: '%s' and '%s'", op, pyTypeName(x), pyTypeName(y)))
+	return worker.NewPyError("TypeError", fmt.Sprintf("unsupported operand type(s) for %s: '%s' and '%s'", op, pyjson.TypeName(x), pyjson.TypeName(y)))
 }
 
 // pyAdd is Python's x + y for the JSON types: numbers add, strings and
