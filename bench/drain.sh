@@ -15,32 +15,13 @@ cd "$(dirname "$0")/.."
 N=${N:-10000}
 N_PY=${N_PY:-$N} # fewer for the Python runs if they are slow; rates are per second
 GO_C=${GO_C:-8}
-PY=${CELERIAC_PYTHON:-$PWD/.venv/bin/python}
-REDIS=${CELERIAC_REDIS_SERVER:-redis-server}
-
-command -v "$REDIS" >/dev/null || { echo "drain.sh: $REDIS not found" >&2; exit 1; }
-[ -x "$PY" ] || { echo "drain.sh: no Python at $PY (run make venv)" >&2; exit 1; }
-
-tmp=$(mktemp -d)
-redis_pid=
-cleanup() {
-  if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 # Compile first so that build time is not part of anything measured.
 go build -o "$tmp/celeriac" ./cmd/celeriac
 go build -o "$tmp/drainbench" ./bench/drainbench
 
-port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$REDIS" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
-  --logfile "$tmp/redis.log" --daemonize no &
-redis_pid=$!
-url="redis://127.0.0.1:$port/0"
+start_redis
 
 results="$tmp/results"
 bench() { # name n [dir] -- command...
@@ -61,8 +42,8 @@ bench py_threads "$N_PY" "$pyapp" -- "${celery_worker[@]}" -P threads -c 10 -n "
 
 field() { awk -v k="$1" -v f="$2" '$1 == k { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$results"; }
 
-echo "worker drain rate: pre-filled queue of tasks.add(i, i), results stored (result_extended), redis $("$REDIS" --version | awk '{sub("v=", "", $3); print $3}') on 127.0.0.1:$port, $(nproc) CPUs"
-echo "python: $("$PY" -c 'import celery, kombu, redis; print("celery", celery.__version__, "kombu", kombu.__version__, "redis-py", redis.__version__)')"
+echo "worker drain rate: pre-filled queue of tasks.add(i, i), results stored (result_extended), redis $(redis_version) on 127.0.0.1:$port, $(nproc) CPUs"
+echo "python: $(py_versions)"
 printf '  %-34s %7s %11s %10s %12s\n' worker tasks "start-up s" "drain s" "tasks/s"
 for k in go py_prefork py_threads; do
   case $k in

@@ -10,33 +10,8 @@ cd "$(dirname "$0")/.."
 
 N=${N:-20000}
 BATCH=${BATCH:-500}
-PY=${CELERIAC_PYTHON:-$PWD/.venv/bin/python}
-REDIS=${CELERIAC_REDIS_SERVER:-redis-server}
-
-command -v "$REDIS" >/dev/null || { echo "publish.sh: $REDIS not found" >&2; exit 1; }
-[ -x "$PY" ] || { echo "publish.sh: no Python at $PY (run make venv)" >&2; exit 1; }
-
-tmp=$(mktemp -d)
-redis_pid=
-cleanup() {
-  if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$REDIS" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
-  --logfile "$tmp/redis.log" --daemonize no &
-redis_pid=$!
-url="redis://127.0.0.1:$port/0"
-for _ in $(seq 100); do
-  "$PY" -c "import redis, sys; redis.Redis.from_url('$url').ping()" 2>/dev/null && break
-  sleep 0.1
-done
-"$PY" -c "import redis; redis.Redis.from_url('$url').ping()" >/dev/null
+source bench/lib.sh
+start_redis
 
 # Compile first so that build time is not part of anything measured.
 go build -o /dev/null ./bench/publishbench
@@ -52,8 +27,8 @@ go_batch=$(rate go_batch)
 py_send=$(rate py_send_task)
 py_apply=$(rate py_apply_async_backend)
 
-echo "client publish rate: $N x tasks.add(i, i) to one queue, redis $("$REDIS" --version | awk '{sub("v=", "", $3); print $3}') on 127.0.0.1:$port"
-echo "python: $("$PY" -c 'import celery, kombu, redis; print("celery", celery.__version__, "kombu", kombu.__version__, "redis-py", redis.__version__)')"
+echo "client publish rate: $N x tasks.add(i, i) to one queue, redis $(redis_version) on 127.0.0.1:$port"
+echo "python: $(py_versions)"
 printf '  %-52s %10s msgs/s\n' \
   "Go   Client.SendTask, sequential" "$go_seq" \
   "Go   Broker.PublishBatch, $BATCH per batch (incl. encoding)" "$go_batch" \

@@ -1,0 +1,38 @@
+# Shared by the bench scripts (source it after cd to the repo root): checks
+# the peers, makes $tmp, and start_redis starts a private redis-server on a
+# free loopback port, setting $url and $port. Everything is cleaned up on
+# exit.
+PY=${CELERIAC_PYTHON:-$PWD/.venv/bin/python}
+REDIS=${CELERIAC_REDIS_SERVER:-redis-server}
+me=$(basename "$0")
+command -v "$REDIS" >/dev/null || { echo "$me: $REDIS not found" >&2; exit 1; }
+[ -x "$PY" ] || { echo "$me: no Python at $PY (run make venv)" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+redis_pid=
+cleanup() {
+  if [ -n "$redis_pid" ]; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+start_redis() {
+  port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$REDIS" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+    --logfile "$tmp/redis.log" --daemonize no &
+  redis_pid=$!
+  url="redis://127.0.0.1:$port/0"
+  local i
+  for i in $(seq 100); do
+    "$PY" -c "import redis; redis.Redis.from_url('$url').ping()" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$me: redis-server did not start" >&2
+  exit 1
+}
+
+redis_version() { "$REDIS" --version | awk '{sub("v=", "", $3); print $3}'; }
+py_versions() { "$PY" -c 'import celery, kombu, redis; print("celery", celery.__version__, "kombu", kombu.__version__, "redis-py", redis.__version__)'; }
