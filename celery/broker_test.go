@@ -552,3 +552,23 @@ func TestReceiveBatchGarbage(t *testing.T) {
 		t.Errorf("unacked after acks = %v", n)
 	}
 }
+
+// BenchmarkSendTask measures Client.SendTask on a real redis-server: one
+// message per round trip.
+func BenchmarkSendTask(b *testing.B) {
+	srv := redistest.Start(b)
+	c, err := NewClient(srv.URL(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := c.SendTask(ctx, "tasks.add", Args(i, i)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
