@@ -22,7 +22,13 @@ type Client struct {
 	ownsBackend  bool
 	defaultQueue string
 	origin       string
+	sent         SentHook
 }
+
+// SentHook is called after each message a Client published, e.g. to send
+// Celery's task-sent event (task_send_sent_event; see
+// events.Dispatcher.TaskSent). It must not block.
+type SentHook func(m *Message, pub Publishing)
 
 type clientOptions struct {
 	backendURL   string
@@ -30,6 +36,7 @@ type clientOptions struct {
 	backendOpts  []BackendOption
 	defaultQueue string
 	logger       *slog.Logger
+	sent         SentHook
 }
 
 // ClientOption configures NewClient.
@@ -52,6 +59,9 @@ func WithBackendOptions(opts ...BackendOption) ClientOption {
 
 // WithDefaultQueue sets task_default_queue. Default "celery".
 func WithDefaultQueue(q string) ClientOption { return func(o *clientOptions) { o.defaultQueue = q } }
+
+// WithSentHook calls h after every published task message. Default none.
+func WithSentHook(h SentHook) ClientOption { return func(o *clientOptions) { o.sent = h } }
 
 // WithClientLogger sets the logger of the client's broker and backend.
 func WithClientLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o.logger = l } }
@@ -79,14 +89,14 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 		br.Close()
 		return nil, err
 	}
-	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue))
+	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue), WithSentHook(o.sent))
 	c.ownsBroker, c.ownsBackend = true, true
 	return c, nil
 }
 
 // NewClientFrom builds a client over an existing broker and backend; the
 // caller keeps ownership of both (Close leaves them open). Only
-// WithDefaultQueue is meaningful here.
+// WithDefaultQueue and WithSentHook are meaningful here.
 func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Client {
 	o := clientOptions{defaultQueue: DefaultQueue}
 	for _, opt := range opts {
@@ -94,7 +104,7 @@ func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Clie
 	}
 	host, _ := os.Hostname()
 	return &Client{
-		broker: broker, backend: backend, defaultQueue: o.defaultQueue,
+		broker: broker, backend: backend, defaultQueue: o.defaultQueue, sent: o.sent,
 		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
 	}
 }
@@ -282,6 +292,9 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 	pub.Body = body
 	if err := c.broker.PublishBatch(ctx, []Publishing{pub}); err != nil {
 		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
+	}
+	if c.sent != nil {
+		c.sent(m, pub)
 	}
 	return c.AsyncResult(m.ID), nil
 }

@@ -1,0 +1,419 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/google/uuid"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+)
+
+// DefaultTimeout is how long a broadcast waits for replies when no timeout
+// is given: 1 s, as celery's Control.broadcast.
+const DefaultTimeout = time.Second
+
+// Clock is a Lamport clock: Forward ticks it for an outgoing message,
+// Adjust merges a clock value received from a peer. *events.Clock
+// implements it.
+type Clock interface {
+	Forward() int64
+	Adjust(other int64) int64
+}
+
+// Control is a remote-control client of kombu's pidbox mailbox "celery"
+// (celery/app/control.py Control): it broadcasts commands on
+// /{db}.celery.pidbox and collects replies on its own reply list. It
+// works against Go and Python workers alike.
+//
+// A Control is safe for concurrent use: every broadcast that wants replies
+// uses a reply queue of its own.
+type Control struct {
+	broker *celery.Broker
+	o      options
+}
+
+type options struct {
+	clock  Clock
+	logger *slog.Logger
+}
+
+// Option configures a Control.
+type Option func(*options)
+
+// WithClock shares a Lamport clock (e.g. the one of an events dispatcher).
+// Default: a private clock.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithLogger sets the logger for undecodable replies. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// New returns a control client on broker. The broker stays owned by the
+// caller.
+func New(broker *celery.Broker, opts ...Option) *Control {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.clock == nil {
+		o.clock = &counter{}
+	}
+	return &Control{broker: broker, o: o}
+}
+
+// counter is the default Lamport clock.
+type counter struct{ v atomic.Int64 }
+
+func (c *counter) Forward() int64 { return c.v.Add(1) }
+func (c *counter) Adjust(other int64) int64 {
+	for {
+		cur := c.v.Load()
+		n := max(cur, other) + 1
+		if c.v.CompareAndSwap(cur, n) {
+			return n
+		}
+	}
+}
+
+// Request is one broadcast (kombu Mailbox._broadcast).
+type Request struct {
+	// Method is the command name, e.g. "ping".
+	Method string
+	// Arguments are the command's keyword arguments. nil sends {}.
+	Arguments map[string]any
+	// Destination limits the command to these node names; empty means
+	// every node (subject to Pattern).
+	Destination []string
+	// Pattern with Matcher ("glob", the default, or "pcre") selects nodes
+	// by name instead of Destination.
+	Pattern string
+	Matcher string
+	// Reply asks nodes to answer; without it Broadcast returns at once.
+	Reply bool
+	// Timeout bounds the wait for replies. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Limit stops collecting after this many replies. Zero means
+	// len(Destination) when a destination is given, else no limit (wait
+	// the full timeout).
+	Limit int
+}
+
+// Reply is one node's answer.
+type Reply struct {
+	Node  string
+	Value any
+}
+
+// Broadcast publishes req and, when req.Reply is set, collects replies
+// until req.Limit replies arrived or req.Timeout passed. Replies come in
+// arrival order; Python's Control.broadcast returns the same list of
+// {node: value} dicts.
+func (c *Control) Broadcast(ctx context.Context, req Request) ([]Reply, error) {
+	if req.Method == "" {
+		return nil, errors.New("control: empty method")
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	limit := req.Limit
+	if limit == 0 && len(req.Destination) > 0 {
+		limit = len(req.Destination)
+	}
+	conn, err := c.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("control: redis connection: %w", err)
+	}
+	defer conn.Close()
+
+	prefix := c.broker.KeyPrefix()
+	body := map[string]any{
+		"method":      req.Method,
+		"arguments":   orEmpty(req.Arguments),
+		"destination": nil,
+		"pattern":     nil,
+		"matcher":     nil,
+	}
+	if len(req.Destination) > 0 {
+		body["destination"] = slices.Clone(req.Destination)
+	}
+	if req.Pattern != "" {
+		body["pattern"] = req.Pattern
+		m := req.Matcher
+		if m == "" {
+			m = "glob"
+		}
+		body["matcher"] = m
+	}
+	var oid, ticket, replyQueue, bindKey, member string
+	if req.Reply {
+		oid, ticket = uuid.NewString(), uuid.NewString()
+		replyQueue = oid + "." + kombu.ReplyExchange
+		bindKey = prefix + kombu.BindingKey(kombu.ReplyExchange)
+		member = kombu.BindingMember(oid, "", replyQueue)
+		body["ticket"] = ticket
+		body["reply_to"] = map[string]any{"exchange": kombu.ReplyExchange, "routing_key": oid}
+		// Declare the reply queue before anyone can answer (Mailbox._publish
+		// maybe_declare).
+		if _, err := redis.DoContext(conn, ctx, "SADD", bindKey, member); err != nil {
+			return nil, fmt.Errorf("control: declare reply queue: %w", err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			c.cleanup(cctx, replyQueue, bindKey, member)
+		}()
+	}
+	raw, err := pyjson.Encode(body)
+	if err != nil {
+		return nil, fmt.Errorf("control: encode %s: %w", req.Method, err)
+	}
+	expires := float64(time.Now().Add(timeout).UnixMicro()) / 1e6
+	env := kombu.Envelope{
+		Body: raw, ContentType: "application/json", ContentEncoding: "utf-8",
+		Headers: map[string]any{"clock": c.o.clock.Forward(), "expires": expires},
+		Properties: kombu.Properties{
+			CorrelationID: uuid.NewString(), DeliveryMode: 2, BodyEncoding: "base64",
+			DeliveryTag:  uuid.NewString(),
+			DeliveryInfo: kombu.DeliveryInfo{Exchange: kombu.PidboxExchange},
+		},
+	}
+	msg, err := env.Append(nil)
+	if err != nil {
+		return nil, fmt.Errorf("control: %w", err)
+	}
+	channel := prefix + kombu.FanoutChannel(c.broker.DB(), kombu.PidboxExchange, "")
+	if _, err := redis.DoContext(conn, ctx, "PUBLISH", channel, msg); err != nil {
+		return nil, fmt.Errorf("control: publish %s: %w", req.Method, err)
+	}
+	if !req.Reply {
+		return nil, nil
+	}
+	return c.collect(ctx, conn, prefix+replyQueue, ticket, limit, time.Now().Add(timeout))
+}
+
+// collect BRPOPs the reply queue's buckets until limit replies with our
+// ticket arrived or the deadline passed (Mailbox._collect).
+func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket string, limit int, deadline time.Time) ([]Reply, error) {
+	var keys []any
+	for _, s := range c.broker.PrioritySteps() {
+		keys = append(keys, kombu.QueueKey(queue, s))
+	}
+	var out []Reply
+	for limit <= 0 || len(out) < limit {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		// Redis ≥ 6 takes a fractional BRPOP timeout; redigo's context
+		// deadline adds slack so Redis times out first.
+		secs := strconv.FormatFloat(max(left.Seconds(), 0.01), 'f', 3, 64)
+		wctx, cancel := context.WithTimeout(ctx, left+5*time.Second)
+		reply, err := redis.ByteSlices(redis.DoContext(conn, wctx, "BRPOP", append(slices.Clone(keys), secs)...))
+		cancel()
+		if errors.Is(err, redis.ErrNil) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			return out, fmt.Errorf("control: collect replies: %w", err)
+		}
+		if len(reply) != 2 {
+			continue
+		}
+		env, err := kombu.ParseEnvelope(reply[1])
+		if err != nil {
+			c.o.logger.Warn("control: malformed reply", "error", err)
+			continue
+		}
+		if t, _ := env.Headers["ticket"].(string); t != ticket {
+			continue // someone else's (cannot happen: the queue is ours)
+		}
+		if n, ok := kombu.AsInt(env.Headers["clock"]); ok {
+			c.o.clock.Adjust(int64(n))
+		}
+		v, err := pyjson.Decode(env.Body)
+		if err != nil {
+			c.o.logger.Warn("control: undecodable reply", "error", err)
+			continue
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, node := range slices.Sorted(maps.Keys(m)) {
+			out = append(out, Reply{Node: node, Value: m[node]})
+		}
+	}
+	return out, nil
+}
+
+// cleanup removes the reply binding and the reply lists (kombu virtual
+// after_reply_message_received).
+func (c *Control) cleanup(ctx context.Context, queue, bindKey, member string) {
+	conn, err := c.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	args := []any{}
+	for _, s := range c.broker.PrioritySteps() {
+		args = append(args, c.broker.KeyPrefix()+kombu.QueueKey(queue, s))
+	}
+	conn.Send("SREM", bindKey, member)
+	conn.Send("DEL", args...)
+	if err := conn.Flush(); err == nil {
+		conn.Receive()
+		conn.Receive()
+	}
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// flatten turns replies into node → value (Inspect._prepare). A node
+// answering twice keeps its last reply.
+func flatten(rs []Reply) map[string]any {
+	out := make(map[string]any, len(rs))
+	for _, r := range rs {
+		out[r.Node] = r.Value
+	}
+	return out
+}
+
+// Inspect runs an inspect method (celery inspect <method>) and returns
+// node name → reply. args are the method's keyword arguments (nil for
+// none). With destinations it returns as soon as each has answered.
+func (c *Control) Inspect(ctx context.Context, method string, args map[string]any, timeout time.Duration, destination ...string) (map[string]any, error) {
+	rs, err := c.Broadcast(ctx, Request{Method: method, Arguments: args, Destination: destination, Reply: true, Timeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	return flatten(rs), nil
+}
+
+// Call broadcasts a control command that wants replies and returns node
+// → reply, like Inspect.
+func (c *Control) Call(ctx context.Context, method string, args map[string]any, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Inspect(ctx, method, args, timeout, destination...)
+}
+
+// Ping asks nodes to answer {"ok": "pong"}.
+func (c *Control) Ping(ctx context.Context, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Inspect(ctx, "ping", nil, timeout, destination...)
+}
+
+// Revoke broadcasts revoke for ids without waiting for replies
+// (app.control.revoke). With terminate the running task is stopped;
+// signal is a name like "SIGTERM" (empty means SIGTERM).
+func (c *Control) Revoke(ctx context.Context, ids []string, terminate bool, signal string) error {
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	_, err := c.Broadcast(ctx, Request{Method: "revoke", Arguments: revokeArgs(ids, terminate, signal)})
+	return err
+}
+
+func revokeArgs(ids []string, terminate bool, signal string) map[string]any {
+	var id any = slices.Clone(ids)
+	if len(ids) == 1 {
+		id = ids[0]
+	}
+	return map[string]any{"task_id": id, "terminate": terminate, "signal": signal}
+}
+
+// RevokeWithReply is Revoke that collects the workers' replies.
+func (c *Control) RevokeWithReply(ctx context.Context, ids []string, terminate bool, signal string, timeout time.Duration, destination ...string) (map[string]any, error) {
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	return c.Call(ctx, "revoke", revokeArgs(ids, terminate, signal), timeout, destination...)
+}
+
+// RateLimit sets a task's rate limit ("10/s", "5/m", "1/h", a number per
+// second, or "" to disable) on nodes.
+func (c *Control) RateLimit(ctx context.Context, task, rate string, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Call(ctx, "rate_limit", map[string]any{"task_name": task, "rate_limit": rate}, timeout, destination...)
+}
+
+// TimeLimit sets a task's soft and hard time limits in seconds; a nil
+// pointer sends null (no limit).
+func (c *Control) TimeLimit(ctx context.Context, task string, soft, hard *float64, timeout time.Duration, destination ...string) (map[string]any, error) {
+	args := map[string]any{"task_name": task, "soft": nil, "hard": nil}
+	if soft != nil {
+		args["soft"] = *soft
+	}
+	if hard != nil {
+		args["hard"] = *hard
+	}
+	return c.Call(ctx, "time_limit", args, timeout, destination...)
+}
+
+// PoolGrow adds n to the nodes' concurrency.
+func (c *Control) PoolGrow(ctx context.Context, n int, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Call(ctx, "pool_grow", map[string]any{"n": n}, timeout, destination...)
+}
+
+// PoolShrink removes n from the nodes' concurrency.
+func (c *Control) PoolShrink(ctx context.Context, n int, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Call(ctx, "pool_shrink", map[string]any{"n": n}, timeout, destination...)
+}
+
+// AddConsumer makes nodes consume from queue.
+func (c *Control) AddConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Call(ctx, "add_consumer", map[string]any{"queue": queue}, timeout, destination...)
+}
+
+// CancelConsumer makes nodes stop consuming from queue.
+func (c *Control) CancelConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]any, error) {
+	return c.Call(ctx, "cancel_consumer", map[string]any{"queue": queue}, timeout, destination...)
+}
+
+// EnableEvents turns task events on at nodes (no reply wanted, as Flower
+// sends it).
+func (c *Control) EnableEvents(ctx context.Context, destination ...string) error {
+	_, err := c.Broadcast(ctx, Request{Method: "enable_events", Destination: destination})
+	return err
+}
+
+// DisableEvents turns task events off at nodes.
+func (c *Control) DisableEvents(ctx context.Context, destination ...string) error {
+	_, err := c.Broadcast(ctx, Request{Method: "disable_events", Destination: destination})
+	return err
+}
+
+// Heartbeat asks nodes to send a worker-heartbeat event now (an events
+// receiver's wakeup).
+func (c *Control) Heartbeat(ctx context.Context, destination ...string) error {
+	_, err := c.Broadcast(ctx, Request{Method: "heartbeat", Destination: destination})
+	return err
+}
+
+// Shutdown asks nodes to shut down warmly. Nodes do not reply.
+func (c *Control) Shutdown(ctx context.Context, destination ...string) error {
+	_, err := c.Broadcast(ctx, Request{Method: "shutdown", Destination: destination})
+	return err
+}
+
+// InspectMethods are the read-only commands `celery inspect` offers.
+var InspectMethods = []string{
+	"active", "active_queues", "clock", "conf", "hello", "memdump", "memsample",
+	"objgraph", "ping", "query_task", "registered", "report", "reserved",
+	"revoked", "scheduled", "stats",
+}

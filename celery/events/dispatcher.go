@@ -1,0 +1,268 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/google/uuid"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+)
+
+// Dispatcher publishes events for one node (celery/events/dispatcher.py
+// EventDispatcher). Send queues an event and returns; a background flush
+// publishes what queued meanwhile in one pipelined round trip, with
+// several task events sent as one "task.multi" list. Worker events are
+// always sent one per message (spec §8.1).
+//
+// A Dispatcher is safe for concurrent use. Close (or Flush) waits until
+// every queued event was published.
+type Dispatcher struct {
+	broker   *celery.Broker
+	hostname string
+	clock    *Clock
+	pid      int
+	logger   *slog.Logger
+	now      func() time.Time
+	taskOn   atomic.Bool
+
+	mu       sync.Mutex
+	pending  []Event
+	flushing bool
+	idle     *sync.Cond // signalled when a flush round ends
+	closed   bool
+}
+
+// DispatcherOption configures a Dispatcher.
+type DispatcherOption func(*Dispatcher)
+
+// WithClock shares a Lamport clock (default: a new one).
+func WithClock(c *Clock) DispatcherOption { return func(d *Dispatcher) { d.clock = c } }
+
+// WithTaskEvents turns task events on or off at start (default on). Worker
+// events are sent either way, as a Python worker without -E does.
+func WithTaskEvents(on bool) DispatcherOption { return func(d *Dispatcher) { d.taskOn.Store(on) } }
+
+// WithDispatcherLogger sets the logger for publish failures (default
+// slog.Default()).
+func WithDispatcherLogger(l *slog.Logger) DispatcherOption {
+	return func(d *Dispatcher) { d.logger = l }
+}
+
+// NewDispatcher returns a dispatcher sending as node hostname on broker.
+// The broker stays owned by the caller.
+func NewDispatcher(broker *celery.Broker, hostname string, opts ...DispatcherOption) *Dispatcher {
+	d := &Dispatcher{broker: broker, hostname: hostname, pid: os.Getpid(), logger: slog.Default(), now: time.Now}
+	d.taskOn.Store(true)
+	for _, o := range opts {
+		o(d)
+	}
+	if d.clock == nil {
+		d.clock = &Clock{}
+	}
+	d.idle = sync.NewCond(&d.mu)
+	return d
+}
+
+// Clock returns the dispatcher's Lamport clock.
+func (d *Dispatcher) Clock() *Clock { return d.clock }
+
+// Hostname returns the sender node name.
+func (d *Dispatcher) Hostname() string { return d.hostname }
+
+// TaskEvents reports whether task events are sent.
+func (d *Dispatcher) TaskEvents() bool { return d.taskOn.Load() }
+
+// SetTaskEvents turns task events on or off and returns the previous
+// setting (remote control enable_events/disable_events).
+func (d *Dispatcher) SetTaskEvents(on bool) bool { return d.taskOn.Swap(on) }
+
+// Build returns the event as the dispatcher would send it, with the
+// standard fields (type, hostname, timestamp, utcoffset, pid, clock) set;
+// fields win over none of them but timestamp.
+func (d *Dispatcher) Build(eventType string, fields map[string]any) Event {
+	now := d.now()
+	e := make(Event, len(fields)+6)
+	for k, v := range fields {
+		e[k] = v
+	}
+	e["type"] = eventType
+	e["hostname"] = d.hostname
+	e["utcoffset"] = UTCOffset(now)
+	e["pid"] = d.pid
+	e["clock"] = d.clock.Forward()
+	if _, ok := e["timestamp"]; !ok {
+		e["timestamp"] = float64(now.UnixMicro()) / 1e6
+	}
+	return e
+}
+
+// Send queues an event of eventType with fields. Task events are dropped
+// while task events are off. It never blocks on the network.
+func (d *Dispatcher) Send(eventType string, fields map[string]any) {
+	if !d.taskOn.Load() && (Event{"type": eventType}).Group() == "task" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.pending = append(d.pending, d.Build(eventType, fields))
+	if !d.flushing {
+		d.flushing = true
+		go d.flushLoop()
+	}
+}
+
+// flushLoop publishes pending events until none are left.
+func (d *Dispatcher) flushLoop() {
+	for {
+		d.mu.Lock()
+		batch := d.pending
+		d.pending = nil
+		if len(batch) == 0 {
+			d.flushing = false
+			d.idle.Broadcast()
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.publish(ctx, batch); err != nil {
+			d.logger.Warn("could not send events", "count", len(batch), "error", err)
+		}
+		cancel()
+	}
+}
+
+// Flush waits until every queued event was published (or failed).
+func (d *Dispatcher) Flush() {
+	d.mu.Lock()
+	for d.flushing {
+		d.idle.Wait()
+	}
+	d.mu.Unlock()
+}
+
+// Close flushes and stops accepting events.
+func (d *Dispatcher) Close() error {
+	d.Flush()
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	return nil
+}
+
+// SendNow publishes one event synchronously, bypassing the queue (used for
+// worker-offline during shutdown, after Flush).
+func (d *Dispatcher) SendNow(ctx context.Context, eventType string, fields map[string]any) error {
+	return d.publish(ctx, []Event{d.Build(eventType, fields)})
+}
+
+// message is one PUBLISH.
+type message struct {
+	routingKey string
+	body       any // Event or []Event
+}
+
+func group(batch []Event) []message {
+	var out []message
+	var tasks []Event
+	for _, e := range batch {
+		if e.Group() == "task" {
+			tasks = append(tasks, e)
+			continue
+		}
+		out = append(out, message{RoutingKey(e.Type()), e})
+	}
+	switch len(tasks) {
+	case 0:
+	case 1:
+		out = append(out, message{RoutingKey(tasks[0].Type()), tasks[0]})
+	default:
+		out = append(out, message{"task.multi", tasks})
+	}
+	return out
+}
+
+func (d *Dispatcher) publish(ctx context.Context, batch []Event) error {
+	msgs := group(batch)
+	conn, err := d.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, m := range msgs {
+		raw, err := d.envelope(m)
+		if err != nil {
+			return err
+		}
+		ch := d.broker.KeyPrefix() + kombu.FanoutChannel(d.broker.DB(), Exchange, m.routingKey)
+		if err := conn.Send("PUBLISH", ch, raw); err != nil {
+			return err
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return err
+	}
+	for range msgs {
+		if _, err := conn.Receive(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) envelope(m message) ([]byte, error) {
+	body, err := pyjson.Encode(m.body)
+	if err != nil {
+		return nil, fmt.Errorf("events: encode %s: %w", m.routingKey, err)
+	}
+	env := kombu.Envelope{
+		Body: body, ContentType: "application/json", ContentEncoding: "utf-8",
+		Headers: map[string]any{"hostname": d.hostname},
+		Properties: kombu.Properties{
+			DeliveryMode: 1, BodyEncoding: "base64", DeliveryTag: uuid.NewString(),
+			DeliveryInfo: kombu.DeliveryInfo{Exchange: Exchange, RoutingKey: m.routingKey},
+		},
+	}
+	return env.Append(nil)
+}
+
+// Publish sends one already built event (or list of events) at once with
+// the given routing key; exposed for relays and tests.
+func (d *Dispatcher) Publish(ctx context.Context, routingKey string, body any) error {
+	raw, err := d.envelope(message{routingKey, body})
+	if err != nil {
+		return err
+	}
+	conn, err := d.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = redis.DoContext(conn, ctx, "PUBLISH", d.broker.KeyPrefix()+kombu.FanoutChannel(d.broker.DB(), Exchange, routingKey), raw)
+	return err
+}
+
+// TaskSent sends the task-sent event of a message a client published. Its
+// signature fits celery.WithSentHook, which is how a Client gets Celery's
+// task_send_sent_event:
+//
+//	client, _ := celery.NewClient(url, celery.WithSentHook(dispatcher.TaskSent))
+func (d *Dispatcher) TaskSent(m *celery.Message, pub celery.Publishing) {
+	queue, exchange, rk := pub.Queue, pub.Exchange, pub.RoutingKey
+	if exchange == "" && rk == "" {
+		rk = queue
+	}
+	d.Send(TaskSent, TaskSentFields(m, queue, exchange, rk))
+}

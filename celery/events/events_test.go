@@ -1,0 +1,152 @@
+package events_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/redistest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestUTCOffset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		off  int // seconds east
+		want int
+	}{
+		{"UTC", 0, 0},
+		{"UTC+2", 2 * 3600, -2},
+		{"UTC-5", -5 * 3600, 5},
+		{"UTC+5:30", 5*3600 + 1800, -6}, // floor(-5.5)
+		{"UTC-3:30", -(3*3600 + 1800), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone(tc.name, tc.off))
+			if got := events.UTCOffset(at); got != tc.want {
+				t.Errorf("UTCOffset = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClock(t *testing.T) {
+	var c events.Clock
+	for _, tc := range []struct {
+		op   string
+		arg  int64
+		want int64
+	}{
+		{"forward", 0, 1},
+		{"adjust", 10, 11},
+		{"adjust", 3, 12},
+		{"forward", 0, 13},
+	} {
+		var got int64
+		if tc.op == "forward" {
+			got = c.Forward()
+		} else {
+			got = c.Adjust(tc.arg)
+		}
+		if got != tc.want {
+			t.Errorf("%s(%d) = %d, want %d", tc.op, tc.arg, got, tc.want)
+		}
+	}
+}
+
+func TestDispatchReceive(t *testing.T) {
+	srv := redistest.Start(t)
+	broker, err := celery.NewBroker(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	var got []events.Event
+	ready := make(chan struct{})
+	var once sync.Once
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	r := events.NewReceiver(broker, events.WithOnReady(func(context.Context) { once.Do(func() { close(ready) }) }))
+	go func() {
+		done <- r.Run(rctx, func(e events.Event) {
+			mu.Lock()
+			got = append(got, e)
+			mu.Unlock()
+		})
+	}()
+	<-ready
+
+	d := events.NewDispatcher(broker, "w@test", events.WithTaskEvents(false))
+	d.Send(events.TaskStarted, map[string]any{"uuid": "dropped"}) // task events off
+	d.SetTaskEvents(true)
+	d.Send(events.WorkerHeartbeat, map[string]any{"freq": 2.0})
+	for _, id := range []string{"a", "b", "c"} {
+		d.Send(events.TaskSucceeded, map[string]any{"uuid": id, "result": "4", "runtime": 0.1})
+	}
+	// A list body, as a buffering Python worker sends on task.multi.
+	if err := d.Publish(ctx, "task.multi", []events.Event{d.Build(events.TaskReceived, map[string]any{"uuid": "x"}), d.Build(events.TaskStarted, map[string]any{"uuid": "x"})}); err != nil {
+		t.Fatal(err)
+	}
+	// A client with the dispatcher as its sent hook: task_send_sent_event.
+	backend := celery.NewBackendFromPool(broker.Pool())
+	defer backend.Close()
+	client := celery.NewClientFrom(broker, backend, celery.WithSentHook(d.TaskSent))
+	sent, err := client.SendTask(ctx, "tasks.add", celery.Args(2, 2), celery.Queue("q1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	deadline := time.After(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 7 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("received %d events, want 7: %v", n, got)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, e := range got {
+		types[e.Type()]++
+		if e.Hostname() != "w@test" || e["local_received"] == nil || e["utcoffset"] == nil || e["pid"] == nil {
+			t.Errorf("event lacks standard fields: %v", e)
+		}
+		if e.UUID() == "dropped" {
+			t.Errorf("task event sent while off: %v", e)
+		}
+	}
+	if types[events.WorkerHeartbeat] != 1 || types[events.TaskSucceeded] != 3 || types[events.TaskReceived] != 1 || types[events.TaskSent] != 1 {
+		t.Errorf("event types = %v", types)
+	}
+	for _, e := range got {
+		if e.Type() == events.TaskSent && (e.UUID() != sent.ID || e["name"] != "tasks.add" || e["queue"] != "q1" || e["args"] != "(2, 2)") {
+			t.Errorf("task-sent event = %v", e)
+		}
+	}
+	for _, e := range got {
+		if e.Type() == events.WorkerHeartbeat {
+			if f, _ := e.Float("freq"); f != 2.0 {
+				t.Errorf("freq = %v", e["freq"])
+			}
+		}
+	}
+}

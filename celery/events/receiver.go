@@ -1,0 +1,170 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/internal/rconn"
+)
+
+// Receiver consumes events from every node (celery/events/receiver.py
+// EventReceiver): PSUBSCRIBE /{db}.celeryev/<pattern>, single and list
+// bodies, local_received added, Lamport clock merged.
+type Receiver struct {
+	broker  *celery.Broker
+	pattern string
+	clock   *Clock
+	logger  *slog.Logger
+	onReady func(context.Context)
+	backoff rconn.Backoff
+}
+
+// ReceiverOption configures a Receiver.
+type ReceiverOption func(*Receiver)
+
+// WithPattern sets the routing-key pattern: "*" (default, every event) or
+// e.g. "worker.*" or "task.*".
+func WithPattern(p string) ReceiverOption { return func(r *Receiver) { r.pattern = p } }
+
+// WithReceiverClock shares a Lamport clock.
+func WithReceiverClock(c *Clock) ReceiverOption { return func(r *Receiver) { r.clock = c } }
+
+// WithReceiverLogger sets the logger for connection changes and bad
+// messages.
+func WithReceiverLogger(l *slog.Logger) ReceiverOption { return func(r *Receiver) { r.logger = l } }
+
+// WithOnReady calls f after every (re)subscription, e.g. to broadcast the
+// heartbeat control command so workers announce themselves at once, as
+// Celery's receiver does ("wakeup").
+func WithOnReady(f func(context.Context)) ReceiverOption { return func(r *Receiver) { r.onReady = f } }
+
+// NewReceiver returns a receiver on broker (owned by the caller).
+func NewReceiver(broker *celery.Broker, opts ...ReceiverOption) *Receiver {
+	r := &Receiver{broker: broker, pattern: "*", logger: slog.Default()}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.clock == nil {
+		r.clock = &Clock{}
+	}
+	return r
+}
+
+// Channel returns the PSUBSCRIBE pattern.
+func (r *Receiver) Channel() string {
+	return r.broker.KeyPrefix() + kombu.FanoutChannel(r.broker.DB(), Exchange, r.pattern)
+}
+
+// Run delivers events to handle until ctx ends; it returns nil then.
+// handle runs on Run's goroutine: keep it short. Lost connections are
+// retried with backoff and the subscription renewed.
+func (r *Receiver) Run(ctx context.Context, handle func(Event)) error {
+	fails := 0
+	down := false
+	for {
+		err := r.session(ctx, handle, func() {
+			if down {
+				r.logger.Info("event stream restored")
+			}
+			fails, down = 0, false
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, celery.ErrClosed) {
+			return err
+		}
+		if !down {
+			r.logger.Warn("event stream lost; resubscribing", "error", err)
+			down = true
+		}
+		t := time.NewTimer(r.backoff.Delay(fails))
+		fails++
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Receiver) session(ctx context.Context, handle func(Event), up func()) error {
+	conn, err := r.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	psc := redis.PubSubConn{Conn: conn}
+	defer psc.Close()
+	if err := psc.PSubscribe(r.Channel()); err != nil {
+		return err
+	}
+	for {
+		switch m := psc.ReceiveContext(ctx).(type) {
+		case error:
+			return m
+		case redis.Subscription:
+			if m.Kind == "psubscribe" {
+				up()
+				if r.onReady != nil {
+					r.onReady(ctx)
+				}
+			}
+		case redis.Message:
+			evs, err := Decode(m.Data)
+			if err != nil {
+				r.logger.Warn("undecodable event", "error", err)
+				continue
+			}
+			now := float64(time.Now().UnixMicro()) / 1e6
+			for _, e := range evs {
+				if e.Type() == TaskSent {
+					e["clock"] = r.clock.Forward()
+				} else if c, ok := e.Int("clock"); ok {
+					r.clock.Adjust(c)
+				}
+				e["local_received"] = now
+				handle(e)
+			}
+		}
+	}
+}
+
+// Decode parses an event message (a kombu envelope whose body is one
+// event object or a list of them).
+func Decode(raw []byte) ([]Event, error) {
+	env, err := kombu.ParseEnvelope(raw)
+	if err != nil {
+		return nil, err
+	}
+	body := env.Body
+	if c, ok := env.Headers["compression"].(string); ok && c != "" {
+		if body, err = kombu.Decompress(c, body); err != nil {
+			return nil, err
+		}
+	}
+	v, err := pyjson.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		return []Event{x}, nil
+	case []any:
+		out := make([]Event, 0, len(x))
+		for _, item := range x {
+			if m, ok := item.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+		return out, nil
+	}
+	return nil, errors.New("events: body is neither an object nor a list")
+}
