@@ -35,4 +35,17 @@
 // Go cannot kill a goroutine. When a hard limit passes, the task's context
 // is cancelled, FAILURE TimeLimitExceeded is stored and the pool slot is
 // freed at once; the abandoned goroutine ends when the handler returns.
+// revoke with terminate=True does the same with cause TaskRevokedError
+// ('terminated') and stores REVOKED; the signal is not delivered.
+//
+// # Events and remote control
+//
+// The worker sends worker-online, a worker-heartbeat every 2 s and
+// worker-offline, and with WithEvents(true) (or after the enable_events
+// command) the task-* events Flower shows. Its pidbox node answers
+// Celery's remote-control commands (celery inspect/control, Flower's
+// buttons): inspect methods, revoke, rate_limit, time_limit, pool_grow and
+// pool_shrink (which change the goroutine count and prefetch window),
+// add_consumer and cancel_consumer, enable/disable_events, heartbeat and
+// shutdown. WithPidbox(false) turns it off.
 package worker

@@ -87,3 +87,70 @@ func (s *revokedSet) add(id string, now time.Time) {
 func (s *revokedSet) has(id string) bool { _, ok := s.ids[id]; return ok }
 
 func (s *revokedSet) list() []string { return append([]string(nil), s.order...) }
+
+// window is the prefetch window: a counting semaphore whose size can
+// change at run time (pool_grow/pool_shrink change the prefetch count as
+// Celery's _update_prefetch_count does). One goroutine acquires; any
+// releases.
+type window struct {
+	mu    sync.Mutex
+	limit int
+	used  int
+	wake  chan struct{}
+}
+
+func newWindow(limit int) *window {
+	return &window{limit: limit, wake: make(chan struct{}, 1)}
+}
+
+func (w *window) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// tryAcquire takes a slot when one is free.
+func (w *window) tryAcquire() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.used < w.limit {
+		w.used++
+		return true
+	}
+	return false
+}
+
+// acquire waits for a free slot; false when done closed first.
+func (w *window) acquire(done <-chan struct{}) bool {
+	for {
+		if w.tryAcquire() {
+			return true
+		}
+		select {
+		case <-w.wake:
+		case <-done:
+			return false
+		}
+	}
+}
+
+func (w *window) release() {
+	w.mu.Lock()
+	w.used--
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *window) setLimit(n int) {
+	w.mu.Lock()
+	w.limit = max(n, 1)
+	w.mu.Unlock()
+	w.signal()
+}
+
+func (w *window) size() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.limit
+}

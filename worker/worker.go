@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
@@ -26,14 +27,29 @@ type Worker struct {
 	o       options
 
 	ready readyQueue
-	slots chan struct{} // prefetch window; nil = unlimited
-	acks  chan string   // delivery tags for ackLoop
+	slots *window     // prefetch window; nil = unlimited
+	acks  chan string // delivery tags for ackLoop
+
+	conc   atomic.Int64  // current pool size (pool_grow/pool_shrink)
+	quit   chan struct{} // one token per pool goroutine to retire
+	growMu sync.Mutex
+	grow   func(n int) // starts n pool goroutines; set while Run runs
+
+	queueMu   sync.Mutex
+	queues    []string        // consumed queues (add_consumer/cancel_consumer)
+	queuesCh  chan struct{}   // signalled when queues change
+	queueAcks []chan struct{} // closed once the consumer applied a change
+
+	clock    *events.Clock
+	events   *events.Dispatcher
+	shutdown context.CancelFunc // remote shutdown; set while Run runs
 
 	mu       sync.Mutex
 	reserved map[string]*request // by delivery tag: taken, not running
 	active   map[string]*request // by delivery tag: running
 	revoked  *revokedSet
 	total    map[string]int
+	seq      uint64
 
 	processed atomic.Int64
 	started   time.Time
@@ -53,6 +69,11 @@ type options struct {
 	resultExtended     bool
 	sweepInterval      time.Duration
 	disableRateLimits  bool
+	taskEvents         bool
+	pidbox             bool
+	heartbeat          time.Duration
+	brokerURL          string
+	backendURL         string
 }
 
 // Option configures a Worker.
@@ -102,6 +123,27 @@ func WithSweepInterval(d time.Duration) Option { return func(o *options) { o.swe
 // WithoutRateLimits ignores task rate limits (worker_disable_rate_limits).
 func WithoutRateLimits() Option { return func(o *options) { o.disableRateLimits = true } }
 
+// WithEvents turns task events on (-E; worker_send_task_events). Worker
+// events (online, heartbeat, offline) are sent either way, as a Python
+// worker does; enable_events/disable_events switch task events at run
+// time. Default off.
+func WithEvents(on bool) Option { return func(o *options) { o.taskEvents = on } }
+
+// WithPidbox turns the remote-control node on or off (off is celery's
+// --without-control, roughly). Default on.
+func WithPidbox(on bool) Option { return func(o *options) { o.pidbox = on } }
+
+// WithHeartbeatInterval sets how often worker-heartbeat is sent (its freq
+// field). Default 2 s, as Celery; 0 or less keeps the default.
+func WithHeartbeatInterval(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithBrokerURL tells the worker the broker (and result backend) URLs it
+// uses, for the stats and conf remote-control replies; passwords are
+// removed. Default: unknown, reported as localhost:6379.
+func WithBrokerURL(broker, backend string) Option {
+	return func(o *options) { o.brokerURL, o.backendURL = broker, backend }
+}
+
 // New returns a worker. broker and backend stay owned by the caller.
 func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...Option) *Worker {
 	host, _ := os.Hostname()
@@ -113,9 +155,14 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 		shutdownTimeout:    30 * time.Second,
 		resultExtended:     true,
 		sweepInterval:      100 * time.Second,
+		pidbox:             true,
+		heartbeat:          2 * time.Second,
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.heartbeat <= 0 {
+		o.heartbeat = 2 * time.Second
 	}
 	if o.concurrency <= 0 {
 		o.concurrency = max(1, numCPU())
@@ -128,8 +175,15 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 	w.ready.notify = make(chan struct{}, 1)
 	w.acks = make(chan string, 4096)
 	if o.prefetchMultiplier > 0 {
-		w.slots = make(chan struct{}, o.concurrency*o.prefetchMultiplier)
+		w.slots = newWindow(o.concurrency * o.prefetchMultiplier)
 	}
+	w.conc.Store(int64(o.concurrency))
+	w.quit = make(chan struct{}, 1<<16)
+	w.queues = append([]string(nil), o.queues...)
+	w.queuesCh = make(chan struct{}, 1)
+	w.clock = &events.Clock{}
+	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
+		events.WithTaskEvents(o.taskEvents), events.WithDispatcherLogger(o.logger))
 	return w
 }
 
@@ -137,13 +191,25 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 func (w *Worker) Hostname() string { return w.o.hostname }
 
 // Concurrency returns the number of pool goroutines.
-func (w *Worker) Concurrency() int { return w.o.concurrency }
+func (w *Worker) Concurrency() int { return int(w.conc.Load()) }
 
 // PrefetchCount returns the prefetch window (0 = unlimited).
-func (w *Worker) PrefetchCount() int { return cap(w.slots) }
+func (w *Worker) PrefetchCount() int {
+	if w.slots == nil {
+		return 0
+	}
+	return w.slots.size()
+}
 
 // Queues returns the consumed queues.
-func (w *Worker) Queues() []string { return append([]string(nil), w.o.queues...) }
+func (w *Worker) Queues() []string {
+	w.queueMu.Lock()
+	defer w.queueMu.Unlock()
+	return append([]string(nil), w.queues...)
+}
+
+// Events returns the worker's event dispatcher.
+func (w *Worker) Events() *events.Dispatcher { return w.events }
 
 // Processed returns how many tasks were taken to run since start.
 func (w *Worker) Processed() int64 { return w.processed.Load() }
@@ -160,14 +226,20 @@ func (w *Worker) Revoke(ids ...string) {
 
 // request is one delivery on its way through the worker.
 type request struct {
-	d       *celery.Delivery
-	msg     *celery.Message
-	entry   *entry
-	handler Handler
-	timer   *time.Timer // ETA or rate-limit hold
-	started time.Time
-	cancel  context.CancelCauseFunc
-	hasSlot bool
+	d        *celery.Delivery
+	msg      *celery.Message
+	entry    *entry
+	handler  Handler
+	timer    *time.Timer // ETA or rate-limit hold
+	started  time.Time
+	cancel   context.CancelCauseFunc
+	hasSlot  bool
+	acked    bool
+	isActive bool
+	killed   bool
+	kill     chan struct{} // closed by revoke(terminate=True)
+	signum   int
+	seq      uint64 // arrival order, for inspect listings
 }
 
 func (r *request) acksLate(w *Worker) bool {
@@ -180,29 +252,67 @@ func (r *request) acksLate(w *Worker) bool {
 // Run consumes until ctx ends (call it once), then shuts down warm: it stops consuming,
 // lets running tasks finish within the shutdown timeout and puts every
 // message it holds but has not run back on its queue (spec §11.10).
+//
+// Start-up order: pool goroutines and the acker, the restore sweep, the
+// pidbox node, worker-online and the heartbeat timer, then consuming.
+// Shutdown reverses it: consuming stops first; then the pidbox node and
+// the heartbeat stop (no remote command can start work any more); running
+// tasks finish; queued events are flushed and worker-offline sent; held
+// messages are restored last.
 func (w *Worker) Run(ctx context.Context) error {
 	w.started = time.Now()
 	log := w.o.logger
+	// The remote shutdown command cancels ctx too.
+	ctx, shutdown := context.WithCancel(ctx)
+	defer shutdown()
+	w.growMu.Lock()
+	w.shutdown = shutdown
+	w.growMu.Unlock()
 	// Tasks outlive ctx until the shutdown timeout; taskCtx ends then.
 	taskCtx, stopTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTasks()
 
 	var pool sync.WaitGroup
 	stopPool := make(chan struct{})
-	for range w.o.concurrency {
-		pool.Go(func() { w.poolLoop(taskCtx, stopPool) })
+	w.growMu.Lock()
+	w.grow = func(n int) {
+		for range n {
+			pool.Go(func() { w.poolLoop(taskCtx, stopPool) })
+		}
 	}
+	w.grow(w.Concurrency())
+	w.growMu.Unlock()
 	var acker sync.WaitGroup
 	acker.Go(w.ackLoop)
 	var bg sync.WaitGroup
 	if w.o.sweepInterval > 0 {
 		bg.Go(func() { w.sweepLoop(ctx) })
 	}
+	// Remote control and heartbeats run until consuming stops.
+	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCtl()
+	var ctl sync.WaitGroup
+	if w.o.pidbox {
+		ready := make(chan struct{})
+		ctl.Go(func() { w.pidboxLoop(ctlCtx, ready) })
+		select { // so a broadcast right after start-up is heard
+		case <-ready:
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	w.sendWorkerEvent(events.WorkerOnline)
+	ctl.Go(func() { w.heartbeatLoop(ctlCtx) })
 
-	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.o.queues, "concurrency", w.o.concurrency, "prefetch", cap(w.slots))
-	consumer := w.broker.NewConsumer(w.o.queues...)
+	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
+	consumer := w.broker.NewConsumer(w.Queues()...)
 	err := w.consume(ctx, consumer)
 	consumer.Close()
+	stopCtl()
+	ctl.Wait()
+	w.growMu.Lock()
+	w.grow = nil // the pool is about to stop: no pool_grow any more
+	w.growMu.Unlock()
 
 	log.Info("warm shutdown: waiting for running tasks", "hostname", w.o.hostname)
 	// Reserved requests that no pool goroutine has started are given back,
@@ -224,7 +334,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	close(w.acks)
 	acker.Wait()
 	held = append(held, w.ready.drain()...)
+	w.events.Flush()
+	octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := w.events.SendNow(octx, events.WorkerOffline, w.workerFields()); err != nil {
+		log.Warn("could not send worker-offline", "error", err)
+	}
+	cancel()
 	w.restore(held)
+	w.events.Close()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
@@ -235,16 +352,73 @@ func (w *Worker) Run(ctx context.Context) error {
 const unlimitedBatch = 256
 
 func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
+	// A queue change (add_consumer/cancel_consumer) cancels the fetch in
+	// progress, which returns within the BRPOP poll timeout without losing
+	// a message; the new queue set applies to the next fetch.
+	var (
+		fetchMu     sync.Mutex
+		cancelFetch context.CancelFunc
+		changed     atomic.Bool
+	)
+	changedCh := make(chan struct{}, 1)
+	stopWatch := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Go(func() {
+		for {
+			select {
+			case <-w.queuesCh:
+				changed.Store(true)
+				select {
+				case changedCh <- struct{}{}:
+				default:
+				}
+				fetchMu.Lock()
+				if cancelFetch != nil {
+					cancelFetch()
+				}
+				fetchMu.Unlock()
+			case <-stopWatch:
+				return
+			}
+		}
+	})
+	defer func() { close(stopWatch); watcher.Wait() }()
 	for {
+		if changed.Swap(false) {
+			c.SetQueues(w.Queues())
+			w.queuesApplied()
+		}
+		if len(c.Queues()) == 0 { // nothing to consume: wait for a queue
+			select {
+			case <-changedCh:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		n := w.acquireSlots(ctx)
 		if n == 0 {
 			return ctx.Err()
 		}
-		ds, err := c.ReceiveBatch(ctx, n)
+		fctx, cancel := context.WithCancel(ctx)
+		fetchMu.Lock()
+		cancelFetch = cancel
+		fetchMu.Unlock()
+		if changed.Load() {
+			cancel()
+		}
+		ds, err := c.ReceiveBatch(fctx, n)
+		fetchMu.Lock()
+		cancelFetch = nil
+		fetchMu.Unlock()
+		cancel()
 		for range n - len(ds) {
 			w.releaseSlot()
 		}
 		if err != nil {
+			if ctx.Err() == nil && fctx.Err() != nil {
+				continue // queues changed
+			}
 			return err
 		}
 		for _, d := range ds {
@@ -260,30 +434,19 @@ func (w *Worker) acquireSlots(ctx context.Context) int {
 	if w.slots == nil {
 		return unlimitedBatch
 	}
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
+	if !w.slots.acquire(ctx.Done()) {
 		return 0
 	}
 	n := 1
-	for n < cap(w.slots) && w.tryAcquire() {
+	for w.slots.tryAcquire() {
 		n++
 	}
 	return n
 }
 
-func (w *Worker) tryAcquire() bool {
-	select {
-	case w.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
 func (w *Worker) releaseSlot() {
 	if w.slots != nil {
-		<-w.slots
+		w.slots.release()
 	}
 }
 
@@ -304,12 +467,13 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.releaseSlot()
 		return
 	}
-	r := &request{d: d, msg: msg, hasSlot: w.slots != nil}
+	r := &request{d: d, msg: msg, hasSlot: w.slots != nil, kill: make(chan struct{})}
 	r.entry, r.handler = w.mux.lookup(msg.Task)
 	if r.entry == nil {
 		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
 		w.ack(ctx, d)
 		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
+		w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
 		w.done(r)
 		return
 	}
@@ -319,7 +483,10 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	if w.maybeRevoke(ctx, r) {
 		return
 	}
+	w.sendReceived(r)
 	w.mu.Lock()
+	w.seq++
+	r.seq = w.seq
 	w.reserved[d.Tag] = r
 	w.mu.Unlock()
 	now := time.Now()
@@ -429,6 +596,8 @@ func (w *Worker) poolLoop(ctx context.Context, stop <-chan struct{}) {
 		select {
 		case <-stop: // shutting down: start nothing new
 			return
+		case <-w.quit: // pool_shrink
+			return
 		default:
 		}
 		if r := w.ready.pop(); r != nil {
@@ -438,6 +607,9 @@ func (w *Worker) poolLoop(ctx context.Context, stop <-chan struct{}) {
 		select {
 		case <-w.ready.notify:
 		case <-stop:
+			return
+		case <-w.quit:
+			w.ready.wake() // pass on a token this goroutine may have eaten
 			return
 		}
 	}
@@ -498,6 +670,7 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 	}
 	w.o.logger.Info("Discarding revoked task: "+r.msg.Name()+"["+r.msg.ID+"]", "task_id", r.msg.ID, "reason", reason)
 	w.ack(ctx, r.d)
+	w.events.Send(events.TaskRevoked, map[string]any{"uuid": r.msg.ID, "terminated": false, "signum": nil, "expired": reason == "expired"})
 	meta := w.meta(&Task{Message: r.msg, Queue: r.d.Queue}, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, reason))
 	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
 		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
@@ -520,11 +693,15 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	w.mu.Lock()
 	delete(w.reserved, r.d.Tag)
 	w.active[r.d.Tag] = r
+	r.isActive = true
 	w.total[msg.Task]++
 	w.mu.Unlock()
 	w.processed.Add(1)
 	lateAck := r.acksLate(w)
 	if !lateAck {
+		w.mu.Lock()
+		r.acked = true
+		w.mu.Unlock()
 		w.ack(ctx, r.d)
 		// Acknowledged: it no longer counts against the prefetch window
 		// (kombu's QoS counts unacked deliveries).
@@ -550,11 +727,13 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 		tctx, stop = context.WithTimeoutCause(tctx, soft, errSoftTimeLimit)
 		defer stop()
 	}
+	start := time.Now()
 	w.mu.Lock()
 	r.cancel = cancel
+	r.started = start
 	w.mu.Unlock()
+	w.events.Send(events.TaskStarted, map[string]any{"uuid": msg.ID, "pid": os.Getpid()})
 
-	start := time.Now()
 	done := make(chan outcome, 1)
 	go func() {
 		defer func() {
@@ -573,6 +752,17 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	}
 	var o outcome
 	select {
+	case <-r.kill:
+		// revoke(terminate=True): the context is cancelled with
+		// errTerminated and the handler abandoned at once, as Celery kills
+		// the pool process (Go cannot kill a goroutine; a handler that
+		// ignores ctx runs on in the background until it returns).
+		w.terminated(ctx, r, t)
+		if lateAck {
+			w.ack(ctx, r.d)
+		}
+		w.done(r)
+		return
 	case o = <-done:
 	case <-hardC:
 		// Go cannot kill a goroutine: the handler is abandoned (its
@@ -610,10 +800,13 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 	name := "Task " + msg.Name() + "[" + msg.ID + "]"
 	if o.panic != "" {
 		log.Error(name+" raised unexpected: panic", "task_id", msg.ID, "traceback", o.panic)
-		w.storeFailure(ctx, r, celery.Exception("PanicError", "celeriac", firstLine(o.panic)), o.panic)
+		exc := celery.Exception("PanicError", "celeriac", firstLine(o.panic))
+		w.storeFailure(ctx, r, exc, o.panic)
+		w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": excRepr(exc), "traceback": o.panic})
 		return
 	}
 	if o.err == nil {
+		w.events.Send(events.TaskSucceeded, map[string]any{"uuid": msg.ID, "result": pyjson.SafeRepr(o.result, 1024, 3), "runtime": runtime.Seconds()})
 		if log.Enabled(ctx, slog.LevelInfo) {
 			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
 		}
@@ -634,6 +827,7 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 	exc, tb := excInfo(o.err, msg)
 	log.Error(name+" raised unexpected: "+excString(exc), "task_id", msg.ID)
 	w.storeFailure(ctx, r, exc, tb)
+	w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": excRepr(exc), "traceback": tb})
 }
 
 func firstLine(s string) string {
@@ -714,6 +908,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		}
 		log.Error("Task "+msg.Name()+"["+msg.ID+"] max retries exceeded: "+excString(exc), "task_id", msg.ID, "retries", msg.Retries)
 		w.storeFailure(ctx, r, exc, tb)
+		w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": excRepr(exc), "traceback": tb})
 		return
 	}
 	countdown := re.Countdown
@@ -755,6 +950,11 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		exc, tb = excInfo(re.Err, msg)
 	}
 	log.Info("Task "+msg.Name()+"["+msg.ID+"] retry: Retry in "+countdown.String(), "task_id", msg.ID, "retries", next.Retries)
+	retryExc := "Retry('Retry in " + strconv.FormatFloat(countdown.Seconds(), 'f', -1, 64) + "s')"
+	if m, ok := exc.(map[string]any); ok {
+		retryExc = excRepr(m)
+	}
+	w.events.Send(events.TaskRetried, map[string]any{"uuid": msg.ID, "exception": retryExc, "traceback": tb})
 	if !w.ignoreResult(r) {
 		m := w.meta(t, celery.StateRetry, exc)
 		m.Traceback = tb

@@ -1,0 +1,737 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/internal/rconn"
+)
+
+// pyErr is a handler failure reported as Python does: {"error":
+// "<repr(exc)>"}.
+type pyErr string
+
+func (e pyErr) Error() string { return string(e) }
+
+func valueError(msg string) error { return pyErr("ValueError(" + pyjson.PyRepr(msg) + ")") }
+
+func ok(msg string) map[string]any  { return map[string]any{"ok": msg} }
+func nok(msg string) map[string]any { return map[string]any{"error": msg} }
+
+// dispatchControl runs one remote-control command (celery/worker/control.py
+// Panel). Replies have the shapes Python's handlers produce.
+func (w *Worker) dispatchControl(ctx context.Context, method string, args map[string]any) (any, error) {
+	switch method {
+	case "ping":
+		return ok("pong"), nil
+	case "stats":
+		return w.stats(), nil
+	case "registered", "dump_tasks":
+		return w.registered(stringList(args["taskinfoitems"])), nil
+	case "active", "dump_active":
+		safe, _ := args["safe"].(bool)
+		return w.requestInfos(func(r *request) bool { return r.isActive }, safe), nil
+	case "reserved", "dump_reserved":
+		return w.requestInfos(func(r *request) bool { return !r.isActive && r.timer == nil }, false), nil
+	case "scheduled", "dump_schedule":
+		return w.scheduled(), nil
+	case "revoked", "dump_revoked":
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		ids := w.revoked.list()
+		if ids == nil {
+			ids = []string{}
+		}
+		return ids, nil
+	case "active_queues":
+		out := []any{}
+		for _, q := range w.Queues() {
+			out = append(out, queueDict(q))
+		}
+		return out, nil
+	case "query_task":
+		return w.queryTask(stringList(args["ids"])), nil
+	case "conf", "dump_conf":
+		return w.conf(), nil
+	case "report":
+		return ok(w.report()), nil
+	case "clock":
+		return map[string]any{"clock": w.clock.Forward()}, nil
+	case "hello":
+		return w.hello(args), nil
+	case "objgraph", "memdump", "memsample":
+		return nil, pyErr("NotImplementedError('" + method + " is not supported by the Go worker')")
+	case "revoke":
+		return w.revokeCommand(ctx, stringList(args["task_id"]), truthy(args["terminate"]), stringOr(args["signal"], ""))
+	case "terminate":
+		return w.revokeCommand(ctx, stringList(args["task_id"]), true, stringOr(args["signal"], ""))
+	case "rate_limit":
+		return w.rateLimit(args)
+	case "time_limit":
+		return w.timeLimit(args), nil
+	case "pool_grow":
+		return w.poolGrow(intOr(args["n"], 1))
+	case "pool_shrink":
+		return w.poolShrink(intOr(args["n"], 1))
+	case "autoscale":
+		return nil, valueError("Autoscale not enabled")
+	case "pool_restart":
+		return nil, valueError("Pool restarts not enabled")
+	case "add_consumer":
+		q := stringOr(args["queue"], "")
+		if q == "" {
+			return nil, pyErr("TypeError(\"add_consumer() missing 1 required positional argument: 'queue'\")")
+		}
+		w.setQueues(func(qs []string) []string {
+			if !slices.Contains(qs, q) {
+				qs = append(qs, q)
+			}
+			return qs
+		})
+		return ok("add consumer " + q), nil
+	case "cancel_consumer":
+		q := stringOr(args["queue"], "")
+		w.setQueues(func(qs []string) []string { return slices.DeleteFunc(qs, func(x string) bool { return x == q }) })
+		return ok("no longer consuming from " + q), nil
+	case "enable_events":
+		if w.events.SetTaskEvents(true) {
+			return ok("task events already enabled"), nil
+		}
+		w.o.logger.Info("Events of group {task} enabled by remote.")
+		return ok("task events enabled"), nil
+	case "disable_events":
+		if !w.events.SetTaskEvents(false) {
+			return ok("task events already disabled"), nil
+		}
+		w.o.logger.Info("Events of group {task} disabled by remote.")
+		return ok("task events disabled"), nil
+	case "heartbeat":
+		f := softwareInfo()
+		f["freq"] = 5.0
+		w.events.Send(events.WorkerHeartbeat, f)
+		return nil, nil
+	case "shutdown":
+		w.o.logger.Warn(stringOr(args["msg"], "Got shutdown from remote"))
+		w.growMu.Lock()
+		if w.shutdown != nil {
+			w.shutdown()
+		}
+		w.growMu.Unlock()
+		return nil, errNoReply
+	case "election":
+		return nil, nil
+	}
+	w.o.logger.Error("No such control command: " + method)
+	return nil, pyErr("KeyError(" + pyjson.PyRepr(method) + ")")
+}
+
+func stringList(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func stringOr(v any, def string) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return def
+}
+
+func intOr(v any, def int) int {
+	if n, ok := kombu.AsInt(v); ok {
+		return n
+	}
+	if s, ok := v.(string); ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func floatOf(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case interface{ Float64() (float64, error) }:
+		f, err := x.Float64()
+		return f, err == nil
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return x == "1" || strings.EqualFold(x, "true") || strings.EqualFold(x, "yes")
+	}
+	n, _ := kombu.AsInt(v)
+	return n != 0
+}
+
+// stats is WorkController.stats (spec §9.4).
+func (w *Worker) stats() map[string]any {
+	w.mu.Lock()
+	total := make(map[string]any, len(w.total))
+	for k, v := range w.total {
+		total[k] = v
+	}
+	w.mu.Unlock()
+	pid := os.Getpid()
+	soft, hard := w.o.softTimeLimit.Seconds(), w.o.timeLimit.Seconds()
+	return map[string]any{
+		"total":  total,
+		"pid":    pid,
+		"clock":  strconv.FormatInt(w.clock.Value(), 10),
+		"uptime": int64(time.Since(w.started).Round(time.Second) / time.Second),
+		"pool": map[string]any{
+			"implementation":           "celeriac.worker:goroutines",
+			"max-concurrency":          w.Concurrency(),
+			"processes":                []int{pid},
+			"max-tasks-per-child":      "N/A",
+			"put-guarded-by-semaphore": false,
+			"timeouts":                 []float64{soft, hard},
+		},
+		"broker":         w.brokerInfo(),
+		"prefetch_count": w.PrefetchCount(),
+		"rusage":         rusage(),
+	}
+}
+
+func (w *Worker) brokerInfo() map[string]any {
+	info := map[string]any{
+		"hostname": "localhost", "userid": nil, "virtual_host": strconv.Itoa(w.broker.DB()),
+		"port": 6379, "insist": false, "ssl": false, "transport": "redis",
+		"connect_timeout": 4, "transport_options": map[string]any{}, "login_method": nil,
+		"uri_prefix": nil, "heartbeat": 120.0, "failover_strategy": "round-robin", "alternates": []any{},
+	}
+	if w.o.brokerURL == "" {
+		return info
+	}
+	if cfg, err := rconn.ParseURL(w.o.brokerURL); err == nil {
+		host, port := cfg.Addr, "6379"
+		if i := strings.LastIndex(host, ":"); i >= 0 {
+			host, port = host[:i], host[i+1:]
+		}
+		info["hostname"] = host
+		if p, err := strconv.Atoi(port); err == nil {
+			info["port"] = p
+		}
+		if cfg.Username != "" {
+			info["userid"] = cfg.Username
+		}
+		info["ssl"] = cfg.TLS != nil
+		if cfg.Network == "unix" {
+			info["transport"] = "redis+socket"
+		}
+	}
+	return info
+}
+
+func rusage() any {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return "N/A"
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return map[string]any{
+		"utime": tv(ru.Utime), "stime": tv(ru.Stime), "maxrss": ru.Maxrss,
+		"ixrss": ru.Ixrss, "idrss": ru.Idrss, "isrss": ru.Isrss,
+		"minflt": ru.Minflt, "majflt": ru.Majflt, "nswap": ru.Nswap,
+		"inblock": ru.Inblock, "oublock": ru.Oublock, "msgsnd": ru.Msgsnd,
+		"msgrcv": ru.Msgrcv, "nsignals": ru.Nsignals, "nvcsw": ru.Nvcsw, "nivcsw": ru.Nivcsw,
+	}
+}
+
+// registered is control.registered: sorted names, with "[attr=value …]"
+// for requested task attributes that are set (default rate_limit; also
+// time_limit, soft_time_limit, acks_late, ignore_result, track_started,
+// max_retries, default_retry_delay).
+func (w *Worker) registered(items []string) []string {
+	if len(items) == 0 {
+		items = []string{"exchange", "routing_key", "rate_limit"}
+	}
+	w.mux.mu.RLock()
+	defer w.mux.mu.RUnlock()
+	names := slices.Sorted(maps.Keys(w.mux.m))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if strings.HasPrefix(n, "celery.") {
+			continue
+		}
+		o := w.mux.m[n].opts
+		var fields []string
+		for _, it := range items {
+			if v, ok := taskAttr(o, it); ok {
+				fields = append(fields, it+"="+v)
+			}
+		}
+		if len(fields) > 0 {
+			out = append(out, n+" ["+strings.Join(fields, " ")+"]")
+		} else {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func taskAttr(o TaskOptions, name string) (string, bool) {
+	secs := func(d time.Duration) (string, bool) {
+		if d <= 0 {
+			return "", false
+		}
+		return pyjson.PyRepr(d.Seconds()), true
+	}
+	switch name {
+	case "rate_limit":
+		return o.RateLimit, o.RateLimit != ""
+	case "time_limit":
+		return secs(o.TimeLimit)
+	case "soft_time_limit":
+		return secs(o.SoftTimeLimit)
+	case "acks_late":
+		if o.AcksLate != nil {
+			return pyBool(*o.AcksLate), true
+		}
+	case "track_started":
+		if o.TrackStarted != nil {
+			return pyBool(*o.TrackStarted), true
+		}
+	case "ignore_result":
+		return pyBool(o.IgnoreResult), true
+	case "max_retries":
+		if o.MaxRetries == nil {
+			return "3", true
+		}
+		if *o.MaxRetries < 0 {
+			return "", false
+		}
+		return strconv.Itoa(*o.MaxRetries), true
+	case "default_retry_delay":
+		if o.DefaultRetryDelay <= 0 {
+			return "180", true
+		}
+		return secs(o.DefaultRetryDelay)
+	}
+	return "", false
+}
+
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// info is Request.info (spec §9.5).
+func (w *Worker) info(r *request, safe bool) map[string]any {
+	msg := r.msg
+	var args, kwargs any = msg.Args, msg.Kwargs
+	if args == nil || len(msg.Args) == 0 {
+		args = []any{}
+	}
+	if msg.Kwargs == nil {
+		kwargs = map[string]any{}
+	}
+	if safe {
+		args, kwargs = argsRepr(msg), kwargsRepr(msg)
+	}
+	var start, pid any
+	if r.isActive {
+		start = float64(r.started.UnixMicro()) / 1e6
+		pid = os.Getpid()
+	}
+	return map[string]any{
+		"id": msg.ID, "name": msg.Name(), "args": args, "kwargs": kwargs, "type": msg.Task,
+		"hostname": w.o.hostname, "time_start": start, "acknowledged": r.acked,
+		"delivery_info": map[string]any{
+			"exchange": r.d.Exchange, "routing_key": r.d.RoutingKey,
+			"priority": r.d.Priority, "redelivered": msg.Redelivered,
+		},
+		"worker_pid": pid,
+	}
+}
+
+// requests returns a snapshot of the worker's requests, oldest first.
+func (w *Worker) requestInfos(match func(*request) bool, safe bool) []any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := []any{}
+	for _, r := range w.sortedRequests() {
+		if match(r) {
+			out = append(out, w.info(r, safe))
+		}
+	}
+	return out
+}
+
+// sortedRequests lists active then reserved requests by start/receipt;
+// w.mu must be held.
+func (w *Worker) sortedRequests() []*request {
+	rs := make([]*request, 0, len(w.active)+len(w.reserved))
+	for _, r := range w.active {
+		rs = append(rs, r)
+	}
+	for _, r := range w.reserved {
+		rs = append(rs, r)
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].seq < rs[j].seq })
+	return rs
+}
+
+func (w *Worker) scheduled() []any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := []any{}
+	for _, r := range w.sortedRequests() {
+		if r.isActive || r.timer == nil || r.msg.ETA.IsZero() {
+			continue
+		}
+		out = append(out, map[string]any{"eta": isoOrNil(r.msg.ETA), "priority": 6, "request": w.info(r, false)})
+	}
+	return out
+}
+
+func (w *Worker) queryTask(ids []string) map[string]any {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]any{}
+	for _, r := range w.sortedRequests() {
+		if !slices.Contains(ids, r.msg.ID) {
+			continue
+		}
+		state := "reserved"
+		switch {
+		case r.isActive:
+			state = "active"
+		case r.timer != nil && !r.msg.ETA.IsZero():
+			state = "scheduled"
+		}
+		out[r.msg.ID] = []any{state, w.info(r, false)}
+	}
+	return out
+}
+
+// queueDict is kombu's Queue.as_dict(recurse=True) for a queue declared
+// by name (routing key = name, direct exchange = name).
+func queueDict(name string) map[string]any {
+	return map[string]any{
+		"name": name,
+		"exchange": map[string]any{
+			"name": name, "type": "direct", "arguments": nil, "durable": true, "passive": false,
+			"auto_delete": false, "delivery_mode": nil, "no_declare": false,
+		},
+		"routing_key": name, "queue_arguments": nil, "binding_arguments": nil,
+		"consumer_arguments": nil, "durable": true, "exclusive": false, "auto_delete": false,
+		"no_ack": false, "alias": nil, "bindings": []any{}, "no_declare": nil, "expires": nil,
+		"message_ttl": nil, "max_length": nil, "max_length_bytes": nil, "max_priority": nil,
+	}
+}
+
+// conf is the worker's non-default configuration, under Celery's setting
+// names.
+func (w *Worker) conf() map[string]any {
+	c := map[string]any{
+		"worker_concurrency":         w.Concurrency(),
+		"worker_prefetch_multiplier": w.o.prefetchMultiplier,
+		"task_acks_late":             w.o.acksLate,
+		"task_track_started":         w.o.trackStarted,
+		"worker_send_task_events":    w.events.TaskEvents(),
+		"result_extended":            w.o.resultExtended,
+		"task_default_queue":         celery.DefaultQueue,
+		"task_queues":                w.Queues(),
+		"worker_disable_rate_limits": w.o.disableRateLimits,
+		"include":                    w.mux.Names(),
+	}
+	if w.o.timeLimit > 0 {
+		c["task_time_limit"] = w.o.timeLimit.Seconds()
+	}
+	if w.o.softTimeLimit > 0 {
+		c["task_soft_time_limit"] = w.o.softTimeLimit.Seconds()
+	}
+	if w.o.brokerURL != "" {
+		c["broker_url"] = maskURL(w.o.brokerURL)
+	}
+	if w.o.backendURL != "" {
+		c["result_backend"] = maskURL(w.o.backendURL)
+	}
+	return c
+}
+
+// maskURL hides a password as Celery's maybe_sanitize_url does.
+func maskURL(u string) string {
+	scheme, rest, found := strings.Cut(u, "://")
+	if !found {
+		return u
+	}
+	creds, host, found := strings.Cut(rest, "@")
+	if !found {
+		return u
+	}
+	user, _, hasPass := strings.Cut(creds, ":")
+	if !hasPass {
+		if user == "" {
+			return u
+		}
+		return scheme + "://:**@" + host // redis://password@host form
+	}
+	return scheme + "://" + user + ":**@" + host
+}
+
+func (w *Worker) report() string {
+	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %d)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",
+		SoftwareVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH, w.o.hostname,
+		w.broker.DB(), w.Concurrency(), strings.Join(w.Queues(), ", "))
+}
+
+// hello is mingle's sync request: merge the peer's revoked ids and answer
+// with ours (worker/control.py hello).
+func (w *Worker) hello(args map[string]any) any {
+	from, _ := args["from_node"].(string)
+	if from == w.o.hostname {
+		return nil
+	}
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rv, ok := args["revoked"].(map[string]any); ok {
+		for id := range rv {
+			w.revoked.add(id, now)
+		}
+	}
+	out := map[string]any{}
+	for _, id := range w.revoked.list() {
+		ts := float64(w.revoked.ids[id].UnixMicro()) / 1e6
+		out[id] = []any{ts, id}
+	}
+	return map[string]any{"revoked": out, "clock": w.clock.Forward()}
+}
+
+// revokeCommand is control._revoke: flag ids, store REVOKED for those not
+// started anywhere (Celery ≥ 5.6.2), and with terminate stop running ones.
+func (w *Worker) revokeCommand(ctx context.Context, ids []string, terminate bool, signal string) (any, error) {
+	w.Revoke(ids...)
+	w.mu.Lock()
+	running := map[string]*request{}
+	for _, r := range w.active {
+		if slices.Contains(ids, r.msg.ID) {
+			running[r.msg.ID] = r
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range ids {
+		if running[id] != nil {
+			continue
+		}
+		m, err := w.backend.Get(ctx, id)
+		if err != nil {
+			w.o.logger.Warn("Failed to mark task "+id+" as revoked in backend", "error", err)
+			continue
+		}
+		switch m.Status {
+		case celery.StatePending, celery.StateReceived, celery.StateRetry, celery.StateRejected:
+		default:
+			continue
+		}
+		meta := &celery.ResultMeta{TaskID: id, Status: celery.StateRevoked, Result: celery.Exception("TaskRevokedError", celeryExc, "revoked"), DateDone: time.Now()}
+		if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
+			w.o.logger.Warn("Failed to mark task "+id+" as revoked in backend", "error", err)
+		}
+	}
+	if terminate {
+		signum, known := signalNumber(signal)
+		if !known {
+			return nil, valueError("Unsupported signal: " + signal)
+		}
+		var done []string
+		for _, id := range ids {
+			if r := running[id]; r != nil && w.terminate(r, signum) {
+				done = append(done, id)
+			}
+		}
+		if len(done) == 0 {
+			return ok("terminate: tasks unknown"), nil
+		}
+		return ok("terminate: " + strings.Join(done, ", ")), nil
+	}
+	w.o.logger.Info("Tasks flagged as revoked: " + strings.Join(ids, ", "))
+	return ok("tasks " + pySet(ids) + " flagged as revoked"), nil
+}
+
+// terminate stops a running request: its context is cancelled with
+// errTerminated and execute abandons it. It reports false if it had
+// already finished or been terminated.
+func (w *Worker) terminate(r *request, signum int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !r.isActive || r.killed {
+		return false
+	}
+	r.killed = true
+	r.signum = signum
+	if r.cancel != nil {
+		r.cancel(errTerminated)
+	}
+	close(r.kill)
+	w.o.logger.Info("Terminating "+r.msg.ID+" ("+strconv.Itoa(signum)+")", "task_id", r.msg.ID)
+	return true
+}
+
+// pySet is Python's repr of a set of strings.
+func pySet(ids []string) string {
+	if len(ids) == 0 {
+		return "set()"
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = pyjson.PyRepr(id)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func (w *Worker) rateLimit(args map[string]any) (any, error) {
+	name := stringOr(args["task_name"], "")
+	var rate string
+	switch x := args["rate_limit"].(type) {
+	case string:
+		rate = x
+	case nil:
+	default:
+		rate = fmt.Sprint(x)
+	}
+	if rate != "" {
+		if _, err := parseRate(rate); err != nil {
+			return nok("Invalid rate limit string: ValueError(" + pyjson.PyRepr(err.Error()) + ")"), nil
+		}
+	}
+	if err := w.mux.SetRateLimit(name, rate); err != nil {
+		w.o.logger.Error("Rate limit attempt for unknown task " + name)
+		return nok("unknown task"), nil
+	}
+	if rate == "" {
+		w.o.logger.Info("Rate limits disabled for tasks of type " + name)
+		return ok("rate limit disabled successfully"), nil
+	}
+	w.o.logger.Info("New rate limit for tasks of type "+name+": "+rate, "task", name)
+	return ok("new rate limit set successfully"), nil
+}
+
+func (w *Worker) timeLimit(args map[string]any) any {
+	name := stringOr(args["task_name"], "")
+	dur := func(v any) time.Duration {
+		if f, ok := floatOf(v); ok && f > 0 {
+			return time.Duration(f * float64(time.Second))
+		}
+		return 0
+	}
+	if err := w.mux.SetTimeLimits(name, dur(args["hard"]), dur(args["soft"])); err != nil {
+		return nok("unknown task")
+	}
+	w.o.logger.Info("New time limits for tasks of type "+name, "soft", args["soft"], "hard", args["hard"])
+	return ok("time limits set successfully")
+}
+
+// poolGrow starts n more pool goroutines and widens the prefetch window
+// (pool.grow + _update_prefetch_count).
+func (w *Worker) poolGrow(n int) (any, error) {
+	if n < 1 {
+		return nil, valueError("n must be positive")
+	}
+	w.growMu.Lock()
+	defer w.growMu.Unlock()
+	if w.grow == nil {
+		return nil, valueError("pool is not running")
+	}
+	w.conc.Add(int64(n))
+	w.grow(n)
+	w.resizeWindow()
+	return ok("pool will grow"), nil
+}
+
+// poolShrink retires n pool goroutines (each when it is next idle) and
+// narrows the prefetch window; the pool keeps at least one.
+func (w *Worker) poolShrink(n int) (any, error) {
+	if n < 1 {
+		return nil, valueError("n must be positive")
+	}
+	w.growMu.Lock()
+	defer w.growMu.Unlock()
+	if int(w.conc.Load())-n < 1 {
+		return nil, valueError("Can't shrink pool. All processes busy!")
+	}
+	w.conc.Add(int64(-n))
+	for range n {
+		w.quit <- struct{}{}
+	}
+	w.resizeWindow()
+	return ok("pool will shrink"), nil
+}
+
+func (w *Worker) resizeWindow() {
+	if w.slots != nil {
+		w.slots.setLimit(int(w.conc.Load()) * w.o.prefetchMultiplier)
+	}
+}
+
+// setQueues changes the consumed queues; the consumer picks the change up
+// before its next fetch.
+// It waits (at most 3 s) until the consumer applied the change, so that
+// the reply is true when it arrives.
+func (w *Worker) setQueues(f func([]string) []string) {
+	applied := make(chan struct{})
+	w.queueMu.Lock()
+	w.queues = f(w.queues)
+	w.queueAcks = append(w.queueAcks, applied)
+	w.queueMu.Unlock()
+	select {
+	case w.queuesCh <- struct{}{}:
+	default:
+	}
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case <-applied:
+	case <-t.C:
+	}
+}
+
+// queuesApplied releases setQueues callers once the consumer uses the
+// current queue set.
+func (w *Worker) queuesApplied() {
+	w.queueMu.Lock()
+	acks := w.queueAcks
+	w.queueAcks = nil
+	w.queueMu.Unlock()
+	for _, ch := range acks {
+		close(ch)
+	}
+}

@@ -1,0 +1,224 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/google/uuid"
+
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/internal/rconn"
+)
+
+// errNoReply is returned by a command that must not be answered
+// (shutdown: Celery raises SystemExit before replying).
+var errNoReply = errors.New("no reply")
+
+// pidboxLoop is the worker's remote-control node (kombu/pidbox.py Node,
+// celery/worker/pidbox.py): it PSUBSCRIBEs /{db}.celery.pidbox, dispatches
+// commands addressed to this node and LPUSHes replies to the requester's
+// reply queue. ready is closed after the first subscription. A lost
+// connection is resubscribed with backoff; there is no polling.
+func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
+	var backoff rconn.Backoff
+	fails := 0
+	readyOnce := false
+	for {
+		err := w.pidboxSession(ctx, func() {
+			fails = 0
+			if !readyOnce {
+				readyOnce = true
+				close(ready)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		w.o.logger.Warn("remote control: connection lost; resubscribing", "error", err)
+		t := time.NewTimer(backoff.Delay(fails))
+		fails++
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
+	conn, err := w.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	psc := redis.PubSubConn{Conn: conn}
+	defer psc.Close()
+	prefix := w.broker.KeyPrefix()
+	// The binding is cosmetic (fanout ignores it) but Python declares it.
+	if _, err := conn.Do("SADD", prefix+kombu.BindingKey(kombu.PidboxExchange), kombu.BindingMember("", "", w.o.hostname+"."+kombu.PidboxExchange)); err != nil {
+		return err
+	}
+	if err := psc.PSubscribe(prefix + kombu.FanoutChannel(w.broker.DB(), kombu.PidboxExchange, "")); err != nil {
+		return err
+	}
+	for {
+		switch m := psc.ReceiveContext(ctx).(type) {
+		case error:
+			return m
+		case redis.Subscription:
+			up()
+		case redis.Message:
+			w.handleControl(ctx, m.Data)
+		}
+	}
+}
+
+// controlRequest is a decoded pidbox message.
+type controlRequest struct {
+	method    string
+	args      map[string]any
+	ticket    string
+	replyTo   map[string]any
+	clock     int
+	hasClock  bool
+	forUs     bool
+	replyWant bool
+}
+
+func (w *Worker) parseControl(raw []byte) (*controlRequest, error) {
+	env, err := kombu.ParseEnvelope(raw)
+	if err != nil {
+		return nil, err
+	}
+	v, err := pyjson.Decode(env.Body)
+	if err != nil {
+		return nil, err
+	}
+	body, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("body is not an object")
+	}
+	req := &controlRequest{}
+	req.method, _ = body["method"].(string)
+	req.args, _ = body["arguments"].(map[string]any)
+	if req.args == nil {
+		req.args = map[string]any{}
+	}
+	req.ticket, _ = body["ticket"].(string)
+	req.replyTo, _ = body["reply_to"].(map[string]any)
+	req.replyWant = req.replyTo != nil
+	req.clock, req.hasClock = kombu.AsInt(env.Headers["clock"])
+	req.forUs = w.addressed(body)
+	return req, nil
+}
+
+// addressed applies kombu's Node.handle_message destination rules.
+func (w *Worker) addressed(body map[string]any) bool {
+	if dest, ok := body["destination"].([]any); ok && len(dest) > 0 {
+		return slices.ContainsFunc(dest, func(d any) bool { s, _ := d.(string); return s == w.o.hostname })
+	}
+	if dest, ok := body["destination"].(string); ok && dest != "" {
+		return dest == w.o.hostname
+	}
+	pattern, _ := body["pattern"].(string)
+	matcher, _ := body["matcher"].(string)
+	if pattern != "" && matcher != "" {
+		switch matcher {
+		case "pcre":
+			re, err := regexp.Compile(pattern)
+			return err == nil && re.FindStringIndex(w.o.hostname) != nil && re.FindStringIndex(w.o.hostname)[0] == 0
+		default: // glob (fnmatch)
+			ok, _ := path.Match(pattern, w.o.hostname)
+			return ok
+		}
+	}
+	return true
+}
+
+func (w *Worker) handleControl(ctx context.Context, raw []byte) {
+	req, err := w.parseControl(raw)
+	if err != nil {
+		w.o.logger.Warn("remote control: bad message", "error", err)
+		return
+	}
+	if !req.forUs {
+		return
+	}
+	if req.hasClock {
+		w.clock.Adjust(int64(req.clock))
+	}
+	w.o.logger.Debug("remote control", "method", req.method, "arguments", req.args)
+	reply, err := w.dispatchControl(ctx, req.method, req.args)
+	if errors.Is(err, errNoReply) {
+		return
+	}
+	if err != nil {
+		reply = map[string]any{"error": err.Error()}
+	}
+	if !req.replyWant {
+		return
+	}
+	rk, _ := req.replyTo["routing_key"].(string)
+	ex, _ := req.replyTo["exchange"].(string)
+	if ex == "" {
+		ex = kombu.ReplyExchange
+	}
+	if err := w.reply(ctx, ex, rk, req.ticket, map[string]any{w.o.hostname: reply}); err != nil {
+		w.o.logger.Warn("remote control: reply failed", "method", req.method, "error", err)
+	}
+}
+
+// reply routes body through the reply exchange's bindings (a direct
+// exchange: members whose routing key is rk) and LPUSHes it (kombu
+// Node.reply → Mailbox._publish_reply). No binding: dropped, as kombu.
+func (w *Worker) reply(ctx context.Context, exchange, rk, ticket string, body any) error {
+	raw, err := pyjson.Encode(body)
+	if err != nil {
+		// A value JSON cannot carry: answer with its repr instead.
+		raw, err = pyjson.Encode(map[string]any{w.o.hostname: map[string]any{"error": "EncodeError(" + pyjson.PyRepr(err.Error()) + ")"}})
+		if err != nil {
+			return err
+		}
+	}
+	env := kombu.Envelope{
+		Body: raw, ContentType: "application/json", ContentEncoding: "utf-8",
+		Headers: map[string]any{"ticket": ticket, "clock": w.clock.Forward()},
+		Properties: kombu.Properties{
+			DeliveryMode: 1, BodyEncoding: "base64", DeliveryTag: uuid.NewString(),
+			DeliveryInfo: kombu.DeliveryInfo{Exchange: exchange, RoutingKey: rk},
+		},
+	}
+	msg, err := env.Append(nil)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	conn, err := w.broker.Pool().GetContext(cctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	prefix := w.broker.KeyPrefix()
+	members, err := redis.Strings(redis.DoContext(conn, cctx, "SMEMBERS", prefix+kombu.BindingKey(exchange)))
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		mrk, _, queue, ok := kombu.ParseBindingMember(m)
+		if !ok || mrk != rk {
+			continue
+		}
+		if _, err := redis.DoContext(conn, cctx, "LPUSH", prefix+queue, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
