@@ -7,16 +7,16 @@ BIN := bin/celeriac
 export CELERIAC_REQUIRE_REDIS := 1
 export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: all build run test deps redis venv vet unit integration fuzz bench lint clean
+.PHONY: all build run test deps redis venv vet unit integration fuzz bench lint clean screenshots chromium
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/celeriac
 
-## run: build and start the stack on an embedded broker (no Redis needed).
+## run: build and start `celeriac serve`: HTTP API on :8000, Go worker, embedded broker (no Redis needed).
 run: build
-	$(BIN) run
+	$(BIN) serve
 
 ## test: install what the tests need, then vet, unit tests (-race), integration tests, short fuzzing.
 test: deps vet unit integration fuzz
@@ -57,6 +57,18 @@ fuzz:
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/pyjson ./celery
 	bash bench/run.sh
+
+## screenshots: Flower's pages with a Go worker, taken by headless Chromium
+## in the Flower integration test, into docs/ (not part of make test).
+screenshots: deps chromium
+	mkdir -p docs
+	CELERIAC_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -tags integration -run '^TestFlower$$' ./integration/
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 clean:
 	rm -rf bin $(VENV)

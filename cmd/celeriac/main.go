@@ -1,7 +1,7 @@
 // Command celeriac is the celeriac binary: a Celery-compatible worker, a
 // task client and the development stack, in one program.
 //
-//	celeriac run                         # embedded broker + Go worker (make run)
+//	celeriac serve                       # HTTP API + Go worker + embedded broker (make run)
 //	celeriac worker -Q celery -c 8       # a worker
 //	celeriac call tasks.add --args '[2, 3]' --wait
 //	celeriac result <task-id> --wait
@@ -35,11 +35,15 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "start an embedded broker and a Go worker (what `make run` does)", cmdRun},
+		{"serve", "start the HTTP API, a Go worker and (without --broker) an embedded broker", cmdServe},
+		{"run", "the same as serve (what `make run` starts)", cmdServe},
 		{"worker", "start a worker", cmdWorker},
 		{"call", "send a task and print its id (and result with --wait)", cmdCall},
 		{"result", "print a task's state and result", cmdResult},
 		{"purge", "delete all waiting messages from queues", cmdPurge},
+		{"inspect", "ask workers (Go or Python) about their state: ping, stats, active, ...", cmdInspect},
+		{"control", "send remote-control commands: revoke, rate_limit, pool_grow, ...", cmdControl},
+		{"events", "print the event stream", cmdEvents},
 	}
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -59,30 +61,33 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// TestRunEmbedded is `make run` in miniature: the embedded broker starts,
-// the URL is printed and a task sent to it is executed.
-func TestRunEmbedded(t *testing.T) {
+// TestServeEmbedded is `make run` in miniature: the embedded broker, the
+// Go worker and the API start, the URLs are printed, and a task sent
+// through the API and one sent with a Go client both run.
+func TestServeEmbedded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuf
 	done := make(chan error, 1)
 	go func() {
-		done <- cmdRun(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--loglevel", "warning"}, &out, &errb)
+		done <- cmdServe(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0", "--loglevel", "warning"}, &out, &errb)
 	}()
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == ""; {
+	var brokerURL, apiURL string
+	for deadline := time.Now().Add(10 * time.Second); brokerURL == "" || apiURL == ""; {
 		for _, f := range strings.Fields(out.String()) {
-			if strings.HasPrefix(f, "redis://") {
-				url = f
-				break
+			switch {
+			case brokerURL == "" && strings.HasPrefix(f, "redis://"):
+				brokerURL = f
+			case apiURL == "" && strings.HasPrefix(f, "http://"):
+				apiURL = f
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no broker URL printed: %s %s", out.String(), errb.String())
+			t.Fatalf("no URLs printed: %s %s", out.String(), errb.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	c, err := celery.NewClient(url)
+	c, err := celery.NewClient(brokerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +100,40 @@ func TestRunEmbedded(t *testing.T) {
 	}
 	var sum int
 	if err := res.Get(wctx, &sum); err != nil || sum != 5 {
-		t.Fatalf("tasks.add via make run = %d, %v", sum, err)
+		t.Fatalf("tasks.add via serve = %d, %v", sum, err)
 	}
+
+	var sent struct {
+		TaskID string `json:"task_id"`
+	}
+	getJSON(t, apiURL+"/run-task/?duration=0", &sent)
+	var got struct {
+		State  string
+		Result string
+	}
+	getJSON(t, apiURL+"/api/v1/tasks/"+sent.TaskID+"?wait=10s", &got)
+	if got.State != "SUCCESS" || got.Result != "Task completed in 0 seconds!" {
+		t.Errorf("GET /api/v1/tasks/%s = %+v, want SUCCESS", sent.TaskID, got)
+	}
+
 	cancel()
 	if err := <-done; err != nil {
-		t.Fatalf("cmdRun: %v", err)
+		t.Fatalf("cmdServe: %v", err)
+	}
+}
+
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,6 +27,8 @@ type workerFlags struct {
 	acksLate        bool
 	trackStarted    bool
 	events          bool
+	withoutControl  bool
+	heartbeat       float64
 	shutdownTimeout time.Duration
 	timeLimit       float64
 	softTimeLimit   float64
@@ -45,7 +46,9 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.prefetch, "prefetch-multiplier", 4, "prefetch window = concurrency × this (0 = unlimited)")
 	fs.BoolVar(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
 	fs.BoolVar(&f.trackStarted, "track-started", false, "store a STARTED state before running")
-	fs.BoolVar(&f.events, "E", false, "send task events (accepted; events arrive with the events feature)")
+	fs.BoolVar(&f.events, "E", false, "send task events (worker events are always sent)")
+	fs.BoolVar(&f.withoutControl, "without-control", false, "do not answer remote-control commands (inspect, revoke, ...)")
+	fs.Float64Var(&f.heartbeat, "heartbeat-interval", 2, "seconds between worker-heartbeat events")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "warm shutdown: wait this long for running tasks")
 	fs.Float64Var(&f.timeLimit, "time-limit", 0, "default hard time limit in seconds (0 = none)")
 	fs.Float64Var(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit in seconds (0 = none)")
@@ -114,6 +117,10 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithLogger(log),
 		worker.WithShutdownTimeout(f.shutdownTimeout),
 		worker.WithTimeLimits(seconds(f.timeLimit), seconds(f.softTimeLimit)),
+		worker.WithEvents(f.events),
+		worker.WithPidbox(!f.withoutControl),
+		worker.WithHeartbeatInterval(seconds(f.heartbeat)),
+		worker.WithBrokerURL(brokerURL, backendURL),
 	)
 	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
@@ -138,56 +145,4 @@ func redactURL(u string) string {
 		}
 	}
 	return u
-}
-
-// cmdRun is `make run`: an embedded broker (unless --broker is given) and
-// a Go worker with the built-in tasks, plus instructions.
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	var f workerFlags
-	f.register(fs)
-	addr := fs.String("embedded-addr", "127.0.0.1:6379", "address of the embedded broker (a free port is used if taken)")
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	log, err := f.logger(stderr)
-	if err != nil {
-		return err
-	}
-	brokerURL := f.broker
-	if brokerURL == "" {
-		emb, err := celery.StartEmbedded(*addr)
-		if err != nil {
-			var opErr *net.OpError
-			if !errors.As(err, &opErr) {
-				return err
-			}
-			if emb, err = celery.StartEmbedded("127.0.0.1:0"); err != nil {
-				return err
-			}
-		}
-		defer emb.Close()
-		brokerURL = emb.URL()
-	}
-	backendURL := brokerURL
-	if f.backend != "" {
-		backendURL = f.backend
-	}
-	fmt.Fprintf(stdout, `
-celeriac is running.
-
-  Broker (embedded, in memory): %[1]s
-  Go worker:                    %[2]s on queue(s) %[3]s
-
-Try it:
-  bin/celeriac call tasks.add --args '[2, 3]' --wait --broker %[1]s
-  bin/celeriac call tasks.sample_task --args '[2]' --wait --broker %[1]s
-
-From Python (celery 5.x):
-  CELERY_BROKER_URL=%[1]s python -c "from celery import Celery; a = Celery(broker='%[1]s', backend='%[1]s'); print(a.send_task('tasks.add', (2, 3)).get(timeout=10))"
-
-Press Ctrl-C to stop.
-
-`, brokerURL, expandNodename(f.nodename), f.queues)
-	return runWorker(ctx, &f, brokerURL, backendURL, log)
 }

@@ -69,6 +69,13 @@ def broker_redis():
     return _redis
 
 
+@app.task(name="tasks.sample_task")
+def sample_task(duration):
+    """The original FastAPI stack's task (shared/seed-fastapi-celery-flower.md)."""
+    time.sleep(duration)
+    return f"Task completed in {duration} seconds!"
+
+
 @app.task(name="tasks.add")
 def add(x, y):
     return x + y

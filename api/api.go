@@ -1,0 +1,156 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/celeriac/celeriac/celery"
+)
+
+// Revoker broadcasts a revoke to the workers (Celery's control.revoke). It
+// is satisfied by *control.Control from celery/control.
+type Revoker interface {
+	Revoke(ctx context.Context, ids []string, terminate bool, signal string) error
+}
+
+// WorkerLister reports the workers seen through the remote-control and
+// event channels, for GET /api/v1/workers.
+type WorkerLister interface {
+	Workers(ctx context.Context) ([]WorkerInfo, error)
+}
+
+// WorkerInfo is one worker as GET /api/v1/workers reports it.
+type WorkerInfo struct {
+	Hostname  string `json:"hostname"`
+	Online    bool   `json:"online"`
+	Active    int    `json:"active"`
+	Processed int    `json:"processed"`
+}
+
+// Deps are what the API talks to. Client is required; the others are
+// optional and their routes answer 501 while they are nil.
+type Deps struct {
+	// Client sends tasks and reads results; its broker answers /readyz
+	// and /api/v1/queues.
+	Client *celery.Client
+	// Revoker backs DELETE /api/v1/tasks/{id}.
+	Revoker Revoker
+	// Workers backs GET /api/v1/workers.
+	Workers WorkerLister
+}
+
+type options struct {
+	logger      *slog.Logger
+	token       string
+	allowed     []string
+	maxDuration int
+	maxBody     int64
+	maxWait     time.Duration
+	queues      []string
+	keepAlive   time.Duration
+	shutdown    context.Context
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithLogger sets the logger for request logs and errors. Default
+// slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithToken requires "Authorization: Bearer <token>" on every route but
+// /healthz, /readyz, /docs and /openapi.json. Default "" (no auth).
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithAllowedTasks sets the task names POST /api/v1/tasks/{name} may send.
+// Default none: the generic endpoint answers 404 for every name until
+// some are allowed (never "any string").
+func WithAllowedTasks(names ...string) Option {
+	return func(o *options) { o.allowed = append(o.allowed, names...) }
+}
+
+// WithMaxDuration sets the largest duration /run-task/ accepts, in
+// seconds. Default 3600; 0 allows only 0.
+func WithMaxDuration(seconds int) Option { return func(o *options) { o.maxDuration = seconds } }
+
+// WithMaxBodyBytes limits request bodies; larger ones get 413. Default
+// 1 MiB.
+func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithMaxWait caps ?wait= on GET /api/v1/tasks/{id}. Default 60 s.
+func WithMaxWait(d time.Duration) Option { return func(o *options) { o.maxWait = d } }
+
+// WithQueues sets the queues GET /api/v1/queues reports when the request
+// names none. Default ["celery"].
+func WithQueues(queues ...string) Option {
+	return func(o *options) { o.queues = append([]string(nil), queues...) }
+}
+
+// WithKeepAlive sets how often an idle event stream sends a comment line
+// so that proxies keep it open. Default 15 s.
+func WithKeepAlive(d time.Duration) Option { return func(o *options) { o.keepAlive = d } }
+
+// WithShutdown ends long requests (?wait= and event streams) as soon as
+// ctx is done, so that http.Server.Shutdown need not wait for them: a
+// wait answers with the state at that moment, a stream just ends. Default:
+// they run until the client leaves.
+func WithShutdown(ctx context.Context) Option { return func(o *options) { o.shutdown = ctx } }
+
+// handlers holds the API's dependencies; every route is one of its
+// methods (routes.go).
+type handlers struct {
+	client  *celery.Client
+	revoker Revoker
+	workers WorkerLister
+	o       options
+	allowed map[string]bool
+	metrics *metrics
+}
+
+// New returns the API as an http.Handler: a gin.Engine built with gin.New
+// and explicit middleware (recovery, request logging, metrics, auth). It
+// panics if deps.Client is nil, a programmer error.
+//
+// New does not set gin's mode: the caller does (gin.SetMode), once, at
+// startup.
+func New(deps Deps, opts ...Option) http.Handler {
+	return newEngine(deps, opts...)
+}
+
+func newEngine(deps Deps, opts ...Option) *gin.Engine {
+	if deps.Client == nil {
+		panic("api: New: nil Client")
+	}
+	o := options{
+		logger:      slog.Default(),
+		maxDuration: 3600,
+		maxBody:     1 << 20,
+		maxWait:     60 * time.Second,
+		queues:      []string{celery.DefaultQueue},
+		keepAlive:   15 * time.Second,
+		shutdown:    context.Background(),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h := &handlers{
+		client:  deps.Client,
+		revoker: deps.Revoker,
+		workers: deps.Workers,
+		o:       o,
+		allowed: map[string]bool{},
+		metrics: newMetrics(),
+	}
+	for _, n := range o.allowed {
+		h.allowed[n] = true
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = false
+	h.routes(e)
+	return e
+}
