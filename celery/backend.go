@@ -400,7 +400,7 @@ func (s *subscriber) run() {
 			return
 		default:
 		}
-		c, err := s.dial()
+		c, err := rconn.Dedicated(context.Background(), s.pool)
 		if err == nil {
 			if err = s.serve(c); err == nil {
 				return
@@ -419,18 +419,6 @@ func (s *subscriber) run() {
 		case <-t.C:
 		}
 	}
-}
-
-// dial opens a dedicated connection with the pool's dialer: a pooled one
-// would, on Close, drain replies the reader goroutine is waiting for.
-func (s *subscriber) dial() (redis.Conn, error) {
-	switch {
-	case s.pool.DialContext != nil:
-		return s.pool.DialContext(context.Background())
-	case s.pool.Dial != nil:
-		return s.pool.Dial()
-	}
-	return nil, errors.New("celery: pool has no dialer")
 }
 
 // serve runs one connection; it returns nil only on close.

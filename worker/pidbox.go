@@ -54,10 +54,11 @@ func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 }
 
 func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
-	conn, err := w.broker.Pool().GetContext(ctx)
+	conn, err := rconn.Dedicated(ctx, w.broker.Pool())
 	if err != nil {
 		return err
 	}
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	psc := redis.PubSubConn{Conn: conn}
 	defer psc.Close()
 	prefix := w.broker.KeyPrefix()
@@ -69,7 +70,7 @@ func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
 		return err
 	}
 	for {
-		switch m := psc.ReceiveContext(ctx).(type) {
+		switch m := psc.ReceiveWithTimeout(0).(type) { // no deadline: idle is fine
 		case error:
 			return m
 		case redis.Subscription:

@@ -97,17 +97,18 @@ func (r *Receiver) Run(ctx context.Context, handle func(Event)) error {
 }
 
 func (r *Receiver) session(ctx context.Context, handle func(Event), up func()) error {
-	conn, err := r.broker.Pool().GetContext(ctx)
+	conn, err := rconn.Dedicated(ctx, r.broker.Pool())
 	if err != nil {
 		return err
 	}
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	psc := redis.PubSubConn{Conn: conn}
 	defer psc.Close()
 	if err := psc.PSubscribe(r.Channel()); err != nil {
 		return err
 	}
 	for {
-		switch m := psc.ReceiveContext(ctx).(type) {
+		switch m := psc.ReceiveWithTimeout(0).(type) { // no deadline: idle is fine
 		case error:
 			return m
 		case redis.Subscription:

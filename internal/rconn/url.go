@@ -310,3 +310,18 @@ func NewPool(c *Config, maxIdle, maxActive int) *redis.Pool {
 		},
 	}
 }
+
+// Dedicated opens a connection with pool's dialer that is not part of the
+// pool, for a long-lived pub/sub subscription: a pooled connection's Close
+// drains replies a reader goroutine may be waiting for, and its read
+// timeout would cut an idle subscription. Read such a connection with
+// ReceiveWithTimeout(0) and close it (e.g. with context.AfterFunc) to stop.
+func Dedicated(ctx context.Context, pool *redis.Pool) (redis.Conn, error) {
+	switch {
+	case pool.DialContext != nil:
+		return pool.DialContext(ctx)
+	case pool.Dial != nil:
+		return pool.Dial()
+	}
+	return nil, errors.New("redis pool has no dialer")
+}
