@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,27 +49,11 @@ func startFlower(t *testing.T, brokerURL string) *flower {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(pypeer.Python(t), "-m", "celery", "-A", "tasks", "flower",
+	cmd := exec.Command(pypeer.Python(t), "-m", "celery", "-A", "tasks", "flower",
 		"--address=127.0.0.1", fmt.Sprintf("--port=%d", port), "--inspect_timeout=1000")
-	p.cmd.Dir = pypeer.PyAppDir(t)
-	p.cmd.Env = append(os.Environ(), "CELERY_BROKER_URL="+brokerURL, "CELERY_RESULT_BACKEND="+brokerURL, "FLOWER_UNAUTHENTICATED_API=true")
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if !p.Wait(10 * time.Second) {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("flower output:\n%s", p.Log())
-		}
-	})
+	cmd.Dir = pypeer.PyAppDir(t)
+	cmd.Env = append(os.Environ(), "CELERY_BROKER_URL="+brokerURL, "CELERY_RESULT_BACKEND="+brokerURL, "FLOWER_UNAUTHENTICATED_API=true")
+	p := startProc(t, cmd, "flower", 10*time.Second)
 	f := &flower{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: p}
 	waitFor(t, "flower /healthcheck", 30*time.Second, func() bool {
 		resp, err := http.Get(f.base + "/healthcheck")

@@ -134,24 +134,7 @@ func (p *proc) Wait(d time.Duration) bool {
 // ready (if not empty), and kills it at Cleanup.
 func startBinary(t *testing.T, ready string, args ...string) *proc {
 	t.Helper()
-	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		if !p.Wait(20 * time.Second) {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("celeriac %s output:\n%s", strings.Join(args, " "), p.Log())
-		}
-	})
+	p := startProc(t, exec.Command(binary, args...), "celeriac "+strings.Join(args, " "), 20*time.Second)
 	if ready != "" {
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(p.Log(), ready) {
@@ -165,6 +148,31 @@ func startBinary(t *testing.T, ready string, args ...string) *proc {
 			}
 		}
 	}
+	return p
+}
+
+// startProc starts cmd with its output captured, and at Cleanup stops it
+// (SIGTERM, then SIGKILL after stopWait) and logs its output if the test
+// failed.
+func startProc(t *testing.T, cmd *exec.Cmd, label string, stopWait time.Duration) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p, p
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if !p.Wait(stopWait) {
+			cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", label, p.Log())
+		}
+	})
 	return p
 }
 

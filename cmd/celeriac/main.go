@@ -145,6 +145,18 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
 }
 
+// setup parses the flags of a command that takes no positional arguments
+// and builds its logger.
+func setup(fs *flag.FlagSet, c *common, args []string, stderr io.Writer) (*slog.Logger, error) {
+	if err := parse(fs, args, stderr); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return c.logger(stderr)
+}
+
 // parse parses flags. A bad flag is reported in one line; -h prints the
 // flags.
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {

@@ -64,13 +64,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs)
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	log, err := f.logger(stderr)
+	log, err := setup(fs, &f.common, args, stderr)
 	if err != nil {
 		return err
 	}
