@@ -753,16 +753,6 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	var o outcome
 	select {
 	case <-r.kill:
-		// revoke(terminate=True): the context is cancelled with
-		// errTerminated and the handler abandoned at once, as Celery kills
-		// the pool process (Go cannot kill a goroutine; a handler that
-		// ignores ctx runs on in the background until it returns).
-		w.terminated(ctx, r, t)
-		if lateAck {
-			w.ack(ctx, r.d)
-		}
-		w.done(r)
-		return
 	case o = <-done:
 	case <-hardC:
 		// Go cannot kill a goroutine: the handler is abandoned (its
@@ -771,6 +761,22 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 		cancel(errors.New("hard time limit"))
 		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}}
 		w.o.logger.Error("hard time limit exceeded", "task", msg.Task, "task_id", msg.ID, "limit", hard)
+	}
+	select {
+	case <-r.kill:
+		// revoke(terminate=True): the context is cancelled with
+		// errTerminated and the handler abandoned at once, as Celery kills
+		// the pool process (Go cannot kill a goroutine; a handler that
+		// ignores ctx runs on in the background until it returns). Checked
+		// after the wait too: a handler that obeys its context may return
+		// before the kill is seen.
+		w.terminated(ctx, r, t)
+		if lateAck {
+			w.ack(ctx, r.d)
+		}
+		w.done(r)
+		return
+	default:
 	}
 	runtime := time.Since(start)
 	if o.err != nil && soft > 0 && errors.Is(context.Cause(tctx), errSoftTimeLimit) && errors.Is(o.err, context.DeadlineExceeded) {
