@@ -8,13 +8,13 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
@@ -66,23 +66,9 @@ func New(broker *celery.Broker, opts ...Option) *Control {
 		opt(&o)
 	}
 	if o.clock == nil {
-		o.clock = &counter{}
+		o.clock = &events.Clock{}
 	}
 	return &Control{broker: broker, o: o}
-}
-
-// counter is the default Lamport clock.
-type counter struct{ v atomic.Int64 }
-
-func (c *counter) Forward() int64 { return c.v.Add(1) }
-func (c *counter) Adjust(other int64) int64 {
-	for {
-		cur := c.v.Load()
-		n := max(cur, other) + 1
-		if c.v.CompareAndSwap(cur, n) {
-			return n
-		}
-	}
 }
 
 // Request is one broadcast (kombu Mailbox._broadcast).

@@ -39,7 +39,7 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	taskID := fs.String("task-id", "", "task id (default: a new UUID)")
 	wait := fs.Bool("wait", false, "wait for the result and print it")
 	timeout := fs.Duration("timeout", 0, "with --wait: give up after this long (0 = never)")
-	if err := parse(fs, reorder(args), stderr); err != nil {
+	if err := parse(fs, reorder(fs, args), stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -113,7 +113,7 @@ func cmdResult(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c.register(fs)
 	wait := fs.Bool("wait", false, "wait until the task is ready")
 	timeout := fs.Duration("timeout", 0, "with --wait: give up after this long (0 = never)")
-	if err := parse(fs, reorder(args), stderr); err != nil {
+	if err := parse(fs, reorder(fs, args), stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -198,36 +198,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// reorder moves positional arguments after flags, so `call NAME --wait`
-// works like `call --wait NAME` (the flag package stops at the first
-// positional argument).
-func reorder(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && !isBoolFlag(a) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
-}
-
-func isBoolFlag(a string) bool {
-	switch strings.TrimLeft(a, "-") {
-	case "wait", "h", "help":
-		return true
-	}
-	return false
 }

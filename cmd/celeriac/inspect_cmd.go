@@ -45,34 +45,6 @@ func (f *ctlFlags) register(fs *flag.FlagSet, control bool) {
 	}
 }
 
-// reorderCtl moves positional arguments after flags.
-func reorderCtl(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if strings.HasPrefix(a, "-") && len(a) > 1 && !isNumber(a) {
-			flags = append(flags, a)
-			switch strings.TrimLeft(a, "-") {
-			case "json", "j", "terminate", "h", "help":
-				continue
-			}
-			if !strings.Contains(a, "=") && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
-}
-
-func isNumber(s string) bool { _, err := strconv.ParseFloat(s, 64); return err == nil }
-
 var inspectArgs = map[string]string{
 	"query_task": "ids", "registered": "taskinfoitems",
 }
@@ -81,7 +53,7 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	var f ctlFlags
 	f.register(fs, false)
-	if err := parse(fs, reorderCtl(args), stderr); err != nil {
+	if err := parse(fs, reorder(fs, args), stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -107,7 +79,7 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("control", flag.ContinueOnError)
 	var f ctlFlags
 	f.register(fs, true)
-	if err := parse(fs, reorderCtl(args), stderr); err != nil {
+	if err := parse(fs, reorder(fs, args), stderr); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -156,6 +157,45 @@ func setup(fs *flag.FlagSet, c *common, args []string, stderr io.Writer) (*slog.
 	}
 	return c.logger(stderr)
 }
+
+// reorder moves positional arguments after flags, so `call NAME --wait`
+// works like `call --wait NAME` (the flag package stops at the first
+// positional argument). fs tells which flags take no value; a negative
+// number is an argument, not a flag.
+func reorder(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || len(a) == 1 || isNumber(a) {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !inline && i+1 < len(args) && !isBoolFlag(fs, name) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	return append(flags, pos...)
+}
+
+// isBoolFlag reports whether fs's flag name takes no value (unknown flags
+// and -h count as such; parse reports the former).
+func isBoolFlag(fs *flag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	if f == nil {
+		return true
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+func isNumber(s string) bool { _, err := strconv.ParseFloat(s, 64); return err == nil }
 
 // parse parses flags. A bad flag is reported in one line; -h prints the
 // flags.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -143,5 +144,22 @@ func TestExpandNodename(t *testing.T) {
 	}
 	if got := expandNodename("a@%h"); strings.Contains(got, "%") || !strings.HasPrefix(got, "a@") {
 		t.Errorf("expandNodename(a@%%h) = %q", got)
+	}
+}
+
+func TestReorder(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Bool("wait", false, "")
+	fs.String("args", "", "")
+	fs.Int("n", 0, "")
+	for _, tc := range []struct{ in, want string }{
+		{"tasks.add --wait --args [1]", "--wait --args [1] tasks.add"},
+		{"tasks.add --args=[1] -n 3 x", "--args=[1] -n 3 tasks.add x"},
+		{"autoscale -5 --wait", "--wait autoscale -5"},
+		{"a -- --wait", "a --wait"},
+	} {
+		if got := strings.Join(reorder(fs, strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("reorder(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
