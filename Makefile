@@ -6,8 +6,9 @@ VENV := .venv
 BIN := bin/celeriac
 export CELERIAC_REQUIRE_REDIS := 1
 export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export CELERIAC_REQUIRE_COMPOSE := 1
 
-.PHONY: all build run test deps redis venv vet unit integration fuzz bench lint clean screenshots chromium
+.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz bench lint clean screenshots chromium
 
 all: build
 
@@ -18,10 +19,11 @@ build:
 run: build
 	$(BIN) serve
 
-## test: install what the tests need, then vet, unit tests (-race), integration tests, short fuzzing.
-test: deps vet unit integration fuzz
+## test: install what the tests need, then vet, unit tests (-race), integration tests,
+## the compose smoke test, short fuzzing.
+test: deps vet unit integration smoke fuzz
 
-deps: redis venv
+deps: redis venv compose-tool
 
 redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -29,6 +31,14 @@ redis:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
+
+## compose-tool: Debian's docker-compose (v1.29), used by compose/compose_test.go
+## to validate compose/docker-compose.yml (`config -q`; no Docker engine needed).
+compose-tool:
+	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || { \
+	  echo "installing docker-compose (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
 venv: $(VENV)/.installed
 
@@ -47,6 +57,11 @@ unit:
 
 integration:
 	$(GO) test -race -count=1 -tags integration -timeout 20m ./integration/...
+
+## smoke: the docker-compose topology as local processes (redis-server, API,
+## two Go workers, Flower) and the original walkthrough against it (~6 s).
+smoke: redis venv
+	GO=$(GO) bash compose/smoke.sh
 
 FUZZTIME ?= 10s
 fuzz:

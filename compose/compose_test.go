@@ -1,0 +1,146 @@
+// Package compose holds the docker-compose deployment (docker-compose.yml,
+// Dockerfile) and its checks; it has no Go code of its own.
+package compose
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// composeTool returns the command that runs Compose here: `docker compose`
+// (v2 plugin) or Debian's `docker-compose` (v1.29). Neither needs a Docker
+// engine for `config`.
+func composeTool() []string {
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if p, err := exec.LookPath("docker-compose"); err == nil && exec.Command(p, "version").Run() == nil {
+		return []string{p}
+	}
+	return nil
+}
+
+// TestComposeConfig validates docker-compose.yml with the Compose tool,
+// with and without the python profile. `make test` installs the tool
+// (CELERIAC_REQUIRE_COMPOSE=1); elsewhere the test skips without it.
+func TestComposeConfig(t *testing.T) {
+	tool := composeTool()
+	if tool == nil {
+		if os.Getenv("CELERIAC_REQUIRE_COMPOSE") != "" {
+			t.Fatal("neither `docker compose` nor `docker-compose` works; `make compose-tool` installs Debian's docker-compose")
+		}
+		t.Skip("no docker compose / docker-compose; `make compose-tool` installs it")
+	}
+	for _, extra := range [][]string{nil, {"--profile", "python"}} {
+		args := append(append(append([]string{}, tool[1:]...), "-f", "docker-compose.yml"), extra...)
+		cmd := exec.Command(tool[0], append(args, "config")...)
+		cmd.Env = composeEnv()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s config: %v\n%s", strings.Join(append(tool, extra...), " "), err, stderr.String())
+		}
+		// docker-compose v1 lists profiled services in config too, so
+		// check that python-worker carries its profile.
+		want := []string{"redis:", "api:", "worker:", "flower:", "condition: service_healthy",
+			"python-worker:", "profiles:", "- python"}
+		for _, w := range want {
+			if !bytes.Contains(out, []byte(w)) {
+				t.Errorf("config %v: no %q in\n%s", extra, w, out)
+			}
+		}
+	}
+}
+
+// composeEnv is the environment without the variables docker-compose.yml
+// interpolates, so the check sees its defaults.
+func composeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERIAC_API_TOKEN", "API_PORT",
+			"FLOWER_PORT", "REDIS_PORT", "WORKER_CONCURRENCY", "LOGLEVEL":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+var (
+	commandLine = regexp.MustCompile(`(?m)^\s*command:\s*(\[.*\])\s*$`)
+	interpolate = regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`)
+)
+
+// TestComposeCommands parses every celeriac command line in
+// docker-compose.yml (they are JSON flow sequences) with the real binary:
+// `celeriac <args> -h` exits 0 only if every flag before -h exists.
+func TestComposeCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	src, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "celeriac")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/celeriac").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var seen []string
+	for _, m := range commandLine.FindAllSubmatch(src, -1) {
+		var argv []string
+		if err := json.Unmarshal(interpolate.ReplaceAll(m[1], []byte("$1")), &argv); err != nil {
+			t.Fatalf("command %s: %v", m[1], err)
+		}
+		if len(argv) == 0 || argv[0] == "celery" || argv[0] == "sh" {
+			continue // Flower's and the Python worker's
+		}
+		seen = append(seen, argv[0])
+		out, err := exec.Command(bin, append(argv, "-h")...).CombinedOutput()
+		if err != nil {
+			t.Errorf("celeriac %s -h: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+	}
+	if got := strings.Join(seen, ","); got != "serve,worker" {
+		t.Errorf("celeriac commands in docker-compose.yml = %q, want serve,worker", got)
+	}
+	if !bytes.Contains(src, []byte(`"--worker=false"`)) {
+		t.Error("the api service must run serve with --worker=false (the worker service runs the tasks)")
+	}
+}
+
+// TestDockerfile checks the shape the docs promise: a Go 1.26 builder, a
+// static binary, a non-root distroless runtime.
+func TestDockerfile(t *testing.T) {
+	src, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{
+		"FROM golang:1.26 AS build",
+		"CGO_ENABLED=0",
+		"FROM gcr.io/distroless/static-debian12:nonroot",
+		"COPY --from=build",
+		"USER nonroot:nonroot",
+		`ENTRYPOINT ["/usr/local/bin/celeriac"]`,
+	} {
+		if !bytes.Contains(src, []byte(w)) {
+			t.Errorf("Dockerfile: no %q", w)
+		}
+	}
+	gomod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod); m == nil || !bytes.Contains(src, []byte("golang:"+string(m[1]))) {
+		t.Errorf("Dockerfile's golang image does not match go.mod's go directive %q", m)
+	}
+}
