@@ -147,7 +147,7 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		defer closeFn()
-		return c.Shutdown(ctx, splitList(f.destination)...)
+		return c.Shutdown(ctx, f.destinations()...)
 	}
 	return runControl(ctx, &f, method, margs, stdout, stderr)
 }
@@ -164,6 +164,19 @@ func newControl(f *ctlFlags, stderr io.Writer) (*control.Control, func(), error)
 	return control.New(broker, control.WithLogger(log)), func() { broker.Close() }, nil
 }
 
+// destinations returns the --destination node names, with Celery's %h, %n
+// and %d expanded, so a container can name its own worker
+// (`inspect ping -d celery@%h` as a healthcheck).
+func (f *ctlFlags) destinations() []string {
+	out := splitList(f.destination)
+	for i, d := range out {
+		if strings.Contains(d, "%") {
+			out[i] = expandNodename(d)
+		}
+	}
+	return out
+}
+
 func runControl(ctx context.Context, f *ctlFlags, method string, args map[string]any, stdout, stderr io.Writer) error {
 	c, closeFn, err := newControl(f, stderr)
 	if err != nil {
@@ -171,7 +184,7 @@ func runControl(ctx context.Context, f *ctlFlags, method string, args map[string
 	}
 	defer closeFn()
 	timeout := time.Duration(f.timeout * float64(time.Second))
-	replies, err := c.Inspect(ctx, method, args, timeout, splitList(f.destination)...)
+	replies, err := c.Inspect(ctx, method, args, timeout, f.destinations()...)
 	if err != nil {
 		return err
 	}

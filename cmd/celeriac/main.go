@@ -45,6 +45,7 @@ func commands() []command {
 		{"inspect", "ask workers (Go or Python) about their state: ping, stats, active, ...", cmdInspect},
 		{"control", "send remote-control commands: revoke, rate_limit, pool_grow, ...", cmdControl},
 		{"events", "print the event stream", cmdEvents},
+		{"probe", "exit 0 if an HTTP URL answers 2xx (a container healthcheck)", cmdProbe},
 	}
 }
 

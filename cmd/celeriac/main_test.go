@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,24 @@ func TestReorder(t *testing.T) {
 	} {
 		if got := strings.Join(reorder(fs, strings.Fields(tc.in)), " "); got != tc.want {
 			t.Errorf("reorder(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestProbe(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+		}
+	}))
+	defer ok.Close()
+	for _, tc := range []struct {
+		url  string
+		code int
+	}{{ok.URL + "/healthz", 0}, {ok.URL + "/down", 1}, {"http://127.0.0.1:1/", 1}} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"probe", tc.url}, &out, &errb); code != tc.code {
+			t.Errorf("probe %s = %d (%s), want %d", tc.url, code, errb.String(), tc.code)
 		}
 	}
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// cmdProbe is `celeriac probe URL`: a healthcheck for images without a
+// shell or an HTTP client (the distroless image of compose/Dockerfile).
+func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	if err := parse(fs, reorder(fs, args), stderr); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("want exactly one URL, got %d arguments", fs.NArg())
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fs.Arg(0), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", fs.Arg(0), resp.Status)
+	}
+	return nil
+}
