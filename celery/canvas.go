@@ -1,0 +1,532 @@
+package celery
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Subtask types of composite signatures (canvas.py; spec §7).
+const (
+	SubtaskChain = "chain"
+	SubtaskGroup = "group"
+	SubtaskChord = "chord"
+)
+
+// S returns a signature of task with positional args, as Python's
+// task.s(*args).
+func S(task string, args ...any) Signature { return Signature{Task: task, Args: args} }
+
+// Si returns an immutable signature of task (task.si(*args)): it ignores
+// the result of a parent.
+func Si(task string, args ...any) Signature {
+	return Signature{Task: task, Args: args, Immutable: true}
+}
+
+// Set returns a copy of s with option key set to v (sig.set(key=v)).
+// Signature values (link, link_error, chord) are stored as dicts.
+func (s Signature) Set(key string, v any) Signature {
+	opts := maps.Clone(s.Options)
+	if opts == nil {
+		opts = map[string]any{}
+	}
+	switch x := v.(type) {
+	case Signature:
+		v = x.Map()
+	case []Signature:
+		l := make([]any, len(x))
+		for i, sg := range x {
+			l[i] = sg.Map()
+		}
+		v = l
+	}
+	opts[key] = v
+	s.Options = opts
+	return s
+}
+
+// WithKwargs returns a copy of s with keyword arguments kw.
+func (s Signature) WithKwargs(kw map[string]any) Signature {
+	s.Kwargs = kw
+	return s
+}
+
+// WithLink returns a copy of s with success callbacks added (sig.link).
+func (s Signature) WithLink(sigs ...Signature) Signature {
+	return s.appendOpt("link", sigs)
+}
+
+// WithLinkError returns a copy of s with errbacks added (sig.link_error).
+func (s Signature) WithLinkError(sigs ...Signature) Signature {
+	return s.appendOpt("link_error", sigs)
+}
+
+func (s Signature) appendOpt(key string, sigs []Signature) Signature {
+	var l []any
+	if old, ok := s.Options[key].([]any); ok {
+		l = slices.Clone(old)
+	} else if m, ok := s.Options[key].(map[string]any); ok {
+		l = []any{m}
+	}
+	for _, sg := range sigs {
+		l = append(l, sg.Map())
+	}
+	return s.Set(key, l)
+}
+
+func (s Signature) withOptions(o map[string]any) Signature {
+	s.Options = o
+	return s
+}
+
+// ID returns options.task_id ("" when not frozen).
+func (s Signature) ID() string { id, _ := s.Options["task_id"].(string); return id }
+
+// freeze returns s with a task_id assigned when it has none.
+func (s Signature) freeze() Signature {
+	if s.ID() != "" {
+		return s
+	}
+	return s.Set("task_id", uuid.NewString())
+}
+
+// Chain returns a chain signature (celery.chain): each step receives the
+// result of the previous one.
+func Chain(sigs ...Signature) Signature {
+	return Signature{Task: "celery.chain", SubtaskType: SubtaskChain, Kwargs: map[string]any{"tasks": sigMaps(sigs)}}
+}
+
+// NewGroup returns a group signature (celery.group): the members run in
+// parallel. (Group is the SendOption setting a message's group header.)
+func NewGroup(sigs ...Signature) Signature {
+	return Signature{Task: "celery.group", SubtaskType: SubtaskGroup, Kwargs: map[string]any{"tasks": sigMaps(sigs)}}
+}
+
+// Chord returns a chord signature (celery.chord): body is applied with
+// the list of the header's results once every header task is done.
+func Chord(header []Signature, body Signature) Signature {
+	return Signature{Task: "celery.chord", SubtaskType: SubtaskChord, Kwargs: map[string]any{
+		"header": NewGroup(header...).Map(), "body": body.Map(), "kwargs": map[string]any{},
+	}}
+}
+
+func sigMaps(sigs []Signature) []any {
+	l := make([]any, len(sigs))
+	for i, s := range sigs {
+		l[i] = s.Map()
+	}
+	return l
+}
+
+// AsSignature converts a Signature, *Signature or signature dict.
+func AsSignature(v any) (Signature, error) {
+	switch x := v.(type) {
+	case Signature:
+		return x, nil
+	case *Signature:
+		return *x, nil
+	case map[string]any:
+		return SignatureFromMap(x)
+	}
+	return Signature{}, fmt.Errorf("celery: %T is not a signature", v)
+}
+
+// Tasks returns the members of a chain or group signature, or the
+// header tasks of a chord.
+func (s Signature) Tasks() ([]Signature, error) {
+	var raw any
+	switch s.SubtaskType {
+	case SubtaskChain, SubtaskGroup:
+		raw = s.Kwargs["tasks"]
+	case SubtaskChord:
+		raw = s.Kwargs["header"]
+		if m, ok := raw.(map[string]any); ok {
+			h, err := SignatureFromMap(m)
+			if err != nil {
+				return nil, err
+			}
+			if h.SubtaskType != SubtaskGroup {
+				return []Signature{h}, nil
+			}
+			return h.Tasks()
+		}
+	default:
+		return nil, fmt.Errorf("celery: %s is not a composite signature", s.Task)
+	}
+	if m, ok := raw.(map[string]any); ok { // a group given as the tasks
+		g, err := SignatureFromMap(m)
+		if err != nil {
+			return nil, err
+		}
+		return []Signature{g}, nil
+	}
+	l, ok := raw.([]any)
+	if !ok && raw != nil {
+		return nil, fmt.Errorf("celery: %s: tasks is not a list", s.Task)
+	}
+	out := make([]Signature, 0, len(l))
+	for _, v := range l {
+		sg, err := AsSignature(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sg)
+	}
+	return out, nil
+}
+
+// Body returns the body of a chord signature.
+func (s Signature) Body() (Signature, error) {
+	if s.SubtaskType != SubtaskChord {
+		return Signature{}, fmt.Errorf("celery: %s is not a chord", s.Task)
+	}
+	return AsSignature(s.Kwargs["body"])
+}
+
+// ApplyInfo is what the applier of a signature adds to it: the parent
+// result (prepended to the args unless the signature is immutable), the
+// parent and root task ids, and the remaining chain steps (reversed, next
+// last) to embed in the task applied.
+type ApplyInfo struct {
+	Args     []any
+	ParentID string
+	RootID   string
+	Chain    []Signature
+}
+
+// CanvasResult is the outcome of applying a signature: the task whose
+// result is the canvas's (plain task, last chain step, chord body), or
+// the GroupResult of a group.
+type CanvasResult struct {
+	*AsyncResult
+	Group *GroupResult
+}
+
+// ApplyCanvas publishes sig as Python's sig.apply_async does: a plain
+// task as one message, a chain as its first step carrying the rest, a
+// group as one message per member, a chord as its header members plus the
+// chord size key (spec §4, §7).
+func (c *Client) ApplyCanvas(ctx context.Context, sig Signature, info ApplyInfo) (*CanvasResult, error) {
+	return c.applyCanvas(ctx, sig, info, member{})
+}
+
+// member carries a group/chord membership down to the task that must
+// report it (a chain's last step).
+type member struct {
+	groupID string
+	index   *int
+	chord   *Signature
+}
+
+func mergeArgs(sig Signature, args []any) Signature {
+	if len(args) > 0 && !sig.Immutable {
+		sig.Args = append(slices.Clone(args), sig.Args...)
+	}
+	return sig
+}
+
+func (c *Client) applyCanvas(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*CanvasResult, error) {
+	switch sig.SubtaskType {
+	case "":
+		r, err := c.applyTask(ctx, mergeArgs(sig, info.Args), info, mb)
+		if err != nil {
+			return nil, err
+		}
+		return &CanvasResult{AsyncResult: r}, nil
+	case SubtaskChain:
+		steps, err := sig.Tasks()
+		if err != nil {
+			return nil, err
+		}
+		// The remaining steps of an enclosing chain follow this one.
+		for _, s := range slices.Backward(info.Chain) {
+			steps = append(steps, s)
+		}
+		info.Chain = nil
+		return c.applyChain(ctx, steps, info, mb)
+	case SubtaskGroup:
+		if len(info.Chain) > 0 { // group | s is a chord
+			next := info.Chain[len(info.Chain)-1]
+			tasks, err := sig.Tasks()
+			if err != nil {
+				return nil, err
+			}
+			ch := Chord(tasks, next)
+			info.Chain = info.Chain[:len(info.Chain)-1]
+			return c.applyCanvas(ctx, ch, info, mb)
+		}
+		g, err := c.applyGroup(ctx, sig, info, mb)
+		if err != nil {
+			return nil, err
+		}
+		return &CanvasResult{Group: g}, nil
+	case SubtaskChord:
+		return c.applyChord(ctx, sig, info, mb)
+	}
+	return nil, fmt.Errorf("celery: cannot apply a %s signature", sig.SubtaskType)
+}
+
+// flattenChain splices nested chains and upgrades group | s to a chord.
+func flattenChain(steps []Signature) ([]Signature, error) {
+	var out []Signature
+	for i := 0; i < len(steps); i++ {
+		s := steps[i]
+		switch s.SubtaskType {
+		case SubtaskChain:
+			inner, err := s.Tasks()
+			if err != nil {
+				return nil, err
+			}
+			rest := append(slices.Clone(inner), steps[i+1:]...)
+			tail, err := flattenChain(rest)
+			if err != nil {
+				return nil, err
+			}
+			return append(out, tail...), nil
+		case SubtaskGroup:
+			if i+1 < len(steps) && steps[i+1].SubtaskType == "" {
+				tasks, err := s.Tasks()
+				if err != nil {
+					return nil, err
+				}
+				s = Chord(tasks, steps[i+1])
+				i++
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (c *Client) applyChain(ctx context.Context, steps []Signature, info ApplyInfo, mb member) (*CanvasResult, error) {
+	steps, err := flattenChain(steps)
+	if err != nil {
+		return nil, err
+	}
+	if len(steps) == 0 {
+		return nil, fmt.Errorf("celery: empty chain")
+	}
+	for i := range steps {
+		steps[i] = steps[i].freeze()
+	}
+	last := len(steps) - 1
+	if mb.groupID != "" { // only the last step reports to the group/chord
+		s := steps[last].Set("group_id", mb.groupID)
+		if mb.index != nil {
+			s = s.Set("group_index", *mb.index)
+		}
+		if mb.chord != nil {
+			s = s.Set("chord", *mb.chord)
+		}
+		steps[last] = s
+	}
+	if info.RootID == "" {
+		info.RootID = steps[0].ID()
+	}
+	rest := make([]Signature, 0, last)
+	for i := last; i > 0; i-- {
+		rest = append(rest, steps[i])
+	}
+	first := steps[0]
+	info.Chain = rest
+	res, err := c.applyCanvas(ctx, first, info, member{})
+	if err != nil {
+		return nil, err
+	}
+	if last > 0 {
+		return &CanvasResult{AsyncResult: c.AsyncResult(steps[last].ID())}, nil
+	}
+	return res, nil
+}
+
+func (c *Client) applyGroup(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*GroupResult, error) {
+	tasks, err := sig.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	gid := sig.ID()
+	if gid == "" {
+		gid = uuid.NewString()
+	}
+	return c.applyMembers(ctx, gid, tasks, info, nil, func(int) {})
+}
+
+// applyMembers publishes tasks as members of group gid (with chord when
+// set), calling beforeLast before the last one is published.
+func (c *Client) applyMembers(ctx context.Context, gid string, tasks []Signature, info ApplyInfo, chord *Signature, beforeLast func(n int)) (*GroupResult, error) {
+	g := &GroupResult{ID: gid, client: c}
+	for i, t := range tasks {
+		if i == len(tasks)-1 {
+			beforeLast(len(tasks))
+		}
+		t = t.freeze()
+		idx := i
+		mi := info
+		mi.Chain = nil
+		res, err := c.applyCanvas(ctx, t, mi, member{groupID: gid, index: &idx, chord: chord})
+		if err != nil {
+			return nil, err
+		}
+		if res.AsyncResult != nil {
+			g.Results = append(g.Results, res.AsyncResult)
+		} else {
+			// A nested group: its members are joined as one.
+			g.Results = append(g.Results, res.Group.Results...)
+		}
+	}
+	return g, nil
+}
+
+func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*CanvasResult, error) {
+	header, err := sig.Tasks()
+	if err != nil {
+		return nil, err
+	}
+	body, err := sig.Body()
+	if err != nil {
+		return nil, err
+	}
+	if len(info.Chain) > 0 { // the rest of an enclosing chain follows the body
+		steps := []Signature{body}
+		for _, s := range slices.Backward(info.Chain) {
+			steps = append(steps, s)
+		}
+		body = Chain(steps...)
+		info.Chain = nil
+	}
+	if mb.groupID != "" {
+		// A chord inside a group/chord reports through its body.
+		if mb.chord != nil {
+			body = body.Set("chord", *mb.chord)
+		}
+		body = body.Set("group_id", mb.groupID)
+		if mb.index != nil {
+			body = body.Set("group_index", *mb.index)
+		}
+	}
+	switch body.SubtaskType {
+	case "":
+		if body.ID() == "" && sig.ID() != "" {
+			// A frozen chord's id is its body's (canvas.py chord.freeze).
+			body = body.Set("task_id", sig.ID())
+		}
+		body = body.freeze()
+	case SubtaskChain:
+		// Freeze the steps now so the result can name the last one.
+		steps, err := body.Tasks()
+		if err != nil {
+			return nil, err
+		}
+		if n := len(steps); n > 0 && sig.ID() != "" && steps[n-1].ID() == "" {
+			steps[n-1] = steps[n-1].Set("task_id", sig.ID())
+		}
+		for i := range steps {
+			steps[i] = steps[i].freeze()
+		}
+		body = Chain(steps...).withOptions(body.Options)
+	}
+	for _, h := range header {
+		if h.SubtaskType == SubtaskGroup || h.SubtaskType == SubtaskChord {
+			return nil, fmt.Errorf("celery: nested groups/chords in a chord header are not supported")
+		}
+	}
+	if len(header) == 0 {
+		return c.applyCanvas(ctx, body, ApplyInfo{Args: []any{[]any{}}, ParentID: info.ParentID, RootID: info.RootID}, member{})
+	}
+	gid := uuid.NewString()
+	var sizeErr error
+	_, err = c.applyMembers(ctx, gid, header, info, &body, func(n int) {
+		sizeErr = c.backend.SetChordSize(ctx, gid, n)
+	})
+	if err == nil {
+		err = sizeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if body.SubtaskType == "" {
+		return &CanvasResult{AsyncResult: c.AsyncResult(body.ID())}, nil
+	}
+	if body.SubtaskType == SubtaskChain {
+		steps, err := body.Tasks()
+		if err == nil && len(steps) > 0 && steps[len(steps)-1].ID() != "" {
+			return &CanvasResult{AsyncResult: c.AsyncResult(steps[len(steps)-1].ID())}, nil
+		}
+	}
+	return &CanvasResult{}, nil
+}
+
+// applyTask publishes one plain signature (args already merged).
+func (c *Client) applyTask(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*AsyncResult, error) {
+	sig = sig.freeze()
+	opts, err := canvasOptions(sig)
+	if err != nil {
+		return nil, err
+	}
+	parent, root := info.ParentID, info.RootID
+	if p, ok := sig.Options["parent_id"].(string); ok && p != "" {
+		parent = p
+	}
+	if r, ok := sig.Options["root_id"].(string); ok && r != "" {
+		root = r
+	}
+	if root == "" {
+		root = sig.ID()
+	}
+	opts = append(opts, Parent(parent, root))
+	if mb.groupID != "" {
+		opts = append(opts, Group(mb.groupID, *mb.index))
+	}
+	chain := info.Chain
+	opts = append(opts, WithMessage(func(m *Message) {
+		m.Embed.Chain = chain
+		if mb.chord != nil {
+			ch := *mb.chord
+			m.Embed.Chord = &ch
+		}
+	}))
+	return c.SendTask(ctx, sig.Task, opts...)
+}
+
+// canvasOptions extends sigOptions with the options only canvases set.
+func canvasOptions(sig Signature) ([]SendOption, error) {
+	opts, err := sigOptions(sig)
+	if err != nil {
+		return nil, err
+	}
+	o := sig.Options
+	if g, ok := o["group_id"].(string); ok && g != "" {
+		idx, _ := asInt(o["group_index"])
+		if _, has := o["group_index"]; has && o["group_index"] != nil {
+			opts = append(opts, Group(g, idx))
+		} else {
+			opts = append(opts, WithMessage(func(m *Message) { m.Group = g }))
+		}
+	}
+	if v, ok := o["chord"]; ok && v != nil {
+		ch, err := AsSignature(v)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, WithMessage(func(m *Message) { m.Embed.Chord = &ch }))
+	}
+	if s, ok := o["shadow"].(string); ok && s != "" {
+		opts = append(opts, Shadow(s))
+	}
+	if b, ok := o["ignore_result"].(bool); ok && b {
+		opts = append(opts, IgnoreResult())
+	}
+	if s, ok := o["reply_to"].(string); ok && s != "" {
+		opts = append(opts, ReplyTo(s))
+	}
+	hard, _ := asFloat(o["time_limit"])
+	soft, _ := asFloat(o["soft_time_limit"])
+	if hard > 0 || soft > 0 {
+		opts = append(opts, TimeLimits(time.Duration(hard*float64(time.Second)), time.Duration(soft*float64(time.Second))))
+	}
+	return opts, nil
+}

@@ -1,0 +1,305 @@
+package celery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/gomodule/redigo/redis"
+	"github.com/google/uuid"
+)
+
+// chordPartLua records one header result of a chord and, when it is the
+// last, claims the right to apply the body. It keeps the key protocol of
+// Celery 5.7's Redis backend (on_chord_part_return): results in the sorted
+// set <G>.j scored by group index, a <G>.d set of "tid:index" members that
+// drops duplicate deliveries, the header size in <G>.s (+ <G>.t), and a
+// claim / "done" marker in <G>.c, so Go and Python workers can complete
+// members of the same chord.
+//
+// KEYS: j t s d c. ARGV: tid, entry, index score, expire secs, claim secs,
+// claim token. Returns {readycount, t, s, claimed}.
+const chordPartLua = `
+if redis.call('GET', KEYS[5]) == 'done' then return {-1, false, false, 0} end
+local dedup = ARGV[1] .. ':' .. ARGV[3]
+if redis.call('SISMEMBER', KEYS[4], dedup) == 0 then
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+  redis.call('SADD', KEYS[4], dedup)
+end
+local n = redis.call('ZCOUNT', KEYS[1], '-inf', '+inf')
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+end
+local t = redis.call('GET', KEYS[2])
+local s = redis.call('GET', KEYS[3])
+local claimed = 0
+if s and n == tonumber(s) + tonumber(t or 0) then
+  if redis.call('SET', KEYS[5], ARGV[6], 'NX', 'EX', tonumber(ARGV[5])) then claimed = 1 end
+end
+return {n, t, s, claimed}
+`
+
+// chordDoneLua removes a completed chord's keys and leaves the "done"
+// marker, if this worker still holds the claim. KEYS: c j t s d.
+const chordDoneLua = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('SET', KEYS[1], 'done', 'EX', tonumber(ARGV[2]))
+return 1
+`
+
+var (
+	chordPartScript = redis.NewScript(5, chordPartLua)
+	chordDoneScript = redis.NewScript(5, chordDoneLua)
+)
+
+const (
+	chordClaimSecs = 10
+	chordDoneSecs  = 300
+)
+
+func (b *Backend) groupKey(gid, suffix string) string {
+	return b.o.prefix + kombu.GroupKey(gid) + suffix
+}
+
+// SetChordSize writes the header size of chord gid (celery-taskset-meta-
+// <gid>.s, plain integer text), as Python's apply_chord does before the
+// last header task is published.
+func (b *Backend) SetChordSize(ctx context.Context, gid string, n int) error {
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("celery: chord size %s: %w", gid, err)
+	}
+	defer c.Close()
+	k := b.groupKey(gid, ".s")
+	secs := int(b.o.expires / time.Second)
+	if secs > 0 {
+		_, err = redis.DoContext(c, ctx, "SETEX", k, secs, n)
+	} else {
+		_, err = redis.DoContext(c, ctx, "SET", k, n)
+	}
+	if err != nil {
+		return fmt.Errorf("celery: chord size %s: %w", gid, err)
+	}
+	return nil
+}
+
+// ChordPart is one header result of a chord.
+type ChordPart struct {
+	TaskID string
+	State  State
+	Result any
+}
+
+// ChordClaim is held by the worker that completed a chord: it must apply
+// the body (or fail it) and then call Done.
+type ChordClaim struct {
+	GroupID string
+	// Parts are the header results ordered by group index.
+	Parts []ChordPart
+	token string
+	b     *Backend
+}
+
+// ChordPartReturn records that a header task of chord gid finished with
+// state and result (the value, or the exception dict). It returns a claim
+// when this was the last member and the caller must apply the body, nil
+// otherwise.
+func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, taskID string, state State, result any) (*ChordClaim, error) {
+	entry, err := pyjson.Encode([]any{1, taskID, string(state), result})
+	if err != nil {
+		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
+	}
+	score := "+inf"
+	if index != nil {
+		score = strconv.Itoa(*index)
+	}
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
+	}
+	defer c.Close()
+	token := uuid.NewString()
+	keys := []any{b.groupKey(gid, ".j"), b.groupKey(gid, ".t"), b.groupKey(gid, ".s"), b.groupKey(gid, ".d"), b.groupKey(gid, ".c")}
+	args := append(keys, taskID, entry, score, int(b.o.expires/time.Second), chordClaimSecs, token)
+	reply, err := redis.Values(chordPartScript.DoContext(ctx, c, args...))
+	if err != nil {
+		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
+	}
+	if len(reply) != 4 {
+		return nil, fmt.Errorf("celery: chord %s: unexpected reply", gid)
+	}
+	if claimed, _ := redis.Int(reply[3], nil); claimed != 1 {
+		return nil, nil
+	}
+	raw, err := redis.ByteSlices(redis.DoContext(c, ctx, "ZRANGE", keys[0], 0, -1))
+	if err != nil {
+		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
+	}
+	cl := &ChordClaim{GroupID: gid, token: token, b: b}
+	for _, r := range raw {
+		v, err := pyjson.Decode(r)
+		if err != nil {
+			return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
+		}
+		l, ok := v.([]any)
+		if !ok || len(l) != 4 {
+			return nil, fmt.Errorf("celery: chord %s: malformed entry %q", gid, r)
+		}
+		tid, _ := l[1].(string)
+		st, _ := l[2].(string)
+		cl.Parts = append(cl.Parts, ChordPart{TaskID: tid, State: State(st), Result: l[3]})
+	}
+	return cl, nil
+}
+
+// Done releases the claim: after the body was applied the chord's keys
+// are deleted and a "done" marker stops late duplicates; after a failure
+// only the size key is dropped (Celery's behaviour).
+func (cl *ChordClaim) Done(ctx context.Context, applied bool) error {
+	c, err := cl.b.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	b, gid := cl.b, cl.GroupID
+	if !applied {
+		_, err = redis.DoContext(c, ctx, "DEL", b.groupKey(gid, ".s"))
+		return err
+	}
+	_, err = chordDoneScript.DoContext(ctx, c, b.groupKey(gid, ".c"), b.groupKey(gid, ".j"), b.groupKey(gid, ".t"),
+		b.groupKey(gid, ".s"), b.groupKey(gid, ".d"), cl.token, chordDoneSecs)
+	return err
+}
+
+// GroupResult is a handle on the results of a group's members (Python's
+// GroupResult).
+type GroupResult struct {
+	ID      string
+	Results []*AsyncResult
+	client  *Client
+}
+
+// GroupResult returns a handle on group id with the given member ids.
+func (c *Client) GroupResult(id string, taskIDs ...string) *GroupResult {
+	g := &GroupResult{ID: id, client: c}
+	for _, t := range taskIDs {
+		g.Results = append(g.Results, c.AsyncResult(t))
+	}
+	return g
+}
+
+// Join waits for every member and returns their results in order; the
+// first failure is returned as its *TaskError.
+func (g *GroupResult) Join(ctx context.Context) ([]any, error) {
+	out := make([]any, len(g.Results))
+	for i, r := range g.Results {
+		if err := r.Get(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Completed returns how many members succeeded.
+func (g *GroupResult) Completed(ctx context.Context) (int, error) {
+	n := 0
+	for _, r := range g.Results {
+		s, err := r.State(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if s == StateSuccess {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Ready reports whether every member has finished.
+func (g *GroupResult) Ready(ctx context.Context) (bool, error) {
+	for _, r := range g.Results {
+		ok, err := r.Ready(ctx)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Save stores the group as Python's GroupResult.save does:
+// celery-taskset-meta-<id> = {"result": [[id, null], [[[tid, null], null], …]]}.
+func (g *GroupResult) Save(ctx context.Context) error {
+	members := make([]any, len(g.Results))
+	for i, r := range g.Results {
+		members[i] = []any{[]any{r.ID, nil}, nil}
+	}
+	raw, err := pyjson.Encode(map[string]any{"result": []any{[]any{g.ID, nil}, members}})
+	if err != nil {
+		return err
+	}
+	b := g.client.backend
+	c, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	k := b.groupKey(g.ID, "")
+	if secs := int(b.o.expires / time.Second); secs > 0 {
+		_, err = redis.DoContext(c, ctx, "SETEX", k, secs, raw)
+	} else {
+		_, err = redis.DoContext(c, ctx, "SET", k, raw)
+	}
+	return err
+}
+
+// ErrGroupNotFound is returned by RestoreGroup when nothing is saved.
+var ErrGroupNotFound = errors.New("celery: group result not found")
+
+// RestoreGroup loads a group saved by GroupResult.Save or Python's
+// GroupResult.save.
+func (c *Client) RestoreGroup(ctx context.Context, id string) (*GroupResult, error) {
+	b := c.backend
+	conn, err := b.pool.GetContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	raw, err := redis.Bytes(redis.DoContext(conn, ctx, "GET", b.groupKey(id, "")))
+	if errors.Is(err, redis.ErrNil) {
+		return nil, ErrGroupNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := pyjson.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	tup, _ := m["result"].([]any)
+	if len(tup) != 2 {
+		return nil, fmt.Errorf("celery: group %s: malformed saved result", id)
+	}
+	members, _ := tup[1].([]any)
+	g := &GroupResult{ID: id, client: c}
+	for _, mem := range members {
+		// [[tid, parent], children]
+		pair, _ := mem.([]any)
+		if len(pair) == 0 {
+			continue
+		}
+		head, _ := pair[0].([]any)
+		if len(head) == 0 {
+			continue
+		}
+		tid, _ := head[0].(string)
+		g.Results = append(g.Results, c.AsyncResult(tid))
+	}
+	return g, nil
+}
