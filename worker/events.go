@@ -154,6 +154,7 @@ func (w *Worker) terminated(ctx context.Context, r *request, t *Task) {
 	w.o.logger.Info("Task "+r.msg.Name()+"["+r.msg.ID+"] terminated", "task_id", r.msg.ID, "signum", signum)
 	meta := w.meta(t, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, "terminated"))
 	w.store(ctx, meta)
+	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
 	w.events.Send(events.TaskRevoked, map[string]any{"uuid": r.msg.ID, "terminated": true, "signum": signum, "expired": false})
 }
 

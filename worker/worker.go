@@ -53,6 +53,9 @@ type Worker struct {
 
 	processed atomic.Int64
 	started   time.Time
+
+	canvasOnce sync.Once
+	canvas     *celery.Client // publishes callbacks, chain steps, chord bodies
 }
 
 type options struct {
@@ -675,6 +678,7 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
 		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
 	}
+	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
 	w.done(r)
 	return true
 }
@@ -816,9 +820,11 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		if log.Enabled(ctx, slog.LevelInfo) {
 			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
 		}
+		w.onSuccess(ctx, msg, o.result)
 		if !w.ignoreResult(r) {
 			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
 		}
+		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		return
 	}
 	var re *RetryError
@@ -973,6 +979,7 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 	m := w.meta(t, celery.StateFailure, exc)
 	m.Traceback = tb
 	w.store(ctx, m)
+	w.onFailure(ctx, r.msg, exc, tb)
 }
 
 func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {

@@ -1,0 +1,387 @@
+//go:build integration
+
+package integration
+
+// Canvas interop (spec §4, §5.6, §14 items 14-18): chains, groups, chords,
+// link and link_error built by Python Celery and run by Go workers, built
+// by the Go client and run by Python workers, and chords completed by a
+// mixed Go + Python fleet.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/pypeer"
+	"github.com/celeriac/celeriac/worker"
+)
+
+// cvOutcome is what canvas.py prints for a scenario.
+type cvOutcome struct {
+	Result any `json:"result"`
+	Error  *struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+	Extra any `json:"extra"`
+}
+
+func cvPy(t *testing.T, url string, args ...string) cvOutcome {
+	t.Helper()
+	var o cvOutcome
+	pypeer.RunJSON(t, url, &o, "canvas.py", args...)
+	return o
+}
+
+// cvNoChordKeys checks that no chord size key (.s, .t) is left. A chord
+// whose header failed keeps its .j/.d keys until they expire, as Celery's
+// Redis backend leaves them (only .s is deleted on ChordError).
+func cvNoChordKeys(t *testing.T, e *env) {
+	t.Helper()
+	c, err := redis.Dial("tcp", e.Redis.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, suffix := range []string{".t", ".s"} {
+		keys, err := redis.Strings(c.Do("KEYS", "celery-taskset-meta-*"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			t.Errorf("chord keys left: %v", keys)
+		}
+	}
+}
+
+// cvPythonScenarios runs the canvases built by Python Celery against
+// whatever workers serve e.
+func cvPythonScenarios(t *testing.T, e *env) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"chain"}, "12"},
+		{[]string{"long-chain", "20"}, "20"},
+		{[]string{"group"}, "[0,2,4,6,8]"},
+		{[]string{"chord", "10"}, "90"},
+		{[]string{"link"}, "40"},
+		{[]string{"nested"}, "18"},
+	} {
+		t.Run(strings.Join(tc.args, "-"), func(t *testing.T) {
+			o := cvPy(t, e.URL, tc.args...)
+			if o.Error != nil {
+				t.Fatalf("%s: %s", o.Error.Type, o.Error.Message)
+			}
+			wkEqual(t, strings.Join(tc.args, " "), wkNorm(t, o.Result), wkNorm(t, jsonValue(t, tc.want)))
+		})
+	}
+	t.Run("link-error", func(t *testing.T) {
+		// The errback is tasks.fail: it raises ValueError(<failed task id>).
+		o := cvPy(t, e.URL, "link-error")
+		failed, _ := o.Extra.(string)
+		if o.Error == nil || o.Error.Type != "ValueError" || o.Error.Message != failed {
+			t.Fatalf("errback outcome %+v, want ValueError(%q)", o.Error, failed)
+		}
+	})
+	t.Run("chord-fail", func(t *testing.T) {
+		o := cvPy(t, e.URL, "chord-fail")
+		if o.Error == nil || o.Error.Type != "ChordError" || !strings.Contains(o.Error.Message, "Dependency") ||
+			!strings.Contains(o.Error.Message, "ValueError") {
+			t.Fatalf("chord with a failing member: %+v", o.Error)
+		}
+		extra, _ := o.Extra.(map[string]any)
+		eb, _ := extra["errback"].(map[string]any)
+		if eb == nil || eb["type"] != "ValueError" || eb["message"] != extra["body_id"] {
+			t.Errorf("body errback outcome %v, want ValueError(%v)", eb, extra["body_id"])
+		}
+	})
+	cvNoChordKeys(t, e)
+}
+
+func jsonValue(t *testing.T, s string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestCanvasPythonBuiltOnGoWorker(t *testing.T) {
+	e := newEnv(t)
+	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(8))
+	cvPythonScenarios(t, e)
+}
+
+func TestCanvasPythonBuiltOnPythonWorker(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	cvPythonScenarios(t, e)
+}
+
+// cvGoScenarios applies canvases built with the Go client.
+func cvGoScenarios(t *testing.T, e *env) {
+	c := e.Client
+	get := func(t *testing.T, sig celery.Signature) any {
+		t.Helper()
+		ctx := ctxFor(t, 15*time.Second)
+		r, err := c.ApplyCanvas(ctx, sig, celery.ApplyInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if r.Group != nil {
+			l, err := r.Group.Join(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+		if err := r.Get(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	long := []celery.Signature{celery.S("tasks.add", 0, 1)}
+	for range 19 {
+		long = append(long, celery.S("tasks.add", 1))
+	}
+	header := []celery.Signature{}
+	for i := range 3 {
+		header = append(header, celery.S("tasks.add", i, i))
+	}
+	for _, tc := range []struct {
+		name string
+		sig  celery.Signature
+		want any
+	}{
+		{"chain", celery.Chain(celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2), celery.S("tasks.mul", 3)), 12},
+		{"long-chain", celery.Chain(long...), 20},
+		{"immutable", celery.Chain(celery.S("tasks.add", 1, 1), celery.Si("tasks.add", 5, 5)), 10},
+		{"group", celery.NewGroup(celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)), []any{2, 4}},
+		{"chord", celery.Chord(header, celery.S("tasks.xsum")), 6},
+		{"group-then-step", celery.Chain(celery.NewGroup(header...), celery.S("tasks.xsum")), 6},
+		{"chord-inside-chain", celery.Chain(celery.S("tasks.add", 1, 1),
+			celery.Chord([]celery.Signature{celery.S("tasks.add", 1), celery.S("tasks.add", 2)}, celery.S("tasks.xsum")),
+			celery.S("tasks.mul", 10)), 70},
+		{"nested", celery.Chord([]celery.Signature{
+			celery.Chain(celery.S("tasks.add", 1, 1), celery.S("tasks.mul", 2)),
+			celery.Chain(celery.S("tasks.add", 2, 2), celery.S("tasks.mul", 2)),
+			celery.S("tasks.add", 3, 3),
+		}, celery.S("tasks.xsum")), 18},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wkEqual(t, tc.name, wkNorm(t, get(t, tc.sig)), wkNorm(t, tc.want))
+		})
+	}
+	t.Run("link", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		cb := celery.S("tasks.mul", 10).Set("task_id", "cb-"+t.Name())
+		if _, err := c.ApplyCanvas(ctx, celery.S("tasks.add", 2, 2).WithLink(cb), celery.ApplyInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := c.AsyncResult(cb.ID()).Get(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		wkEqual(t, "link", wkNorm(t, v), wkNorm(t, 40))
+	})
+	t.Run("link-error", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		eb := celery.S("tasks.fail").Set("task_id", "eb-"+t.Name())
+		r, err := c.ApplyCanvas(ctx, celery.S("tasks.fail", "x").WithLinkError(eb), celery.ApplyInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cvFailedWith(t, ctx, c, eb.ID(), r.ID)
+	})
+	t.Run("chain-ids", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		p := strings.ReplaceAll(t.Name(), "/", "-")
+		ids := []string{p + "-a", p + "-b", p + "-c"}
+		sig := celery.Chain(celery.S("tasks.add", 1, 1).Set("task_id", ids[0]),
+			celery.S("tasks.add", 10).Set("task_id", ids[1]), celery.S("tasks.add", 100).Set("task_id", ids[2]))
+		r, err := c.ApplyCanvas(ctx, sig, celery.ApplyInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ID != ids[2] {
+			t.Errorf("chain result id %s, want the last step's %s", r.ID, ids[2])
+		}
+		var v any
+		if err := r.Get(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		wkEqual(t, "chain", wkNorm(t, v), wkNorm(t, 112))
+		for i := 1; i < 3; i++ {
+			m, err := c.AsyncResult(ids[i]).Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ParentID != ids[i-1] {
+				t.Errorf("step %d parent_id %q, want %q", i, m.ParentID, ids[i-1])
+			}
+		}
+	})
+	t.Run("chain-failure", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		last := celery.S("tasks.add", 1).Set("task_id", "last-"+t.Name())
+		if _, err := c.ApplyCanvas(ctx, celery.Chain(celery.S("tasks.fail", "x"), celery.S("tasks.add", 1), last), celery.ApplyInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.AsyncResult(last.ID()).Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != celery.StateFailure {
+			t.Errorf("last chain step after a failure: %s %v", m.Status, m.Result)
+		}
+	})
+	t.Run("chain-failure-before-chord", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		last := celery.S("tasks.mul", 10).Set("task_id", "last-"+strings.ReplaceAll(t.Name(), "/", "-"))
+		sig := celery.Chain(celery.S("tasks.fail", "x"),
+			celery.Chord([]celery.Signature{celery.S("tasks.add", 1)}, celery.S("tasks.xsum")), last)
+		if _, err := c.ApplyCanvas(ctx, sig, celery.ApplyInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.AsyncResult(last.ID()).Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != celery.StateFailure {
+			t.Errorf("step after the chord: %s %v", m.Status, m.Result)
+		}
+	})
+	t.Run("chord-fail", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		eb := celery.S("tasks.fail").Set("task_id", "eb-"+t.Name())
+		body := celery.S("tasks.xsum").WithLinkError(eb)
+		r, err := c.ApplyCanvas(ctx, celery.Chord([]celery.Signature{celery.S("tasks.add", 1, 1), celery.S("tasks.fail", "boom")}, body), celery.ApplyInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := r.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var te *celery.TaskError
+		if err := m.Err(); err == nil || !errors.As(err, &te) || te.Type != "ChordError" || !strings.Contains(te.Message(), "Dependency") {
+			t.Fatalf("chord body: %s %v", m.Status, m.Result)
+		}
+		cvFailedWith(t, ctx, c, eb.ID(), r.ID)
+	})
+	t.Run("save-restore", func(t *testing.T) {
+		ctx := ctxFor(t, 15*time.Second)
+		r, err := c.ApplyCanvas(ctx, celery.NewGroup(celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)), celery.ApplyInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Group.Save(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var py struct {
+			Result any      `json:"result"`
+			IDs    []string `json:"ids"`
+		}
+		pypeer.RunJSON(t, e.URL, &py, "canvas.py", "restore-group", r.Group.ID)
+		wkEqual(t, "restored in Python", wkNorm(t, py.Result), wkNorm(t, []any{2, 4}))
+		g, err := c.RestoreGroup(ctx, r.Group.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := g.Join(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wkEqual(t, "restored in Go", wkNorm(t, l), wkNorm(t, []any{2, 4}))
+	})
+	cvNoChordKeys(t, e)
+}
+
+// cvFailedWith checks that errback task id (tasks.fail) failed with
+// ValueError(arg): it received the failed task's id as its argument.
+func cvFailedWith(t *testing.T, ctx context.Context, c *celery.Client, id, arg string) {
+	t.Helper()
+	m, err := c.AsyncResult(id).Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var te *celery.TaskError
+	if err := m.Err(); !errors.As(err, &te) || te.Type != "ValueError" || len(te.Args) != 1 || te.Args[0] != arg {
+		t.Errorf("errback %s: %s %v, want ValueError(%q)", id, m.Status, m.Result, arg)
+	}
+}
+
+func TestCanvasGoBuiltOnPythonWorker(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	cvGoScenarios(t, e)
+}
+
+func TestCanvasGoBuiltOnGoWorker(t *testing.T) {
+	e := newEnv(t)
+	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(8))
+	cvGoScenarios(t, e)
+}
+
+// A chord whose members are completed by a Go and a Python worker applies
+// its body exactly once, with the results in header order.
+func TestCanvasChordMixedFleet(t *testing.T) {
+	e := newEnv(t)
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	var mu sync.Mutex
+	goRuns := map[string]int{}
+	goMembers := 0
+	startGoWorker(t, e.URL, func(mux *worker.ServeMux) {
+		mux.Use(func(h worker.Handler) worker.Handler {
+			return worker.HandlerFunc(func(ctx context.Context, t *worker.Task) (any, error) {
+				mu.Lock()
+				goRuns[t.ID]++
+				if t.Task == "tasks.add" {
+					goMembers++
+				}
+				mu.Unlock()
+				return h.ProcessTask(ctx, t)
+			})
+		})
+	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(4))
+	ctx := ctxFor(t, 40*time.Second)
+	const n = 200
+	header := make([]celery.Signature, n)
+	want := 0
+	for i := range n {
+		header[i] = celery.S("tasks.add", i, i)
+		want += 2 * i
+	}
+	body := celery.S("tasks.xsum").Set("task_id", "body-mixed")
+	r, err := e.Client.ApplyCanvas(ctx, celery.Chord(header, body), celery.ApplyInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got any
+	if err := r.Get(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	wkEqual(t, "chord sum", wkNorm(t, got), wkNorm(t, want))
+	time.Sleep(500 * time.Millisecond) // a duplicate body would run by now
+	mu.Lock()
+	goBody, members := goRuns[body.ID()], goMembers
+	mu.Unlock()
+	pyBody := strings.Count(py.Log(), "tasks.xsum["+body.ID()+"] succeeded")
+	if goBody+pyBody != 1 {
+		t.Errorf("body ran %d times on Go, %d on Python; want once", goBody, pyBody)
+	}
+	if members == 0 || members == n {
+		t.Logf("all members ran on one side (Go: %d of %d)", members, n)
+	}
+	cvNoChordKeys(t, e)
+}
