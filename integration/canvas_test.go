@@ -18,6 +18,8 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/google/uuid"
+
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
@@ -384,4 +386,49 @@ func TestCanvasChordMixedFleet(t *testing.T) {
 		t.Logf("all members ran on one side (Go: %d of %d)", members, n)
 	}
 	cvNoChordKeys(t, e)
+}
+
+// A chain whose steps alternate between a Go worker (queue cv.go) and a
+// Python worker (queue cv.py): each hands the result on to the other.
+func TestCanvasChainAlternatesGoPython(t *testing.T) {
+	e := newEnv(t)
+	const goQ, pyQ = "cv.go", "cv.py"
+	pypeer.StartWorker(t, e.URL, pypeer.WithQueues(pyQ))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithQueues(goQ))
+	ctx := ctxFor(t, 40*time.Second)
+	const n = 10
+	steps := make([]celery.Signature, n)
+	for i := range n {
+		q := goQ
+		if i%2 == 1 {
+			q = pyQ
+		}
+		if i == 0 {
+			steps[i] = celery.S("tasks.add", 0, 1)
+		} else {
+			steps[i] = celery.S("tasks.add", 1)
+		}
+		steps[i] = steps[i].Set("queue", q).Set("task_id", uuid.NewString())
+	}
+	r, err := e.Client.ApplyCanvas(ctx, celery.Chain(steps...), celery.ApplyInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := r.Get(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Errorf("chain result = %d, want %d", got, n)
+	}
+	for i, s := range steps {
+		m, err := e.Client.AsyncResult(s.ID()).Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onGo := m.Worker == wkGoNode
+		if m.Status != celery.StateSuccess || onGo != (i%2 == 0) {
+			t.Errorf("step %d: %s on %q", i, m.Status, m.Worker)
+		}
+	}
 }
