@@ -15,6 +15,11 @@ const (
 	SubtaskChain = "chain"
 	SubtaskGroup = "group"
 	SubtaskChord = "chord"
+	// SubtaskXMap, SubtaskXStarmap and SubtaskChunks are map, starmap and
+	// chunks: one message runs a task over many arguments in the worker.
+	SubtaskXMap     = "xmap"
+	SubtaskXStarmap = "xstarmap"
+	SubtaskChunks   = "chunks"
 )
 
 // S returns a signature of task with positional args, as Python's
@@ -112,6 +117,62 @@ func Chord(header []Signature, body Signature) Signature {
 	return Signature{Task: "celery.chord", SubtaskType: SubtaskChord, Kwargs: map[string]any{
 		"header": NewGroup(header...).Map(), "body": body.Map(), "kwargs": map[string]any{},
 	}}
+}
+
+// Map returns task.map(items): one celery.map message whose worker calls
+// task with each item as its only argument and returns the results.
+func Map(task Signature, items []any) Signature {
+	return Signature{Task: "celery.map", SubtaskType: SubtaskXMap, Kwargs: map[string]any{"task": task.Map(), "it": items}}
+}
+
+// Starmap returns task.starmap(items): like Map, but each item is a list
+// of positional arguments.
+func Starmap(task Signature, items [][]any) Signature {
+	it := make([]any, len(items))
+	for i, a := range items {
+		it[i] = a
+	}
+	return Signature{Task: "celery.starmap", SubtaskType: SubtaskXStarmap, Kwargs: map[string]any{"task": task.Map(), "it": it}}
+}
+
+// Chunks returns task.chunks(items, n): the argument lists in items split
+// into parts of n, each part a Starmap, applied as a group (as Celery's
+// chunks.apply_async does).
+func Chunks(task Signature, items [][]any, n int) Signature {
+	it := make([]any, len(items))
+	for i, a := range items {
+		it[i] = a
+	}
+	return Signature{Task: "celery.chunks", SubtaskType: SubtaskChunks, Kwargs: map[string]any{"task": task.Map(), "it": it, "n": n}}
+}
+
+// chunksGroup expands a chunks signature into its group of starmaps.
+func chunksGroup(sig Signature) (Signature, error) {
+	taskMap, _ := sig.Kwargs["task"].(map[string]any)
+	task, err := SignatureFromMap(taskMap)
+	if err != nil {
+		return Signature{}, fmt.Errorf("celery: chunks: %w", err)
+	}
+	it, _ := sig.Kwargs["it"].([]any)
+	n, ok := asInt(sig.Kwargs["n"])
+	if !ok || n < 1 {
+		return Signature{}, fmt.Errorf("celery: chunks: n must be a positive integer")
+	}
+	var parts []Signature
+	for i := 0; i < len(it); i += n {
+		part := make([][]any, 0, n)
+		for _, a := range it[i:min(i+n, len(it))] {
+			args, ok := a.([]any)
+			if !ok {
+				return Signature{}, fmt.Errorf("celery: chunks: each item must be a list of arguments")
+			}
+			part = append(part, args)
+		}
+		parts = append(parts, Starmap(task, part))
+	}
+	g := NewGroup(parts...)
+	g.Options = sig.Options
+	return g, nil
 }
 
 func sigMaps(sigs []Signature) []any {
@@ -266,6 +327,21 @@ func (c *Client) applyCanvas(ctx context.Context, sig Signature, info ApplyInfo,
 		return &CanvasResult{Group: g}, nil
 	case SubtaskChord:
 		return c.applyChord(ctx, sig, info, mb)
+	case SubtaskXMap, SubtaskXStarmap:
+		// One celery.map/celery.starmap message; a parent's result is not
+		// passed on (Celery's _basemap ignores args).
+		sig.SubtaskType, sig.Args = "", nil
+		r, err := c.applyTask(ctx, sig, info, mb)
+		if err != nil {
+			return nil, err
+		}
+		return &CanvasResult{AsyncResult: r}, nil
+	case SubtaskChunks:
+		g, err := chunksGroup(sig)
+		if err != nil {
+			return nil, err
+		}
+		return c.applyCanvas(ctx, g, info, mb)
 	}
 	return nil, fmt.Errorf("celery: cannot apply a %s signature", sig.SubtaskType)
 }

@@ -76,6 +76,9 @@ func cvPythonScenarios(t *testing.T, e *env) {
 		{[]string{"chord", "10"}, "90"},
 		{[]string{"link"}, "40"},
 		{[]string{"nested"}, "18"},
+		{[]string{"map"}, "[3,7]"},
+		{[]string{"starmap"}, "[3,7]"},
+		{[]string{"chunks"}, "[[0,2,4],[6,8,10],[12]]"},
 	} {
 		t.Run(strings.Join(tc.args, "-"), func(t *testing.T) {
 			o := cvPy(t, e.URL, tc.args...)
@@ -179,6 +182,9 @@ func cvGoScenarios(t *testing.T, e *env) {
 			celery.Chain(celery.S("tasks.add", 2, 2), celery.S("tasks.mul", 2)),
 			celery.S("tasks.add", 3, 3),
 		}, celery.S("tasks.xsum")), 18},
+		{"map", celery.Map(celery.S("tasks.xsum"), []any{[]any{1, 2}, []any{3, 4}}), []any{3, 7}},
+		{"starmap", celery.Starmap(celery.S("tasks.add"), [][]any{{1, 2}, {3, 4}}), []any{3, 7}},
+		{"chunks", celery.Chunks(celery.S("tasks.add"), [][]any{{0, 0}, {1, 1}, {2, 2}, {3, 3}}, 3), []any{[]any{0, 2, 4}, []any{6}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wkEqual(t, tc.name, wkNorm(t, get(t, tc.sig)), wkNorm(t, tc.want))

@@ -226,3 +226,58 @@ func optIndex(v any) *int {
 	}
 	return &i
 }
+
+// registerBuiltins adds Celery's celery.map and celery.starmap tasks
+// (app/builtins.py), which run a registered task over many arguments
+// in-process, unless the mux already has them.
+func (mux *ServeMux) registerBuiltins() {
+	for name, star := range map[string]bool{"celery.map": false, "celery.starmap": true} {
+		mux.mu.RLock()
+		_, exists := mux.m[name]
+		mux.mu.RUnlock()
+		if !exists {
+			mux.HandleFunc(name, func(ctx context.Context, t *Task) (any, error) { return mapTask(ctx, t, star) })
+		}
+	}
+}
+
+// mapTask calls the task named in kwargs "task" once per element of
+// kwargs "it" (its only argument, or its argument list for starmap) and
+// returns the results in order.
+func mapTask(ctx context.Context, t *Task, star bool) (any, error) {
+	sigMap, _ := t.Kwargs["task"].(map[string]any)
+	sig, err := celery.SignatureFromMap(sigMap)
+	if err != nil {
+		return nil, typeError("%s: %v", t.Task, err)
+	}
+	items, ok := t.Kwargs["it"].([]any)
+	if !ok {
+		return nil, typeError("%s: it must be a list", t.Task)
+	}
+	e, h := t.w.mux.lookup(sig.Task)
+	if e == nil {
+		return nil, &PyError{Type: "NotRegistered", Module: celeryExc, Args: []any{sig.Task}}
+	}
+	out := make([]any, 0, len(items))
+	for _, item := range items {
+		args := []any{item}
+		if star {
+			if args, ok = item.([]any); !ok {
+				return nil, typeError("%s: each item must be a list of arguments", t.Task)
+			}
+		}
+		m := *t.Message
+		m.Task, m.Args, m.Kwargs = sig.Task, args, sig.Kwargs
+		if m.Kwargs == nil {
+			m.Kwargs = map[string]any{}
+		}
+		sub := *t
+		sub.Message, sub.entry = &m, e
+		res, err := h.ProcessTask(ctx, &sub)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}

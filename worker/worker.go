@@ -147,7 +147,9 @@ func WithBrokerURL(broker, backend string) Option {
 	return func(o *options) { o.brokerURL, o.backendURL = broker, backend }
 }
 
-// New returns a worker. broker and backend stay owned by the caller.
+// New returns a worker. broker and backend stay owned by the caller. Like
+// a Celery app, the worker serves the builtins celery.map and
+// celery.starmap: New adds them to mux unless it has them.
 func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...Option) *Worker {
 	host, _ := os.Hostname()
 	o := options{
@@ -170,6 +172,7 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 	if o.concurrency <= 0 {
 		o.concurrency = max(1, numCPU())
 	}
+	mux.registerBuiltins()
 	w := &Worker{
 		broker: broker, backend: backend, mux: mux, o: o,
 		reserved: map[string]*request{}, active: map[string]*request{},

@@ -5,7 +5,7 @@
     canvas.py restore-group GID -> {"result": [...], "ids": [...]}
 
 Scenarios: chain, long-chain N, group, chord N, link, link-error,
-chord-fail, nested. Run with cwd = this directory (tasks.py importable).
+chord-fail, nested, map, starmap, chunks. Run with cwd = this directory (tasks.py importable).
 """
 
 import sys
@@ -67,6 +67,12 @@ def run(scenario, n):
         res = chord(group(chain(add.s(1, 1), mul.s(2)),
                           chain(add.s(2, 2), mul.s(2)),
                           add.s(3, 3)), xsum.s()).apply_async()
+    elif scenario == "map":
+        res = xsum.map([[1, 2], [3, 4]]).apply_async()
+    elif scenario == "starmap":
+        res = add.starmap([(1, 2), (3, 4)]).apply_async()
+    elif scenario == "chunks":
+        res = add.chunks([(i, i) for i in range(7)], 3).apply_async()
     else:
         raise SystemExit(f"canvas.py: unknown scenario {scenario}")
     try:
