@@ -9,7 +9,6 @@ package integration
 // Chromium (make screenshots).
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +27,6 @@ import (
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
-	"github.com/celeriac/celeriac/worker/builtin"
 )
 
 const flGoNode = "go-flower@celeriac"
@@ -116,42 +114,10 @@ func (f *flower) postJSON(path string, v any, out any) {
 	}
 }
 
-// runGoWorker runs an in-process Go worker and returns a stop function
-// (also called at Cleanup).
-func runGoWorker(t *testing.T, url string, opts ...worker.Option) (*worker.Worker, func()) {
-	t.Helper()
-	broker, err := celery.NewBroker(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := celery.NewBackendFromPool(broker.Pool())
-	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool())
-	w := worker.New(broker, backend, mux, opts...)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker.Run: %v", err)
-		}
-		backend.Close()
-		broker.Close()
-	}
-	t.Cleanup(stop)
-	return w, stop
-}
-
 func TestFlower(t *testing.T) {
 	e := newEnv(t)
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithEvents())
-	_, stopGo := runGoWorker(t, e.URL, worker.WithHostname(flGoNode), worker.WithConcurrency(2),
+	_, stopGo := runGoWorker(t, e.URL, nil, worker.WithHostname(flGoNode), worker.WithConcurrency(2),
 		worker.WithEvents(true), worker.WithBrokerURL(e.URL, e.URL), wkLogger(t))
 	ctl := control.New(e.Client.Broker())
 	waitGoNode(t, ctl, flGoNode)

@@ -71,6 +71,14 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 // register.
 func startGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts ...worker.Option) *worker.Worker {
 	t.Helper()
+	w, _ := runGoWorker(t, url, register, opts...)
+	return w
+}
+
+// runGoWorker is startGoWorker that also returns a stop function, for
+// tests that end the worker early (stop is idempotent and runs at Cleanup).
+func runGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts ...worker.Option) (*worker.Worker, func()) {
+	t.Helper()
 	broker, err := celery.NewBroker(url)
 	if err != nil {
 		t.Fatal(err)
@@ -85,15 +93,19 @@ func startGoWorker(t *testing.T, url string, register func(*worker.ServeMux), op
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker.Run: %v", err)
-		}
-		backend.Close()
-		broker.Close()
-	})
-	return w
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker.Run: %v", err)
+			}
+			backend.Close()
+			broker.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return w, stop
 }
 
 // proc is a celeriac binary subprocess.
