@@ -769,21 +769,25 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}}
 		w.o.logger.Error("hard time limit exceeded", "task", msg.Task, "task_id", msg.ID, "limit", hard)
 	}
+	// revoke(terminate=True): the context is cancelled with errTerminated
+	// and the handler abandoned at once, as Celery kills the pool process
+	// (Go cannot kill a goroutine; a handler that ignores ctx runs on in the
+	// background until it returns). The cause is checked, not only the kill
+	// channel: terminate cancels first, so a handler that obeys its context
+	// can return before the channel is closed.
+	killed := errors.Is(context.Cause(tctx), errTerminated)
 	select {
 	case <-r.kill:
-		// revoke(terminate=True): the context is cancelled with
-		// errTerminated and the handler abandoned at once, as Celery kills
-		// the pool process (Go cannot kill a goroutine; a handler that
-		// ignores ctx runs on in the background until it returns). Checked
-		// after the wait too: a handler that obeys its context may return
-		// before the kill is seen.
+		killed = true
+	default:
+	}
+	if killed {
 		w.terminated(ctx, r, t)
 		if lateAck {
 			w.ack(ctx, r.d)
 		}
 		w.done(r)
 		return
-	default:
 	}
 	runtime := time.Since(start)
 	if o.err != nil && soft > 0 && errors.Is(context.Cause(tctx), errSoftTimeLimit) && errors.Is(o.err, context.DeadlineExceeded) {
