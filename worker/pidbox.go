@@ -54,16 +54,14 @@ func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 }
 
 func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
-	conn, err := rconn.Dedicated(ctx, w.broker.Pool())
+	psc, done, err := rconn.PubSub(ctx, w.broker.Pool())
 	if err != nil {
 		return err
 	}
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
-	psc := redis.PubSubConn{Conn: conn}
-	defer psc.Close()
+	defer done()
 	prefix := w.broker.KeyPrefix()
 	// The binding is cosmetic (fanout ignores it) but Python declares it.
-	if _, err := conn.Do("SADD", prefix+kombu.BindingKey(kombu.PidboxExchange), kombu.BindingMember("", "", w.o.hostname+"."+kombu.PidboxExchange)); err != nil {
+	if _, err := psc.Conn.Do("SADD", prefix+kombu.BindingKey(kombu.PidboxExchange), kombu.BindingMember("", "", w.o.hostname+"."+kombu.PidboxExchange)); err != nil {
 		return err
 	}
 	if err := psc.PSubscribe(prefix + kombu.FanoutChannel(w.broker.DB(), kombu.PidboxExchange, "")); err != nil {

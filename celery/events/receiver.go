@@ -97,13 +97,11 @@ func (r *Receiver) Run(ctx context.Context, handle func(Event)) error {
 }
 
 func (r *Receiver) session(ctx context.Context, handle func(Event), up func()) error {
-	conn, err := rconn.Dedicated(ctx, r.broker.Pool())
+	psc, done, err := rconn.PubSub(ctx, r.broker.Pool())
 	if err != nil {
 		return err
 	}
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
-	psc := redis.PubSubConn{Conn: conn}
-	defer psc.Close()
+	defer done()
 	if err := psc.PSubscribe(r.Channel()); err != nil {
 		return err
 	}

@@ -325,3 +325,15 @@ func Dedicated(ctx context.Context, pool *redis.Pool) (redis.Conn, error) {
 	}
 	return nil, errors.New("redis pool has no dialer")
 }
+
+// PubSub opens a Dedicated connection for a subscription that ctx ends:
+// when ctx is done the connection is closed, which unblocks a reader in
+// ReceiveWithTimeout(0). Call the returned func when the session is over.
+func PubSub(ctx context.Context, pool *redis.Pool) (redis.PubSubConn, func(), error) {
+	conn, err := Dedicated(ctx, pool)
+	if err != nil {
+		return redis.PubSubConn{}, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	return redis.PubSubConn{Conn: conn}, func() { stop(); conn.Close() }, nil
+}
