@@ -70,11 +70,11 @@ func AppendEncode(dst []byte, v any) ([]byte, error) {
 }
 
 type encoder struct {
-	depth     int                      // open JSON arrays and objects
-	recursion int                      // pointer/interface indirections
-	keys      []string                 // scratch for sorting map keys
-	fields    map[reflect.Type][]field // struct fields seen in this call
-	scratch   []byte                   // for ",string" struct fields
+	depth     int        // open JSON arrays and objects
+	recursion int        // pointer/interface indirections
+	keys      []string   // scratch for sorting map keys
+	fields    fieldCache // struct fields seen in this call
+	scratch   []byte     // for ",string" struct fields
 }
 
 func (e *encoder) enter(levels int) error {
@@ -589,15 +589,19 @@ func (e *encoder) reflectMap(b []byte, v reflect.Value) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func (e *encoder) structFields(t reflect.Type) []field {
-	if fs, ok := e.fields[t]; ok {
+// fieldCache remembers typeFields per struct type for one Encode or
+// Unmarshal call.
+type fieldCache map[reflect.Type][]field
+
+func (c *fieldCache) get(t reflect.Type) []field {
+	if fs, ok := (*c)[t]; ok {
 		return fs
 	}
-	if e.fields == nil {
-		e.fields = make(map[reflect.Type][]field)
+	if *c == nil {
+		*c = make(fieldCache)
 	}
 	fs := typeFields(t)
-	e.fields[t] = fs
+	(*c)[t] = fs
 	return fs
 }
 
@@ -608,7 +612,7 @@ func (e *encoder) reflectStruct(b []byte, v reflect.Value) ([]byte, error) {
 	e.depth++
 	b = append(b, '{')
 	n := 0
-	for _, f := range e.structFields(v.Type()) {
+	for _, f := range e.fields.get(v.Type()) {
 		fv, ok := fieldByIndex(v, f.index)
 		if !ok {
 			continue

@@ -151,19 +151,7 @@ func withPath(err error, seg string) error {
 }
 
 type unmarshaler struct {
-	fields map[reflect.Type][]field
-}
-
-func (u *unmarshaler) structFields(t reflect.Type) []field {
-	if fs, ok := u.fields[t]; ok {
-		return fs
-	}
-	if u.fields == nil {
-		u.fields = make(map[reflect.Type][]field)
-	}
-	fs := typeFields(t)
-	u.fields[t] = fs
-	return fs
+	fields fieldCache
 }
 
 func typeError(v any, t reflect.Type, err error) error {
@@ -571,7 +559,7 @@ func (u *unmarshaler) assignMap(m map[string]any, rv reflect.Value) error {
 }
 
 func (u *unmarshaler) assignStruct(m map[string]any, rv reflect.Value) error {
-	fields := u.structFields(rv.Type())
+	fields := u.fields.get(rv.Type())
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		f := lookupField(fields, k)
 		if f == nil {
