@@ -1503,12 +1503,13 @@ func TestWireEmbedded(t *testing.T) {
 		}
 	})
 
+	c, err := celery.NewClient(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
 	t.Run("go client", func(t *testing.T) {
-		c, err := celery.NewClient(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
 		r, err := c.SendTask(ctx, "tasks.add", celery.Args(20, 22))
 		if err != nil {
 			t.Fatal(err)
@@ -1542,11 +1543,6 @@ func TestWireEmbedded(t *testing.T) {
 
 	// Go stores (Lua: GET, SETEX, PUBLISH), Python reads.
 	t.Run("go result, python get", func(t *testing.T) {
-		c, err := celery.NewClient(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
 		m := &celery.ResultMeta{TaskID: uuid.NewString(), Status: celery.StateSuccess, Result: []any{1, "ü"}, DateDone: time.Now()}
 		if ok, err := c.Backend().Store(ctx, m); err != nil || !ok {
 			t.Fatalf("Store: %v %v", ok, err)
