@@ -53,6 +53,7 @@ type options struct {
 	queues      []string
 	keepAlive   time.Duration
 	shutdown    context.Context
+	maxInFlight int
 }
 
 // Option configures New.

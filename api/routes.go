@@ -6,6 +6,9 @@ import "github.com/gin-gonic/gin"
 // test compares the two lists.
 func (h *handlers) routes(e *gin.Engine) {
 	e.Use(h.recovery, h.logRequests, h.measure)
+	if h.o.maxInFlight > 0 {
+		e.Use(h.shedder(h.o.maxInFlight))
+	}
 
 	// Public: probes and the API description.
 	e.GET("/healthz", h.healthz)

@@ -35,6 +35,7 @@ type serveFlags struct {
 	maxDuration  int
 	maxBody      int64
 	maxWait      time.Duration
+	maxInFlight  int
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -46,6 +47,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
 	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
+	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
 }
 
 // HTTP server timeouts. Writes may last as long as the longest ?wait=;
@@ -117,6 +119,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithMaxWait(f.maxWait),
 		api.WithQueues(splitList(f.queues)...),
 		api.WithShutdown(ctx),
+		api.WithMaxInFlight(f.maxInFlight),
 	)
 
 	ln, err := net.Listen("tcp", f.addr)
