@@ -223,6 +223,7 @@ func (w *Worker) stats() map[string]any {
 		},
 		"broker":         w.brokerInfo(),
 		"prefetch_count": w.PrefetchCount(),
+		"abandoned":      w.Abandoned(), // celeriac: handlers abandoned, still running
 		"rusage":         rusage(),
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
 	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Worker consumes task messages from Redis queues and runs them with the
@@ -52,6 +53,7 @@ type Worker struct {
 	seq      uint64
 
 	processed atomic.Int64
+	abandoned atomic.Int64 // handlers abandoned, still running (abandon.go)
 	started   time.Time
 
 	canvasOnce sync.Once
@@ -77,6 +79,7 @@ type options struct {
 	heartbeat          time.Duration
 	brokerURL          string
 	backendURL         string
+	registerer         prometheus.Registerer
 }
 
 // Option configures a Worker.
@@ -190,6 +193,7 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
 		events.WithTaskEvents(o.taskEvents), events.WithDispatcherLogger(o.logger))
+	w.registerMetrics()
 	return w
 }
 
@@ -742,7 +746,9 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	w.events.Send(events.TaskStarted, map[string]any{"uuid": msg.ID, "pid": os.Getpid()})
 
 	done := make(chan outcome, 1)
+	run := &handlerRun{}
 	go func() {
+		defer run.finished(w, msg.Task, msg.ID)
 		defer func() {
 			if p := recover(); p != nil {
 				done <- outcome{panic: fmt.Sprintf("panic: %v\n\n%s", p, debug.Stack())}
@@ -760,8 +766,10 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	var o outcome
 	select {
 	case <-r.kill:
+		run.abandon(w, msg.Task, msg.ID, "terminated")
 	case o = <-done:
 	case <-hardC:
+		run.abandon(w, msg.Task, msg.ID, "hard time limit")
 		// Go cannot kill a goroutine: the handler is abandoned (its
 		// context is cancelled) and its slot freed, as Celery frees a
 		// killed child's.

@@ -1,0 +1,104 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/worker"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A handler that ignores its context is abandoned at the hard time limit:
+// its slot runs the next task at once, the gauge counts it until it
+// returns, and one warning is logged at each end. goleak (TestMain)
+// checks that the handler's goroutine is gone once it returned.
+func TestAbandonedHandler(t *testing.T) {
+	var logs syncBuffer
+	release := make(chan struct{})
+	reg := prometheus.NewRegistry()
+	f := start(t, func(m *worker.ServeMux) {
+		m.HandleFunc("t.stubborn", func(context.Context, *worker.Task) (any, error) {
+			<-release // ignores ctx
+			return "late", nil
+		})
+	}, worker.WithConcurrency(1), worker.WithRegisterer(reg),
+		worker.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	defer close(release)
+
+	m := wait(t, f, "t.stubborn", celery.TimeLimits(200*time.Millisecond, 0))
+	if m.Status != celery.StateFailure || m.Err().(*celery.TaskError).Type != "TimeLimitExceeded" {
+		t.Fatalf("stubborn task: %s %v", m.Status, m.Result)
+	}
+	// The only slot is free again although the handler still runs.
+	if m := wait(t, f, "tasks.add", celery.Args(2, 3)); m.Status != celery.StateSuccess {
+		t.Fatalf("next task: %s %v", m.Status, m.Result)
+	}
+	if n := f.w.Abandoned(); n != 1 {
+		t.Errorf("Abandoned() = %d, want 1", n)
+	}
+	if n := gauge(t, reg); n != 1 {
+		t.Errorf("gauge = %v, want 1", n)
+	}
+	if n := strings.Count(logs.String(), "task handler abandoned"); n != 1 {
+		t.Errorf("%d abandonment warnings, want 1:\n%s", n, logs.String())
+	}
+
+	release <- struct{}{}
+	deadline := time.Now().Add(5 * time.Second)
+	for f.w.Abandoned() != 0 || !strings.Contains(logs.String(), "abandoned task handler returned") {
+		if time.Now().After(deadline) {
+			t.Fatalf("abandoned handler not reported as returned (count %d):\n%s", f.w.Abandoned(), logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := gauge(t, reg); n != 0 {
+		t.Errorf("gauge = %v after return, want 0", n)
+	}
+	// A handler that obeys its limit is never reported.
+	if m := wait(t, f, "tasks.add", celery.Args(1, 1), celery.TimeLimits(time.Second, 0)); m.Status != celery.StateSuccess {
+		t.Fatalf("add: %s", m.Status)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Errorf("%d warnings, want 2 (abandoned, returned):\n%s", n, logs.String())
+	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "celeriac_worker_abandoned_handlers" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("celeriac_worker_abandoned_handlers not registered")
+	return 0
+}
