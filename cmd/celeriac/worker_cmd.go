@@ -114,6 +114,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithPidbox(!f.withoutControl),
 		worker.WithHeartbeatInterval(seconds(f.heartbeat)),
 		worker.WithBrokerURL(brokerURL, backendURL),
+		worker.WithSweepInterval(sweepInterval(f.visibility)),
 	)
 	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
@@ -127,6 +128,13 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		os.Exit(1)
 	}()
 	return w.Run(ctx)
+}
+
+// sweepInterval is how often the visibility sweep runs: every 100 s (the
+// worker's default), or twice per visibility timeout when that is shorter,
+// so that a dead worker's messages come back soon after they are due.
+func sweepInterval(visibility time.Duration) time.Duration {
+	return max(time.Second, min(100*time.Second, visibility/2))
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
