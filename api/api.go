@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/rconn"
 )
 
 // Revoker broadcasts a revoke to the workers (Celery's control.revoke). It
@@ -110,6 +111,7 @@ type handlers struct {
 	o       options
 	allowed map[string]bool
 	metrics *metrics
+	conn    rconn.State // Redis lost/restored, logged once each (brokerstate.go)
 }
 
 // New returns the API as an http.Handler: a gin.Engine built with gin.New
@@ -146,6 +148,7 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 		allowed: map[string]bool{},
 		metrics: newMetrics(),
 	}
+	h.conn.Name, h.conn.Logger = "broker", o.logger
 	for _, n := range o.allowed {
 		h.allowed[n] = true
 	}

@@ -73,7 +73,7 @@ func statusOf(err error) (int, any) {
 		// The client went away; nobody reads this. 499 is nginx's
 		// "client closed request", kept for logs and metrics.
 		return 499, "client closed request"
-	case errors.Is(err, celery.ErrClosed), errors.As(err, &ne):
+	case errors.Is(err, celery.ErrClosed), errors.As(err, &ne), celery.IsUnavailable(err):
 		return http.StatusServiceUnavailable, "broker unavailable"
 	}
 	return http.StatusInternalServerError, "internal server error"
@@ -83,7 +83,7 @@ func statusOf(err error) (int, any) {
 // are logged with the cause, which the body does not reveal.
 func (h *handlers) fail(c *gin.Context, err error) {
 	status, detail := statusOf(err)
-	if status >= 500 {
+	if status >= 500 && h.brokerDown(err) {
 		h.o.logger.ErrorContext(c.Request.Context(), "request failed",
 			"method", c.Request.Method, "route", c.FullPath(), "status", status, "error", err)
 	}

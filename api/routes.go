@@ -5,7 +5,7 @@ import "github.com/gin-gonic/gin"
 // routes registers every route. openapi.json documents each of them; a
 // test compares the two lists.
 func (h *handlers) routes(e *gin.Engine) {
-	e.Use(h.recovery, h.logRequests, h.measure)
+	e.Use(h.recovery, h.logRequests, h.measure, h.watchBroker)
 	if h.o.maxInFlight > 0 {
 		e.Use(h.shedder(h.o.maxInFlight))
 	}

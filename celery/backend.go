@@ -105,7 +105,17 @@ func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
 // stored SUCCESS with another (a redelivered task that ran twice) loses
 // nothing, so the guard script is kept for the other states, which must
 // never hide a SUCCESS.
-func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error) {
+//
+// A connection error is retried as a publish is (see Broker.PublishBatch).
+func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (written bool, err error) {
+	err = withRetry(ctx, func() error {
+		written, err = b.storeRaw(ctx, taskID, state, raw)
+		return err
+	})
+	return written, err
+}
+
+func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
@@ -133,8 +143,17 @@ func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw 
 	return n == 1, nil
 }
 
-// Get returns the stored meta, or a PENDING meta when there is none.
-func (b *Backend) Get(ctx context.Context, taskID string) (*ResultMeta, error) {
+// Get returns the stored meta, or a PENDING meta when there is none. A
+// connection error is retried as a publish is.
+func (b *Backend) Get(ctx context.Context, taskID string) (m *ResultMeta, err error) {
+	err = withRetry(ctx, func() error {
+		m, err = b.getOnce(ctx, taskID)
+		return err
+	})
+	return m, err
+}
+
+func (b *Backend) getOnce(ctx context.Context, taskID string) (*ResultMeta, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
@@ -241,6 +260,7 @@ type subscriber struct {
 	mu       sync.Mutex
 	conn     *redis.PubSubConn
 	channels map[string]*channelState
+	state    rconn.State // logs lost/restored once per outage
 	running  bool
 	closed   bool
 	done     chan struct{}
@@ -310,7 +330,8 @@ func (w *waiter) markResync() {
 }
 
 func newSubscriber(pool *redis.Pool, logger *slog.Logger) *subscriber {
-	return &subscriber{pool: pool, logger: logger, channels: map[string]*channelState{}, done: make(chan struct{})}
+	return &subscriber{pool: pool, logger: logger, channels: map[string]*channelState{}, done: make(chan struct{}),
+		state: rconn.State{Name: "result subscriber", Logger: logger}}
 }
 
 // add registers a waiter on channel and returns once the subscription is
@@ -393,7 +414,6 @@ func (s *subscriber) run() {
 	defer s.wg.Done()
 	backoff := rconn.Backoff{}
 	failures := 0
-	down := false
 	for {
 		select {
 		case <-s.done:
@@ -406,9 +426,8 @@ func (s *subscriber) run() {
 				return
 			}
 		}
-		if !down {
-			s.logger.Warn("result subscriber connection lost; retrying", "error", err)
-			down = true
+		if s.state.Lost(err) { // one line per outage, not one per retry
+			failures = 0
 		}
 		t := time.NewTimer(backoff.Delay(failures))
 		failures++
@@ -444,6 +463,7 @@ func (s *subscriber) serve(c redis.Conn) error {
 	if err != nil {
 		return err
 	}
+	s.state.Up()
 	for {
 		// No read deadline: redigo closes a connection whose read times
 		// out. Redis closes the socket on restart, and TCP keepalive (on

@@ -178,6 +178,10 @@ func (b *Broker) conn(ctx context.Context) (redis.Conn, error) {
 
 // Ping checks that Redis answers.
 func (b *Broker) Ping(ctx context.Context) error {
+	return withRetry(ctx, func() error { return b.ping(ctx) })
+}
+
+func (b *Broker) ping(ctx context.Context) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
@@ -215,8 +219,15 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 	return b.PublishBatch(ctx, []Publishing{{Queue: queue, Priority: priority, Body: envelope}})
 }
 
-// PublishBatch pushes several envelopes in one pipelined round trip.
+// PublishBatch pushes several envelopes in one pipelined round trip. A
+// connection error is retried (three times within about a second, as
+// Celery's default publish retry policy), so a batch may be pushed twice
+// if Redis went away after it ran the commands: at least once.
 func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
+	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs) })
+}
+
+func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err

@@ -28,11 +28,13 @@ var errNoReply = errors.New("no reply")
 // connection is resubscribed with backoff; there is no polling.
 func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 	var backoff rconn.Backoff
+	conn := &rconn.State{Name: "remote control", Logger: w.o.logger}
 	fails := 0
 	readyOnce := false
 	for {
 		err := w.pidboxSession(ctx, func() {
 			fails = 0
+			conn.Up()
 			if !readyOnce {
 				readyOnce = true
 				close(ready)
@@ -41,7 +43,7 @@ func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.o.logger.Warn("remote control: connection lost; resubscribing", "error", err)
+		conn.Lost(err) // one line per outage, not one per retry
 		t := time.NewTimer(backoff.Delay(fails))
 		fails++
 		select {

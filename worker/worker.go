@@ -16,6 +16,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
 	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -1043,6 +1044,7 @@ func (w *Worker) meta(t *Task, state celery.State, result any) *celery.ResultMet
 func (w *Worker) sweepLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	conn := &rconn.State{Name: "visibility sweep", Logger: w.o.logger}
 	for {
 		select {
 		case <-ctx.Done():
@@ -1050,7 +1052,9 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		if _, err := w.broker.RestoreVisible(ctx); err != nil && ctx.Err() == nil {
-			w.o.logger.Warn("visibility sweep failed", "error", err)
+			conn.Lost(err) // one line per outage, not one per sweep
+		} else if err == nil {
+			conn.Up()
 		}
 		t.Reset(w.o.sweepInterval)
 	}

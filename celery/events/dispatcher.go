@@ -15,6 +15,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/internal/rconn"
 )
 
 // Dispatcher publishes events for one node (celery/events/dispatcher.py
@@ -33,6 +34,7 @@ type Dispatcher struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	taskOn   atomic.Bool
+	conn     rconn.State // logs lost/restored once per outage
 
 	mu       sync.Mutex
 	pending  []Event
@@ -69,6 +71,7 @@ func NewDispatcher(broker *celery.Broker, hostname string, opts ...DispatcherOpt
 		d.clock = &Clock{}
 	}
 	d.idle = sync.NewCond(&d.mu)
+	d.conn.Name, d.conn.Logger = "event dispatcher", d.logger
 	return d
 }
 
@@ -138,7 +141,10 @@ func (d *Dispatcher) flushLoop() {
 		d.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := d.publish(ctx, batch); err != nil {
-			d.logger.Warn("could not send events", "count", len(batch), "error", err)
+			// One line per outage, not one per heartbeat.
+			d.conn.Lost(err, "dropped_events", len(batch))
+		} else {
+			d.conn.Up()
 		}
 		cancel()
 	}

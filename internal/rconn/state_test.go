@@ -1,0 +1,30 @@
+package rconn
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestStateLogsChangesOnly(t *testing.T) {
+	var buf bytes.Buffer
+	s := &State{Name: "broker", Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	if s.Up() {
+		t.Error("Up on a fresh state reported a change")
+	}
+	if !s.Lost(errors.New("refused")) || s.Lost(errors.New("refused")) || s.Lost(errors.New("refused")) {
+		t.Error("Lost should report the first failure only")
+	}
+	if !s.Down() {
+		t.Error("not down after Lost")
+	}
+	if !s.Up() || s.Up() {
+		t.Error("Up should report the first success only")
+	}
+	out := buf.String()
+	if strings.Count(out, "broker connection lost; retrying") != 1 || strings.Count(out, "broker connection restored") != 1 || strings.Count(out, "\n") != 2 {
+		t.Errorf("log:\n%s", out)
+	}
+}
