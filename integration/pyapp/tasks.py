@@ -9,6 +9,9 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERIAC_TRACK_STARTED       "1"/"true" -> task_track_started
     CELERIAC_VISIBILITY_TIMEOUT  float seconds -> broker visibility_timeout
     CELERIAC_PREFETCH_MULTIPLIER int -> worker_prefetch_multiplier
+    CELERIAC_RESTORE_INTERVAL    float seconds -> kombu's visibility sweep
+                                 every that many seconds (unacked_restore_
+                                 interval, throttle 1; default 10 s x 10)
 
 JSON only: pickle is never accepted.
 """
@@ -50,6 +53,12 @@ app.conf.update(
 if os.environ.get("CELERIAC_VISIBILITY_TIMEOUT"):
     app.conf.broker_transport_options = {
         "visibility_timeout": float(os.environ["CELERIAC_VISIBILITY_TIMEOUT"]),
+    }
+if os.environ.get("CELERIAC_RESTORE_INTERVAL"):
+    app.conf.broker_transport_options = {
+        **(app.conf.broker_transport_options or {}),
+        "unacked_restore_interval": float(os.environ["CELERIAC_RESTORE_INTERVAL"]),
+        "unacked_restore_throttle": 1,
     }
 if os.environ.get("CELERIAC_PREFETCH_MULTIPLIER"):
     app.conf.worker_prefetch_multiplier = int(

@@ -1,0 +1,415 @@
+//go:build integration
+
+package integration
+
+// Fault tests: Celery's delivery promises on Redis kept under crashes
+// (kill -9), Redis restarts, warm shutdowns, a large backlog and handlers
+// that ignore their time limit. They run in a short form in make test;
+// CELERIAC_SOAK=1 (make soak) runs them at full size. Each test logs a
+// "fault:" line with its numbers (go test -v shows them).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/pypeer"
+	"github.com/celeriac/celeriac/internal/redistest"
+)
+
+// faultSoak reports whether the fault tests run at full size.
+func faultSoak() bool { return os.Getenv("CELERIAC_SOAK") == "1" }
+
+// faultSize returns short in make test and soak under CELERIAC_SOAK=1.
+func faultSize(short, soak int) int {
+	if faultSoak() {
+		return soak
+	}
+	return short
+}
+
+// faultPublish sends n tasks with the Go broker in batches of 1,000 and
+// returns their ids in publishing order.
+func faultPublish(t *testing.T, e *env, n int, name string, opts ...celery.SendOption) []string {
+	t.Helper()
+	ids := make([]string, 0, n)
+	batch := make([]celery.Publishing, 0, 1000)
+	flush := func() {
+		if err := e.Client.Broker().PublishBatch(ctxFor(t, 60*time.Second), batch); err != nil {
+			t.Fatalf("PublishBatch: %v", err)
+		}
+		batch = batch[:0]
+	}
+	for range n {
+		m, pub := e.Client.BuildMessage(name, opts...)
+		body, err := celery.EncodeMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.Body = body
+		batch = append(batch, pub)
+		ids = append(ids, m.ID)
+		if len(batch) == cap(batch) {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+	return ids
+}
+
+// faultDrained waits until the queue, unacked and unacked_index are empty
+// (acks are sent in batches, just after the results).
+func faultDrained(t *testing.T, e *env, queue string) {
+	t.Helper()
+	wkEventually(t, 30*time.Second, "queue, unacked and unacked_index to be empty", func() bool {
+		return wkQueueLen(t, e, queue) == 0 && wkInt(t, e, "HLEN", "unacked") == 0 && wkInt(t, e, "ZCARD", "unacked_index") == 0
+	})
+}
+
+// faultTally checks that every task has a SUCCESS result and returns the
+// number of duplicate runs seen in the workers' logs (each run logs one
+// "succeeded" line before it stores its result).
+func faultTally(t *testing.T, e *env, ids []string, metas map[string]*celery.ResultMeta, logs ...string) (lost, dups int) {
+	t.Helper()
+	runs := map[string]int{}
+	for _, l := range logs {
+		for id, n := range wkSucceeded(l) {
+			runs[id] += n
+		}
+	}
+	for _, id := range ids {
+		if m := metas[id]; m == nil || m.Status != celery.StateSuccess {
+			lost++
+			if lost <= 5 {
+				t.Errorf("task %s: %v", id, m)
+			}
+			continue
+		}
+		switch n := runs[id]; {
+		case n == 0:
+			t.Errorf("task %s has a result but no run in the logs", id)
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	return lost, dups
+}
+
+// faultSucceededCount counts "succeeded" lines in a log.
+func faultSucceededCount(log string) int { return strings.Count(log, "] succeeded in ") }
+
+// goCrashWorker starts a Go worker binary with acks_late and a 5 s
+// visibility timeout.
+func goCrashWorker(t *testing.T, url, name string) *proc {
+	t.Helper()
+	return startBinary(t, "worker ready", "worker", "--broker", url, "--acks-late", "--visibility-timeout", "5s",
+		"-c", "8", "--heartbeat-interval", "1", "-n", name)
+}
+
+// faultKillAt waits until log shows at least n successes, then kills the
+// process with SIGKILL and returns how many messages were unacknowledged
+// right after (running and prefetched: the most that may run twice).
+func faultKillAt(t *testing.T, e *env, log func() string, n int, kill func()) int {
+	t.Helper()
+	wkEventually(t, 120*time.Second, fmt.Sprintf("%d tasks done before the kill", n), func() bool {
+		return faultSucceededCount(log()) >= n
+	})
+	kill()
+	return wkInt(t, e, "HLEN", "unacked")
+}
+
+// TestFaultCrash kills workers with SIGKILL in the middle of a run with
+// acks_late: every task still ends with one SUCCESS result, and only
+// tasks that were unacknowledged at the kill may have run twice.
+func TestFaultCrash(t *testing.T) {
+	t.Parallel()
+	n := faultSize(2000, 10000)
+	npy := faultSize(500, 10000)
+
+	t.Run("GoThenGo", func(t *testing.T) {
+		e := newEnv(t)
+		ids := faultPublish(t, e, n, "tasks.sleep", celery.Args(0.005))
+		start := time.Now()
+		w1 := goCrashWorker(t, e.URL, "crash1@celeriac")
+		held := faultKillAt(t, e, w1.Log, n/3, func() { w1.Signal(syscall.SIGKILL); w1.Wait(10 * time.Second) })
+		w2 := goCrashWorker(t, e.URL, "crash2@celeriac")
+		metas := wkWaitReady(t, e, 180*time.Second, ids)
+		faultDrained(t, e, "celery")
+		lost, dups := faultTally(t, e, ids, metas, w1.Log(), w2.Log())
+		faultReport(t, "crash go->go", n, 1, held, lost, dups, time.Since(start))
+	})
+
+	t.Run("TwoWorkersOneDies", func(t *testing.T) {
+		e := newEnv(t)
+		ids := faultPublish(t, e, n, "tasks.sleep", celery.Args(0.005))
+		start := time.Now()
+		w1 := goCrashWorker(t, e.URL, "crash-a@celeriac")
+		w2 := goCrashWorker(t, e.URL, "crash-b@celeriac")
+		held := faultKillAt(t, e, func() string { return w1.Log() + w2.Log() }, n/3,
+			func() { w1.Signal(syscall.SIGKILL); w1.Wait(10 * time.Second) })
+		metas := wkWaitReady(t, e, 180*time.Second, ids)
+		faultDrained(t, e, "celery")
+		lost, dups := faultTally(t, e, ids, metas, w1.Log(), w2.Log())
+		faultReport(t, "crash 2 go workers, 1 killed", n, 1, held, lost, dups, time.Since(start))
+	})
+
+	pyWorker := func(t *testing.T, url string) *pypeer.Worker {
+		return pypeer.StartWorker(t, url, pypeer.WithPool("prefork"), pypeer.WithConcurrency(4),
+			pypeer.WithAcksLate(), pypeer.WithVisibilityTimeout(5*time.Second),
+			// kombu sweeps every 10 s × throttle 10 by default.
+			pypeer.WithEnv("CELERIAC_RESTORE_INTERVAL=2"))
+	}
+
+	t.Run("GoThenPython", func(t *testing.T) {
+		e := newEnv(t)
+		ids := faultPublish(t, e, npy, "tasks.sleep", celery.Args(0.005))
+		start := time.Now()
+		w1 := goCrashWorker(t, e.URL, "crash-go@celeriac")
+		held := faultKillAt(t, e, w1.Log, npy/3, func() { w1.Signal(syscall.SIGKILL); w1.Wait(10 * time.Second) })
+		py := pyWorker(t, e.URL)
+		metas := wkWaitReady(t, e, 300*time.Second, ids)
+		faultDrained(t, e, "celery")
+		lost, dups := faultTally(t, e, ids, metas, w1.Log(), py.Log())
+		faultReport(t, "crash go, python restores", npy, 1, held, lost, dups, time.Since(start))
+	})
+
+	t.Run("PythonThenGo", func(t *testing.T) {
+		e := newEnv(t)
+		ids := faultPublish(t, e, npy, "tasks.sleep", celery.Args(0.005))
+		start := time.Now()
+		py := pyWorker(t, e.URL)
+		held := faultKillAt(t, e, py.Log, npy/3, py.Kill)
+		w2 := goCrashWorker(t, e.URL, "restore-go@celeriac")
+		metas := wkWaitReady(t, e, 300*time.Second, ids)
+		faultDrained(t, e, "celery")
+		lost, dups := faultTally(t, e, ids, metas, py.Log(), w2.Log())
+		faultReport(t, "crash python, go restores", npy, 1, held, lost, dups, time.Since(start))
+	})
+}
+
+// faultReport checks lost == 0 and dups <= held and logs the numbers.
+func faultReport(t *testing.T, what string, tasks, kills, held, lost, dups int, took time.Duration) {
+	t.Helper()
+	t.Logf("fault: %s: tasks=%d kills=%d unacked_at_kill=%d lost=%d duplicates=%d time=%v",
+		what, tasks, kills, held, lost, dups, took.Round(time.Millisecond))
+	if lost != 0 {
+		t.Errorf("%d tasks lost", lost)
+	}
+	if dups > held {
+		t.Errorf("%d duplicate runs, but only %d messages were unacknowledged at the kill", dups, held)
+	}
+}
+
+// faultServe starts `celeriac serve` (no worker) and returns the process
+// and its API base URL.
+func faultServe(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	p := startBinary(t, "celeriac is serving.", append([]string{"serve", "--worker=false", "--addr", "127.0.0.1:0"}, args...)...)
+	for _, f := range strings.Fields(p.Log()) {
+		if strings.HasPrefix(f, "http://") {
+			return p, strings.TrimRight(f, "/")
+		}
+	}
+	t.Fatalf("no API URL in the banner:\n%s", p.Log())
+	return nil, ""
+}
+
+// faultHTTP is one API call's outcome.
+type faultHTTP struct {
+	status int
+	detail string
+	took   time.Duration
+	retry  string
+	err    error
+}
+
+func faultCall(ctx context.Context, client *http.Client, method, url, body string) faultHTTP {
+	start := time.Now()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return faultHTTP{err: err}
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return faultHTTP{err: err, took: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	out := faultHTTP{status: resp.StatusCode, took: time.Since(start), retry: resp.Header.Get("Retry-After"), err: err}
+	var b struct {
+		Detail any    `json:"detail"`
+		ID     string `json:"id"`
+	}
+	if json.Unmarshal(raw, &b) == nil {
+		if s, ok := b.Detail.(string); ok {
+			out.detail = s
+		} else if b.ID != "" {
+			out.detail = b.ID
+		}
+	}
+	return out
+}
+
+// faultLines returns the lines of log that contain any of subs.
+func faultLines(log string, subs ...string) []string {
+	var out []string
+	for line := range strings.Lines(log) {
+		for _, s := range subs {
+			if strings.Contains(line, s) {
+				out = append(out, strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestFaultRedisRestart stops redis-server (AOF on) in the middle of a run
+// and starts it again. While it is down the API answers 503 with a JSON
+// reason within 3 s and the Go client fails fast; the worker, the client
+// and the API reconnect by themselves, logging one line when the
+// connection is lost and one when it is back; every task, sent before or
+// after the outage, completes.
+func TestFaultRedisRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, redistest.WithAOF())
+	n := faultSize(500, 5000)
+	outage := time.Duration(faultSize(4, 20)) * time.Second
+	w := startBinary(t, "worker ready", "worker", "--broker", e.URL, "--acks-late", "--visibility-timeout", "6s",
+		"-c", "8", "--heartbeat-interval", "1", "-n", "restart@celeriac")
+	api, apiURL := faultServe(t, "--broker", e.URL)
+	before := faultPublish(t, e, n, "tasks.sleep", celery.Args(0.01))
+	wkEventually(t, 60*time.Second, "a quarter of the tasks done", func() bool { return faultSucceededCount(w.Log()) >= n/4 })
+
+	wMark, aMark := len(w.Log()), len(api.Log())
+	e.Redis.Stop()
+	down := time.Now()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	calls := []struct{ method, path, body string }{
+		{"POST", "/api/v1/tasks/tasks.add", `{"args": [1, 2]}`},
+		{"GET", "/api/v1/tasks/" + before[0], ""},
+		{"GET", "/task-status/" + before[1], ""},
+		{"GET", "/run-task/?duration=1", ""},
+		{"GET", "/api/v1/queues", ""},
+		{"GET", "/readyz", ""},
+	}
+	var during, slowest int
+	var maxTook time.Duration
+	for time.Since(down) < outage {
+		for _, c := range calls {
+			r := faultCall(context.Background(), hc, c.method, apiURL+c.path, c.body)
+			during++
+			maxTook = max(maxTook, r.took)
+			if r.err != nil || r.status != http.StatusServiceUnavailable || r.detail == "" {
+				t.Errorf("%s %s while Redis is down: %d %q %v", c.method, c.path, r.status, r.detail, r.err)
+			}
+			if r.took > 3*time.Second {
+				slowest++
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		start := time.Now()
+		_, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(1, 2))
+		cancel()
+		if err == nil || time.Since(start) > 3*time.Second {
+			t.Errorf("Go client send while Redis is down: %v after %v", err, time.Since(start))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.Redis.Restart(t)
+	up := time.Now()
+
+	// The Go client and the API work again at once.
+	after := faultPublish(t, e, n, "tasks.sleep", celery.Args(0.01))
+	for range 20 {
+		r := faultCall(context.Background(), hc, "POST", apiURL+"/api/v1/tasks/tasks.add", `{"args": [2, 3]}`)
+		if r.status/100 != 2 || r.detail == "" {
+			t.Fatalf("POST after the restart: %d %q %v", r.status, r.detail, r.err)
+		}
+		after = append(after, r.detail)
+	}
+	metas := wkWaitReady(t, e, 120*time.Second, append(slices.Clone(before), after...))
+	lost, dups := faultTally(t, e, append(before, after[:n]...), metas, w.Log())
+	for _, id := range after[n:] {
+		if metas[id].Status != celery.StateSuccess {
+			t.Errorf("API task %s: %s", id, metas[id].Status)
+		}
+	}
+	faultDrained(t, e, "celery")
+
+	// One line per state change and component, not one per retry.
+	wOut, aOut := w.Log()[wMark:], api.Log()[aMark:]
+	lostW := faultLines(wOut, "connection lost")
+	backW := faultLines(wOut, "connection restored")
+	lostA := faultLines(aOut, "connection lost")
+	backA := faultLines(aOut, "connection restored")
+	t.Logf("fault: redis restart: tasks=%d+%d+20 outage=%v api_calls_during=%d api_max_latency=%v lost=%d duplicates=%d recovered_in=%v",
+		n, n, outage, during, maxTook.Round(time.Millisecond), lost, dups, time.Since(up).Round(time.Millisecond))
+	t.Logf("fault: worker reconnect lines:\n  %s\n  %s", strings.Join(lostW, "\n  "), strings.Join(backW, "\n  "))
+	t.Logf("fault: api reconnect lines:\n  %s\n  %s", strings.Join(lostA, "\n  "), strings.Join(backA, "\n  "))
+	if lost != 0 {
+		t.Errorf("%d tasks lost", lost)
+	}
+	// Only tasks running or prefetched at the outage (window 8 × 4, plus
+	// the 8 running) may run twice: their acks failed.
+	if dups > 40 {
+		t.Errorf("%d duplicate runs, more than were held at the outage", dups)
+	}
+	faultOnePerState(t, "worker", lostW, backW)
+	faultOnePerState(t, "api", lostA, backA)
+	if slowest > 0 {
+		t.Errorf("%d API calls took over 3 s while Redis was down", slowest)
+	}
+}
+
+// faultOnePerState checks that each component logged its lost line once
+// and its back line once.
+func faultOnePerState(t *testing.T, who string, lost, back []string) {
+	t.Helper()
+	if len(lost) == 0 || len(back) == 0 {
+		t.Errorf("%s: no lost/back lines (lost %d, back %d)", who, len(lost), len(back))
+	}
+	count := map[string]int{}
+	for _, l := range append(slices.Clone(lost), back...) {
+		count[faultMsg(l)]++
+	}
+	for m, c := range count {
+		if c != 1 {
+			t.Errorf("%s logged %q %d times during one outage, want once", who, m, c)
+		}
+	}
+}
+
+// faultMsg extracts msg="..." (or msg=word) from a text log line.
+func faultMsg(line string) string {
+	_, rest, ok := strings.Cut(line, "msg=")
+	if !ok {
+		return line
+	}
+	if strings.HasPrefix(rest, `"`) {
+		if s, err := strconv.QuotedPrefix(rest); err == nil {
+			return s
+		}
+	}
+	word, _, _ := strings.Cut(rest, " ")
+	return word
+}
