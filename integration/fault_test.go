@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/redistest"
@@ -412,4 +414,112 @@ func faultMsg(line string) string {
 	}
 	word, _, _ := strings.Cut(rest, " ")
 	return word
+}
+
+// faultPopOrder returns the task ids of queue in the order workers pop
+// them: priority 0 (the plain key) first, then 3, 6, 9; each list from
+// its right end.
+func faultPopOrder(t *testing.T, e *env, queue string) []string {
+	t.Helper()
+	var out []string
+	for _, suffix := range []string{"", "\x06\x163", "\x06\x166", "\x06\x169"} {
+		raws, err := redis.ByteSlices(e.Redis.Do(t, "LRANGE", queue+suffix, 0, -1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(raws) - 1; i >= 0; i-- {
+			var env struct {
+				Headers struct {
+					ID string `json:"id"`
+				} `json:"headers"`
+			}
+			if err := json.Unmarshal(raws[i], &env); err != nil {
+				t.Fatalf("queued message %q: %v", raws[i], err)
+			}
+			out = append(out, env.Headers.ID)
+		}
+	}
+	return out
+}
+
+// TestFaultWarmShutdown sends SIGTERM to a worker that runs tasks, holds
+// a full prefetch window and ETA tasks: the running tasks finish, every
+// other message goes back to Redis at the front of its priority list in
+// the order it was taken, so the queue pops exactly as it would have
+// without the worker; a second worker then runs each task once.
+func TestFaultWarmShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := faultSize(12, 200)
+	var ids []string
+	prio := map[string]int{}
+	// Two ETA tasks first (priority 0: taken first), then n tasks over the
+	// four priority levels.
+	for range 2 {
+		id := faultPublish(t, e, 1, "tasks.sleep", celery.Args(0.1), celery.Countdown(4*time.Second))[0]
+		ids, prio[id] = append(ids, id), 0
+	}
+	for i := range n {
+		p := []int{9, 6, 3, 0}[i%4]
+		id := faultPublish(t, e, 1, "tasks.sleep", celery.Args(1), celery.Priority(p))[0]
+		ids, prio[id] = append(ids, id), p
+	}
+	// The order an undisturbed worker pops them in.
+	want := slices.Clone(ids)
+	slices.SortStableFunc(want, func(a, b string) int { return prio[a] - prio[b] })
+
+	start := time.Now()
+	w1 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "2", "--prefetch-multiplier", "3", "-n", "warm-a@celeriac")
+	// 2 running (acknowledged), a window of 6 reserved, 2 ETA held.
+	wkEventually(t, 20*time.Second, "2 running, 6 reserved and 2 ETA tasks", func() bool {
+		return wkInt(t, e, "HLEN", "unacked") == 8 && wkQueueLen(t, e, "celery") == len(ids)-10
+	})
+	w1.Signal(syscall.SIGTERM)
+	if !w1.Wait(30 * time.Second) {
+		t.Fatalf("no exit after SIGTERM:\n%s", w1.Log())
+	}
+	ran1 := wkSucceeded(w1.Log())
+	if len(ran1) != 2 {
+		t.Errorf("%d tasks finished during the warm shutdown, want the 2 running", len(ran1))
+	}
+	if u := wkInt(t, e, "HLEN", "unacked") + wkInt(t, e, "ZCARD", "unacked_index"); u != 0 {
+		t.Errorf("%d entries left in unacked/unacked_index after the warm shutdown", u)
+	}
+	var rest []string
+	for _, id := range want {
+		if ran1[id] == 0 {
+			rest = append(rest, id)
+		}
+	}
+	if got := faultPopOrder(t, e, "celery"); !slices.Equal(got, rest) {
+		t.Errorf("queue after the warm shutdown pops\n %v\nwant\n %v", got, rest)
+	}
+
+	w2 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "16", "-n", "warm-b@celeriac")
+	metas := wkWaitReady(t, e, 120*time.Second, ids)
+	faultDrained(t, e, "celery")
+	for _, id := range ids[:2] {
+		if d := metas[id].DateDone.Sub(start); d < 4*time.Second {
+			t.Errorf("ETA task %s ran %v after sending, before its countdown", id, d)
+		}
+	}
+	var runs map[string]int
+	wkEventually(t, 10*time.Second, "every success log line", func() bool {
+		runs = wkSucceeded(w1.Log() + w2.Log())
+		return len(runs) >= len(ids)
+	})
+	lost, dups := 0, 0
+	for _, id := range ids {
+		switch runs[id] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			dups += runs[id] - 1
+		}
+	}
+	t.Logf("fault: warm shutdown: tasks=%d (2 ETA) finished_in_shutdown=%d restored=%d lost=%d duplicates=%d", len(ids), len(ran1), len(rest), lost, dups)
+	if lost != 0 || dups != 0 {
+		t.Errorf("lost %d, duplicated %d; want none", lost, dups)
+	}
 }

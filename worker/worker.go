@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -573,6 +575,8 @@ func (w *Worker) restore(rs []*request) {
 	if len(rs) == 0 {
 		return
 	}
+	// First taken, first restored: ETA-held requests come from a map.
+	slices.SortStableFunc(rs, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
 	tags := make([]string, 0, len(rs))
 	for _, r := range rs {
 		if r.d.Tracked {
