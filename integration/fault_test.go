@@ -13,11 +13,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/worker"
 )
 
 // faultSoak reports whether the fault tests run at full size.
@@ -521,5 +524,211 @@ func TestFaultWarmShutdown(t *testing.T) {
 	t.Logf("fault: warm shutdown: tasks=%d (2 ETA) finished_in_shutdown=%d restored=%d lost=%d duplicates=%d", len(ids), len(ran1), len(rest), lost, dups)
 	if lost != 0 || dups != 0 {
 		t.Errorf("lost %d, duplicated %d; want none", lost, dups)
+	}
+}
+
+// faultRSS returns the resident set size of pid in bytes (VmRSS).
+func faultRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatalf("reading VmRSS: %v", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/pid/status")
+	return 0
+}
+
+// faultLatency summarises API call latencies.
+type faultLatency struct {
+	mu       sync.Mutex
+	took     []time.Duration
+	statuses map[int]int
+	errs     int
+}
+
+func (l *faultLatency) add(r faultHTTP) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.err != nil {
+		l.errs++
+		return
+	}
+	l.took = append(l.took, r.took)
+	l.statuses[r.status]++
+}
+
+func (l *faultLatency) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.took) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.took)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+// TestFaultBackpressure queues a large backlog: the worker's memory stays
+// flat while it works through it (the prefetch window bounds what it
+// holds), and the API under a load of concurrent clients keeps its p99
+// latency bounded, shedding with 503 (and Retry-After) rather than
+// queueing requests without end.
+func TestFaultBackpressure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	n := faultSize(100_000, 1_000_000)
+	sample := time.Duration(faultSize(8, 0)) * time.Second // 0: until drained
+	fill := time.Now()
+	faultPublish(t, e, n, "tasks.add", celery.Args(1, 2), celery.IgnoreResult())
+	fillTook := time.Since(fill)
+
+	// --loglevel warning: no line per task (nor "worker ready").
+	w := startBinary(t, "", "worker", "--broker", e.URL, "-c", "8", "--loglevel", "warning", "--without-control", "-n", "backlog@celeriac")
+	_, apiURL := faultServe(t, "--broker", e.URL, "--max-in-flight", "16", "--loglevel", "warning")
+	pid := w.cmd.Process.Pid
+
+	// Load: 64 clients send tasks as fast as they can.
+	ctx, stopLoad := context.WithCancel(context.Background())
+	defer stopLoad()
+	lat := &faultLatency{statuses: map[int]int{}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var load sync.WaitGroup
+	for range 64 {
+		load.Go(func() {
+			for ctx.Err() == nil {
+				r := faultCall(ctx, hc, "POST", apiURL+"/api/v1/tasks/tasks.add", `{"args": [1, 2], "queue": "api-load"}`)
+				if ctx.Err() != nil {
+					return
+				}
+				lat.add(r)
+				if r.status == http.StatusServiceUnavailable && r.retry == "" {
+					t.Errorf("503 without Retry-After: %q", r.detail)
+				}
+			}
+		})
+	}
+
+	var rss []int64
+	start := time.Now()
+	for {
+		rss = append(rss, faultRSS(t, pid))
+		left := wkQueueLen(t, e, "celery")
+		if sample > 0 && time.Since(start) >= sample || sample == 0 && left == 0 {
+			break
+		}
+		if time.Since(start) > 30*time.Minute {
+			t.Fatalf("backlog not drained after 30 min: %d left", left)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	stopLoad()
+	load.Wait()
+	left := wkQueueLen(t, e, "celery")
+	done := n - left
+	elapsed := time.Since(start)
+
+	// Flat: the last third of the run holds no more than the first third
+	// (after start-up) plus slack, and everything stays under the bound.
+	third := max(1, len(rss)/3)
+	early, late, peak := slices.Max(rss[:third]), slices.Max(rss[len(rss)-third:]), slices.Max(rss)
+	const bound = 150 << 20 // race-detector build; ~20-30 MB without -race
+	mb := func(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + "MB" }
+	t.Logf("fault: backpressure: queued=%d (filled in %v) processed=%d in %v rss samples=%d first=%s early_max=%s late_max=%s peak=%s",
+		n, fillTook.Round(time.Millisecond), done, elapsed.Round(time.Millisecond), len(rss), mb(rss[0]), mb(early), mb(late), mb(peak))
+	t.Logf("fault: api under load: requests=%d statuses=%v transport_errors=%d p50=%v p99=%v max=%v",
+		len(lat.took), lat.statuses, lat.errs, lat.quantile(0.5), lat.quantile(0.99), lat.quantile(1))
+	if peak > bound {
+		t.Errorf("worker RSS peaked at %s, over %s", mb(peak), mb(bound))
+	}
+	if late > early+early/4+(8<<20) {
+		t.Errorf("worker RSS grew from %s to %s while it worked through the backlog", mb(early), mb(late))
+	}
+	if done == 0 {
+		t.Error("the worker processed nothing")
+	}
+	if lat.errs > 0 {
+		t.Errorf("%d API calls failed at the transport level", lat.errs)
+	}
+	for st, c := range lat.statuses {
+		if st != http.StatusCreated && st != http.StatusAccepted && st != http.StatusOK && st != http.StatusServiceUnavailable && st != http.StatusTooManyRequests {
+			t.Errorf("%d API calls answered %d", c, st)
+		}
+	}
+	if p99 := lat.quantile(0.99); p99 > 2*time.Second {
+		t.Errorf("API p99 latency %v under load, want under 2 s", p99)
+	}
+}
+
+// faultBuf is a log sink safe for concurrent writes and reads.
+type faultBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (f *faultBuf) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b.Write(p)
+}
+
+func (f *faultBuf) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.b.String()
+}
+
+// TestFaultTimeLimit sends (from Python) a task whose handler ignores its
+// context with a 1 s hard time limit: Python sees TimeLimitExceeded, the
+// worker's only slot runs the next task while the handler still runs, and
+// the abandoned handler is counted and logged once when abandoned and once
+// when it finally returns.
+func TestFaultTimeLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	logs := &faultBuf{}
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	w := startGoWorker(t, e.URL, func(mux *worker.ServeMux) {
+		mux.HandleFunc("fault.stubborn", func(context.Context, *worker.Task) (any, error) {
+			<-release // ignores its context
+			return "late", nil
+		})
+	}, worker.WithConcurrency(1), worker.WithHostname("limits@celeriac"),
+		worker.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	ids := wkRawPublish(t, e.URL,
+		wkSend{Name: "fault.stubborn", Options: map[string]any{"time_limit": 1}},
+		wkSend{Name: "tasks.add", Args: []any{2, 3}})
+
+	r := pyGet(t, e.URL, ids[0])
+	if exc := wkExc(t, r); r.State != "FAILURE" || exc.Type != "TimeLimitExceeded" {
+		t.Errorf("stubborn task: %s %+v", r.State, exc)
+	}
+	if r := pyGet(t, e.URL, ids[1]); r.State != "SUCCESS" || fmt.Sprint(r.Result) != "5" {
+		t.Errorf("next task on the freed slot: %s %v", r.State, r.Result)
+	}
+	if n := w.Abandoned(); n != 1 {
+		t.Errorf("Abandoned() = %d while the handler runs, want 1", n)
+	}
+	free()
+	wkEventually(t, 10*time.Second, "the abandoned handler to return", func() bool {
+		return w.Abandoned() == 0 && strings.Contains(logs.String(), "abandoned task handler returned")
+	})
+	abandoned := faultLines(logs.String(), "task handler abandoned")
+	returned := faultLines(logs.String(), "abandoned task handler returned")
+	t.Logf("fault: time limit: abandoned lines=%d returned lines=%d\n  %s\n  %s", len(abandoned), len(returned),
+		strings.Join(abandoned, "\n  "), strings.Join(returned, "\n  "))
+	if len(abandoned) != 1 || len(returned) != 1 {
+		t.Errorf("want one line each:\n%s", logs.String())
 	}
 }
