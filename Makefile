@@ -67,7 +67,7 @@ integration:
 soak: redis venv
 	@mkdir -p bin
 	set -o pipefail; CELERIAC_SOAK=1 $(GO) test -count=1 -tags integration -timeout 90m -v -run '^TestFault' ./integration/ 2>&1 \
-	  | tee bin/soak.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|fault: '
+	  | tee bin/soak.log | grep --line-buffered -E '^(=== RUN|--- |ok|FAIL|PASS)|fault: '
 
 ## smoke: the docker-compose topology as local processes (redis-server, API,
 ## two Go workers, Flower) and the original walkthrough against it (~6 s).
