@@ -15,6 +15,10 @@ import (
 // and logs one warning when a handler is abandoned and one when it finally
 // returns, so that a leak shows.
 
+// abandonGrace is how long a terminated handler may take to return before
+// it is reported as abandoned.
+const abandonGrace = 100 * time.Millisecond
+
 // handlerRun is the state one running handler shares with its goroutine.
 type handlerRun struct {
 	mu        sync.Mutex

@@ -771,7 +771,13 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	var o outcome
 	select {
 	case <-r.kill:
-		run.abandon(w, msg.Task, msg.ID, "terminated")
+		// terminate cancelled the context first: a handler that obeys it
+		// returns at once and is not reported as abandoned.
+		select {
+		case o = <-done:
+		case <-time.After(abandonGrace):
+			run.abandon(w, msg.Task, msg.ID, "terminated")
+		}
 	case o = <-done:
 	case <-hardC:
 		run.abandon(w, msg.Task, msg.ID, "hard time limit")
