@@ -1,0 +1,21 @@
+package celery_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+)
+
+// IsUnavailable tells a Redis outage (retry later, answer 503) from other
+// errors. Nothing listens on port 1 here.
+func ExampleIsUnavailable() {
+	client, _ := celery.NewClient("redis://127.0.0.1:1/0")
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := client.SendTask(ctx, "tasks.add", celery.Args(2, 3))
+	fmt.Println(celery.IsUnavailable(err))
+	// Output: true
+}

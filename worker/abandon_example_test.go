@@ -1,0 +1,23 @@
+package worker_test
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/worker"
+)
+
+// Expose the worker's metrics, among them
+// celeriac_worker_abandoned_handlers: handlers abandoned at their hard
+// time limit that ignore their context and still run.
+func ExampleWithRegisterer() {
+	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	defer broker.Close()
+	reg := prometheus.NewRegistry()
+	w := worker.New(broker, celery.NewBackendFromPool(broker.Pool()), worker.NewServeMux(),
+		worker.WithRegisterer(reg), worker.WithHostname("celery@example"))
+	fmt.Println(w.Abandoned())
+	// Output: 0
+}
