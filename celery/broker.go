@@ -411,13 +411,13 @@ type Consumer struct {
 	queues []string
 	conn   redis.Conn
 	fails  int
-	down   bool
-	busy   bool // the last call delivered: try a batch pop first
+	state  rconn.State // logs lost/restored once per outage
+	busy   bool        // the last call delivered: try a batch pop first
 }
 
 // NewConsumer returns a consumer of queues.
 func (b *Broker) NewConsumer(queues ...string) *Consumer {
-	return &Consumer{b: b, queues: slices.Clone(queues)}
+	return &Consumer{b: b, queues: slices.Clone(queues), state: rconn.State{Name: "broker", Logger: b.o.logger}}
 }
 
 // Queues returns the queues in their current rotation order.
@@ -601,18 +601,13 @@ func (c *Consumer) rotate(queue string) {
 }
 
 func (c *Consumer) up() {
-	if c.down {
-		c.b.o.logger.Info("broker connection restored")
-	}
-	c.down, c.fails = false, 0
+	c.state.Up()
+	c.fails = 0
 }
 
 // wait sleeps for the next backoff delay; false when ctx ended first.
 func (c *Consumer) wait(ctx context.Context, err error) bool {
-	if !c.down {
-		c.b.o.logger.Warn("broker connection lost; retrying", "error", err)
-		c.down = true
-	}
+	c.state.Lost(err)
 	d := c.b.o.backoff.Delay(c.fails)
 	c.fails++
 	t := time.NewTimer(d)

@@ -464,7 +464,9 @@ func TestFaultWarmShutdown(t *testing.T) {
 	}
 	for i := range n {
 		p := []int{9, 6, 3, 0}[i%4]
-		id := faultPublish(t, e, 1, "tasks.sleep", celery.Args(1), celery.Priority(p))[0]
+		// 2 s each: time enough to see the full window before the two
+		// running tasks finish and the next two start.
+		id := faultPublish(t, e, 1, "tasks.sleep", celery.Args(2), celery.Priority(p))[0]
 		ids, prio[id] = append(ids, id), p
 	}
 	// The order an undisturbed worker pops them in.
