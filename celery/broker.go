@@ -677,11 +677,16 @@ func (b *Broker) Ack(ctx context.Context, d *Delivery) error {
 	return b.AckTags(ctx, d.Tag)
 }
 
-// AckTags acknowledges deliveries by tag in one round trip.
+// AckTags acknowledges deliveries by tag in one round trip. A connection
+// error is retried as a publish is (acking twice is harmless).
 func (b *Broker) AckTags(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
+	return withRetry(ctx, func() error { return b.ackTags(ctx, tags) })
+}
+
+func (b *Broker) ackTags(ctx context.Context, tags []string) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
