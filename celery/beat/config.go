@@ -405,7 +405,7 @@ func location(v any) (*time.Location, error) {
 
 // normalize turns decoded YAML/TOML values into what the JSON encoder
 // takes: maps with non-string keys are stringified, times become ISO
-// strings.
+// strings, integers int64 (as from either parser).
 func normalize(v any) any {
 	switch x := v.(type) {
 	case []any:
@@ -432,6 +432,8 @@ func normalize(v any) any {
 			out[fmt.Sprint(k)] = normalize(e)
 		}
 		return out
+	case int:
+		return int64(x)
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
 	}
