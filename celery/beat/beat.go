@@ -280,17 +280,20 @@ func (b *Beat) tryAcquire(ctx context.Context) (string, time.Duration, error) {
 	}
 	defer c.Close()
 	r, err := b.acquire.DoContext(ctx, c, b.lockKey, b.fenceKey, b.o.id, b.o.lease.Milliseconds())
-	if err != nil && !errors.Is(err, redis.ErrNil) {
+	if err != nil {
 		return "", 0, fmt.Errorf("beat: acquire lock: %w", err)
 	}
-	if tok, ok := r.([]byte); ok {
-		return string(tok), 0, nil
+	switch r := r.(type) {
+	case []byte:
+		return string(r), 0, nil
+	case int64:
+		if r < 0 { // a lock without expiry (set by hand?): wait a lease
+			b.o.logger.Warn("beat: the lock has no expiry; is it set by something else?", "key", b.lockKey)
+			return "", b.o.lease, nil
+		}
+		return "", time.Duration(r) * time.Millisecond, nil
 	}
-	pttl, err := redis.Int64(redis.DoContext(c, ctx, "PTTL", b.lockKey))
-	if err != nil {
-		return "", 0, fmt.Errorf("beat: lock ttl: %w", err)
-	}
-	return "", time.Duration(max(pttl, 0)) * time.Millisecond, nil
+	return "", 0, fmt.Errorf("beat: acquire lock: unexpected reply %T", r)
 }
 
 func (b *Beat) renewLock(ctx context.Context, token string) (bool, error) {

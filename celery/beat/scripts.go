@@ -11,9 +11,10 @@ const keyBase = "celeriac.beat."
 // acquireScript takes the lock when it is free.
 //
 // KEYS[1] lock, KEYS[2] fence; ARGV[1] instance id, ARGV[2] lease ms.
-// Returns the new token, or false when another holds the lock.
+// Returns the new token, or the holder's remaining lease in ms (PTTL: -1
+// for a lock without expiry) when another holds the lock.
 const acquireScript = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('PTTL', KEYS[1]) end
 local token = redis.call('INCR', KEYS[2]) .. ':' .. ARGV[1]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 return token
