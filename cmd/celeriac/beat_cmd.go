@@ -1,13 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // time zones in images without /usr/share/zoneinfo
 
@@ -88,20 +88,19 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return b.Run(ctx)
 }
 
-// dryRun prints each entry's next n due times after now.
+// dryRun prints each entry's next n due times after now, in the entry's
+// time zone and in UTC.
 func dryRun(w io.Writer, cfg *beat.Config, n int, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	bw := bufio.NewWriter(w)
 	for _, e := range cfg.Entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Task, e.Schedule)
-		loc := time.UTC
+		fmt.Fprintf(bw, "%s  %s  %s\n", e.Name, e.Task, e.Schedule)
+		loc := cfg.Timezone
 		if c, ok := e.Schedule.(*beat.Crontab); ok {
 			loc = c.Location()
-		} else if cfg.Timezone != nil {
-			loc = cfg.Timezone
 		}
 		for _, t := range beat.Upcoming(e.Schedule, now, n) {
-			fmt.Fprintf(tw, "\t%s\t%s\n", t.In(loc).Format("2006-01-02 15:04:05 MST Mon"), t.UTC().Format(time.RFC3339))
+			fmt.Fprintf(bw, "  %s  %s\n", t.In(loc).Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format(time.RFC3339))
 		}
 	}
-	return tw.Flush()
+	return bw.Flush()
 }

@@ -59,12 +59,12 @@ entries:
 	if err := dryRun(&out, cfg, 2, now); err != nil {
 		t.Fatal(err)
 	}
-	want := `nightly  tasks.report                 crontab(30 1 * * *) America/New_York
-         2026-11-01 01:30:00 EDT Sun  2026-11-01T05:30:00Z
-         2026-11-02 01:30:00 EST Mon  2026-11-02T06:30:00Z
-ping     tasks.add                    every 1m30s
-         2026-10-31 08:01:30 EDT Sat  2026-10-31T12:01:30Z
-         2026-10-31 08:03:00 EDT Sat  2026-10-31T12:03:00Z
+	want := `nightly  tasks.report  crontab(30 1 * * *) America/New_York
+  Sun 2026-11-01 01:30:00 EDT  2026-11-01T05:30:00Z
+  Mon 2026-11-02 01:30:00 EST  2026-11-02T06:30:00Z
+ping  tasks.add  every 1m30s
+  Sat 2026-10-31 08:01:30 EDT  2026-10-31T12:01:30Z
+  Sat 2026-10-31 08:03:00 EDT  2026-10-31T12:03:00Z
 `
 	if out.String() != want {
 		t.Errorf("dry run:\n%s\nwant:\n%s", out.String(), want)
