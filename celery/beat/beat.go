@@ -163,13 +163,14 @@ func (b *Beat) Run(ctx context.Context) error {
 	var (
 		token     string
 		renewedAt time.Time
-		failing   bool
+		failing   bool // the last iteration had a Redis error
+		failed    bool // this iteration had one
 	)
 	report := func(err error) {
-		if !failing {
+		if !failing && !failed && ctx.Err() == nil {
 			log.Warn("beat: redis error; retrying", "err", err)
 		}
-		failing = true
+		failed = true
 	}
 	stepDown := func(why string) {
 		if token != "" {
@@ -196,13 +197,13 @@ func (b *Beat) Run(ctx context.Context) error {
 			return nil
 		}
 		wait := b.o.lease / 3
+		failed = false
 		if token == "" {
 			tok, pttl, err := b.tryAcquire(ctx)
 			switch {
 			case err != nil:
 				report(err)
 			case tok != "":
-				failing = false
 				if err := b.loadState(ctx); err != nil {
 					report(err)
 					b.releaseLock(ctx, tok)
@@ -213,7 +214,6 @@ func (b *Beat) Run(ctx context.Context) error {
 				log.Info("beat: leadership acquired", "instance", b.o.id, "token", token)
 				wait = 0
 			default:
-				failing = false
 				// Sleep until the lease runs out, with a little jitter.
 				wait = min(max(pttl, 5*time.Millisecond), b.o.lease/2) + rand.N(20*time.Millisecond)
 			}
@@ -230,7 +230,6 @@ func (b *Beat) Run(ctx context.Context) error {
 				case !ok:
 					stepDown("lock taken over")
 				default:
-					failing = false
 					renewedAt = now
 				}
 			}
@@ -241,8 +240,6 @@ func (b *Beat) Run(ctx context.Context) error {
 					stepDown("fenced: token no longer current")
 				case err != nil:
 					report(err)
-				default:
-					failing = false
 				}
 				if d := next.Sub(b.o.now()); !next.IsZero() && d < wait {
 					wait = max(d, 0)
@@ -252,6 +249,12 @@ func (b *Beat) Run(ctx context.Context) error {
 				}
 			}
 		}
+		if failed { // do not spin while Redis is down
+			wait = max(wait, min(b.o.lease/10, 500*time.Millisecond))
+		} else if failing {
+			log.Info("beat: redis is back")
+		}
+		failing = failed
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {

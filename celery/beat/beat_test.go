@@ -300,3 +300,53 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisOutage: the leader survives Redis going away and coming back
+// (empty: no persistence), takes the lock again and goes on sending.
+func TestRedisOutage(t *testing.T) {
+	br, srv := newBroker(t)
+	var logs syncBuffer
+	b, err := New(br, []Entry{{Name: "e", Task: "t", Schedule: Every(100 * time.Millisecond)}},
+		WithLease(300*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, b)
+	waitFor(t, 2*time.Second, "leadership", b.IsLeader)
+	time.Sleep(300 * time.Millisecond)
+	srv.Stop()
+	time.Sleep(600 * time.Millisecond)
+	srv.Restart(t)
+	c := srv.Dial(t)
+	defer c.Close()
+	waitFor(t, 5*time.Second, "sends after the restart", func() bool {
+		n, _ := redis.Int(c.Do("LLEN", "celery"))
+		return n >= 3
+	})
+	r.stop(t)
+	for _, want := range []string{"beat: redis error; retrying", "beat: leadership acquired"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if n := strings.Count(logs.String(), "redis error"); n > 3 {
+		t.Errorf("%d redis error lines for one outage, want one per failing spell:\n%s", n, logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
