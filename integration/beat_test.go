@@ -3,6 +3,9 @@
 package integration
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,6 +42,16 @@ func sentIDs(log string) map[string][]string {
 	return out
 }
 
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // TestBeatIntervalPythonAndGoWorkers: an every-1s entry for a Python
 // worker's queue and one for a Go worker's queue; both run them (so both
 // accept beat's extra headers) and store results.
@@ -51,7 +64,8 @@ entries:
   py-add: {task: tasks.add, every: 1s, args: [2, 3], queue: py}
   go-add: {task: tasks.add, every: 1s, kwargs: {x: 4, y: 5}, queue: go}
 `)
-	p := startBinary(t, "leadership acquired", "beat", "--schedule", sched, "--broker", e.URL, "--lease", "2s")
+	metrics := freeAddr(t)
+	p := startBinary(t, "leadership acquired", "beat", "--schedule", sched, "--broker", e.URL, "--lease", "2s", "--metrics-addr", metrics)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ids := sentIDs(p.Log())
@@ -62,6 +76,17 @@ entries:
 			t.Fatalf("beat sent %v", ids)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, re := range []string{`celeriac_beat_leader 1`, `celeriac_beat_sent_total\{entry="py-add",task="tasks.add"\} [3-9]`, `celeriac_beat_leadership_acquired_total 1`} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("/metrics lacks %s:\n%s", re, body)
+		}
 	}
 	p.Signal(syscall.SIGTERM)
 	if !p.Wait(10 * time.Second) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/kombu"
@@ -47,6 +48,11 @@ type Beat struct {
 
 	leader atomic.Bool
 	state  map[string]time.Time // entry -> last due time handled (leader only)
+
+	sent      *prometheus.CounterVec
+	skipped   *prometheus.CounterVec
+	leaderG   prometheus.Gauge
+	elections prometheus.Counter
 }
 
 type options struct {
@@ -57,6 +63,7 @@ type options struct {
 	defaultQueue string
 	logger       *slog.Logger
 	now          func() time.Time
+	registerer   prometheus.Registerer
 }
 
 // Option configures New.
@@ -92,6 +99,12 @@ func WithDefaultQueue(q string) Option { return func(o *options) { o.defaultQueu
 // WithLogger sets the logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithRegisterer registers the Beat's Prometheus metrics with r:
+// celeriac_beat_sent_total{entry,task}, celeriac_beat_skipped_total{entry}
+// (catch-up skips), celeriac_beat_leader (1 while this instance leads) and
+// celeriac_beat_leadership_acquired_total. Default: not registered.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
+
 // New returns a Beat that sends entries through broker. It checks the
 // entries (unique names, a task, a schedule, arguments that encode).
 func New(broker *celery.Broker, entries []Entry, opts ...Option) (*Beat, error) {
@@ -121,6 +134,25 @@ func New(broker *celery.Broker, entries []Entry, opts ...Option) (*Beat, error) 
 		lockKey:  broker.KeyPrefix() + keyBase + o.name + ".lock",
 		fenceKey: broker.KeyPrefix() + keyBase + o.name + ".fence",
 		lastKey:  broker.KeyPrefix() + keyBase + o.name + ".last",
+	}
+	b.sent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "celeriac_beat_sent_total", Help: "Periodic tasks sent, by entry and task.",
+	}, []string{"entry", "task"})
+	b.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "celeriac_beat_skipped_total", Help: "Times missed due times of an entry were skipped (catch_up skip).",
+	}, []string{"entry"})
+	b.leaderG = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "celeriac_beat_leader", Help: "1 while this beat holds the lock and sends, else 0.",
+	})
+	b.elections = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "celeriac_beat_leadership_acquired_total", Help: "Times this beat became the leader.",
+	})
+	if o.registerer != nil {
+		for _, c := range []prometheus.Collector{b.sent, b.skipped, b.leaderG, b.elections} {
+			if err := o.registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("beat: metrics: %w", err)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
@@ -177,7 +209,7 @@ func (b *Beat) Run(ctx context.Context) error {
 			log.Warn("beat: leadership lost", "instance", b.o.id, "token", token, "reason", why)
 		}
 		token = ""
-		b.leader.Store(false)
+		b.setLeader(false)
 	}
 	defer func() {
 		if token == "" {
@@ -190,7 +222,7 @@ func (b *Beat) Run(ctx context.Context) error {
 		} else {
 			log.Info("beat: leadership released", "instance", b.o.id, "token", token)
 		}
-		b.leader.Store(false)
+		b.setLeader(false)
 	}()
 	for {
 		if ctx.Err() != nil {
@@ -210,7 +242,8 @@ func (b *Beat) Run(ctx context.Context) error {
 					break
 				}
 				token, renewedAt = tok, b.o.now()
-				b.leader.Store(true)
+				b.setLeader(true)
+				b.elections.Inc()
 				log.Info("beat: leadership acquired", "instance", b.o.id, "token", token)
 				wait = 0
 			default:
@@ -264,6 +297,15 @@ func (b *Beat) Run(ctx context.Context) error {
 			case <-t.C:
 			}
 		}
+	}
+}
+
+func (b *Beat) setLeader(on bool) {
+	b.leader.Store(on)
+	if on {
+		b.leaderG.Set(1)
+	} else {
+		b.leaderG.Set(0)
 	}
 }
 
@@ -385,6 +427,7 @@ func (b *Beat) tick(ctx context.Context, token string, now time.Time) (time.Time
 			if err := b.record(ctx, token, e, skipTo, false); err != nil {
 				return next, err
 			}
+			b.skipped.WithLabelValues(e.Name).Inc()
 			b.o.logger.Info("beat: skipped missed due times", "entry", e.Name, "through", skipTo)
 		}
 		for _, due := range sends {
@@ -506,6 +549,7 @@ func (b *Beat) record(ctx context.Context, token string, e *Entry, due time.Time
 	}
 	b.state[e.Name] = due
 	if send {
+		b.sent.WithLabelValues(e.Name, e.Task).Inc()
 		b.o.logger.Info("Scheduler: Sending due task "+e.Name+" ("+e.Task+")",
 			"entry", e.Name, "task", e.Task, "id", msg.ID, "queue", queue, "due", due.UTC().Format(time.RFC3339Nano))
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/celery"
@@ -116,7 +118,8 @@ func TestTwoBeatsOneSender(t *testing.T) {
 	br, srv := newBroker(t)
 	entries := []Entry{{Name: "tick", Task: "tasks.add", Schedule: Every(100 * time.Millisecond), Args: []any{1, 2}}}
 	mk := func(id string) *Beat {
-		b, err := New(br, entries, WithLease(300*time.Millisecond), WithInstanceID(id), WithLogger(quiet))
+		b, err := New(br, entries, WithLease(300*time.Millisecond), WithInstanceID(id), WithLogger(quiet),
+			WithRegisterer(prometheus.NewRegistry()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +149,17 @@ func TestTwoBeatsOneSender(t *testing.T) {
 		dues = append(dues, dueOf(t, m))
 	}
 	checkContiguous(t, dues, 100*time.Millisecond)
+	sent1 := metricValue(r1.b.sent.WithLabelValues("tick", "tasks.add"))
+	sent2 := metricValue(r2.b.sent.WithLabelValues("tick", "tasks.add"))
+	if int(sent1+sent2) != len(msgs) || sent1 == 0 || sent2 == 0 {
+		t.Errorf("celeriac_beat_sent_total: %v + %v, %d messages", sent1, sent2, len(msgs))
+	}
+	if e1, e2 := metricValue(r1.b.elections), metricValue(r2.b.elections); e1 != 1 || e2 != 1 {
+		t.Errorf("leadership_acquired_total: %v, %v; want 1, 1", e1, e2)
+	}
+	if g := metricValue(r2.b.leaderG); g != 0 {
+		t.Errorf("celeriac_beat_leader after stop: %v", g)
+	}
 	last, err := r2.b.LastRuns(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -349,4 +363,15 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func metricValue(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
 }

@@ -7,9 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones in images without /usr/share/zoneinfo
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/beat"
@@ -25,6 +31,7 @@ type beatFlags struct {
 	lateWindow   time.Duration
 	catchUp      string
 	defaultQueue string
+	metricsAddr  string
 }
 
 func (f *beatFlags) register(fs *flag.FlagSet) {
@@ -37,6 +44,7 @@ func (f *beatFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lateWindow, "late-window", 0, "due times late by up to this are all sent; older ones follow --catch-up (default: the file's late_window, else 1m; at least 2 leases)")
 	fs.StringVar(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
 	fs.StringVar(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
 }
 
 func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,14 +86,44 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer broker.Close()
+	reg := prometheus.NewRegistry()
 	b, err := beat.New(broker, cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
 		beat.WithLateWindow(window), beat.WithCatchUp(catchUp), beat.WithDefaultQueue(f.defaultQueue),
-		beat.WithLogger(log))
+		beat.WithLogger(log), beat.WithRegisterer(reg))
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
 	}
+	if f.metricsAddr != "" {
+		stop, err := serveMetrics(f.metricsAddr, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stop()
+		log.Info("metrics", "url", "http://"+f.metricsAddr+"/metrics")
+	}
 	log.Info("connecting", "broker", redactURL(f.brokerURL()), "schedule", f.schedule)
 	return b.Run(ctx)
+}
+
+// serveMetrics serves reg (plus Go and process metrics) at addr/metrics
+// until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 // dryRun prints each entry's next n due times after now, in the entry's

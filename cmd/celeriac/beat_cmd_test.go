@@ -30,6 +30,7 @@ func TestBeatErrors(t *testing.T) {
 		{[]string{"beat", "--schedule", good, "--dry-run", "-n", "0"}, 1, "-n: want at least 1"},
 		{[]string{"beat", "--schedule", good, "--broker", "amqp://x"}, 1, "unsupported scheme"},
 		{[]string{"beat", "--lease", "soon"}, 2, "invalid value"},
+		{[]string{"beat", "--schedule", good, "--broker", "redis://127.0.0.1:1/0", "--metrics-addr", "nonsense"}, 1, "--metrics-addr"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
