@@ -375,3 +375,28 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// TestRestartNeitherSkipsNorRepeats: a beat stops, nothing runs for a
+// while, a new one starts: the due times of the gap are sent once each
+// (they are within the late window) and the sequence goes on.
+func TestRestartNeitherSkipsNorRepeats(t *testing.T) {
+	br, srv := newBroker(t)
+	entries := []Entry{{Name: "tick", Task: "t", Schedule: Every(50 * time.Millisecond)}}
+	b1, _ := New(br, entries, WithLease(200*time.Millisecond), WithLogger(quiet))
+	r1 := start(t, b1)
+	time.Sleep(400 * time.Millisecond)
+	r1.stop(t)
+	time.Sleep(300 * time.Millisecond) // about 6 due times with no beat
+	b2, _ := New(br, entries, WithLease(200*time.Millisecond), WithLogger(quiet))
+	r2 := start(t, b2)
+	time.Sleep(300 * time.Millisecond)
+	r2.stop(t)
+	var dues []time.Time
+	for _, m := range queued(t, srv, "celery") {
+		dues = append(dues, dueOf(t, m))
+	}
+	if len(dues) < 15 {
+		t.Fatalf("%d messages over 1 s of every-50ms", len(dues))
+	}
+	checkContiguous(t, dues, 50*time.Millisecond)
+}
