@@ -3,6 +3,7 @@
 //
 //	celeriac serve                       # HTTP API + Go worker + embedded broker (make run)
 //	celeriac worker -Q celery -c 8       # a worker
+//	celeriac beat --schedule beat.yaml   # periodic tasks
 //	celeriac call tasks.add --args '[2, 3]' --wait
 //	celeriac result <task-id> --wait
 //	celeriac purge -Q celery
@@ -39,6 +40,7 @@ func commands() []command {
 		{"serve", "start the HTTP API, a Go worker and (without --broker) an embedded broker", cmdServe},
 		{"run", "the same as serve (what `make run` starts)", cmdServe},
 		{"worker", "start a worker", cmdWorker},
+		{"beat", "send periodic tasks from a schedule file (any number may run; one sends)", cmdBeat},
 		{"call", "send a task and print its id (and result with --wait)", cmdCall},
 		{"result", "print a task's state and result", cmdResult},
 		{"purge", "delete all waiting messages from queues", cmdPurge},

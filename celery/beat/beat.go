@@ -1,0 +1,608 @@
+package beat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/kombu"
+)
+
+// Message headers beat adds to every task it sends. Celery workers (Go
+// and Python) ignore headers they do not know; a task can read them
+// (Python: self.request.beat_due).
+const (
+	// HeaderDue is the due time the message was sent for (ISO 8601, UTC).
+	HeaderDue = "beat_due"
+	// HeaderEntry is the schedule entry's name.
+	HeaderEntry = "beat_entry"
+)
+
+// ErrNotLeader is returned by operations that need the lock when this
+// instance does not hold it.
+var ErrNotLeader = errors.New("beat: not the leader")
+
+// Beat sends the tasks of a schedule when they are due. Any number of
+// Beats with the same name may run against one Redis: a lock with a lease
+// picks the one that sends, and every send is fenced by the lock's token
+// and recorded with the entry's last due time in one Lua script, so no due
+// time is sent twice.
+type Beat struct {
+	broker  *celery.Broker
+	client  *celery.Client
+	entries []Entry
+	o       options
+
+	acquire, renew, release, due *redis.Script
+	lockKey, fenceKey, lastKey   string
+
+	leader atomic.Bool
+	state  map[string]time.Time // entry -> last due time handled (leader only)
+
+	sent      *prometheus.CounterVec
+	skipped   *prometheus.CounterVec
+	leaderG   prometheus.Gauge
+	elections prometheus.Counter
+}
+
+type options struct {
+	name, id     string
+	lease        time.Duration
+	lateWindow   time.Duration
+	catchUp      CatchUp
+	defaultQueue string
+	logger       *slog.Logger
+	now          func() time.Time
+	registerer   prometheus.Registerer
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithName sets the schedule's name: Beats with the same name share one
+// lock and one record of last runs. Default "default".
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithInstanceID names this instance in the lock and logs. Default
+// host:pid:random.
+func WithInstanceID(id string) Option { return func(o *options) { o.id = id } }
+
+// WithLease sets the lock's lease: the leader renews it every third of
+// the lease, and a standby takes over at most this long after the leader
+// died. Default 10 s.
+func WithLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
+
+// WithLateWindow sets how late a due time may be and still be sent (each
+// of them): a standby taking over, or a restart, sends the due times it
+// finds within the window. Older ones follow WithCatchUp. Default 1 min,
+// and at least twice the lease.
+func WithLateWindow(d time.Duration) Option { return func(o *options) { o.lateWindow = d } }
+
+// WithCatchUp sets what happens to due times older than the late window.
+// Default CatchUpOnce.
+func WithCatchUp(c CatchUp) Option { return func(o *options) { o.catchUp = c } }
+
+// WithDefaultQueue sets the queue of entries that name none. Default
+// "celery".
+func WithDefaultQueue(q string) Option { return func(o *options) { o.defaultQueue = q } }
+
+// WithLogger sets the logger. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithRegisterer registers the Beat's Prometheus metrics with r:
+// celeriac_beat_sent_total{entry,task}, celeriac_beat_skipped_total{entry}
+// (catch-up skips), celeriac_beat_leader (1 while this instance leads) and
+// celeriac_beat_leadership_acquired_total. Default: not registered.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
+
+// New returns a Beat that sends entries through broker. It checks the
+// entries (unique names, a task, a schedule, arguments that encode).
+func New(broker *celery.Broker, entries []Entry, opts ...Option) (*Beat, error) {
+	host, _ := os.Hostname()
+	o := options{
+		name: "default", lease: 10 * time.Second, defaultQueue: celery.DefaultQueue,
+		logger: slog.Default(), now: time.Now,
+		id: host + ":" + strconv.Itoa(os.Getpid()) + ":" + strconv.FormatUint(rand.Uint64()%1e6, 10),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.lease < 100*time.Millisecond {
+		return nil, fmt.Errorf("beat: lease %v: want at least 100ms", o.lease)
+	}
+	if o.lateWindow == 0 {
+		o.lateWindow = time.Minute
+	}
+	o.lateWindow = max(o.lateWindow, 2*o.lease)
+	b := &Beat{
+		broker: broker, o: o,
+		client:   celery.NewClientFrom(broker, nil, celery.WithDefaultQueue(o.defaultQueue)),
+		acquire:  redis.NewScript(2, acquireScript),
+		renew:    redis.NewScript(1, renewScript),
+		release:  redis.NewScript(1, releaseScript),
+		due:      redis.NewScript(5, dueScript),
+		lockKey:  broker.KeyPrefix() + keyBase + o.name + ".lock",
+		fenceKey: broker.KeyPrefix() + keyBase + o.name + ".fence",
+		lastKey:  broker.KeyPrefix() + keyBase + o.name + ".last",
+	}
+	b.sent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "celeriac_beat_sent_total", Help: "Periodic tasks sent, by entry and task.",
+	}, []string{"entry", "task"})
+	b.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "celeriac_beat_skipped_total", Help: "Times missed due times of an entry were skipped (catch_up skip).",
+	}, []string{"entry"})
+	b.leaderG = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "celeriac_beat_leader", Help: "1 while this beat holds the lock and sends, else 0.",
+	})
+	b.elections = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "celeriac_beat_leadership_acquired_total", Help: "Times this beat became the leader.",
+	})
+	if o.registerer != nil {
+		for _, c := range []prometheus.Collector{b.sent, b.skipped, b.leaderG, b.elections} {
+			if err := o.registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("beat: metrics: %w", err)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		switch {
+		case e.Name == "":
+			return nil, errors.New("beat: an entry has no name")
+		case seen[e.Name]:
+			return nil, fmt.Errorf("beat: entry %q: duplicate name", e.Name)
+		case e.Task == "":
+			return nil, fmt.Errorf("beat: entry %q: no task name", e.Name)
+		case e.Schedule == nil:
+			return nil, fmt.Errorf("beat: entry %q: no schedule", e.Name)
+		case e.Priority < 0 || e.Priority > 9:
+			return nil, fmt.Errorf("beat: entry %q: priority %d out of range 0-9", e.Name, e.Priority)
+		}
+		if iv, ok := e.Schedule.(Interval); ok && iv.D < time.Millisecond {
+			return nil, fmt.Errorf("beat: entry %q: interval %v: want at least 1ms", e.Name, iv.D)
+		}
+		seen[e.Name] = true
+		if _, err := b.encode(e, time.Unix(0, 0)); err != nil {
+			return nil, fmt.Errorf("beat: entry %q: %w", e.Name, err)
+		}
+		b.entries = append(b.entries, e)
+	}
+	return b, nil
+}
+
+// IsLeader reports whether this instance holds the lock.
+func (b *Beat) IsLeader() bool { return b.leader.Load() }
+
+// Entries returns the schedule.
+func (b *Beat) Entries() []Entry { return b.entries }
+
+// Run schedules until ctx ends, then releases the lock (so a standby takes
+// over at once) and returns nil. Redis errors are logged and retried.
+func (b *Beat) Run(ctx context.Context) error {
+	log := b.o.logger
+	log.Info("beat: starting", "name", b.o.name, "instance", b.o.id, "entries", len(b.entries),
+		"lease", b.o.lease, "late_window", b.o.lateWindow, "catch_up", b.o.catchUp.String())
+	var (
+		token     string
+		renewedAt time.Time
+		failing   bool // the last iteration had a Redis error
+		failed    bool // this iteration had one
+	)
+	report := func(err error) {
+		if !failing && !failed && ctx.Err() == nil {
+			log.Warn("beat: redis error; retrying", "err", err)
+		}
+		failed = true
+	}
+	stepDown := func(why string) {
+		if token != "" {
+			log.Warn("beat: leadership lost", "instance", b.o.id, "token", token, "reason", why)
+		}
+		token = ""
+		b.setLeader(false)
+	}
+	defer func() {
+		if token == "" {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := b.releaseLock(rctx, token); err != nil {
+			log.Warn("beat: could not release the lock", "err", err)
+		} else {
+			log.Info("beat: leadership released", "instance", b.o.id, "token", token)
+		}
+		b.setLeader(false)
+	}()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := b.o.lease / 3
+		failed = false
+		if token == "" {
+			tok, pttl, err := b.tryAcquire(ctx)
+			switch {
+			case err != nil:
+				report(err)
+			case tok != "":
+				if err := b.loadState(ctx); err != nil {
+					report(err)
+					b.releaseLock(ctx, tok)
+					break
+				}
+				token, renewedAt = tok, b.o.now()
+				b.setLeader(true)
+				b.elections.Inc()
+				log.Info("beat: leadership acquired", "instance", b.o.id, "token", token)
+				wait = 0
+			default:
+				// Sleep until the lease runs out, with a little jitter.
+				wait = min(max(pttl, 5*time.Millisecond), b.o.lease/2) + rand.N(20*time.Millisecond)
+			}
+		} else {
+			now := b.o.now()
+			if now.Sub(renewedAt) >= b.o.lease/3 {
+				ok, err := b.renewLock(ctx, token)
+				switch {
+				case err != nil:
+					report(err)
+					if now.Sub(renewedAt) >= b.o.lease {
+						stepDown("lease expired: " + err.Error())
+					}
+				case !ok:
+					stepDown("lock taken over")
+				default:
+					renewedAt = now
+				}
+			}
+			if token != "" {
+				next, err := b.tick(ctx, token, now)
+				switch {
+				case errors.Is(err, ErrNotLeader):
+					stepDown("fenced: token no longer current")
+				case err != nil:
+					report(err)
+				}
+				if d := next.Sub(b.o.now()); !next.IsZero() && d < wait {
+					wait = max(d, 0)
+				}
+				if d := renewedAt.Add(b.o.lease / 3).Sub(b.o.now()); d < wait {
+					wait = max(d, 0)
+				}
+			}
+		}
+		if failed { // do not spin while Redis is down
+			wait = max(wait, min(b.o.lease/10, 500*time.Millisecond))
+		} else if failing {
+			log.Info("beat: redis is back")
+		}
+		failing = failed
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+}
+
+func (b *Beat) setLeader(on bool) {
+	b.leader.Store(on)
+	if on {
+		b.leaderG.Set(1)
+	} else {
+		b.leaderG.Set(0)
+	}
+}
+
+func (b *Beat) conn(ctx context.Context) (redis.Conn, error) {
+	c, err := b.broker.Pool().GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("beat: redis connection: %w", err)
+	}
+	return c, nil
+}
+
+// tryAcquire returns a new token, or the time left on the holder's lease.
+func (b *Beat) tryAcquire(ctx context.Context) (string, time.Duration, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer c.Close()
+	r, err := b.acquire.DoContext(ctx, c, b.lockKey, b.fenceKey, b.o.id, b.o.lease.Milliseconds())
+	if err != nil {
+		return "", 0, fmt.Errorf("beat: acquire lock: %w", err)
+	}
+	switch r := r.(type) {
+	case []byte:
+		return string(r), 0, nil
+	case int64:
+		if r < 0 { // a lock without expiry (set by hand?): wait a lease
+			b.o.logger.Warn("beat: the lock has no expiry; is it set by something else?", "key", b.lockKey)
+			return "", b.o.lease, nil
+		}
+		return "", time.Duration(r) * time.Millisecond, nil
+	}
+	return "", 0, fmt.Errorf("beat: acquire lock: unexpected reply %T", r)
+}
+
+func (b *Beat) renewLock(ctx context.Context, token string) (bool, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	n, err := redis.Int(b.renew.DoContext(ctx, c, b.lockKey, token, b.o.lease.Milliseconds()))
+	if err != nil {
+		return false, fmt.Errorf("beat: renew lock: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (b *Beat) releaseLock(ctx context.Context, token string) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := b.release.DoContext(ctx, c, b.lockKey, token); err != nil {
+		return fmt.Errorf("beat: release lock: %w", err)
+	}
+	return nil
+}
+
+// loadState reads every entry's last due time from Redis.
+func (b *Beat) loadState(ctx context.Context) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	m, err := redis.Int64Map(redis.DoContext(c, ctx, "HGETALL", b.lastKey))
+	if err != nil {
+		return fmt.Errorf("beat: load last runs: %w", err)
+	}
+	b.state = make(map[string]time.Time, len(m))
+	for k, ms := range m {
+		b.state[k] = time.UnixMilli(ms)
+	}
+	return nil
+}
+
+// LastRuns returns the last due time handled per entry, as stored in
+// Redis (entries never handled are absent).
+func (b *Beat) LastRuns(ctx context.Context) (map[string]time.Time, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	m, err := redis.Int64Map(redis.DoContext(c, ctx, "HGETALL", b.lastKey))
+	if err != nil {
+		return nil, fmt.Errorf("beat: load last runs: %w", err)
+	}
+	out := make(map[string]time.Time, len(m))
+	for k, ms := range m {
+		out[k] = time.UnixMilli(ms)
+	}
+	return out, nil
+}
+
+// maxPerTick bounds the due times one entry sends per tick; more are sent
+// on the next tick.
+const maxPerTick = 1000
+
+// tick sends what is due at now and returns the next due time over all
+// entries.
+func (b *Beat) tick(ctx context.Context, token string, now time.Time) (time.Time, error) {
+	var next time.Time
+	for i := range b.entries {
+		e := &b.entries[i]
+		last, seen := b.state[e.Name]
+		if !seen {
+			// First sight: the schedule starts now (Celery: last_run_at
+			// defaults to the time beat starts).
+			if err := b.record(ctx, token, e, ms(now), false); err != nil {
+				return next, err
+			}
+			last = b.state[e.Name]
+		}
+		sends, skipTo := b.plan(e, last, now)
+		if !skipTo.IsZero() {
+			if err := b.record(ctx, token, e, skipTo, false); err != nil {
+				return next, err
+			}
+			b.skipped.WithLabelValues(e.Name).Inc()
+			b.o.logger.Info("beat: skipped missed due times", "entry", e.Name, "through", skipTo)
+		}
+		for _, due := range sends {
+			if err := b.record(ctx, token, e, due, true); err != nil {
+				return next, err
+			}
+		}
+		if n := nextDue(e.Schedule, b.state[e.Name]); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next, nil
+}
+
+func ms(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()) }
+
+// nextDue is Schedule.Next at millisecond precision (what Redis stores).
+func nextDue(s Schedule, last time.Time) time.Time {
+	n := s.Next(last)
+	if n.IsZero() {
+		return n
+	}
+	if n = ms(n); !n.After(last) {
+		n = last.Add(time.Millisecond)
+	}
+	return n
+}
+
+// plan returns the due times of e in (last, now] to send, and the due
+// time to record without sending when missed ones are skipped.
+func (b *Beat) plan(e *Entry, last, now time.Time) (sends []time.Time, skipTo time.Time) {
+	first := nextDue(e.Schedule, last)
+	if first.IsZero() || first.After(now) {
+		return nil, time.Time{}
+	}
+	cutoff := now.Add(-b.o.lateWindow)
+	from := last
+	if first.Before(cutoff) {
+		missed := latestBefore(e.Schedule, last, cutoff)
+		from = missed
+		if late := nextDue(e.Schedule, missed); b.o.catchUp == CatchUpOnce && (late.IsZero() || late.After(now)) {
+			sends = append(sends, missed)
+		} else {
+			skipTo = missed
+		}
+	}
+	for d := nextDue(e.Schedule, from); !d.IsZero() && !d.After(now) && len(sends) < maxPerTick; d = nextDue(e.Schedule, d) {
+		sends = append(sends, d)
+	}
+	return sends, skipTo
+}
+
+// latestBefore returns the last due time after last and not after cutoff;
+// the caller knows there is one.
+func latestBefore(s Schedule, last, cutoff time.Time) time.Time {
+	if iv, ok := s.(Interval); ok {
+		k := cutoff.Sub(last) / iv.D
+		return ms(last.Add(k * iv.D))
+	}
+	for span := time.Minute; ; span *= 2 {
+		p := cutoff.Add(-span)
+		if !p.After(last) {
+			p = last
+		}
+		d := nextDue(s, p)
+		if !d.IsZero() && !d.After(cutoff) {
+			for {
+				n := nextDue(s, d)
+				if n.IsZero() || n.After(cutoff) {
+					return d
+				}
+				d = n
+			}
+		}
+		if p.Equal(last) {
+			return nextDue(s, last)
+		}
+	}
+}
+
+// record runs dueScript for due: with send, the entry's message is pushed
+// in the same step.
+func (b *Beat) record(ctx context.Context, token string, e *Entry, due time.Time, send bool) error {
+	var (
+		env      []byte
+		msg      *encoded
+		queue    = b.queueOf(e)
+		prefix   = b.broker.KeyPrefix()
+		queueKey = prefix + kombu.QueueKey(queue, kombu.PriorityStep(e.Priority, b.broker.PrioritySteps()))
+	)
+	if send {
+		var err error
+		if msg, err = b.encode(*e, due); err != nil {
+			return err
+		}
+		env = msg.Body
+	}
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := redis.Int(b.due.DoContext(ctx, c, b.lockKey, b.lastKey, queueKey,
+		prefix+kombu.BindingKey(queue), prefix+kombu.PermanentBindingKey(queue),
+		token, e.Name, due.UnixMilli(), env, kombu.BindingMember(queue, "", queue)))
+	if err != nil {
+		return fmt.Errorf("beat: entry %q: %w", e.Name, err)
+	}
+	switch r {
+	case -1:
+		return ErrNotLeader
+	case 0: // already handled (by a previous leader): take Redis's word
+		ms, err := redis.Int64(redis.DoContext(c, ctx, "HGET", b.lastKey, e.Name))
+		if err != nil {
+			return fmt.Errorf("beat: entry %q: %w", e.Name, err)
+		}
+		b.state[e.Name] = time.UnixMilli(ms)
+		return nil
+	}
+	b.state[e.Name] = due
+	if send {
+		b.sent.WithLabelValues(e.Name, e.Task).Inc()
+		b.o.logger.Info("Scheduler: Sending due task "+e.Name+" ("+e.Task+")",
+			"entry", e.Name, "task", e.Task, "id", msg.ID, "queue", queue, "due", due.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+func (b *Beat) queueOf(e *Entry) string {
+	if e.Queue != "" {
+		return e.Queue
+	}
+	return b.o.defaultQueue
+}
+
+// encoded is a message ready to push.
+type encoded struct {
+	ID   string
+	Body []byte
+}
+
+func (b *Beat) encode(e Entry, due time.Time) (*encoded, error) {
+	headers := map[string]any{HeaderDue: celery.FormatTime(due), HeaderEntry: e.Name}
+	for k, v := range e.Headers {
+		headers[k] = v
+	}
+	opts := []celery.SendOption{
+		celery.Args(e.Args...), celery.Kwargs(e.Kwargs), celery.Queue(b.queueOf(&e)),
+		celery.Priority(e.Priority), celery.Headers(headers),
+	}
+	if e.Expires > 0 {
+		opts = append(opts, celery.ExpiresIn(e.Expires))
+	}
+	if e.TimeLimit > 0 || e.SoftTimeLimit > 0 {
+		opts = append(opts, celery.TimeLimits(e.TimeLimit, e.SoftTimeLimit))
+	}
+	if e.IgnoreResult {
+		opts = append(opts, celery.IgnoreResult())
+	}
+	m, _ := b.client.BuildMessage(e.Task, opts...)
+	body, err := celery.EncodeMessage(m)
+	if err != nil {
+		return nil, err
+	}
+	return &encoded{ID: m.ID, Body: body}, nil
+}
+
+// Upcoming returns the next n due times of s after from (for --dry-run).
+func Upcoming(s Schedule, from time.Time, n int) []time.Time {
+	var out []time.Time
+	for range n {
+		if from = s.Next(from); from.IsZero() {
+			break
+		}
+		out = append(out, from)
+	}
+	return out
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones in images without /usr/share/zoneinfo
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/beat"
+)
+
+type beatFlags struct {
+	common
+	schedule     string
+	dryRun       bool
+	count        int
+	name         string
+	lease        time.Duration
+	lateWindow   time.Duration
+	catchUp      string
+	defaultQueue string
+	metricsAddr  string
+}
+
+func (f *beatFlags) register(fs *flag.FlagSet) {
+	f.common.register(fs)
+	fs.StringVar(&f.schedule, "schedule", "", "schedule file, YAML (.yaml, .yml) or TOML (.toml); see docs/beat.md (required)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print each entry's next due times and exit; needs no broker")
+	fs.IntVar(&f.count, "n", 5, "with --dry-run: due times to print per entry")
+	fs.StringVar(&f.name, "name", "default", "schedule name: beats with the same name share one lock and one record of last runs")
+	fs.DurationVar(&f.lease, "lease", 10*time.Second, "leader lock lease: a standby takes over at most this long after the leader died")
+	fs.DurationVar(&f.lateWindow, "late-window", 0, "due times late by up to this are all sent; older ones follow --catch-up (default: the file's late_window, else 1m; at least 2 leases)")
+	fs.StringVar(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
+	fs.StringVar(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
+}
+
+func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("beat", flag.ContinueOnError)
+	var f beatFlags
+	f.register(fs)
+	log, err := setup(fs, &f.common, args, stderr)
+	if err != nil {
+		return err
+	}
+	if f.schedule == "" {
+		return errors.New("--schedule: a schedule file is required")
+	}
+	if f.count < 1 {
+		return errors.New("-n: want at least 1")
+	}
+	cfg, err := beat.LoadFile(f.schedule)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
+	}
+	if f.dryRun {
+		return dryRun(stdout, cfg, f.count, time.Now())
+	}
+	catchUp := cfg.CatchUp
+	if f.catchUp != "" {
+		if catchUp, err = beat.ParseCatchUp(f.catchUp); err != nil {
+			return fmt.Errorf("--catch-up: %w", err)
+		}
+	}
+	window := cfg.LateWindow
+	if f.lateWindow != 0 {
+		window = f.lateWindow
+	}
+	if window < 0 {
+		return errors.New("--late-window must not be negative")
+	}
+	broker, err := celery.NewBroker(f.brokerURL(), celery.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer broker.Close()
+	reg := prometheus.NewRegistry()
+	b, err := beat.New(broker, cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
+		beat.WithLateWindow(window), beat.WithCatchUp(catchUp), beat.WithDefaultQueue(f.defaultQueue),
+		beat.WithLogger(log), beat.WithRegisterer(reg))
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
+	}
+	if f.metricsAddr != "" {
+		stop, err := serveMetrics(f.metricsAddr, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stop()
+		log.Info("metrics", "url", "http://"+f.metricsAddr+"/metrics")
+	}
+	log.Info("connecting", "broker", redactURL(f.brokerURL()), "schedule", f.schedule)
+	return b.Run(ctx)
+}
+
+// serveMetrics serves reg (plus Go and process metrics) at addr/metrics
+// until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+// dryRun prints each entry's next n due times after now, in the entry's
+// time zone and in UTC.
+func dryRun(w io.Writer, cfg *beat.Config, n int, now time.Time) error {
+	bw := bufio.NewWriter(w)
+	for _, e := range cfg.Entries {
+		fmt.Fprintf(bw, "%s  %s  %s\n", e.Name, e.Task, e.Schedule)
+		loc := cfg.Timezone
+		if c, ok := e.Schedule.(*beat.Crontab); ok {
+			loc = c.Location()
+		}
+		for _, t := range beat.Upcoming(e.Schedule, now, n) {
+			fmt.Fprintf(bw, "  %s  %s\n", t.In(loc).Format("Mon 2006-01-02 15:04:05 MST"), t.UTC().Format(time.RFC3339))
+		}
+	}
+	return bw.Flush()
+}
