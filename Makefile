@@ -67,6 +67,7 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pyjson
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./celery
+	$(GO) test -run '^$$' -fuzz '^FuzzWorkerMessage$$' -fuzztime $(FUZZTIME) ./worker
 
 ## bench: Go benchmarks plus side-by-side measurements against Python Celery.
 bench: build deps

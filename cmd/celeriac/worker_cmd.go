@@ -34,6 +34,7 @@ type workerFlags struct {
 	visibility      time.Duration
 	resultExpires   time.Duration
 	app             string
+	maxMessageSize  int
 }
 
 func (f *workerFlags) register(fs *flag.FlagSet) {
@@ -53,6 +54,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit in seconds (0 = none)")
 	fs.DurationVar(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
 	fs.DurationVar(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
+	fs.IntVar(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
 }
 
 // expandNodename expands Celery's %h, %n and %d.
@@ -79,8 +81,8 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
-	if f.concurrency < 0 || f.prefetch < 0 {
-		return errors.New("-c and --prefetch-multiplier must not be negative")
+	if f.concurrency < 0 || f.prefetch < 0 || f.maxMessageSize < 0 {
+		return errors.New("-c, --prefetch-multiplier and --max-message-size must not be negative")
 	}
 	queues := splitList(f.queues)
 	if len(queues) == 0 {
@@ -114,6 +116,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithPidbox(!f.withoutControl),
 		worker.WithHeartbeatInterval(seconds(f.heartbeat)),
 		worker.WithBrokerURL(brokerURL, backendURL),
+		worker.WithMaxMessageSize(f.maxMessageSize),
 	)
 	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
