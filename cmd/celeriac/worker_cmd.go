@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -134,11 +135,5 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***" + u[i:]
-		}
-	}
-	return u
-}
+// redactURL hides the passwords of a broker URL for printing.
+func redactURL(u string) string { return rconn.Redact(u) }

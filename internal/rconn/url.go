@@ -56,6 +56,12 @@ func ParseURL(raw string) (*Config, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error quotes the whole URL, password included: keep only
+		// what it says is wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, bad("%v", err)
 	}
 	q := u.Query()
@@ -219,21 +225,62 @@ func tlsConfig(q url.Values, host string) (*tls.Config, error) {
 // String returns the URL with any password replaced by "***".
 func (c *Config) String() string { return redact(c.raw) }
 
-func redact(raw string) string {
+func redact(raw string) string { return Mask(raw, "***") }
+
+// Redact returns a broker or backend URL fit to print: any password (in
+// the user info, or a *password* query parameter) is replaced by "***".
+// It works on URLs that do not parse too, where it hides everything
+// that could be user info.
+func Redact(raw string) string { return Mask(raw, "***") }
+
+// Mask is Redact with mask in place of "***" (Celery's
+// maybe_sanitize_url writes "**"). A URL with only a password
+// (redis://secret@host) comes out as redis://:mask@host.
+func Mask(raw, mask string) string {
 	parts := strings.Split(raw, ";")
 	for i, p := range parts {
-		u, err := url.Parse(p)
-		if err != nil || u.User == nil {
-			continue
-		}
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "***")
-		} else {
-			u.User = url.User("***")
-		}
-		parts[i] = u.String()
+		parts[i] = maskPart(p, mask)
 	}
 	return strings.Join(parts, ";")
+}
+
+func maskPart(p, mask string) string {
+	scheme, rest, ok := strings.Cut(p, "://")
+	if !ok {
+		return p
+	}
+	// The user info ends at the last '@' before the path or query that
+	// follows the first '@' (what url.Parse does for valid URLs; for
+	// invalid ones it may hide a little more than the user info).
+	if u, err := url.Parse(p); err != nil || u.User != nil {
+		if first := strings.IndexByte(rest, '@'); first >= 0 {
+			end := first
+		scan:
+			for i := first + 1; i < len(rest); i++ {
+				switch rest[i] {
+				case '@':
+					end = i
+				case '/', '?', '#':
+					break scan
+				}
+			}
+			user, _, hasPw := strings.Cut(rest[:end], ":")
+			if !hasPw {
+				user = ""
+			}
+			rest = user + ":" + mask + rest[end:]
+		}
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		params := strings.Split(rest[q+1:], "&")
+		for j, kv := range params {
+			if k, _, ok := strings.Cut(kv, "="); ok && strings.Contains(strings.ToLower(k), "password") {
+				params[j] = k + "=" + mask
+			}
+		}
+		rest = rest[:q+1] + strings.Join(params, "&")
+	}
+	return scheme + "://" + rest
 }
 
 // Dial opens one connection, selects the DB and authenticates.
