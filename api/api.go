@@ -53,6 +53,10 @@ type options struct {
 	queues      []string
 	keepAlive   time.Duration
 	shutdown    context.Context
+
+	ratePerSecond  float64
+	rateBurst      int
+	trustedProxies []string
 }
 
 // Option configures New.
@@ -109,6 +113,7 @@ type handlers struct {
 	o       options
 	allowed map[string]bool
 	metrics *metrics
+	limiter *rateLimiter // nil: no rate limit
 }
 
 // New returns the API as an http.Handler: a gin.Engine built with gin.New
@@ -144,6 +149,7 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 		o:       o,
 		allowed: map[string]bool{},
 		metrics: newMetrics(),
+		limiter: newRateLimiter(o.ratePerSecond, o.rateBurst, time.Now),
 	}
 	for _, n := range o.allowed {
 		h.allowed[n] = true
@@ -151,6 +157,10 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = false
+	if err := e.SetTrustedProxies(o.trustedProxies); err != nil {
+		o.logger.Error("api: bad trusted proxies; trusting none", "error", err)
+		e.SetTrustedProxies(nil) //nolint:errcheck // nil cannot fail
+	}
 	h.routes(e)
 	return e
 }

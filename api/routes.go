@@ -6,6 +6,7 @@ import "github.com/gin-gonic/gin"
 // test compares the two lists.
 func (h *handlers) routes(e *gin.Engine) {
 	e.Use(h.recovery, h.logRequests, h.measure)
+	e.Use(h.rateLimit)
 
 	// Public: probes and the API description.
 	e.GET("/healthz", h.healthz)

@@ -35,6 +35,9 @@ type serveFlags struct {
 	maxDuration  int
 	maxBody      int64
 	maxWait      time.Duration
+	rateLimit    float64
+	rateBurst    int
+	proxies      string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -46,6 +49,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
 	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
+	fs.IntVar(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
+	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
 }
 
 // HTTP server timeouts. Writes may last as long as the longest ?wait=;
@@ -69,6 +75,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	gin.SetMode(gin.ReleaseMode)
+	for _, p := range splitList(f.proxies) {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return fmt.Errorf("--trusted-proxies: %q is not an IP address or CIDR", p)
+		}
+	}
 
 	brokerURL, embedded := f.broker, ""
 	if brokerURL == "" {
@@ -117,6 +128,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithMaxWait(f.maxWait),
 		api.WithQueues(splitList(f.queues)...),
 		api.WithShutdown(ctx),
+		api.WithRateLimit(f.rateLimit, f.rateBurst),
+		api.WithTrustedProxies(splitList(f.proxies)...),
 	)
 
 	ln, err := net.Listen("tcp", f.addr)
