@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -94,6 +95,23 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		return err
 	}
 	defer broker.Close()
+	// A refused password or certificate will not get better by retrying:
+	// say so in one line and exit, rather than retry forever as for an
+	// unreachable broker.
+	// (A TLS server that wants a client certificate may reset the
+	// connection before its alert is read: a few tries tell them apart.)
+	for try := 0; try < 5; try++ {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = broker.Ping(pctx)
+		cancel()
+		if rconn.IsAuthError(err) {
+			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	var backend *celery.Backend
 	if backendURL == brokerURL {
 		backend = celery.NewBackendFromPool(broker.Pool(), celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log))

@@ -384,3 +384,33 @@ func PubSub(ctx context.Context, pool *redis.Pool) (redis.PubSubConn, func(), er
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	return redis.PubSubConn{Conn: conn}, func() { stop(); conn.Close() }, nil
 }
+
+// IsAuthError reports whether err means the server refused who we are,
+// not that it is unreachable: a wrong or missing password or ACL user, a
+// user without the needed permissions, or a TLS handshake that failed on
+// a certificate. Retrying does not help with these.
+func IsAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		s := string(re)
+		for _, p := range []string{"WRONGPASS", "NOAUTH", "NOPERM", "ERR invalid password", "ERR AUTH", "ERR Client sent AUTH"} {
+			if strings.HasPrefix(s, p) {
+				return true
+			}
+		}
+	}
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var cv *tls.CertificateVerificationError
+	var ae tls.AlertError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv) || errors.As(err, &ae) {
+		return true
+	}
+	// A server that requires a client certificate closes the connection
+	// after the handshake; Go reports the alert as text.
+	return strings.Contains(err.Error(), "tls: certificate required") || strings.Contains(err.Error(), "tls: bad certificate")
+}
