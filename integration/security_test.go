@@ -202,12 +202,19 @@ func TestSecurityACL(t *testing.T) {
 			"redis://celeriac:" + wrongPass + "@" + host + "/0",
 			"redis://:" + wrongPass + "@" + host + "/0",
 		} {
-			out, code := runBinary(t, 30*time.Second, "worker", "--broker", u)
-			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if code == 0 || len(lines) != 1 || !strings.Contains(out, "refused the connection") {
-				t.Errorf("exit %d, want one line and a non-zero exit:\n%s", code, out)
+			for _, args := range [][]string{
+				{"worker", "--broker", u},
+				{"serve", "--broker", u, "--addr", "127.0.0.1:0"},
+				{"call", "tasks.add", "--args", "[1, 2]", "--broker", u},
+				{"inspect", "ping", "--broker", u},
+			} {
+				out, code := runBinary(t, 30*time.Second, args...)
+				lines := strings.Split(strings.TrimSpace(out), "\n")
+				if code == 0 || len(lines) != 1 || !strings.Contains(out, "WRONGPASS") {
+					t.Errorf("%s: exit %d, want one line and a non-zero exit:\n%s", args[0], code, out)
+				}
+				leaks(args[0]+" with a wrong password", out)
 			}
-			leaks("worker with a wrong password", out)
 		}
 	})
 

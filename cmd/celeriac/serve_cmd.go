@@ -103,6 +103,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer client.Close()
+	if err := checkAuth(ctx, client.Broker(), brokerURL); err != nil {
+		return err
+	}
 	if f.events {
 		// -E: the API's sends emit task-sent too (task_send_sent_event),
 		// under the client node name Python uses, gen<pid>@<host>.

@@ -95,22 +95,8 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		return err
 	}
 	defer broker.Close()
-	// A refused password or certificate will not get better by retrying:
-	// say so in one line and exit, rather than retry forever as for an
-	// unreachable broker.
-	// (A TLS server that wants a client certificate may reset the
-	// connection before its alert is read: a few tries tell them apart.)
-	for try := 0; try < 5; try++ {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = broker.Ping(pctx)
-		cancel()
-		if rconn.IsAuthError(err) {
-			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
-		}
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := checkAuth(ctx, broker, brokerURL); err != nil {
+		return err
 	}
 	var backend *celery.Backend
 	if backendURL == brokerURL {
@@ -152,6 +138,27 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// checkAuth pings the broker: a refused password or certificate will not
+// get better by retrying, so it is reported in one line, rather than
+// retried forever as for an unreachable broker. (A TLS server that wants a
+// client certificate may reset the connection before its alert is read: a
+// few tries tell them apart.) Other errors are left to the retries.
+func checkAuth(ctx context.Context, broker *celery.Broker, brokerURL string) error {
+	for try := 0; try < 5; try++ {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := broker.Ping(pctx)
+		cancel()
+		if rconn.IsAuthError(err) {
+			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
+		}
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
 
 // redactURL hides the passwords of a broker URL for printing.
 func redactURL(u string) string { return rconn.Redact(u) }
