@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -141,18 +142,26 @@ func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 
 // checkAuth pings the broker: a refused password or certificate will not
 // get better by retrying, so it is reported in one line, rather than
-// retried forever as for an unreachable broker. (A TLS server that wants a
-// client certificate may reset the connection before its alert is read: a
-// few tries tell them apart.) Other errors are left to the retries.
+// retried forever as for an unreachable broker. For rediss:// a TLS probe
+// first waits for the alert of a server that wants a client certificate
+// (a command written at once could lose it to the connection reset). An
+// unreachable broker (a dial error) is left to the worker's reconnecting,
+// without delay here.
 func checkAuth(ctx context.Context, broker *celery.Broker, brokerURL string) error {
+	if cfg, err := rconn.ParseURL(brokerURL); err == nil {
+		if err := cfg.ProbeTLS(ctx, 300*time.Millisecond); rconn.IsAuthError(err) {
+			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
+		}
+	}
 	for try := 0; try < 5; try++ {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := broker.Ping(pctx)
 		cancel()
 		if rconn.IsAuthError(err) {
 			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
 		}
-		if err == nil || ctx.Err() != nil {
+		var oe *net.OpError
+		if err == nil || (errors.As(err, &oe) && oe.Op == "dial") || ctx.Err() != nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)

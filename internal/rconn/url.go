@@ -414,3 +414,34 @@ func IsAuthError(err error) bool {
 	// after the handshake; Go reports the alert as text.
 	return strings.Contains(err.Error(), "tls: certificate required") || strings.Contains(err.Error(), "tls: bad certificate")
 }
+
+// ProbeTLS checks, for a rediss:// Config, that the server accepts our
+// certificate: it completes a TLS handshake and waits briefly for the
+// server's reaction before sending anything. A server that requires a
+// client certificate (tls-auth-clients yes) and got none or a wrong one
+// answers with an alert, which a command written at once could lose to
+// the connection reset that follows. It returns nil for a plain Config,
+// a sentinel setup or a server that stays silent.
+func (c *Config) ProbeTLS(ctx context.Context, wait time.Duration) error {
+	if c.TLS == nil || len(c.Sentinels) > 0 {
+		return nil
+	}
+	d := net.Dialer{Timeout: c.ConnectTimeout}
+	raw, err := d.DialContext(ctx, c.Network, c.Addr)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, c.TLS)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	conn.SetReadDeadline(time.Now().Add(wait))
+	var b [1]byte
+	_, err = conn.Read(b[:])
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
+}

@@ -1,11 +1,19 @@
 package rconn
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseURL(t *testing.T) {
 	for _, tc := range []struct {
@@ -103,5 +111,35 @@ func TestBackoff(t *testing.T) {
 				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", attempt, d, hi/2, hi)
 			}
 		}
+	}
+}
+
+func TestIsAuthError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{redis.Error("WRONGPASS invalid username-password pair or user is disabled."), true},
+		{fmt.Errorf("celery: ping: %w", redis.Error("NOAUTH Authentication required.")), true},
+		{redis.Error("NOPERM this user has no permissions to run the 'brpop' command"), true},
+		{redis.Error("ERR unknown command"), false},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false},
+		{errors.New("remote error: tls: certificate required"), true},
+		{x509.UnknownAuthorityError{}, true},
+	} {
+		if got := IsAuthError(tc.err); got != tc.want {
+			t.Errorf("IsAuthError(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestProbeTLSPlain(t *testing.T) {
+	c, err := ParseURL("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ProbeTLS(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("ProbeTLS on redis:// = %v", err)
 	}
 }
