@@ -8,7 +8,7 @@ export CELERIAC_REQUIRE_REDIS := 1
 export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CELERIAC_REQUIRE_COMPOSE := 1
 
-.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz soak bench lint clean screenshots chromium
+.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz vulncheck soak bench lint clean screenshots chromium
 
 all: build
 
@@ -20,8 +20,8 @@ run: build
 	$(BIN) serve
 
 ## test: install what the tests need, then vet, unit tests (-race), integration tests,
-## the compose smoke test, short fuzzing.
-test: deps vet unit integration smoke fuzz
+## the compose smoke test, short fuzzing, govulncheck.
+test: deps vet unit integration smoke fuzz vulncheck
 
 deps: redis venv compose-tool
 
@@ -79,6 +79,23 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pyjson
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./celery
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCron$$' -fuzztime $(FUZZTIME) ./celery/beat
+	$(GO) test -run '^$$' -fuzz '^FuzzWorkerMessage$$' -fuzztime $(FUZZTIME) ./worker
+
+## vulncheck: govulncheck against the Go vulnerability database, which the module
+## proxy serves as golang.org/x/vulndb; indexed once (~1 min) into $(VULNDB).
+## Fails on called vulnerabilities in modules; those in the standard library
+## are warnings (the Go toolchain is the machine's). ~30 s.
+VULN_VERSION := v1.9.0
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB := $(HOME)/.cache/celeriac/vulndb-$(VULNDB_VERSION)
+vulncheck:
+	@test -f $(VULNDB)/index/db.json || { \
+	  echo "indexing golang.org/x/vulndb@$(VULNDB_VERSION) into $(VULNDB)"; \
+	  dir=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	  rm -rf $(VULNDB).tmp && mkdir -p $$(dirname $(VULNDB)) && \
+	  $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$dir/data/osv" -out $(VULNDB).tmp && \
+	  mv $(VULNDB).tmp $(VULNDB); }
+	set -o pipefail; $(GO) run golang.org/x/vuln/cmd/govulncheck@$(VULN_VERSION) -db file://$(VULNDB) -format json ./... | $(GO) run ./internal/tools/vulnfilter
 
 ## bench: Go benchmarks plus side-by-side measurements against Python Celery.
 bench: build deps

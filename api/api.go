@@ -55,6 +55,10 @@ type options struct {
 	keepAlive   time.Duration
 	shutdown    context.Context
 	maxInFlight int
+
+	ratePerSecond  float64
+	rateBurst      int
+	trustedProxies []string
 }
 
 // Option configures New.
@@ -111,7 +115,8 @@ type handlers struct {
 	o       options
 	allowed map[string]bool
 	metrics *metrics
-	conn    rconn.State // Redis lost/restored, logged once each (brokerstate.go)
+	conn    rconn.State  // Redis lost/restored, logged once each (brokerstate.go)
+	limiter *rateLimiter // nil: no rate limit
 }
 
 // New returns the API as an http.Handler: a gin.Engine built with gin.New
@@ -147,6 +152,7 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 		o:       o,
 		allowed: map[string]bool{},
 		metrics: newMetrics(),
+		limiter: newRateLimiter(o.ratePerSecond, o.rateBurst, time.Now),
 	}
 	h.conn.Name, h.conn.Logger = "broker", o.logger
 	for _, n := range o.allowed {
@@ -155,6 +161,10 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = false
+	if err := e.SetTrustedProxies(o.trustedProxies); err != nil {
+		o.logger.Error("api: bad trusted proxies; trusting none", "error", err)
+		e.SetTrustedProxies(nil) //nolint:errcheck // nil cannot fail
+	}
 	h.routes(e)
 	return e
 }

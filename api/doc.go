@@ -41,7 +41,10 @@
 // /openapi.json needs "Authorization: Bearer <token>". The generic
 // endpoint sends only the names given to WithAllowedTasks (none by
 // default). Request bodies must be JSON and are limited in size
-// (WithMaxBodyBytes); unknown fields are refused.
+// (WithMaxBodyBytes); unknown fields are refused. WithRateLimit gives
+// every client IP a token bucket (429 with Retry-After beyond it); the
+// client is the TCP peer unless WithTrustedProxies names the proxies
+// whose X-Forwarded-For counts.
 //
 // # Errors
 //
@@ -49,8 +52,8 @@
 // or for 422 {"detail": [{"type", "loc", "msg", "input", "ctx"}]} as
 // pydantic writes it. One function (statusOf) maps errors to statuses:
 // bad input 422, auth 401, unknown route or task name 404, body too large
-// 413, non-JSON body 415, feature not configured 501, broker unreachable
-// 503.
+// 413, non-JSON body 415, rate limit 429, feature not configured 501,
+// broker unreachable 503. A 5xx body never carries the cause.
 //
 // # Concurrency
 //

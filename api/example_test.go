@@ -36,8 +36,10 @@ func ExampleNew_server() {
 	client, _ := celery.NewClient("redis://localhost:6379/0")
 	defer client.Close()
 	srv := &http.Server{
-		Addr:              ":8000",
-		Handler:           api.New(api.Deps{Client: client}, api.WithToken("s3cret")),
+		Addr: ":8000",
+		Handler: api.New(api.Deps{Client: client}, api.WithToken("s3cret"),
+			// 5 requests per second per client IP, bursts of 20.
+			api.WithRateLimit(5, 20)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      90 * time.Second,

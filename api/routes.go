@@ -6,6 +6,7 @@ import "github.com/gin-gonic/gin"
 // test compares the two lists.
 func (h *handlers) routes(e *gin.Engine) {
 	e.Use(h.recovery, h.logRequests, h.measure, h.watchBroker)
+	e.Use(h.rateLimit)
 	if h.o.maxInFlight > 0 {
 		e.Use(h.shedder(h.o.maxInFlight))
 	}

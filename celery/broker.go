@@ -400,7 +400,19 @@ type Delivery struct {
 	Priority int
 	// Tracked reports whether the delivery was recorded in unacked.
 	Tracked bool
+	// Size is the message's length in bytes as it was popped. For a
+	// message over the consumer's size limit Raw is nil, Err wraps
+	// ErrMessageTooLarge and TaskID may hold the id found in it.
+	Size int
+	// TaskID is the task id a cheap textual search found in a message
+	// over the size limit ("" when none was found); see DeliveryTaskID.
+	TaskID string
 }
+
+// ErrMessageTooLarge is a delivery's Err when the message was longer than
+// the consumer's size limit (Consumer.SetMaxMessageSize). It wraps
+// ErrMalformedMessage.
+var ErrMessageTooLarge = fmt.Errorf("%w: message too large", ErrMalformedMessage)
 
 // Consumer takes messages from a set of queues with one blocking BRPOP
 // over all queues and priority buckets, rotating queues round-robin after
@@ -413,7 +425,16 @@ type Consumer struct {
 	fails  int
 	state  rconn.State // logs lost/restored once per outage
 	busy   bool        // the last call delivered: try a batch pop first
+	max    int         // message size limit in bytes; 0 = none
 }
+
+// SetMaxMessageSize sets the message size limit in bytes (0, the
+// default, means none). A longer message is taken off its queue but
+// not recorded in unacked, and comes as a Delivery whose Err wraps
+// ErrMessageTooLarge: the caller rejects it. Messages taken in a batch
+// are checked inside Redis and never cross the network; one taken by the
+// blocking pop of an idle consumer is read once and dropped at once.
+func (c *Consumer) SetMaxMessageSize(n int) { c.max = max(n, 0) }
 
 // NewConsumer returns a consumer of queues.
 func (b *Broker) NewConsumer(queues ...string) *Consumer {
@@ -527,6 +548,10 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 		}
 		key, _ := redis.String(reply[0], nil)
 		raw, _ := redis.Bytes(reply[1], nil)
+		if c.max > 0 && len(raw) > c.max {
+			c.busy = true
+			return []*Delivery{c.tooLarge(key, len(raw), taskIDHint(raw))}, nil
+		}
 		d := c.delivery(key, raw)
 		if err := b.track(c.conn, d); err != nil {
 			// The message is popped; losing the connection now is the
@@ -550,7 +575,15 @@ func (c *Consumer) drop() {
 func (c *Consumer) delivery(key string, raw []byte) *Delivery {
 	queue := kombu.QueueFromKey(strings.TrimPrefix(key, c.b.o.prefix))
 	c.rotate(queue)
-	return &Delivery{Queue: queue, Raw: raw}
+	return &Delivery{Queue: queue, Raw: raw, Size: len(raw)}
+}
+
+// tooLarge is the delivery of a message over the size limit.
+func (c *Consumer) tooLarge(key string, size int, id string) *Delivery {
+	d := c.delivery(key, nil)
+	d.Size, d.TaskID, d.RoutingKey = size, id, d.Queue
+	d.Err = fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, size, c.max)
+	return d
 }
 
 // popBatch runs PopBatchScript for up to max messages.
@@ -564,7 +597,7 @@ func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
 	if b.o.ackEmulation {
 		ack = "1"
 	}
-	args = append(args, max, uuid.NewString(), nowScore(), ack)
+	args = append(args, max, uuid.NewString(), nowScore(), ack, c.max)
 	for range b.o.steps { // the queue name of each key, in keys' order
 		for _, q := range c.queues {
 			args = append(args, kombu.AppendString(nil, q))
@@ -578,6 +611,11 @@ func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
 	out := make([]*Delivery, 0, len(reply)/3)
 	for i := 0; i+2 < len(reply); i += 3 {
 		key, _ := redis.String(reply[i], nil)
+		if size, ok := reply[i+1].(int64); ok { // over the size limit
+			id, _ := redis.String(reply[i+2], nil)
+			out = append(out, c.tooLarge(key, int(size), id))
+			continue
+		}
 		raw, _ := redis.Bytes(reply[i+1], nil)
 		tag, _ := redis.String(reply[i+2], nil)
 		d := c.delivery(key, raw)

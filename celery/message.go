@@ -28,6 +28,10 @@ var ErrMalformedMessage = errors.New("celery: malformed message")
 // accepted (pickle, yaml, msgpack, …). It wraps ErrMalformedMessage.
 var ErrContentType = fmt.Errorf("%w: content type not accepted", ErrMalformedMessage)
 
+// ErrDecode is returned for a message body that cannot be decompressed or
+// is not JSON. It wraps ErrMalformedMessage.
+var ErrDecode = fmt.Errorf("%w: cannot decode body", ErrMalformedMessage)
+
 // maxReprLen is Celery's limit for argsrepr/kwargsrepr (app/amqp.py).
 const maxReprLen = 1024
 
@@ -380,14 +384,14 @@ func DecodeEnvelope(env *kombu.Envelope) (*Message, error) {
 		m.Compression = c
 		var err error
 		if body, err = kombu.Decompress(c, body); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrMalformedMessage, err)
+			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 	default:
 		return nil, fmt.Errorf("%w: header \"compression\" has a wrong type", ErrMalformedMessage)
 	}
 	decoded, err := pyjson.Decode(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: body: %w", ErrMalformedMessage, err)
+		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	h := env.Headers
 	if _, v2 := h["task"]; v2 {

@@ -488,25 +488,9 @@ func (w *Worker) conf() map[string]any {
 	return c
 }
 
-// maskURL hides a password as Celery's maybe_sanitize_url does.
-func maskURL(u string) string {
-	scheme, rest, found := strings.Cut(u, "://")
-	if !found {
-		return u
-	}
-	creds, host, found := strings.Cut(rest, "@")
-	if !found {
-		return u
-	}
-	user, _, hasPass := strings.Cut(creds, ":")
-	if !hasPass {
-		if user == "" {
-			return u
-		}
-		return scheme + "://:**@" + host // redis://password@host form
-	}
-	return scheme + "://" + user + ":**@" + host
-}
+// maskURL hides passwords as Celery's maybe_sanitize_url does
+// (user:**@host).
+func maskURL(u string) string { return rconn.Mask(u, "**") }
 
 func (w *Worker) report() string {
 	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %d)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",

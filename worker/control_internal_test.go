@@ -46,6 +46,8 @@ func TestMaskURL(t *testing.T) {
 		{"redis://:secret@h:1/0", "redis://:**@h:1/0"},
 		{"redis://user:secret@h/0", "redis://user:**@h/0"},
 		{"redis://secret@h/0", "redis://:**@h/0"},
+		{"redis://:p@ss@h/0", "redis://:**@h/0"},
+		{"sentinel://:pw@s1;sentinel://:pw@s2", "sentinel://:**@s1;sentinel://:**@s2"},
 	} {
 		if got := maskURL(tc.in); got != tc.want {
 			t.Errorf("maskURL(%q) = %q, want %q", tc.in, got, tc.want)

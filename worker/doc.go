@@ -30,6 +30,15 @@
 // Python or Go, restores it). A warm shutdown puts every held message (in
 // the prefetch window, waiting for its ETA or rate limit) back on its queue.
 //
+// # Malformed and hostile messages
+//
+// A message the worker cannot run (not JSON, a pickle/yaml/msgpack content
+// type, wrongly typed headers, over the WithMaxMessageSize limit, 32 MiB by
+// default) is logged in one line and acknowledged; when its task id can be
+// found a FAILURE is stored under it (kombu's ContentDisallowed,
+// DecodeError, LimitExceeded, or celery's InvalidTaskError), so a client's
+// get() raises instead of waiting. Nothing but JSON is ever deserialized.
+//
 // # Hard time limits
 //
 // Go cannot kill a goroutine. When a hard limit passes, the task's context

@@ -23,7 +23,9 @@ func Example() {
 	}, "x", "y"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := worker.New(broker, backend, mux, worker.WithConcurrency(8)).Run(ctx); err != nil {
+	w := worker.New(broker, backend, mux, worker.WithConcurrency(8),
+		worker.WithMaxMessageSize(8<<20)) // reject task messages over 8 MiB
+	if err := w.Run(ctx); err != nil {
 		fmt.Println(err)
 	}
 }

@@ -83,6 +83,8 @@ type options struct {
 	brokerURL          string
 	backendURL         string
 	registerer         prometheus.Registerer
+	maxMessageSize     int
+	maxMessageSizeSet  bool
 }
 
 // Option configures a Worker.
@@ -174,6 +176,9 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 	}
 	if o.heartbeat <= 0 {
 		o.heartbeat = 2 * time.Second
+	}
+	if !o.maxMessageSizeSet {
+		o.maxMessageSize = DefaultMaxMessageSize
 	}
 	if o.concurrency <= 0 {
 		o.concurrency = max(1, numCPU())
@@ -319,6 +324,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	consumer := w.broker.NewConsumer(w.Queues()...)
+	consumer.SetMaxMessageSize(w.o.maxMessageSize)
 	err := w.consume(ctx, consumer)
 	consumer.Close()
 	stopCtl()
@@ -468,16 +474,12 @@ func (w *Worker) releaseSlot() {
 func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	log := w.o.logger
 	if d.Err != nil {
-		log.Error("rejected malformed message", "queue", d.Queue, "reason", d.Err.Error(), "size", len(d.Raw))
-		w.ack(ctx, d)
-		w.releaseSlot()
+		w.reject(ctx, d, d.Err)
 		return
 	}
 	msg, err := celery.DecodeEnvelope(d.Envelope)
 	if err != nil {
-		log.Error("rejected malformed message", "queue", d.Queue, "delivery_tag", d.Tag, "reason", err.Error())
-		w.ack(ctx, d)
-		w.releaseSlot()
+		w.reject(ctx, d, err)
 		return
 	}
 	r := &request{d: d, msg: msg, hasSlot: w.slots != nil, kill: make(chan struct{})}

@@ -36,6 +36,9 @@ type serveFlags struct {
 	maxBody      int64
 	maxWait      time.Duration
 	maxInFlight  int
+	rateLimit    float64
+	rateBurst    int
+	proxies      string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -48,6 +51,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
+	fs.IntVar(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
+	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
 }
 
 // HTTP server timeouts. Writes may last as long as the longest ?wait=;
@@ -71,6 +77,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	gin.SetMode(gin.ReleaseMode)
+	for _, p := range splitList(f.proxies) {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return fmt.Errorf("--trusted-proxies: %q is not an IP address or CIDR", p)
+		}
+	}
 
 	brokerURL, embedded := f.broker, ""
 	if brokerURL == "" {
@@ -94,6 +105,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer client.Close()
+	if err := checkAuth(ctx, client.Broker(), brokerURL); err != nil {
+		return err
+	}
 	if f.events {
 		// -E: the API's sends emit task-sent too (task_send_sent_event),
 		// under the client node name Python uses, gen<pid>@<host>.
@@ -120,6 +134,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithQueues(splitList(f.queues)...),
 		api.WithShutdown(ctx),
 		api.WithMaxInFlight(f.maxInFlight),
+		api.WithRateLimit(f.rateLimit, f.rateBurst),
+		api.WithTrustedProxies(splitList(f.proxies)...),
 	)
 
 	ln, err := net.Listen("tcp", f.addr)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -34,6 +37,7 @@ type workerFlags struct {
 	visibility      time.Duration
 	resultExpires   time.Duration
 	app             string
+	maxMessageSize  int
 }
 
 func (f *workerFlags) register(fs *flag.FlagSet) {
@@ -53,6 +57,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit in seconds (0 = none)")
 	fs.DurationVar(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
 	fs.DurationVar(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
+	fs.IntVar(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
 }
 
 // expandNodename expands Celery's %h, %n and %d.
@@ -79,8 +84,8 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
-	if f.concurrency < 0 || f.prefetch < 0 {
-		return errors.New("-c and --prefetch-multiplier must not be negative")
+	if f.concurrency < 0 || f.prefetch < 0 || f.maxMessageSize < 0 {
+		return errors.New("-c, --prefetch-multiplier and --max-message-size must not be negative")
 	}
 	queues := splitList(f.queues)
 	if len(queues) == 0 {
@@ -91,6 +96,9 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		return err
 	}
 	defer broker.Close()
+	if err := checkAuth(ctx, broker, brokerURL); err != nil {
+		return err
+	}
 	var backend *celery.Backend
 	if backendURL == brokerURL {
 		backend = celery.NewBackendFromPool(broker.Pool(), celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log))
@@ -115,6 +123,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithHeartbeatInterval(seconds(f.heartbeat)),
 		worker.WithBrokerURL(brokerURL, backendURL),
 		worker.WithSweepInterval(sweepInterval(f.visibility)),
+		worker.WithMaxMessageSize(f.maxMessageSize),
 	)
 	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
@@ -139,11 +148,34 @@ func sweepInterval(visibility time.Duration) time.Duration {
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***" + u[i:]
+// checkAuth pings the broker: a refused password or certificate will not
+// get better by retrying, so it is reported in one line, rather than
+// retried forever as for an unreachable broker. For rediss:// a TLS probe
+// first waits for the alert of a server that wants a client certificate
+// (a command written at once could lose it to the connection reset). An
+// unreachable broker (a dial error) is left to the worker's reconnecting,
+// without delay here.
+func checkAuth(ctx context.Context, broker *celery.Broker, brokerURL string) error {
+	if cfg, err := rconn.ParseURL(brokerURL); err == nil {
+		if err := cfg.ProbeTLS(ctx, 300*time.Millisecond); rconn.IsAuthError(err) {
+			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
 		}
 	}
-	return u
+	for try := 0; try < 5; try++ {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := broker.Ping(pctx)
+		cancel()
+		if rconn.IsAuthError(err) {
+			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
+		}
+		var oe *net.OpError
+		if err == nil || (errors.As(err, &oe) && oe.Op == "dial") || ctx.Err() != nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
 }
+
+// redactURL hides the passwords of a broker URL for printing.
+func redactURL(u string) string { return rconn.Redact(u) }

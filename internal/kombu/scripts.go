@@ -82,14 +82,33 @@ return 1
 // the entry's exchange is "" and its routing key the queue the message
 // came from, so every restore puts it back where it was.
 //
+// A message longer than the size limit (ARGV[5], 0 = none) is popped but
+// neither recorded nor returned: in its place come its size, as an integer,
+// and the task id found by a cheap textual search of its first 4 KiB and
+// last 16 KiB (where kombu's envelope keeps headers and properties behind a
+// large body), so that the consumer can log and reject it, and store a
+// FAILURE, without the message ever crossing the network.
+//
 //	KEYS[1] unacked hash, KEYS[2] unacked_index zset, KEYS[3..] queue keys
 //	ARGV[1] n, ARGV[2] a unique prefix for this batch's fields,
 //	ARGV[3] delivery time (unix seconds, float text), ARGV[4] "1" to
-//	record deliveries (ack emulation on), ARGV[5..] the JSON-quoted queue
-//	name of each queue key
+//	record deliveries (ack emulation on), ARGV[5] the size limit in
+//	bytes, ARGV[6..] the JSON-quoted queue name of each queue key
 //	returns a flat array of key, message, unacked field ("" when not
-//	recorded: ack emulation off, or not a JSON object)
+//	recorded: ack emulation off, or not a JSON object); for a message over
+//	the limit key, size (integer), task id ("" when none was found)
 const PopBatchScript = `
+local function task_id(msg)
+  local parts = {string.sub(msg, -16384), string.sub(msg, 1, 4096)}
+  for _, key in ipairs({'"id"', '"correlation_id"'}) do
+    for _, s in ipairs(parts) do
+      local id = string.match(s, key .. '%s*:%s*"([^"\\]+)"')
+      if id then return id end
+    end
+  end
+  return ''
+end
+local limit = tonumber(ARGV[5])
 local n = tonumber(ARGV[1])
 local out = {}
 local got = 0
@@ -97,17 +116,22 @@ for i = 3, #KEYS do
   while got < n do
     local msg = redis.call('RPOP', KEYS[i])
     if not msg then break end
-    local tag = ''
-    -- Only what could be an envelope is recorded: unacked must hold JSON,
-    -- or a Python worker's sweep would die restoring it.
-    if ARGV[4] == '1' and string.byte(msg, 1) == 123 and string.byte(msg, -1) == 125 then
-      tag = ARGV[2] .. ':' .. got
-      redis.call('ZADD', KEYS[2], ARGV[3], tag)
-      redis.call('HSET', KEYS[1], tag, '[' .. msg .. ', "", ' .. ARGV[i + 2] .. ']')
-    end
     out[#out + 1] = KEYS[i]
-    out[#out + 1] = msg
-    out[#out + 1] = tag
+    if limit > 0 and #msg > limit then
+      out[#out + 1] = #msg
+      out[#out + 1] = task_id(msg)
+    else
+      local tag = ''
+      -- Only what could be an envelope is recorded: unacked must hold
+      -- JSON, or a Python worker's sweep would die restoring it.
+      if ARGV[4] == '1' and string.byte(msg, 1) == 123 and string.byte(msg, -1) == 125 then
+        tag = ARGV[2] .. ':' .. got
+        redis.call('ZADD', KEYS[2], ARGV[3], tag)
+        redis.call('HSET', KEYS[1], tag, '[' .. msg .. ', "", ' .. ARGV[i + 3] .. ']')
+      end
+      out[#out + 1] = msg
+      out[#out + 1] = tag
+    end
     got = got + 1
   end
   if got >= n then break end

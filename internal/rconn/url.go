@@ -56,6 +56,12 @@ func ParseURL(raw string) (*Config, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error quotes the whole URL, password included: keep only
+		// what it says is wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, bad("%v", err)
 	}
 	q := u.Query()
@@ -219,21 +225,62 @@ func tlsConfig(q url.Values, host string) (*tls.Config, error) {
 // String returns the URL with any password replaced by "***".
 func (c *Config) String() string { return redact(c.raw) }
 
-func redact(raw string) string {
+func redact(raw string) string { return Mask(raw, "***") }
+
+// Redact returns a broker or backend URL fit to print: any password (in
+// the user info, or a *password* query parameter) is replaced by "***".
+// It works on URLs that do not parse too, where it hides everything
+// that could be user info.
+func Redact(raw string) string { return Mask(raw, "***") }
+
+// Mask is Redact with mask in place of "***" (Celery's
+// maybe_sanitize_url writes "**"). A URL with only a password
+// (redis://secret@host) comes out as redis://:mask@host.
+func Mask(raw, mask string) string {
 	parts := strings.Split(raw, ";")
 	for i, p := range parts {
-		u, err := url.Parse(p)
-		if err != nil || u.User == nil {
-			continue
-		}
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "***")
-		} else {
-			u.User = url.User("***")
-		}
-		parts[i] = u.String()
+		parts[i] = maskPart(p, mask)
 	}
 	return strings.Join(parts, ";")
+}
+
+func maskPart(p, mask string) string {
+	scheme, rest, ok := strings.Cut(p, "://")
+	if !ok {
+		return p
+	}
+	// The user info ends at the last '@' before the path or query that
+	// follows the first '@' (what url.Parse does for valid URLs; for
+	// invalid ones it may hide a little more than the user info).
+	if u, err := url.Parse(p); err != nil || u.User != nil {
+		if first := strings.IndexByte(rest, '@'); first >= 0 {
+			end := first
+		scan:
+			for i := first + 1; i < len(rest); i++ {
+				switch rest[i] {
+				case '@':
+					end = i
+				case '/', '?', '#':
+					break scan
+				}
+			}
+			user, _, hasPw := strings.Cut(rest[:end], ":")
+			if !hasPw {
+				user = ""
+			}
+			rest = user + ":" + mask + rest[end:]
+		}
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		params := strings.Split(rest[q+1:], "&")
+		for j, kv := range params {
+			if k, _, ok := strings.Cut(kv, "="); ok && strings.Contains(strings.ToLower(k), "password") {
+				params[j] = k + "=" + mask
+			}
+		}
+		rest = rest[:q+1] + strings.Join(params, "&")
+	}
+	return scheme + "://" + rest
 }
 
 // Dial opens one connection, selects the DB and authenticates.
@@ -336,4 +383,65 @@ func PubSub(ctx context.Context, pool *redis.Pool) (redis.PubSubConn, func(), er
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	return redis.PubSubConn{Conn: conn}, func() { stop(); conn.Close() }, nil
+}
+
+// IsAuthError reports whether err means the server refused who we are,
+// not that it is unreachable: a wrong or missing password or ACL user, a
+// user without the needed permissions, or a TLS handshake that failed on
+// a certificate. Retrying does not help with these.
+func IsAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		s := string(re)
+		for _, p := range []string{"WRONGPASS", "NOAUTH", "NOPERM", "ERR invalid password", "ERR AUTH", "ERR Client sent AUTH"} {
+			if strings.HasPrefix(s, p) {
+				return true
+			}
+		}
+	}
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var cv *tls.CertificateVerificationError
+	var ae tls.AlertError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv) || errors.As(err, &ae) {
+		return true
+	}
+	// A server that requires a client certificate closes the connection
+	// after the handshake; Go reports the alert as text.
+	return strings.Contains(err.Error(), "tls: certificate required") || strings.Contains(err.Error(), "tls: bad certificate")
+}
+
+// ProbeTLS checks, for a rediss:// Config, that the server accepts our
+// certificate: it completes a TLS handshake and waits briefly for the
+// server's reaction before sending anything. A server that requires a
+// client certificate (tls-auth-clients yes) and got none or a wrong one
+// answers with an alert, which a command written at once could lose to
+// the connection reset that follows. It returns nil for a plain Config,
+// a sentinel setup or a server that stays silent.
+func (c *Config) ProbeTLS(ctx context.Context, wait time.Duration) error {
+	if c.TLS == nil || len(c.Sentinels) > 0 {
+		return nil
+	}
+	d := net.Dialer{Timeout: c.ConnectTimeout}
+	raw, err := d.DialContext(ctx, c.Network, c.Addr)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, c.TLS)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	conn.SetReadDeadline(time.Now().Add(wait))
+	var b [1]byte
+	_, err = conn.Read(b[:])
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
 }

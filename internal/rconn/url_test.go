@@ -1,11 +1,19 @@
 package rconn
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseURL(t *testing.T) {
 	for _, tc := range []struct {
@@ -70,6 +78,30 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+func TestMaskURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"redis://localhost:6379/0", "redis://localhost:6379/0"},
+		{"redis://:secret@h:1/0", "redis://:***@h:1/0"},
+		{"redis://user:secret@h:1/0", "redis://user:***@h:1/0"},
+		{"redis://secret@h/0", "redis://:***@h/0"},
+		{"redis://:p@ss@h/0", "redis://:***@h/0"},                                    // '@' in the password
+		{"redis://:secret@h:port/0", "redis://:***@h:port/0"},                        // does not parse
+		{"redis://:sec ret@h/0", "redis://:***@h/0"},                                 // does not parse
+		{"redis://:se?cret@h/0", "redis://:***@h/0"},                                 // does not parse
+		{"rediss://h/0?ssl_certfile=/a@b.pem", "rediss://h/0?ssl_certfile=/a@b.pem"}, // no user info
+		{"sentinel://:pw1@s1;sentinel://:pw2@s2?master_name=m&sentinel_password=pw3", "sentinel://:***@s1;sentinel://:***@s2?master_name=m&sentinel_password=***"},
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, raw := range []string{"redis://:secret@h:port/0", "redis://:secret@h/x", "rediss://:secret@h?ssl_cert_reqs=maybe", "redis://:sec ret@h/0", "redis://:secret%zz@h/0"} {
+		if _, err := ParseURL(raw); err == nil || strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "ret@") {
+			t.Errorf("ParseURL(%q) error leaks the password: %v", raw, err)
+		}
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	b := Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond}
 	for attempt, hi := range []time.Duration{10, 20, 40, 80, 80, 80} {
@@ -79,5 +111,35 @@ func TestBackoff(t *testing.T) {
 				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", attempt, d, hi/2, hi)
 			}
 		}
+	}
+}
+
+func TestIsAuthError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{redis.Error("WRONGPASS invalid username-password pair or user is disabled."), true},
+		{fmt.Errorf("celery: ping: %w", redis.Error("NOAUTH Authentication required.")), true},
+		{redis.Error("NOPERM this user has no permissions to run the 'brpop' command"), true},
+		{redis.Error("ERR unknown command"), false},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false},
+		{errors.New("remote error: tls: certificate required"), true},
+		{x509.UnknownAuthorityError{}, true},
+	} {
+		if got := IsAuthError(tc.err); got != tc.want {
+			t.Errorf("IsAuthError(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestProbeTLSPlain(t *testing.T) {
+	c, err := ParseURL("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ProbeTLS(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("ProbeTLS on redis:// = %v", err)
 	}
 }
