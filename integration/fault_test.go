@@ -83,6 +83,59 @@ func faultDrained(t *testing.T, e *env, queue string) {
 	})
 }
 
+// faultSettle waits until every task has a result, or until nothing more
+// can finish: queue, unacked and unacked_index empty (with acks_late a
+// result is stored before its ack). It returns the results.
+func faultSettle(t *testing.T, e *env, d time.Duration, ids []string, queue string) map[string]*celery.ResultMeta {
+	t.Helper()
+	metas := make(map[string]*celery.ResultMeta, len(ids))
+	c := e.Redis.Dial(t)
+	wkEventually(t, d, "every result, or queue and unacked empty", func() bool {
+		return len(wkReadPending(t, c, ids, metas)) == 0 ||
+			wkQueueLen(t, e, queue) == 0 && wkInt(t, e, "HLEN", "unacked") == 0 && wkInt(t, e, "ZCARD", "unacked_index") == 0
+	})
+	wkReadPending(t, c, ids, metas) // results stored just before the last ack
+	return metas
+}
+
+// faultRestoredCount sums the counts of a Go worker's "restored
+// unacknowledged messages" log lines.
+func faultRestoredCount(log string) int {
+	total := 0
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "restored unacknowledged messages") {
+			continue
+		}
+		if _, after, ok := strings.Cut(line, "count="); ok {
+			n, _ := strconv.Atoi(strings.Fields(after)[0])
+			total += n
+		}
+	}
+	return total
+}
+
+// faultKombuInFlight drops from ids the one task a killed Python worker
+// may lose by kombu's design, and returns the rest. kombu sends BRPOP
+// ahead and records the popped message in unacked only once it has read
+// the reply: a worker killed in between loses that message, which it never
+// logged as received. celeriac's own pop records in the same Lua step, so
+// no Go worker has this gap. More than one such task, or one that Python
+// logged as received, is left in ids and counts as lost.
+func faultKombuInFlight(t *testing.T, ids []string, metas map[string]*celery.ResultMeta, pyLog string) []string {
+	t.Helper()
+	var gone []string
+	for _, id := range ids {
+		if metas[id] == nil && !strings.Contains(pyLog, id) {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) != 1 {
+		return ids
+	}
+	t.Logf("fault: task %s was lost by the killed Python worker: popped by its BRPOP in flight, never recorded in unacked (kombu's gap; not counted)", gone[0])
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == gone[0] })
+}
+
 // faultTally checks that every task has a SUCCESS result and returns the
 // number of duplicate runs seen in the workers' logs (each run logs one
 // "succeeded" line before it stores its result).
@@ -197,8 +250,12 @@ func TestFaultCrash(t *testing.T) {
 		py := pyWorker(t, e.URL)
 		held := faultKillAt(t, e, py.Log, npy/3, py.Kill)
 		w2 := goCrashWorker(t, e.URL, "restore-go@celeriac")
-		metas := wkWaitReady(t, e, 300*time.Second, ids)
+		metas := faultSettle(t, e, 300*time.Second, ids, "celery")
 		faultDrained(t, e, "celery")
+		if n := faultRestoredCount(w2.Log()); n != held {
+			t.Errorf("the Go worker restored %d messages, but %d were unacknowledged at the kill", n, held)
+		}
+		ids = faultKombuInFlight(t, ids, metas, py.Log())
 		lost, dups := faultTally(t, e, ids, metas, py.Log(), w2.Log())
 		faultReport(t, "crash python, go restores", npy, 1, held, lost, dups, time.Since(start))
 	})

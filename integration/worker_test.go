@@ -149,43 +149,55 @@ func wkWaitReady(t *testing.T, e *env, d time.Duration, ids []string) map[string
 	deadline := time.Now().Add(d)
 	c := e.Redis.Dial(t)
 	for {
-		var missing []string
-		for _, id := range ids {
-			if _, ok := out[id]; !ok {
-				missing = append(missing, id)
-			}
-		}
-		for start := 0; start < len(missing); start += 500 {
-			chunk := missing[start:min(start+500, len(missing))]
-			args := make([]any, len(chunk))
-			for i, id := range chunk {
-				args[i] = "celery-task-meta-" + id
-			}
-			raws, err := redis.ByteSlices(c.Do("MGET", args...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, raw := range raws {
-				if raw == nil {
-					continue
-				}
-				m, err := celery.DecodeResultMeta(raw)
-				if err != nil {
-					t.Fatalf("result of %s: %v\n%s", chunk[i], err, raw)
-				}
-				if m.Status.Ready() {
-					out[chunk[i]] = m
-				}
-			}
-		}
-		if len(out) == len(ids) {
+		missing := wkReadPending(t, c, ids, out)
+		if len(missing) == 0 {
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %d of %d results ready", d, len(out), len(ids))
+			t.Fatalf("timed out after %v: %d of %d results ready; missing: %v", d, len(out), len(ids), missing[:min(10, len(missing))])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// wkReadPending reads the results of the ids not yet in out, adds the
+// ready ones to out and returns the ids still without a ready result.
+func wkReadPending(t *testing.T, c redis.Conn, ids []string, out map[string]*celery.ResultMeta) []string {
+	t.Helper()
+	var missing []string
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	var still []string
+	for start := 0; start < len(missing); start += 500 {
+		chunk := missing[start:min(start+500, len(missing))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = "celery-task-meta-" + id
+		}
+		raws, err := redis.ByteSlices(c.Do("MGET", args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, raw := range raws {
+			if raw == nil {
+				still = append(still, chunk[i])
+				continue
+			}
+			m, err := celery.DecodeResultMeta(raw)
+			if err != nil {
+				t.Fatalf("result of %s: %v\n%s", chunk[i], err, raw)
+			}
+			if m.Status.Ready() {
+				out[chunk[i]] = m
+			} else {
+				still = append(still, chunk[i])
+			}
+		}
+	}
+	return still
 }
 
 // wkNorm round-trips v through JSON so that Go values compare equal to
