@@ -27,6 +27,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/logbuf"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/worker"
@@ -730,24 +731,6 @@ func TestFaultBackpressure(t *testing.T) {
 	}
 }
 
-// faultBuf is a log sink safe for concurrent writes and reads.
-type faultBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (f *faultBuf) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.Write(p)
-}
-
-func (f *faultBuf) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.b.String()
-}
-
 // TestFaultTimeLimit sends (from Python) a task whose handler ignores its
 // context with a 1 s hard time limit: Python sees TimeLimitExceeded, the
 // worker's only slot runs the next task while the handler still runs, and
@@ -756,7 +739,7 @@ func (f *faultBuf) String() string {
 func TestFaultTimeLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	logs := &faultBuf{}
+	logs := &logbuf.Buffer{}
 	release := make(chan struct{})
 	var releaseOnce sync.Once
 	free := func() { releaseOnce.Do(func() { close(release) }) }

@@ -1,44 +1,25 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/logbuf"
 	"github.com/celeriac/celeriac/worker"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A handler that ignores its context is abandoned at the hard time limit:
 // its slot runs the next task at once, the gauge counts it until it
 // returns, and one warning is logged at each end. goleak (TestMain)
 // checks that the handler's goroutine is gone once it returned.
 func TestAbandonedHandler(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	release := make(chan struct{})
 	reg := prometheus.NewRegistry()
 	f := start(t, func(m *worker.ServeMux) {

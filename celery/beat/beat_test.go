@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/logbuf"
 	"github.com/celeriac/celeriac/internal/redistest"
 )
 
@@ -319,7 +320,7 @@ func TestNewErrors(t *testing.T) {
 // (empty: no persistence), takes the lock again and goes on sending.
 func TestRedisOutage(t *testing.T) {
 	br, srv := newBroker(t)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	b, err := New(br, []Entry{{Name: "e", Task: "t", Schedule: Every(100 * time.Millisecond)}},
 		WithLease(300*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
@@ -346,23 +347,6 @@ func TestRedisOutage(t *testing.T) {
 	if n := strings.Count(logs.String(), "redis error"); n > 3 {
 		t.Errorf("%d redis error lines for one outage, want one per failing spell:\n%s", n, logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func metricValue(c prometheus.Metric) float64 {

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/logbuf"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -46,30 +46,13 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeEmbedded is `make run` in miniature: the embedded broker, the
 // Go worker and the API start, the URLs are printed, and a task sent
 // through the API and one sent with a Go client both run.
 func TestServeEmbedded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuf
+	var out, errb logbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- cmdServe(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--addr", "127.0.0.1:0", "--loglevel", "warning"}, &out, &errb)
