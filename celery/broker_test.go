@@ -2,16 +2,7 @@ package celery
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -391,19 +382,11 @@ func TestUnixSocketAndSentinelURLs(t *testing.T) {
 }
 
 func TestTLSURL(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := writeSelfSigned(t, dir)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsPort := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	redistest.Start(t, redistest.WithArgs("--tls-port", tlsPort, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
-		"--tls-ca-cert-file", certFile, "--tls-auth-clients", "no"))
+	ca := redistest.NewCA(t)
+	tlsPort := strconv.Itoa(redistest.Start(t, redistest.WithTLS(ca, false)).TLSPort())
 	ctx := testCtx(t)
 	for _, url := range []string{
-		"rediss://127.0.0.1:" + tlsPort + "/0?ssl_cert_reqs=required&ssl_ca_certs=" + certFile,
+		"rediss://127.0.0.1:" + tlsPort + "/0?ssl_cert_reqs=required&ssl_ca_certs=" + ca.CA,
 		"rediss://127.0.0.1:" + tlsPort + "/0", // kombu's default: CERT_NONE
 	} {
 		b, err := NewBroker(url)
@@ -421,32 +404,6 @@ func TestTLSURL(t *testing.T) {
 	if err := b.Ping(ctx); err == nil {
 		t.Error("Ping with an unknown CA succeeded")
 	}
-}
-
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = dir+"/cert.pem", dir+"/key.pem"
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
 }
 
 func TestReceiveBatch(t *testing.T) {

@@ -3,98 +3,17 @@
 package integration
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/celeriac/celeriac/internal/redistest"
 )
-
-// testCA is a certificate authority made for one test, and the files of a
-// server and a client certificate it signed.
-type testCA struct {
-	CA, ServerCert, ServerKey, ClientCert, ClientKey string
-}
-
-func newTestCA(t *testing.T) testCA {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "celeriac test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	leaf := func(serial int64, name string, usage x509.ExtKeyUsage) (string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "EC PRIVATE KEY", kder)
-	}
-	ca := testCA{CA: write("ca.pem", "CERTIFICATE", caDER)}
-	ca.ServerCert, ca.ServerKey = leaf(2, "server", x509.ExtKeyUsageServerAuth)
-	ca.ClientCert, ca.ClientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth)
-	return ca
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // runBinary runs celeriac to completion and returns its combined output
 // and exit code.
@@ -120,11 +39,8 @@ func runBinary(t *testing.T, timeout time.Duration, args ...string) (string, int
 // Go worker runs a task Python sent. Without the client certificate, or
 // with a CA that does not match, the worker exits with one clear line.
 func TestSecurityTLS(t *testing.T) {
-	ca := newTestCA(t)
-	port := freeTCPPort(t)
-	redistest.Start(t, redistest.WithArgs("--tls-port", strconv.Itoa(port),
-		"--tls-cert-file", ca.ServerCert, "--tls-key-file", ca.ServerKey,
-		"--tls-ca-cert-file", ca.CA, "--tls-auth-clients", "yes"))
+	ca := redistest.NewCA(t)
+	port := redistest.Start(t, redistest.WithTLS(ca, true)).TLSPort()
 	base := fmt.Sprintf("rediss://127.0.0.1:%d/0?ssl_cert_reqs=required&ssl_ca_certs=%s", port, ca.CA)
 	url := base + "&ssl_certfile=" + ca.ClientCert + "&ssl_keyfile=" + ca.ClientKey
 
@@ -135,7 +51,7 @@ func TestSecurityTLS(t *testing.T) {
 	}
 
 	t.Run("refused", func(t *testing.T) {
-		other := newTestCA(t)
+		other := redistest.NewCA(t)
 		for name, u := range map[string]string{
 			"no client certificate": base,
 			"unknown server CA":     fmt.Sprintf("rediss://127.0.0.1:%d/0?ssl_cert_reqs=required&ssl_ca_certs=%s&ssl_certfile=%s&ssl_keyfile=%s", port, other.CA, ca.ClientCert, ca.ClientKey),

@@ -18,6 +18,9 @@
 // port and directory, which together with WithAOF is what Redis-restart
 // tests need.
 //
+// For TLS, NewCA makes a test CA with server and client certificates, and
+// WithTLS(ca, clientAuth) adds a TLS port (Server.TLSPort) that uses them.
+//
 // For a server shared by a whole package, use New and Close from TestMain:
 //
 //	func TestMain(m *testing.M) {

@@ -49,7 +49,8 @@ type Option func(*config)
 type config struct {
 	aof      bool
 	args     []string
-	sentinel string // "name host:port" of the monitored master
+	sentinel string   // "name host:port" of the monitored master
+	tls      []string // --tls-* arguments but the port (WithTLS)
 }
 
 // WithSentinel runs a Redis Sentinel (redis-server --sentinel) that
@@ -71,11 +72,12 @@ func WithArgs(args ...string) Option {
 
 // Server is a running (or stopped) redis-server process.
 type Server struct {
-	bin    string
-	dir    string
-	ownDir bool // dir was made by New and is removed by Close
-	cfg    config
-	port   int // fixed for the Server's lifetime, also across Restart
+	bin     string
+	dir     string
+	ownDir  bool // dir was made by New and is removed by Close
+	cfg     config
+	port    int // fixed for the Server's lifetime, also across Restart
+	tlsPort int // WithTLS only; also fixed
 
 	mu     sync.Mutex // guards proc and closed; held across start/stop
 	proc   *process   // nil while stopped
@@ -171,6 +173,9 @@ func newServer(bin, dir string, opts []Option) (*Server, error) {
 	var err error
 	for range portAttempts {
 		s.port, err = freePort()
+		if err == nil && cfg.tls != nil {
+			s.tlsPort, err = freePort()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -222,6 +227,9 @@ func (s *Server) args() []string {
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--logfile", "", // log to stdout, which goes to LogPath()
+	}
+	if s.cfg.tls != nil {
+		args = append(append(args, "--tls-port", strconv.Itoa(s.tlsPort)), s.cfg.tls...)
 	}
 	return append(args, s.cfg.args...)
 }
@@ -331,6 +339,9 @@ func stopProcess(p *process) error {
 
 // Addr returns "127.0.0.1:port".
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// TLSPort returns the TLS port of a server started WithTLS (else 0).
+func (s *Server) TLSPort() int { return s.tlsPort }
 
 // Port returns the TCP port, which stays the same across Restart.
 func (s *Server) Port() int { return s.port }
