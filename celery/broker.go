@@ -693,14 +693,27 @@ func (b *Broker) track(conn redis.Conn, d *Delivery) error {
 		return errors.New("no connection")
 	}
 	entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+64), d.Raw, d.Exchange, d.RoutingKey)
-	conn.Send("MULTI")
-	conn.Send("ZADD", b.key(kombu.UnackedIndexKey), nowScore(), d.Tag)
-	conn.Send("HSET", b.key(kombu.UnackedKey), d.Tag, entry)
-	if _, err := conn.Do("EXEC"); err != nil {
-		return err
+	for {
+		// NX on both: a message whose publisher reused the delivery_tag
+		// of one held now must not overwrite that one's entry (kombu's
+		// HSET does, and a crash then loses the held message). It gets a
+		// tag of its own instead.
+		conn.Send("MULTI")
+		conn.Send("ZADD", b.key(kombu.UnackedIndexKey), "NX", nowScore(), d.Tag)
+		conn.Send("HSETNX", b.key(kombu.UnackedKey), d.Tag, entry)
+		reply, err := redis.Values(conn.Do("EXEC"))
+		if err != nil {
+			return err
+		}
+		if len(reply) == 2 {
+			if set, _ := redis.Int(reply[1], nil); set == 0 {
+				d.Tag = uuid.NewString()
+				continue
+			}
+		}
+		d.Tracked = true
+		return nil
 	}
-	d.Tracked = true
-	return nil
 }
 
 func nowScore() string {

@@ -107,6 +107,42 @@ func TestConsumerRotatesQueues(t *testing.T) {
 	}
 }
 
+// A publisher that reuses a delivery_tag (kombu's tag is the publisher's)
+// must not overwrite the unacked entry of the message held under it.
+func TestReusedDeliveryTag(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	b := c.Broker()
+	if _, err := c.SendTask(ctx, "t", TaskID("first")); err != nil {
+		t.Fatal(err)
+	}
+	c1 := b.NewConsumer("celery")
+	defer c1.Close()
+	d1, err := c1.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Do(t, "LPUSH", "celery", d1.Raw) // the same envelope, tag and all
+	c2 := b.NewConsumer("celery")
+	defer c2.Close()
+	d2, err := c2.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d1.Tracked || !d2.Tracked || d1.Tag == d2.Tag {
+		t.Fatalf("tags %q (tracked %v) and %q (tracked %v), want two tracked tags", d1.Tag, d1.Tracked, d2.Tag, d2.Tracked)
+	}
+	if n := srv.Do(t, "HLEN", "unacked"); n != int64(2) {
+		t.Fatalf("HLEN unacked = %v, want 2", n)
+	}
+	if err := b.Ack(ctx, d1); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Do(t, "HEXISTS", "unacked", d2.Tag) != int64(1) || srv.Do(t, "ZCARD", "unacked_index") != int64(1) {
+		t.Error("acking the first delivery dropped the second's unacked entry")
+	}
+}
+
 func TestRejectAndRestore(t *testing.T) {
 	c, srv := newTestClient(t, WithBrokerOptions(WithVisibilityTimeout(time.Second)))
 	ctx := testCtx(t)
