@@ -68,9 +68,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/pyjson
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./celery
 
-## bench: Go benchmarks plus side-by-side measurements against Python Celery.
+## bench: celeriac against its peers (Python Celery, asynq, FastAPI, Redis'
+## own ceiling) in one run on one private redis-server; writes
+## bench/results/*.jsonl and regenerates docs/performance.md and
+## docs/bench-*.png. BENCH_QUICK=1 for a small run, BENCH_N=… for N.
 bench: build deps
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/pyjson ./celery
 	bash bench/run.sh
 
 ## screenshots: Flower's pages with a Go worker, taken by headless Chromium

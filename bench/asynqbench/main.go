@@ -1,0 +1,206 @@
+// Command asynqbench runs the asynq side of make bench: the same trivial
+// task as celeriac's tasks.add(x, y), enqueued and processed by
+// github.com/hibiken/asynq on the same redis-server. It lives in its own Go
+// module so that celeriac itself does not depend on asynq.
+//
+//	asynqbench -redis URL -mode publish -n N          # sequential Client.Enqueue
+//	asynqbench -redis URL -mode drain -n N -c C       # pre-filled queue, Server with Concurrency C
+//
+// Each run prints one JSON line (the records bench/gendoc reads). For a
+// fair comparison with celeriac's results-on drain, every task is enqueued
+// with Retention, and the handler writes its result with ResultWriter, so
+// the sum is stored in Redis as Celery's result backend would store it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	url := flag.String("redis", "redis://127.0.0.1:6379/0", "redis URL")
+	mode := flag.String("mode", "drain", "drain or publish")
+	n := flag.Int("n", 10000, "tasks")
+	conc := flag.Int("c", 8, "server concurrency (drain)")
+	flag.Parse()
+	var err error
+	switch *mode {
+	case "drain":
+		err = drain(*url, *n, *conc)
+	case "publish":
+		err = publish(*url, *n)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "asynqbench:", err)
+		os.Exit(1)
+	}
+}
+
+type addArgs struct {
+	X int `json:"x"`
+	Y int `json:"y"`
+}
+
+func newTask(i int) *asynq.Task {
+	p, _ := json.Marshal(addArgs{i, i})
+	return asynq.NewTask("tasks.add", p, asynq.Retention(time.Hour), asynq.MaxRetry(0))
+}
+
+func emit(rec map[string]any) {
+	b, _ := json.Marshal(rec)
+	fmt.Println(string(b))
+}
+
+func publish(url string, n int) error {
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: opt.(asynq.RedisClientOpt).Addr, DB: opt.(asynq.RedisClientOpt).DB})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return err
+	}
+	c := asynq.NewClient(opt)
+	defer c.Close()
+	if _, err := c.Enqueue(newTask(-1)); err != nil { // warm up
+		return err
+	}
+	start := time.Now()
+	for i := range n {
+		if _, err := c.Enqueue(newTask(i)); err != nil {
+			return err
+		}
+	}
+	el := time.Since(start).Seconds()
+	emit(map[string]any{"kind": "publish", "impl": "asynq", "mode": "sequential", "n": n, "rate": float64(n) / el})
+	return rdb.FlushDB(ctx).Err()
+}
+
+func drain(url string, n, conc int) error {
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return err
+	}
+	ro := opt.(asynq.RedisClientOpt)
+	rdb := redis.NewClient(&redis.Options{Addr: ro.Addr, DB: ro.DB})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return err
+	}
+	// Pre-fill from 16 goroutines: asynq has no batch enqueue.
+	c := asynq.NewClient(opt)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var ferr atomic.Value
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if _, err := c.Enqueue(newTask(i)); err != nil {
+					ferr.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.Close()
+	if e, ok := ferr.Load().(error); ok {
+		return fmt.Errorf("prefill: %w", e)
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		return err
+	}
+
+	var done atomic.Int64
+	var first, last atomic.Int64
+	finished := make(chan struct{})
+	h := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		now := time.Now().UnixNano()
+		first.CompareAndSwap(0, now)
+		var a addArgs
+		if err := json.Unmarshal(t.Payload(), &a); err != nil {
+			return err
+		}
+		if _, err := t.ResultWriter().Write(strconv.AppendInt(nil, int64(a.X+a.Y), 10)); err != nil {
+			return err
+		}
+		if done.Add(1) == int64(n) {
+			last.Store(time.Now().UnixNano())
+			close(finished)
+		}
+		return nil
+	})
+	srv := asynq.NewServer(opt, asynq.Config{
+		Concurrency: conc,
+		Queues:      map[string]int{"default": 1},
+		LogLevel:    asynq.ErrorLevel,
+	})
+	start := time.Now()
+	if err := srv.Start(h); err != nil {
+		return err
+	}
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Minute):
+		srv.Shutdown()
+		return fmt.Errorf("not drained: %d of %d", done.Load(), n)
+	}
+	// The last handler returned before asynq marked its task complete:
+	// wait for the final bookkeeping before stopping, so it is counted.
+	srv.Shutdown()
+	stats, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return err
+	}
+	calls, per := commandCalls(stats)
+	drainS := float64(last.Load()-first.Load()) / 1e9
+	emit(map[string]any{
+		"kind": "drain", "impl": "asynq", "conc": conc, "n": n, "events": false,
+		"startup_s": float64(first.Load()-start.UnixNano()) / 1e9,
+		"drain_s":   drainS, "rate": float64(n) / drainS,
+		"redis_calls_per_task": float64(calls) / float64(n), "redis_commands": per,
+	})
+	return rdb.FlushDB(ctx).Err()
+}
+
+// commandCalls sums the calls in INFO commandstats; per maps each command
+// to its calls.
+func commandCalls(info string) (int64, map[string]int64) {
+	per := map[string]int64{}
+	var total int64
+	for line := range strings.SplitSeq(info, "\n") {
+		line = strings.TrimSpace(line)
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for kv := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				c, _ := strconv.ParseInt(v, 10, 64)
+				per[strings.TrimPrefix(name, "cmdstat_")] = c
+				total += c
+			}
+		}
+	}
+	return total, per
+}
