@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -155,6 +156,11 @@ func drain(url string, n, conc int) error {
 		Queues:      map[string]int{"default": 1},
 		LogLevel:    asynq.ErrorLevel,
 	})
+	cpu0, err := redisCPU(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	self0 := selfCPU()
 	start := time.Now()
 	if err := srv.Start(h); err != nil {
 		return err
@@ -168,6 +174,11 @@ func drain(url string, n, conc int) error {
 	// The last handler returned before asynq marked its task complete:
 	// wait for the final bookkeeping before stopping, so it is counted.
 	srv.Shutdown()
+	self1 := selfCPU()
+	cpu1, err := redisCPU(ctx, rdb)
+	if err != nil {
+		return err
+	}
 	stats, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
 		return err
@@ -179,6 +190,8 @@ func drain(url string, n, conc int) error {
 		"startup_s": float64(first.Load()-start.UnixNano()) / 1e9,
 		"drain_s":   drainS, "rate": float64(n) / drainS,
 		"redis_calls_per_task": float64(calls) / float64(n), "redis_commands": per,
+		"redis_cpu_us_per_task":  (cpu1 - cpu0) * 1e6 / float64(n),
+		"worker_cpu_us_per_task": float64((self1 - self0).Microseconds()) / float64(n),
 	})
 	return rdb.FlushDB(ctx).Err()
 }
@@ -203,4 +216,29 @@ func commandCalls(info string) (int64, map[string]int64) {
 		}
 	}
 	return total, per
+}
+
+// redisCPU is redis-server's CPU time so far (INFO cpu), in seconds.
+func redisCPU(ctx context.Context, rdb *redis.Client) (float64, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for line := range strings.SplitSeq(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total, nil
+}
+
+// selfCPU is this process's user+system CPU time (the asynq server runs
+// in it; nothing else does during the drain).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

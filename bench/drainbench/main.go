@@ -96,6 +96,10 @@ func run(cfg config) error {
 	if err := do(pool, "CONFIG", "RESETSTAT"); err != nil {
 		return err
 	}
+	redisCPU0, err := redisCPU(pool)
+	if err != nil {
+		return err
+	}
 
 	exited := make(chan error, cfg.procs)
 	var cmds []*exec.Cmd
@@ -134,6 +138,7 @@ func run(cfg config) error {
 	}()
 	seen := make(map[string]struct{}, cfg.n)
 	var first, last time.Time
+	var cpuAtFirst time.Duration
 	for len(seen) < cfg.n {
 		switch m := sub.Receive().(type) {
 		case redis.Message:
@@ -143,6 +148,9 @@ func run(cfg config) error {
 			}
 			if len(seen) == 0 {
 				first = time.Now()
+				for _, cmd := range cmds { // start-up is not counted
+					cpuAtFirst += treeCPU(cmd.Process.Pid)
+				}
 			}
 			seen[strings.TrimPrefix(m.Channel, "celery-task-meta-")] = struct{}{}
 			last = time.Now()
@@ -156,6 +164,14 @@ func run(cfg config) error {
 		}
 	}
 	drain := last.Sub(first).Seconds()
+	workerCPU := -cpuAtFirst
+	for _, cmd := range cmds {
+		workerCPU += treeCPU(cmd.Process.Pid)
+	}
+	redisCPU1, err := redisCPU(pool)
+	if err != nil {
+		return err
+	}
 	conn := pool.Get()
 	defer conn.Close()
 	calls, per, err := commandStats(conn)
@@ -169,6 +185,10 @@ func run(cfg config) error {
 		"kind": "drain", "impl": cfg.impl, "conc": cfg.conc, "procs": cfg.procs, "events": cfg.events, "n": cfg.n,
 		"startup_s": first.Sub(start).Seconds(), "drain_s": drain, "rate": float64(cfg.n-1) / drain,
 		"redis_calls_per_task": float64(calls) / float64(cfg.n), "redis_commands": per,
+		// CPU per task: Redis over the whole run, the worker from its first
+		// result on (start-up excluded).
+		"redis_cpu_us_per_task":  (redisCPU1 - redisCPU0) * 1e6 / float64(cfg.n),
+		"worker_cpu_us_per_task": float64(workerCPU.Microseconds()) / float64(cfg.n-1),
 	}
 	b, _ := json.Marshal(rec)
 	fmt.Println(string(b))
@@ -239,6 +259,54 @@ func commandStats(conn redis.Conn) (int64, map[string]int64, error) {
 		}
 	}
 	return total, per, nil
+}
+
+// redisCPU is redis-server's CPU time so far (INFO cpu), in seconds.
+func redisCPU(pool *redis.Pool) (float64, error) {
+	c := pool.Get()
+	defer c.Close()
+	info, err := redis.String(c.Do("INFO", "cpu"))
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for line := range strings.SplitSeq(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total, nil
+}
+
+// treeCPU is the user+system CPU time of pid and its descendants (a
+// prefork pool's children), from /proc.
+func treeCPU(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	// Fields after the command (which may hold spaces) start after ")".
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 {
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		}
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		for k := range strings.FieldsSeq(string(kids)) {
+			if kp, err := strconv.Atoi(k); err == nil {
+				total += treeCPU(kp)
+			}
+		}
+	}
+	return total
 }
 
 func do(pool *redis.Pool, cmd string, args ...any) error {

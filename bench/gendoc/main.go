@@ -271,19 +271,19 @@ func render(rs results) (string, string) {
 	d.p("")
 
 	// --- Redis cost per task
-	d.p("### Redis commands per task")
+	d.p("### Cost per task")
 	d.p("")
-	d.p("From `INFO commandstats`, reset just before the worker starts, divided by N. Commands run inside a Lua script or a MULTI count one by one, so *calls* is Redis' work per task. *Round trips* counts what crosses the network: EVALSHA, EXEC and the plain commands.")
+	d.p("Measured during the drains above. *Redis calls* come from `INFO commandstats`, reset just before the worker starts, divided by N. Commands run inside a Lua script or a MULTI count one by one, so calls measure Redis' work. *Round trips* count what crosses the network for the Go worker: EVALSHA, EXEC, BRPOP, and events PUBLISHed outside a MULTI. *Redis CPU* is the change in redis-server's `used_cpu_user + used_cpu_sys` (INFO cpu), divided by N. *Worker CPU* is user+system time from `/proc` for the worker process and its pool children, from the first result to the last (asynq: the bench process itself, which runs only the server then).")
 	d.p("")
-	d.p("| worker | calls / task | network round trips / task (Go) | commands (calls / task) |")
-	d.p("|---|---|---|---|")
-	for _, r := range []rec{goRef, drainOf("go", goC, 1, true), pre, drainOf("py_threads", -1, 1, false), asq} {
+	d.p("| worker | Redis calls / task | round trips / task | Redis CPU / task | worker CPU / task | commands (calls / task) |")
+	d.p("|---|---|---|---|---|---|")
+	for _, r := range []rec{goRef, drainOf("go", goC, 1, true), drainOf("go", 64, 1, false), pre, drainOf("py_threads", -1, 1, false), asq} {
 		if r == nil {
 			continue
 		}
 		label := r.s("impl")
-		if r.s("impl") == "go" {
-			label = fmt.Sprintf("go -c %d", r.i("conc"))
+		if r.s("impl") == "go" || r.s("impl") == "asynq" {
+			label = fmt.Sprintf("%s -c %d", r.s("impl"), r.i("conc"))
 			if r.b("events") {
 				label += " -E"
 			}
@@ -293,7 +293,7 @@ func render(rs results) (string, string) {
 		if !math.IsNaN(rt) {
 			rts = fmt.Sprintf("%.2f", rt)
 		}
-		d.p("| %s | %.2f | %s | %s |", label, r.f("redis_calls_per_task"), rts, cmds)
+		d.p("| %s | %.2f | %s | %s µs | %s µs | %s |", label, r.f("redis_calls_per_task"), rts, num(r.f("redis_cpu_us_per_task"), 0), num(r.f("worker_cpu_us_per_task"), 0), cmds)
 	}
 	d.p("")
 
@@ -526,13 +526,14 @@ func scaling(d *doc, goRef rec, drains, rbs results, goC int) {
 	}
 	piped := (rb("LPUSH", 50, 16) + rb("RPOP", 50, 16) + rb("SET", 50, 16)) / 3
 	unpiped := (rb("LPUSH", 50, 1) + rb("RPOP", 50, 1) + rb("SET", 50, 1)) / 3
-	d.p("**Redis work per task.** With results on and events off, a task costs Redis %.1f command calls. The work is:", calls)
+	redisUS, workerUS := goRef.f("redis_cpu_us_per_task"), goRef.f("worker_cpu_us_per_task")
+	d.p("**What a task costs.** With results on and events off, one task costs Redis %.1f command calls in about %.2f network round trips:", calls, rt)
 	d.p("")
-	d.p("- pop, record in `unacked` and in the `unacked_index` (RPOP + HSET + ZADD, inside one Lua script per prefetch window);")
-	d.p("- the ack (HDEL + ZREM, batched into one MULTI for whatever has queued up);")
-	d.p("- the result (SETEX + PUBLISH in one MULTI).")
+	d.p("- the pop, with its record in `unacked` and `unacked_index` (RPOP + HSET + ZADD), runs in one Lua script per prefetch window;")
+	d.p("- the ack (HDEL + ZREM) goes in one MULTI for every ack that has queued up;")
+	d.p("- the result (SETEX + PUBLISH) is one MULTI per task.")
 	d.p("")
-	d.p("It crosses the network in about %.2f round trips per task. Redis can execute about %s simple commands per second pipelined, or %s without pipelining (50 clients, `redis-benchmark` above). So at %.1f calls per task its own ceiling is roughly %s tasks/s with everything pipelined, or %s tasks/s with one command per round trip.", rt, num(piped, 0), num(unpiped, 0), calls, num(piped/calls, 0), num(unpiped/calls, 0))
+	d.p("That is %s µs of redis-server CPU and %s µs of worker CPU per task (table above). Python Celery needs about 14 calls per task (a BRPOP and three MULTIs) and asynq about 16.", num(redisUS, 0), num(workerUS, 0))
 	d.p("")
 	best := 0.0
 	for _, r := range drains {
@@ -540,13 +541,18 @@ func scaling(d *doc, goRef rec, drains, rbs results, goC int) {
 			best = math.Max(best, r.f("rate"))
 		}
 	}
-	d.p("The best Go rate in this run was %s tasks/s. On this 2-core VM the limit is CPU, not Redis. redis-server, the worker and the measuring tool share two cores. Beyond a handful of goroutines, more concurrency does not help, and a second or fourth worker process on the same machine only splits the same CPU (table above). On a larger machine, with Redis on its own core, the ceiling is Redis' single thread at about %s tasks/s.", num(best, 0), num(piped/calls, 0))
+	ncpu := 2.0
+	d.p("**Where the ceiling is.** Redis runs commands on one thread, so one redis-server can serve at most about 1 s / %s µs ≈ **%s tasks/s** of this kind. That takes a whole core for Redis and about %.1f more cores of workers. `redis-benchmark` agrees on the order of magnitude: %s simple commands/s unpipelined and %s pipelined, at %.1f calls per task.", num(redisUS, 0), num(1e6/redisUS, 0), 1e6/redisUS*workerUS/1e6, num(unpiped, 0), num(piped, 0), calls)
+	d.p("")
+	d.p("On this %d-core VM the bound comes first from the CPU the processes share. (Redis CPU + worker CPU) per task is %s µs, so two cores allow at most about %s tasks/s, and the measuring tool and the OS also need some. The best Go rate in this run was %s tasks/s.", int(ncpu), num(redisUS+workerUS, 0), num(ncpu*1e6/(redisUS+workerUS), 0), num(best, 0))
+	d.p("")
+	d.p("Higher concurrency helps, by more than it would with free CPUs. It makes the pop script, the ack MULTI and event PUBLISHes carry more tasks each, which lowers the cost per task (compare `-c %d` and `-c 64` in the table). A second or fourth worker process on the same two cores only splits the same CPU: see the process table.", goC)
 	d.p("")
 	d.p("**Past the ceiling:**")
 	d.p("")
 	d.p("1. *Fewer round trips per task.* Pipeline the ack, the result and the task events of every task that finished in the same instant into one MULTI round trip. The ack batch and the result store are separate round trips today. This cuts round trips per task to about one pop-script step per prefetch window plus one EXEC per completion batch. The Redis *work* stays the same.")
 	d.p("2. *Less Redis work per task.* `acks_late=False` tasks could skip `unacked` bookkeeping entirely (no HSET/ZADD/HDEL/ZREM). But Celery's visibility guarantee lives in that bookkeeping, so the default keeps it. Ignoring results (`ignore_result=True`) removes the SETEX + PUBLISH.")
-	d.p("3. *More Redis.* One Redis executes commands on one thread. Past about %s tasks/s, split queues across several Redis instances: one broker URL per queue group, with workers consuming from the shard that holds their queues. Or use Redis Cluster with hash-tagged keys, so a queue, its `unacked` entries and its results stay in one slot. Sentinel gives failover, not throughput.", num(piped/calls, 0))
-	d.p("4. *Cores for the worker.* The worker's own per-task cost is dominated by JSON decode/encode of the message and result and by goroutine hand-offs (section 7). It scales with cores until Redis' thread is saturated.")
+	d.p("3. *More Redis.* One Redis executes commands on one thread. Past about %s tasks/s, split queues across several Redis instances: one broker URL per queue group, with workers consuming from the shard that holds their queues. Or use Redis Cluster with hash-tagged keys, so a queue, its `unacked` entries and its results stay in one slot. Sentinel gives failover, not throughput.", num(1e6/redisUS, 0))
+	d.p("4. *Cores for the worker.* The worker's own CPU per task goes mostly to JSON decoding of the envelope and body (section 7), encoding the result meta, and redigo I/O. Workers scale out across cores and machines until Redis' thread is saturated, at the ceiling above.")
 	d.p("")
 }
