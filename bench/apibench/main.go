@@ -1,4 +1,4 @@
-// Command apibench is a closed-loop HTTP load generator for bench/api.sh:
+// Command apibench is a closed-loop HTTP load generator for bench/run.sh:
 // -c connections each send GET -url (or POST -body, with -method POST)
 // back to back for -d; any 2xx answer counts. Then it prints one JSON
 // line for bench/gendoc: {"kind":"api","impl":-label,"route":-route,

@@ -357,7 +357,7 @@ func render(rs results) (string, string) {
 	d.p("`bench/latencybench` starts `celeriac worker -E -c %d` and waits for its worker-online event. It then sends `tasks.add` open-loop at 1,000/s for %s, each send in its own goroutine, and records two latencies:", goC, meta.s("lat_d"))
 	d.p("")
 	d.p("- **enqueue → start**: the timestamp of the worker's `task-started` event minus the time just before `SendTask`. The worker stamps that event right before it calls the handler, on the same host clock. How fast the event travels back does not matter.")
-	d.p("- **enqueue → result**: the time `AsyncResult.Wait` returns in the client. The client subscribes to the result channel and then reads the key, as Celery's client does. This includes the client's own subscribe round trip.")
+	d.p("- **enqueue → result**: the time `AsyncResult.Wait` returns in the client. Wait starts as the send starts, so the client subscribes to the result channel while the task is published. Celery's `apply_async` does the same: the Redis backend subscribes before it publishes. Wait then reads the key once and blocks on pub/sub.")
 	d.p("")
 	d.p("| measure | p50 | p90 | p99 | p99.9 | max |")
 	d.p("|---|---|---|---|---|---|")

@@ -9,9 +9,11 @@
 //     right before it calls the handler, on the same machine and clock, so
 //     this is enqueue → task start; how fast the event itself travels back
 //     does not matter.
-//   - result latency: the time AsyncResult.Wait returned (the client is
-//     subscribed to the result channel, as Celery's client is) minus the
-//     same start time: enqueue → result visible to a waiting client.
+//   - result latency: the time AsyncResult.Wait returned minus the same
+//     start time: enqueue → result visible to a waiting client. Wait is
+//     called as the send starts, so the client subscribes to the result
+//     channel while the task is published, as Celery's apply_async does
+//     (the backend's on_task_call subscribes before publishing).
 //
 // It prints one JSON line for bench/gendoc with percentiles and a sorted
 // sample of both distributions (for the CDF plot).
@@ -142,9 +144,16 @@ func run(url, impl string, conc, rate int, dur, warm time.Duration, argv []strin
 			samples[id] = s
 			mu.Unlock()
 		}
-		res, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.TaskID(id))
+		// Wait from before the send, as Celery's client subscribes to the
+		// result channel before it publishes (on_task_call).
+		waited := make(chan error, 1)
+		go func() {
+			_, err := c.AsyncResult(id).Wait(ctx)
+			waited <- err
+		}()
+		_, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.TaskID(id))
 		if err == nil {
-			_, err = res.Wait(ctx)
+			err = <-waited
 		}
 		if err != nil {
 			errMu.Lock()
