@@ -8,7 +8,7 @@ export CELERIAC_REQUIRE_REDIS := 1
 export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CELERIAC_REQUIRE_COMPOSE := 1
 
-.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz bench lint clean screenshots chromium
+.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz bench bench-tools lint clean screenshots chromium
 
 all: build
 
@@ -72,8 +72,16 @@ fuzz:
 ## own ceiling) in one run on one private redis-server; writes
 ## bench/results/*.jsonl and regenerates docs/performance.md and
 ## docs/bench-*.png. BENCH_QUICK=1 for a small run, BENCH_N=… for N.
-bench: build deps
+bench: build deps bench-tools
 	bash bench/run.sh
+
+## bench-tools: jq (bench/run.sh writes and reads its JSON records with it);
+## redis-benchmark and redis-cli come with the redis-server package.
+bench-tools:
+	@command -v jq >/dev/null 2>&1 || { \
+	  echo "installing jq (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq jq >/dev/null; }
 
 ## screenshots: Flower's pages with a Go worker, taken by headless Chromium
 ## in the Flower integration test, into docs/ (not part of make test).
