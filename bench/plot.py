@@ -66,12 +66,19 @@ def latency(recs, out):
     if not lats:
         return
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = {("go", "start_cdf"): "tab:green", ("go", "result_cdf"): "tab:blue",
+              ("asynq", "start_cdf"): "tab:red"}
+    names = {"go": "celeriac", "asynq": "asynq"}
     for r in lats:
-        for key, label, color in (("start_cdf", "enqueue -> task start", "tab:green"),
-                                  ("result_cdf", "enqueue -> result seen by client", "tab:blue")):
+        for key, label in (("start_cdf", "enqueue -> task start"),
+                           ("result_cdf", "enqueue -> result seen by client")):
+            if key not in r:
+                continue
+            color = colors.get((r["impl"], key), "tab:gray")
+            label = f"{names.get(r['impl'], r['impl'])}: {label}"
             qs = r[key]
             ys = [i / (len(qs) - 1) for i in range(len(qs))]
-            ax.plot(qs, ys, label=f"{label} ({r['impl']}, {r['rate']}/s)", color=color)
+            ax.plot(qs, ys, label=label, color=color)
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of tasks")

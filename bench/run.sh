@@ -124,7 +124,9 @@ section_latency() {
   : >"$out/latency.jsonl"
   "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -- \
     "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -E -n "lat@%h" >>"$out/latency.jsonl"
-  tail -n 1 "$out/latency.jsonl" | jq -c '{start_ms, result_ms}'
+  flush
+  "$tmp/asynqbench" -redis "$url" -mode latency -rate 1000 -d "$LAT_D" -c "$GO_C" >>"$out/latency.jsonl"
+  jq -c '{impl, start_ms, result_ms}' "$out/latency.jsonl"
   flush
 }
 

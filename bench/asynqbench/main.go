@@ -5,6 +5,7 @@
 //
 //	asynqbench -redis URL -mode publish -n N          # sequential Client.Enqueue
 //	asynqbench -redis URL -mode drain -n N -c C       # pre-filled queue, Server with Concurrency C
+//	asynqbench -redis URL -mode latency -rate R -d D -c C  # enqueue → handler start at a steady rate
 //
 // Each run prints one JSON line (the records bench/gendoc reads). For a
 // fair comparison with celeriac's results-on drain, every task is enqueued
@@ -18,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +35,9 @@ func main() {
 	url := flag.String("redis", "redis://127.0.0.1:6379/0", "redis URL")
 	mode := flag.String("mode", "drain", "drain or publish")
 	n := flag.Int("n", 10000, "tasks")
-	conc := flag.Int("c", 8, "server concurrency (drain)")
+	conc := flag.Int("c", 8, "server concurrency (drain, latency)")
+	rate := flag.Int("rate", 1000, "tasks per second (latency)")
+	dur := flag.Duration("d", 10*time.Second, "measured duration (latency)")
 	flag.Parse()
 	var err error
 	switch *mode {
@@ -41,6 +45,8 @@ func main() {
 		err = drain(*url, *n, *conc)
 	case "publish":
 		err = publish(*url, *n)
+	case "latency":
+		err = latency(*url, *conc, *rate, *dur)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -241,4 +247,83 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// latency enqueues at a steady rate (open loop) and records, in the
+// handler, the time since the enqueue started (carried in the payload).
+// asynq has no push notification of results, so only the start is
+// measured.
+func latency(url string, conc, rate int, dur time.Duration) error {
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return err
+	}
+	ro := opt.(asynq.RedisClientOpt)
+	rdb := redis.NewClient(&redis.Options{Addr: ro.Addr, DB: ro.DB})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return err
+	}
+	warm := time.Second
+	interval := time.Second / time.Duration(rate)
+	total := int((warm + dur) / interval)
+	nwarm := int(warm / interval)
+	lat := make([]float64, total)
+	var got atomic.Int64
+	finished := make(chan struct{})
+	h := asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		now := time.Now().UnixNano()
+		var p struct{ I, T0 int64 }
+		if err := json.Unmarshal(t.Payload(), &p); err != nil {
+			return err
+		}
+		lat[p.I] = float64(now-p.T0) / 1e6
+		if got.Add(1) == int64(total) {
+			close(finished)
+		}
+		return nil
+	})
+	srv := asynq.NewServer(opt, asynq.Config{Concurrency: conc, Queues: map[string]int{"default": 1}, LogLevel: asynq.ErrorLevel})
+	if err := srv.Start(h); err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	c := asynq.NewClient(opt)
+	defer c.Close()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	var ferr atomic.Value
+	for i := range total {
+		<-tick.C
+		wg.Go(func() {
+			p, _ := json.Marshal(struct{ I, T0 int64 }{int64(i), time.Now().UnixNano()})
+			if _, err := c.Enqueue(asynq.NewTask("tasks.add", p, asynq.MaxRetry(0))); err != nil {
+				ferr.Store(err)
+			}
+		})
+	}
+	wg.Wait()
+	if e, ok := ferr.Load().(error); ok {
+		return e
+	}
+	select {
+	case <-finished:
+	case <-time.After(time.Minute):
+		return fmt.Errorf("only %d of %d tasks ran", got.Load(), total)
+	}
+	start := lat[nwarm:]
+	slices.Sort(start)
+	q := func(p float64) float64 { return start[int(float64(len(start)-1)*p)] }
+	cdf := make([]float64, 201)
+	for i := range cdf {
+		cdf[i] = start[int(float64(len(start)-1)*float64(i)/200)]
+	}
+	emit(map[string]any{
+		"kind": "latency", "impl": "asynq", "conc": conc, "rate": rate, "n": len(start),
+		"start_ms":  map[string]float64{"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999), "max": start[len(start)-1]},
+		"start_cdf": cdf,
+	})
+	return rdb.FlushDB(ctx).Err()
 }
