@@ -76,9 +76,13 @@ def latency(recs, out):
                 continue
             color = colors.get((r["impl"], key), "tab:gray")
             label = f"{names.get(r['impl'], r['impl'])}: {label}"
+            style = "-"
+            if r["impl"] == "go" and not r.get("events", True):
+                color, style = "tab:cyan", "--"
+                label += " (no -E)"
             qs = r[key]
             ys = [i / (len(qs) - 1) for i in range(len(qs))]
-            ax.plot(qs, ys, label=label, color=color)
+            ax.plot(qs, ys, style, label=label, color=color)
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("fraction of tasks")

@@ -34,6 +34,9 @@ SECTIONS=${BENCH_SECTIONS:-"redis publish drain latency memory api micro"}
 GO_C=${BENCH_GO_C:-8}
 out=bench/results
 mkdir -p "$out"
+# A run of every section starts from nothing; a partial run (BENCH_SECTIONS)
+# replaces only its own sections' files.
+[ -z "${BENCH_SECTIONS:-}" ] && rm -f "$out"/*.jsonl
 
 echo "== building"
 go build -o "$tmp/celeriac" ./cmd/celeriac
@@ -125,8 +128,11 @@ section_latency() {
   "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -- \
     "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -E -n "lat@%h" >>"$out/latency.jsonl"
   flush
+  "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -events=false -- \
+    "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n "lat@%h" >>"$out/latency.jsonl"
+  flush
   "$tmp/asynqbench" -redis "$url" -mode latency -rate 1000 -d "$LAT_D" -c "$GO_C" >>"$out/latency.jsonl"
-  jq -c '{impl, start_ms, result_ms}' "$out/latency.jsonl"
+  jq -c '{impl, events, start_ms, result_ms}' "$out/latency.jsonl"
   flush
 }
 
@@ -227,7 +233,12 @@ section_micro() {
   jq -r '"  \(.name): \(.ns_op) ns/op \(.allocs_op) allocs/op"' "$out/micro.jsonl"
 }
 
-for s in $SECTIONS; do "section_$s"; done
+: >"$out/load.jsonl"
+for s in $SECTIONS; do
+  # The machine may be shared: record how busy it was as each section began.
+  jq -nc --arg s "$s" --arg l "$(cut -d' ' -f1 /proc/loadavg)" '{kind:"load", section:$s, load1:($l|tonumber)}' >>"$out/load.jsonl"
+  "section_$s"
+done
 
 [ -n "${BENCH_NODOC:-}" ] && exit 0
 echo "== docs/performance.md and plots"

@@ -45,12 +45,13 @@ func main() {
 	warm := flag.Duration("warmup", time.Second, "unmeasured warm-up at the same rate")
 	impl := flag.String("impl", "go", "label: impl field of the record")
 	conc := flag.Int("conc", 0, "worker concurrency (recorded only)")
+	evs := flag.Bool("events", true, "the worker sends task events: measure the start latency too")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: latencybench [flags] -- worker-command [args...]")
 		os.Exit(2)
 	}
-	if err := run(*url, *impl, *conc, *rate, *dur, *warm, flag.Args()); err != nil {
+	if err := run(*url, *impl, *conc, *rate, *dur, *warm, *evs, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "latencybench:", err)
 		os.Exit(1)
 	}
@@ -62,7 +63,7 @@ type sample struct {
 	result  time.Duration
 }
 
-func run(url, impl string, conc, rate int, dur, warm time.Duration, argv []string) error {
+func run(url, impl string, conc, rate int, dur, warm time.Duration, withEvents bool, argv []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dur+warm+2*time.Minute)
 	defer cancel()
 	c, err := celery.NewClient(url, celery.WithResultBackend(url))
@@ -202,16 +203,18 @@ func run(url, impl string, conc, rate int, dur, warm time.Duration, argv []strin
 		}
 		result = append(result, float64(s.result.Microseconds())/1000)
 	}
-	if len(start) == 0 {
-		return errors.New("no task-started events (does the worker send task events, -E?)")
-	}
-	slices.Sort(start)
 	slices.Sort(result)
 	rec := map[string]any{
-		"kind": "latency", "impl": impl, "conc": conc, "rate": rate, "n": len(samples),
-		"missing_started": missing,
-		"start_ms":        pct(start), "result_ms": pct(result),
-		"start_cdf": cdf(start), "result_cdf": cdf(result),
+		"kind": "latency", "impl": impl, "conc": conc, "rate": rate, "n": len(samples), "events": withEvents,
+		"result_ms": pct(result), "result_cdf": cdf(result),
+	}
+	if withEvents {
+		if len(start) == 0 {
+			return errors.New("no task-started events (does the worker send task events, -E?)")
+		}
+		slices.Sort(start)
+		rec["missing_started"] = missing
+		rec["start_ms"], rec["start_cdf"] = pct(start), cdf(start)
 	}
 	b, _ := json.Marshal(rec)
 	fmt.Println(string(b))
