@@ -52,3 +52,27 @@ func TestDecodePooledState(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestEncodeNamedMaps checks that named map[string]any and []any types
+// (events.Event is one) encode exactly as the plain types do.
+func TestEncodeNamedMaps(t *testing.T) {
+	type event map[string]any
+	type list []any
+	plain := map[string]any{"type": "task-started", "uuid": "x", "clock": 3, "n": []any{1, "a", nil}, "z": map[string]any{"b": 1, "a": 2}}
+	want, err := Encode([]any{plain, plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := event{"type": "task-started", "uuid": "x", "clock": 3, "n": list{1, "a", nil}, "z": event{"b": 1, "a": 2}}
+	got, err := Encode([]event{named, named})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("named types: %s\nwant %s", got, want)
+	}
+	var nilEvent event
+	if got, err := Encode(nilEvent); err != nil || string(got) != "null" {
+		t.Errorf("nil named map: %s, %v", got, err)
+	}
+}
