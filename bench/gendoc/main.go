@@ -479,6 +479,7 @@ func render(rs results) (string, string) {
 	d.p("| The worker built the `task-succeeded` event's result repr (`pyjson.SafeRepr`) for every task, even with task events off, when the dispatcher drops the event. It was about 8%% of worker CPU. Now it is built only when events are on. | `BenchmarkDrain` 201 µs/op | 181 µs/op |")
 	d.p("| `pyjson.Decode`'s scratch stacks escaped to the heap on every call, and an envelope's ~25 header keys outgrew them. Decoders are now pooled, with 64-entry stacks. | `DecodeMessage` 12.0 µs, 7,120 B, 47 allocs | 10.1 µs, 5,073 B, 41 allocs |")
 	d.p("| The broker's and backend's own connection pools kept at most 16 idle connections. Under 64 concurrent API requests, that made every burst close the surplus and dial it again: 7,649 new Redis connections in 4 s, one request in three. A worker storing results at `-c 32`/`-c 64` churned the same way. The pools now keep up to 256 idle connections. | `GET /run-task/` at 64 connections: serve 185 µs CPU per request, redis-server 49 µs | 128 µs, 24 µs |")
+	d.p("| Task events (`events.Event`, a named `map[string]any`) were encoded by reflection, one sorted entry slice per map. Named maps and slices of `any` now take the encoder's fast path, with the same output. | a batch of 3 task events: 26 µs, 63 allocs | 13 µs, 9 allocs |")
 	d.p("")
 	d.p("Before this round the published figures were `EncodeMessage` 3.0 µs / 14 allocs and `DecodeMessage` 12.3 µs / 47 allocs.")
 	d.p("")
@@ -491,7 +492,7 @@ func render(rs results) (string, string) {
 	d.p("- encoding the extended result meta;")
 	d.p("- goroutine hand-offs.")
 	d.p("")
-	d.p("With `-E`, building and encoding three events per task is the largest single cost: compare the worker CPU with and without `-E` in section 1.")
+	d.p("With `-E`, building and encoding three events per task is still the largest single cost. Compare the worker CPU with and without `-E` in section 1.")
 	d.p("")
 
 	// --- Scaling analysis
