@@ -1,6 +1,6 @@
 // Command publishbench measures how fast the Go client publishes task
-// messages: Client.SendTask one at a time, and Broker.PublishBatch of
-// pre-encoded messages. Run by bench/run.sh; it prints one JSON line per
+// messages: Client.SendTask one at a time, SendTask from 16 goroutines,
+// and Broker.PublishBatch of pre-encoded messages. Run by bench/run.sh; it prints one JSON line per
 // mode for bench/gendoc. With -fill it only publishes -n messages (in
 // batches) to -queue and leaves them there (the backlog of the memory
 // measurement).
@@ -12,6 +12,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
@@ -61,6 +63,31 @@ func run(url, queue string, n, batch int) error {
 				}
 			}
 			return nil
+		}},
+		{"concurrent", func() error {
+			// One message per SendTask call, from 16 goroutines (as an
+			// API server's handlers send): the pool pipelines nothing,
+			// but round trips overlap.
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, 16)
+			for range 16 {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= n {
+							return
+						}
+						if _, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.Queue(queue)); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			return <-errs
 		}},
 		{"batch", func() error {
 			pubs := make([]celery.Publishing, 0, batch)
