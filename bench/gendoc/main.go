@@ -585,18 +585,22 @@ func scaling(d *doc, goRef rec, drains, rbs results, goC int) {
 	d.p("")
 	d.p("That is %s µs of redis-server CPU and %s µs of worker CPU per task (table above). Python Celery needs about 14 calls per task (a BRPOP and three MULTIs) and asynq about 16.", num(redisUS, 0), num(workerUS, 0))
 	d.p("")
-	best := 0.0
+	var bestRec rec
 	for _, r := range drains {
-		if r.s("impl") == "go" {
-			best = math.Max(best, r.f("rate"))
+		if r.s("impl") == "go" && (bestRec == nil || r.f("rate") > bestRec.f("rate")) {
+			bestRec = r
 		}
 	}
 	ncpu := 2.0
 	d.p("**Where the ceiling is.** Redis runs commands on one thread, so one redis-server can serve at most about 1 s / %s µs ≈ **%s tasks/s** of this kind. That takes a whole core for Redis and about %.1f more cores of workers. `redis-benchmark` agrees on the order of magnitude: %s simple commands/s unpipelined and %s pipelined, at %.1f calls per task.", num(redisUS, 0), num(1e6/redisUS, 0), 1e6/redisUS*workerUS/1e6, num(unpiped, 0), num(piped, 0), calls)
 	d.p("")
-	d.p("On this %d-core VM the bound comes first from the CPU the processes share. (Redis CPU + worker CPU) per task is %s µs, so two cores allow at most about %s tasks/s, and the measuring tool and the OS also need some. The best Go rate in this run was %s tasks/s.", int(ncpu), num(redisUS+workerUS, 0), num(ncpu*1e6/(redisUS+workerUS), 0), num(best, 0))
+	d.p("On this %d-core VM the bound comes first from the CPU the processes share. At `-c %d`, (Redis CPU + worker CPU) per task is %s µs, so two cores allow at most about %s tasks/s, and the measuring tool and the OS also need some.", int(ncpu), goC, num(redisUS+workerUS, 0), num(ncpu*1e6/(redisUS+workerUS), 0))
+	if bestRec != nil {
+		bu := bestRec.f("redis_cpu_us_per_task") + bestRec.f("worker_cpu_us_per_task")
+		d.p("The best Go rate in this run was %s tasks/s (%d process(es) × `-c %d`), at %s µs of Redis + worker CPU per task, a bound of about %s tasks/s.", num(bestRec.f("rate"), 0), max(bestRec.i("procs"), 1), bestRec.i("conc"), num(bu, 0), num(ncpu*1e6/bu, 0))
+	}
 	d.p("")
-	d.p("Higher concurrency helps, by more than it would with free CPUs. It makes the pop script, the ack MULTI and event PUBLISHes carry more tasks each, which lowers the cost per task (compare `-c %d` and `-c 64` in the table). A second or fourth worker process on the same two cores only splits the same CPU: see the process table.", goC)
+	d.p("More concurrency, in one process or spread over several, lowers the cost per task. With more tasks in flight, the pop script, the ack MULTI and the event PUBLISHes each carry more tasks, and round trips overlap instead of leaving the CPU idle while a goroutine waits on Redis. Compare calls and CPU per task at `-c %d` and `-c 64` in the table. Several processes also run their pop scripts, acks and stores on separate connections in parallel. The gain ends where the two cores are busy: past that point more processes only split the same CPU.", goC)
 	d.p("")
 	d.p("**Past the ceiling:**")
 	d.p("")
