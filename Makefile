@@ -8,7 +8,7 @@ export CELERIAC_REQUIRE_REDIS := 1
 export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CELERIAC_REQUIRE_COMPOSE := 1
 
-.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz vulncheck soak bench lint clean screenshots chromium
+.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz vulncheck soak bench bench-tools lint clean screenshots chromium
 
 all: build
 
@@ -97,10 +97,20 @@ vulncheck:
 	  mv $(VULNDB).tmp $(VULNDB); }
 	set -o pipefail; $(GO) run golang.org/x/vuln/cmd/govulncheck@$(VULN_VERSION) -db file://$(VULNDB) -format json ./... | $(GO) run ./internal/tools/vulnfilter
 
-## bench: Go benchmarks plus side-by-side measurements against Python Celery.
-bench: build deps
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/pyjson ./celery
+## bench: celeriac against its peers (Python Celery, asynq, FastAPI, Redis'
+## own ceiling) in one run on one private redis-server; writes
+## bench/results/*.jsonl and regenerates docs/performance.md and
+## docs/bench-*.png. BENCH_QUICK=1 for a small run, BENCH_N=… for N.
+bench: build deps bench-tools
 	bash bench/run.sh
+
+## bench-tools: jq (bench/run.sh writes and reads its JSON records with it);
+## redis-benchmark and redis-cli come with the redis-server package.
+bench-tools:
+	@command -v jq >/dev/null 2>&1 || { \
+	  echo "installing jq (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq jq >/dev/null; }
 
 ## screenshots: Flower's pages with a Go worker, taken by headless Chromium
 ## in the Flower integration test, into docs/ (not part of make test).

@@ -1,11 +1,14 @@
-# Shared by the bench scripts (source it after cd to the repo root): checks
-# the peers, makes $tmp, and start_redis starts a private redis-server on a
-# free loopback port, setting $url and $port. Everything is cleaned up on
-# exit.
+# Sourced by bench/run.sh (after cd to the repo root): checks the peers,
+# makes $tmp, and start_redis starts a private redis-server on a free
+# loopback port, setting $url and $port. Everything it started is stopped
+# on exit, by PID.
 PY=${CELERIAC_PYTHON:-$PWD/.venv/bin/python}
 REDIS=${CELERIAC_REDIS_SERVER:-redis-server}
 me=$(basename "$0")
 command -v "$REDIS" >/dev/null || { echo "$me: $REDIS not found" >&2; exit 1; }
+for t in redis-benchmark redis-cli jq; do
+  command -v $t >/dev/null || { echo "$me: $t not found (apt-get install redis-tools jq)" >&2; exit 1; }
+done
 [ -x "$PY" ] || { echo "$me: no Python at $PY (run make venv)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
@@ -36,3 +39,14 @@ start_redis() {
 
 redis_version() { "$REDIS" --version | awk '{sub("v=", "", $3); print $3}'; }
 py_versions() { "$PY" -c 'import celery, kombu, redis; print("celery", celery.__version__, "kombu", kombu.__version__, "redis-py", redis.__version__)'; }
+
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() {
+  local i
+  for i in $(seq 200); do
+    "$PY" -c "import urllib.request; urllib.request.urlopen('$1', timeout=1)" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "$me: $1 did not answer" >&2
+  exit 1
+}

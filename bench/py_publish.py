@@ -3,12 +3,13 @@
     py_publish.py --broker URL --n N --mode send_task|apply_async [--backend]
 
 Publishes N tasks.add(i, i) messages to --queue (nothing consumes it) and
-prints "<mode> <messages per second>". With --backend the app has the
+prints one JSON line for bench/gendoc. With --backend the app has the
 Redis result backend of a typical deployment, so every send also
 subscribes to the task's result channel, as Celery does.
 """
 
 import argparse
+import json
 import time
 
 import redis
@@ -53,7 +54,8 @@ def main():
         raise SystemExit(f"py_publish: {got} messages in {a.queue}, want {a.n}")
     r.delete(a.queue)
     name = a.mode + ("_backend" if a.backend else "")
-    print(f"py_{name} {a.n / elapsed:.0f}")
+    print(json.dumps({"kind": "publish", "impl": "python", "mode": name,
+                      "n": a.n, "rate": a.n / elapsed}))
 
 
 if __name__ == "__main__":

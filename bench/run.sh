@@ -1,8 +1,252 @@
 #!/usr/bin/env bash
-# make bench: side-by-side measurements against the Python peers, on one
-# private redis-server started here. Each script prints its own table.
+# make bench: celeriac against its peers, in one run, on one private
+# redis-server started here:
+#   redis    redis-benchmark LPUSH/RPOP/SET (Redis' own ceiling)
+#   publish  Go client (sequential, batched) vs Python send_task/apply_async vs asynq Enqueue
+#   drain    pre-filled queue drained by the Go worker (concurrency sweep, events
+#            on/off, 1/2/4 processes) vs Python Celery prefork/threads/solo vs asynq
+#   latency  enqueue → task start and → result visible, at a steady rate
+#   memory   idle RSS of `celeriac worker` and `celeriac serve`, worker RSS under a backlog
+#   api      Gin (`celeriac serve`) vs the seed's FastAPI + uvicorn
+#   micro    go test -bench of the codec
+# Every measurement is one JSON line in bench/results/<section>.jsonl;
+# bench/gendoc then writes docs/performance.md from them and bench/plot.py
+# draws docs/bench-*.png (matplotlib, in a bench-only venv).
+#
+#   BENCH_QUICK=1 make bench                 # small N, a couple of minutes
+#   BENCH_N=100000 make bench                # the full run (default N)
+#   BENCH_SECTIONS="drain latency" bash bench/run.sh   # some sections only
+#   BENCH_NODOC=1 ...                        # do not rewrite docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for s in bench/publish.sh bench/drain.sh bench/api.sh; do
-  [ -x "$s" ] && bash "$s"
+source bench/lib.sh
+
+if [ -n "${BENCH_QUICK:-}" ]; then
+  N=${BENCH_N:-5000} N_PY=${BENCH_N_PY:-1000} N_ASYNQ=${BENCH_N_ASYNQ:-3000}
+  SWEEP=${BENCH_SWEEP:-"1 8 64"} EVENTS_SWEEP="8" PROCS="1 2"
+  PUB_N=5000 PUB_N_PY=1000 BACKLOG=100000 API_D=3s LAT_D=3s RB_N=20000
+else
+  N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-30000}
+  SWEEP=${BENCH_SWEEP:-"1 2 4 8 16 32 64"} EVENTS_SWEEP="1 8 64" PROCS="1 2 4"
+  PUB_N=50000 PUB_N_PY=8000 BACKLOG=1000000 API_D=10s LAT_D=10s RB_N=100000
+fi
+SECTIONS=${BENCH_SECTIONS:-"redis publish drain latency memory api micro"}
+GO_C=${BENCH_GO_C:-8}
+out=bench/results
+mkdir -p "$out"
+# A run of every section starts from nothing; a partial run (BENCH_SECTIONS)
+# replaces only its own sections' files.
+[ -z "${BENCH_SECTIONS:-}" ] && rm -f "$out"/*.jsonl
+
+echo "== building"
+go build -o "$tmp/celeriac" ./cmd/celeriac
+for t in drainbench publishbench latencybench apibench; do go build -o "$tmp/$t" "./bench/$t"; done
+(cd bench/asynqbench && go build -o "$tmp/asynqbench" .)
+start_redis
+# What the run was: machine, versions, parameters.
+meta() {
+  local cpu
+  cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+  jq -nc --arg cpu "$cpu" --arg ncpu "$(nproc)" --arg redis "$(redis_version)" --arg py "$(py_versions)" \
+    --arg go "$(go version | awk '{print $3}')" --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" \
+    --arg quick "${BENCH_QUICK:-}" --arg n "$N" --arg npy "$N_PY" --arg nasynq "$N_ASYNQ" \
+    --arg pubn "$PUB_N" --arg pubnpy "$PUB_N_PY" --arg backlog "$BACKLOG" --arg apid "$API_D" --arg latd "$LAT_D" \
+    --arg commit "$(git rev-parse --short HEAD)" \
+    '{kind:"meta", cpu:$cpu, ncpu:($ncpu|tonumber), redis:$redis, python:$py, go:$go, date:$date, quick:($quick != ""),
+      n:($n|tonumber), n_py:($npy|tonumber), n_asynq:($nasynq|tonumber), pub_n:($pubn|tonumber), pub_n_py:($pubnpy|tonumber),
+      backlog:($backlog|tonumber), api_d:$apid, lat_d:$latd, commit:$commit}'
+}
+meta >"$out/meta.jsonl"
+
+flush() { redis-cli -u "$url" FLUSHDB >/dev/null; }
+
+section_redis() {
+  echo "== redis-benchmark (-n $RB_N)"
+  : >"$out/redis.jsonl"
+  local c p line
+  for cp in "1 1" "50 1" "50 16"; do
+    read -r c p <<<"$cp"
+    redis-benchmark -h 127.0.0.1 -p "$port" -n "$RB_N" -c "$c" -P "$p" -t lpush,rpop,set --csv -q 2>/dev/null |
+      tail -n +2 | tr -d '"' | while IFS=, read -r test rps _; do
+        jq -nc --arg t "$test" --arg c "$c" --arg p "$p" --arg r "$rps" \
+          '{kind:"redis", test:$t, clients:($c|tonumber), pipeline:($p|tonumber), rps:($r|tonumber)}'
+      done >>"$out/redis.jsonl"
+  done
+  flush
+}
+
+section_publish() {
+  echo "== publish (Go $PUB_N, Python $PUB_N_PY)"
+  : >"$out/publish.jsonl"
+  "$tmp/publishbench" -broker "$url" -n "$PUB_N" -batch 500 >>"$out/publish.jsonl"
+  "$tmp/asynqbench" -redis "$url" -mode publish -n "$PUB_N" >>"$out/publish.jsonl"
+  "$PY" bench/py_publish.py --broker "$url" --n "$PUB_N_PY" --mode send_task >>"$out/publish.jsonl"
+  "$PY" bench/py_publish.py --broker "$url" --n "$PUB_N_PY" --mode apply_async --backend >>"$out/publish.jsonl"
+  flush
+}
+
+drain() { # drainbench flags... -- command...
+  "$tmp/drainbench" -broker "$url" "$@" >>"$out/drain.jsonl" 2>"$tmp/drain.log" || {
+    echo "drain failed: $*" >&2
+    tail -n 30 "$tmp/drain.log" >&2
+    exit 1
+  }
+  tail -n 1 "$out/drain.jsonl" | jq -r '"  \(.impl) c=\(.conc) procs=\(.procs) events=\(.events): \(.rate|floor) tasks/s, \(.redis_calls_per_task*100|floor/100) redis calls/task"'
+}
+
+section_drain() {
+  echo "== drain (Go N=$N, Python N=$N_PY, asynq N=$N_ASYNQ)"
+  : >"$out/drain.jsonl"
+  local gow=("$tmp/celeriac" worker --broker "$url" --loglevel warning --without-control)
+  local c p
+  for c in $SWEEP; do
+    drain -n "$N" -impl go -conc "$c" -- "${gow[@]}" -c "$c" -n "go%i@%h"
+  done
+  for c in $EVENTS_SWEEP; do
+    drain -n "$N" -impl go -conc "$c" -events -- "${gow[@]}" -c "$c" -E -n "go%i@%h"
+  done
+  for p in $PROCS; do
+    [ "$p" = 1 ] && continue # the sweep has it
+    drain -n "$N" -impl go -conc "$GO_C" -procs "$p" -- "${gow[@]}" -c "$GO_C" -n "go%i@%h"
+  done
+  for c in $SWEEP; do
+    "$tmp/asynqbench" -redis "$url" -mode drain -n "$N_ASYNQ" -c "$c" >>"$out/drain.jsonl" 2>"$tmp/drain.log" ||
+      { tail -n 30 "$tmp/drain.log" >&2; exit 1; }
+    tail -n 1 "$out/drain.jsonl" | jq -r '"  asynq c=\(.conc): \(.rate|floor) tasks/s, \(.redis_calls_per_task*100|floor/100) redis calls/task"'
+  done
+  local pyw=("$PY" -m celery -A tasks worker --loglevel=WARNING --without-mingle --without-gossip --without-heartbeat -Q celery)
+  local pyapp=$PWD/integration/pyapp
+  drain -n "$N_PY" -impl py_prefork -conc 2 -dir "$pyapp" -- "${pyw[@]}" -P prefork -c 2 -n "py%i@%h"
+  drain -n "$N_PY" -impl py_threads -conc 10 -dir "$pyapp" -- "${pyw[@]}" -P threads -c 10 -n "py%i@%h"
+  drain -n "$N_PY" -impl py_solo -conc 1 -dir "$pyapp" -- "${pyw[@]}" -P solo -n "py%i@%h"
+  flush
+}
+
+section_latency() {
+  echo "== latency (1000 tasks/s for $LAT_D)"
+  : >"$out/latency.jsonl"
+  "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -- \
+    "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -E -n "lat@%h" >>"$out/latency.jsonl"
+  flush
+  "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -events=false -- \
+    "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n "lat@%h" >>"$out/latency.jsonl"
+  flush
+  "$tmp/asynqbench" -redis "$url" -mode latency -rate 1000 -d "$LAT_D" -c "$GO_C" >>"$out/latency.jsonl"
+  jq -c '{impl, events, start_ms, result_ms}' "$out/latency.jsonl"
+  flush
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_tree_kb PID: VmRSS of PID and all its descendants (prefork children).
+rss_tree_kb() {
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" || true); do total=$((total + $(rss_kb "$p"))); done
+  echo "$total"
+}
+memrec() { jq -nc --arg p "$1" --arg s "$2" --arg k "$3" --arg t "${4:-0}" '{kind:"memory", proc:$p, state:$s, rss_kb:($k|tonumber), t_s:($t|tonumber)}' >>"$out/memory.jsonl"; }
+
+section_memory() {
+  echo "== memory (backlog $BACKLOG)"
+  : >"$out/memory.jsonl"
+  local pid i
+  "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n mem@%h &
+  pid=$!
+  sleep 3
+  memrec worker idle "$(rss_kb $pid)"
+  kill $pid; wait $pid || true
+  "$tmp/celeriac" serve --broker "$url" --addr 127.0.0.1:0 --loglevel warning >/dev/null &
+  pid=$!
+  sleep 3
+  memrec serve idle "$(rss_kb $pid)"
+  kill $pid; wait $pid || true
+  (cd integration/pyapp && CELERY_BROKER_URL="$url" CELERY_RESULT_BACKEND="$url" exec "$PY" -m celery -A tasks worker --loglevel=WARNING -P prefork -c 2 -n pymem@%h) >/dev/null 2>&1 &
+  pid=$!
+  sleep 6
+  memrec py_prefork_c2 idle "$(rss_tree_kb $pid)"
+  kill $pid; wait $pid || true
+  flush
+  "$tmp/publishbench" -broker "$url" -fill -n "$BACKLOG" -batch 2000 -queue celery
+  echo "  backlog: $(redis-cli -u "$url" LLEN celery) messages, redis used_memory $(redis-cli -u "$url" INFO memory | awk -F: '/^used_memory_human/ {print $2}' | tr -d '\r')"
+  "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n mem@%h &
+  pid=$!
+  for i in $(seq 1 12); do
+    sleep 1
+    memrec worker backlog "$(rss_kb $pid)" "$i"
+  done
+  kill $pid; wait $pid || true
+  jq -r 'select(.kind=="memory") | "  \(.proc) \(.state) t=\(.t_s)s: \(.rss_kb/1024|.*10|floor/10) MB"' "$out/memory.jsonl"
+  flush
+}
+
+section_api() {
+  echo "== api ($API_D per run)"
+  : >"$out/api.jsonl"
+  local venv=${CELERIAC_FASTAPI_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/celeriac/venv-fastapi}
+  if [ ! -x "$venv/bin/uvicorn" ] || [ bench/fastapi/requirements.txt -nt "$venv/.installed" ]; then
+    mkdir -p "$(dirname "$venv")"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r bench/fastapi/requirements.txt
+    touch "$venv/.installed"
+  fi
+  local gport fport gpid fpid
+  gport=$(free_port)
+  "$tmp/celeriac" serve --broker "$url" --addr "127.0.0.1:$gport" --worker=false --loglevel warning >"$tmp/gin.log" 2>&1 &
+  gpid=$!
+  fport=$(free_port)
+  (cd bench/fastapi && CELERY_BROKER_URL="$url" exec "$venv/bin/uvicorn" main:app \
+    --host 127.0.0.1 --port "$fport" --log-level warning --no-access-log) >"$tmp/fastapi.log" 2>&1 &
+  fpid=$!
+  wait_http "http://127.0.0.1:$gport/healthz"
+  wait_http "http://127.0.0.1:$fport/docs"
+  local ab=("$tmp/apibench" -c 64 -d "$API_D")
+  "${ab[@]}" -label gin -route "GET /run-task/" -url "http://127.0.0.1:$gport/run-task/?duration=0" >>"$out/api.jsonl"
+  flush
+  "${ab[@]}" -label gin -route "POST /api/v1/tasks/{name}" -method POST -body '{"args": [0]}' \
+    -url "http://127.0.0.1:$gport/api/v1/tasks/tasks.sample_task" >>"$out/api.jsonl"
+  flush
+  "${ab[@]}" -label fastapi -route "GET /run-task/" -url "http://127.0.0.1:$fport/run-task/?duration=0" >>"$out/api.jsonl"
+  kill $gpid $fpid; wait $gpid $fpid 2>/dev/null || true
+  jq -r '"  \(.impl) \(.route): \(.rps|floor) req/s p50 \(.p50_ms) ms p99 \(.p99_ms) ms errors \(.errors)"' "$out/api.jsonl"
+  flush
+}
+
+# benchjson PREFIX: go test -bench output → one JSON record per benchmark.
+benchjson() {
+  awk -v pre="$1" '/^Benchmark/ {
+    name = $1; sub(/-[0-9]+$/, "", name); sub(/^Benchmark/, "", name)
+    ns = b = a = 0
+    for (i = 3; i < NF; i++) {
+      if ($(i+1) == "ns/op") ns = $i
+      if ($(i+1) == "B/op") b = $i
+      if ($(i+1) == "allocs/op") a = $i
+    }
+    printf "{\"kind\":\"micro\",\"name\":\"%s%s\",\"ns_op\":%s,\"b_op\":%s,\"allocs_op\":%s}\n", pre, name, ns, b, a
+  }'
+}
+
+section_micro() {
+  echo "== micro-benchmarks"
+  go test -run '^$' -bench 'EncodeMessage|DecodeMessage' -benchmem -count 1 ./celery |
+    benchjson "" >"$out/micro.jsonl"
+  go test -run '^$' -bench '^Benchmark(Decode|Encode)$' -benchmem -count 1 ./internal/pyjson |
+    benchjson pyjson. >>"$out/micro.jsonl"
+  jq -r '"  \(.name): \(.ns_op) ns/op \(.allocs_op) allocs/op"' "$out/micro.jsonl"
+}
+
+: >"$out/load.jsonl"
+for s in $SECTIONS; do
+  # The machine may be shared: record how busy it was as each section began.
+  jq -nc --arg s "$s" --arg l "$(cut -d' ' -f1 /proc/loadavg)" '{kind:"load", section:$s, load1:($l|tonumber)}' >>"$out/load.jsonl"
+  "section_$s"
 done
+
+[ -n "${BENCH_NODOC:-}" ] && exit 0
+echo "== docs/performance.md and plots"
+go run ./bench/gendoc -results "$out" -out docs/performance.md
+bench_venv=${CELERIAC_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/celeriac/bench-venv}
+if [ ! -x "$bench_venv/bin/python" ] || [ bench/requirements.txt -nt "$bench_venv/.installed" ]; then
+  python3 -m venv "$bench_venv"
+  "$bench_venv/bin/pip" install -q --disable-pip-version-check -r bench/requirements.txt
+  touch "$bench_venv/.installed"
+fi
+"$bench_venv/bin/python" bench/plot.py "$out" docs

@@ -58,7 +58,7 @@ func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("celery: result backend: %w", err)
 	}
-	b := NewBackendFromPool(rconn.NewPool(cfg, 16, 0), opts...)
+	b := NewBackendFromPool(rconn.NewPool(cfg, poolMaxIdle, 0), opts...)
 	b.ownsPool = true
 	return b, nil
 }

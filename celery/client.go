@@ -290,7 +290,7 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 		return nil, err
 	}
 	pub.Body = body
-	if err := c.broker.PublishBatch(ctx, []Publishing{pub}); err != nil {
+	if err := c.broker.PublishOne(ctx, pub); err != nil {
 		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
 	}
 	if c.sent != nil {

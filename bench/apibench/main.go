@@ -1,16 +1,20 @@
-// Command apibench is a closed-loop HTTP load generator for bench/api.sh:
-// -c connections each send GET -url back to back for -d, then it prints
-// one line: "<label> <req/s> <p50 ms> <p99 ms> <errors>".
+// Command apibench is a closed-loop HTTP load generator for bench/run.sh:
+// -c connections each send GET -url (or POST -body, with -method POST)
+// back to back for -d; any 2xx answer counts. Then it prints one JSON
+// line for bench/gendoc: {"kind":"api","impl":-label,"route":-route,
+// "rps":..,"p50_ms":..,"p99_ms":..,"errors":..}.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +25,10 @@ func main() {
 	conns := flag.Int("c", 64, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "measured duration")
 	warm := flag.Duration("warmup", 2*time.Second, "unmeasured warm-up")
-	label := flag.String("label", "run", "first field of the output line")
+	label := flag.String("label", "run", "impl field of the record")
+	route := flag.String("route", "", "route field of the record")
+	method := flag.String("method", "GET", "GET or POST")
+	body := flag.String("body", "", "JSON request body (POST)")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "apibench: -url is required")
@@ -42,12 +49,18 @@ func main() {
 				lat := make([]time.Duration, 0, 4096)
 				for ctx.Err() == nil {
 					start := time.Now()
-					resp, err := client.Get(*url)
+					var resp *http.Response
+					var err error
+					if *method == "POST" {
+						resp, err = client.Post(*url, "application/json", strings.NewReader(*body))
+					} else {
+						resp, err = client.Get(*url)
+					}
 					if err == nil {
 						io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
 					}
-					if err != nil || resp.StatusCode != 200 {
+					if err != nil || resp.StatusCode/100 != 2 {
 						if ctx.Err() == nil {
 							errs.Add(1)
 						}
@@ -75,5 +88,9 @@ func main() {
 		}
 		return float64(lat[int(float64(len(lat)-1)*p)].Microseconds()) / 1000
 	}
-	fmt.Printf("%s %.0f %.2f %.2f %d\n", *label, float64(ok)/dur.Seconds(), pct(0.50), pct(0.99), errs)
+	rec, _ := json.Marshal(map[string]any{
+		"kind": "api", "impl": *label, "route": *route, "conns": *conns,
+		"rps": float64(ok) / dur.Seconds(), "p50_ms": pct(0.50), "p99_ms": pct(0.99), "errors": errs,
+	})
+	fmt.Println(string(rec))
 }

@@ -1,14 +1,19 @@
 // Command publishbench measures how fast the Go client publishes task
-// messages: Client.SendTask one at a time, and Broker.PublishBatch of
-// pre-encoded messages. Run by bench/publish.sh; it prints one line per
-// mode: "<mode> <messages per second>".
+// messages: Client.SendTask one at a time, SendTask from 16 goroutines,
+// and Broker.PublishBatch of pre-encoded messages. Run by bench/run.sh; it prints one JSON line per
+// mode for bench/gendoc. With -fill it only publishes -n messages (in
+// batches) to -queue and leaves them there (the backlog of the memory
+// measurement).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
@@ -19,7 +24,12 @@ func main() {
 	n := flag.Int("n", 20000, "messages per mode")
 	batch := flag.Int("batch", 500, "messages per PublishBatch call")
 	queue := flag.String("queue", "bench.publish", "queue to publish to (nothing consumes it)")
+	fill := flag.Bool("fill", false, "only publish -n messages with PublishBatch and leave them in -queue")
 	flag.Parse()
+	run := run
+	if *fill {
+		run = fillQueue
+	}
 	if err := run(*broker, *queue, *n, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "publishbench:", err)
 		os.Exit(1)
@@ -46,7 +56,7 @@ func run(url, queue string, n, batch int) error {
 		name string
 		fn   func() error
 	}{
-		{"go_sequential", func() error {
+		{"sequential", func() error {
 			for i := range n {
 				if _, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.Queue(queue)); err != nil {
 					return err
@@ -54,7 +64,32 @@ func run(url, queue string, n, batch int) error {
 			}
 			return nil
 		}},
-		{"go_batch", func() error {
+		{"concurrent", func() error {
+			// One message per SendTask call, from 16 goroutines (as an
+			// API server's handlers send): the pool pipelines nothing,
+			// but round trips overlap.
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, 16)
+			for range 16 {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= n {
+							return
+						}
+						if _, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.Queue(queue)); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			return <-errs
+		}},
+		{"batch", func() error {
 			pubs := make([]celery.Publishing, 0, batch)
 			for i := range n {
 				m, pub := c.BuildMessage("tasks.add", celery.Args(i, i), celery.Queue(queue))
@@ -87,7 +122,34 @@ func run(url, queue string, n, batch int) error {
 		if got != n {
 			return fmt.Errorf("%s: %d messages in %s, want %d", m.name, got, queue, n)
 		}
-		fmt.Printf("%s %.0f\n", m.name, float64(n)/elapsed.Seconds())
+		rec, _ := json.Marshal(map[string]any{"kind": "publish", "impl": "go", "mode": m.name, "n": n, "batch": batch, "rate": float64(n) / elapsed.Seconds()})
+		fmt.Println(string(rec))
+	}
+	return nil
+}
+
+func fillQueue(url, queue string, n, batch int) error {
+	ctx := context.Background()
+	c, err := celery.NewClient(url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	pubs := make([]celery.Publishing, 0, batch)
+	for i := range n {
+		m, pub := c.BuildMessage("tasks.add", celery.Args(i, i), celery.Queue(queue))
+		body, err := celery.EncodeMessage(m)
+		if err != nil {
+			return err
+		}
+		pub.Body = body
+		pubs = append(pubs, pub)
+		if len(pubs) == batch || i == n-1 {
+			if err := c.Broker().PublishBatch(ctx, pubs); err != nil {
+				return err
+			}
+			pubs = pubs[:0]
+		}
 	}
 	return nil
 }

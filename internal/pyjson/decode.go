@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -36,11 +37,9 @@ import (
 // (ErrBadMarker). Nesting deeper than MaxDepth fails with ErrTooDeep.
 // Syntax errors are *SyntaxError values.
 func Decode(data []byte) (any, error) {
-	var (
-		vals [16]any
-		keys [16]string
-	)
-	d := decoder{data: data, vals: vals[:0], keys: keys[:0]}
+	d := decoderPool.Get().(*decoder)
+	defer d.release()
+	d.data = data
 	if len(data) <= maxShared {
 		// One copy of the input backs every string and number that has
 		// no escapes, so those cost no allocation of their own.
@@ -71,6 +70,35 @@ type decoder struct {
 	keys  []string // pending object keys
 	lossy bool     // the last string parsed had a lone surrogate replaced
 	cache [internSize]internEntry
+}
+
+// Decoders are pooled so that their scratch stacks (and the unescape
+// buffer) are allocated once, not per Decode: a message envelope has more
+// keys than a stack-sized array holds, and those arrays escaped anyway.
+var decoderPool = sync.Pool{New: func() any {
+	return &decoder{vals: make([]any, 0, 64), keys: make([]string, 0, 64)}
+}}
+
+// maxPooledScratch bounds the scratch a pooled decoder keeps, so that one
+// huge document does not pin its buffers for ever.
+const maxPooledScratch = 4096
+
+// release resets d, dropping every reference into the decoded document,
+// and returns it to the pool.
+func (d *decoder) release() {
+	clear(d.vals[:cap(d.vals)])
+	clear(d.keys[:cap(d.keys)])
+	d.vals, d.keys = d.vals[:0], d.keys[:0]
+	if cap(d.vals) > maxPooledScratch || cap(d.keys) > maxPooledScratch {
+		d.vals, d.keys = make([]any, 0, 64), make([]string, 0, 64)
+	}
+	if cap(d.buf) > maxPooledScratch*16 {
+		d.buf = nil
+	}
+	d.buf = d.buf[:0]
+	d.data, d.src, d.pos, d.depth, d.lossy = nil, "", 0, 0, false
+	clear(d.cache[:])
+	decoderPool.Put(d)
 }
 
 // maxShared is the largest input whose strings share one copy of it. For

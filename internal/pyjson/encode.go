@@ -446,6 +446,9 @@ func (e *encoder) reflectValue(b []byte, v reflect.Value) ([]byte, error) {
 			}
 			return appendBytesMarker(b, v.Bytes()), nil
 		}
+		if t.Elem() == anyType && v.CanInterface() { // a named []any: the fast path
+			return e.encode(b, v.Convert(anySliceType).Interface())
+		}
 		return e.reflectList(b, v)
 	case reflect.Array:
 		return e.reflectList(b, v)
@@ -453,12 +456,24 @@ func (e *encoder) reflectValue(b []byte, v reflect.Value) ([]byte, error) {
 		if v.IsNil() {
 			return append(b, "null"...), nil
 		}
+		if t.Key() == stringType && t.Elem() == anyType && v.CanInterface() {
+			// A named map[string]any (such as events.Event): the fast path,
+			// same output (sorted keys) without reflection per entry.
+			return e.encode(b, v.Convert(anyMapType).Interface())
+		}
 		return e.reflectMap(b, v)
 	case reflect.Struct:
 		return e.reflectStruct(b, v)
 	}
 	return b, fmt.Errorf("%w %s", errUnsupported, t)
 }
+
+var (
+	anyType      = reflect.TypeFor[any]()
+	stringType   = reflect.TypeFor[string]()
+	anySliceType = reflect.TypeFor[[]any]()
+	anyMapType   = reflect.TypeFor[map[string]any]()
+)
 
 func isSpecialType(t reflect.Type) bool {
 	switch t {

@@ -1,0 +1,243 @@
+// Command latencybench measures task latency at a steady, open-loop rate:
+// it starts the worker command given after "--" (which must send task
+// events, e.g. `celeriac worker -E`), waits for its worker-online event,
+// then sends tasks.add(i, i) at -rate per second for -d and, for each task,
+// records
+//
+//   - start latency: the worker's task-started event timestamp minus the
+//     time just before SendTask was called. The worker stamps the event
+//     right before it calls the handler, on the same machine and clock, so
+//     this is enqueue → task start; how fast the event itself travels back
+//     does not matter.
+//   - result latency: the time AsyncResult.Wait returned minus the same
+//     start time: enqueue → result visible to a waiting client. Wait is
+//     called as the send starts, so the client subscribes to the result
+//     channel while the task is published, as Celery's apply_async does
+//     (the backend's on_task_call subscribes before publishing).
+//
+// It prints one JSON line for bench/gendoc with percentiles and a sorted
+// sample of both distributions (for the CDF plot).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
+)
+
+func main() {
+	url := flag.String("broker", "redis://127.0.0.1:6379/0", "broker and result backend URL")
+	rate := flag.Int("rate", 1000, "tasks per second")
+	dur := flag.Duration("d", 10*time.Second, "measured duration")
+	warm := flag.Duration("warmup", time.Second, "unmeasured warm-up at the same rate")
+	impl := flag.String("impl", "go", "label: impl field of the record")
+	conc := flag.Int("conc", 0, "worker concurrency (recorded only)")
+	evs := flag.Bool("events", true, "the worker sends task events: measure the start latency too")
+	flag.Parse()
+	if flag.NArg() == 0 {
+		fmt.Fprintln(os.Stderr, "usage: latencybench [flags] -- worker-command [args...]")
+		os.Exit(2)
+	}
+	if err := run(*url, *impl, *conc, *rate, *dur, *warm, *evs, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "latencybench:", err)
+		os.Exit(1)
+	}
+}
+
+type sample struct {
+	sent    time.Time
+	started time.Time
+	result  time.Duration
+}
+
+func run(url, impl string, conc, rate int, dur, warm time.Duration, withEvents bool, argv []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dur+warm+2*time.Minute)
+	defer cancel()
+	c, err := celery.NewClient(url, celery.WithResultBackend(url))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var mu sync.Mutex
+	samples := map[string]*sample{}
+	online := make(chan struct{})
+	var onlineOnce sync.Once
+	rctx, stopRecv := context.WithCancel(ctx)
+	recvReady := make(chan struct{})
+	recv := events.NewReceiver(c.Broker(), events.WithOnReady(func(context.Context) { close(recvReady) }))
+	var recvDone sync.WaitGroup
+	recvDone.Go(func() {
+		_ = recv.Run(rctx, func(e events.Event) {
+			switch e.Type() {
+			case events.WorkerOnline, events.WorkerHeartbeat:
+				onlineOnce.Do(func() { close(online) })
+			case events.TaskStarted:
+				mu.Lock()
+				if s := samples[e.UUID()]; s != nil {
+					s.started = e.Time()
+				}
+				mu.Unlock()
+			}
+		})
+	})
+	defer func() { stopRecv(); recvDone.Wait() }()
+	select {
+	case <-recvReady:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "CELERY_BROKER_URL="+url, "CELERY_RESULT_BACKEND="+url)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		t := time.NewTimer(30 * time.Second)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-t.C:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}()
+	select {
+	case <-online:
+	case <-exited:
+		return errors.New("worker exited before it was online")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	// Open loop: one send per tick, each in its own goroutine, so a slow
+	// reply never delays the next send.
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var firstErr error
+	send := func(i int, record bool) {
+		defer wg.Done()
+		t0 := time.Now()
+		s := &sample{sent: t0}
+		id := uuid.NewString()
+		if record {
+			mu.Lock()
+			samples[id] = s
+			mu.Unlock()
+		}
+		// Wait from before the send, as Celery's client subscribes to the
+		// result channel before it publishes (on_task_call).
+		waited := make(chan error, 1)
+		go func() {
+			_, err := c.AsyncResult(id).Wait(ctx)
+			waited <- err
+		}()
+		_, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i), celery.TaskID(id))
+		if err == nil {
+			err = <-waited
+		}
+		if err != nil {
+			errMu.Lock()
+			firstErr = cmp(firstErr, err)
+			errMu.Unlock()
+			return
+		}
+		d := time.Since(t0)
+		mu.Lock()
+		s.result = d
+		mu.Unlock()
+	}
+	tick := time.NewTicker(interval)
+	total := int((warm + dur) / interval)
+	nwarm := int(warm / interval)
+	for i := range total {
+		select {
+		case <-tick.C:
+		case <-exited:
+			tick.Stop()
+			return errors.New("worker exited during the run")
+		}
+		wg.Add(1)
+		go send(i, i >= nwarm)
+	}
+	tick.Stop()
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	// Every task finished (Wait returned), so its task-started event was
+	// sent before its result; give the event stream a moment to deliver
+	// the last batch.
+	flushed := time.NewTimer(500 * time.Millisecond)
+	<-flushed.C
+	stopRecv()
+	recvDone.Wait()
+
+	var start, result []float64
+	missing := 0
+	for _, s := range samples {
+		if s.started.IsZero() {
+			missing++
+		} else {
+			start = append(start, float64(s.started.Sub(s.sent).Microseconds())/1000)
+		}
+		result = append(result, float64(s.result.Microseconds())/1000)
+	}
+	slices.Sort(result)
+	rec := map[string]any{
+		"kind": "latency", "impl": impl, "conc": conc, "rate": rate, "n": len(samples), "events": withEvents,
+		"result_ms": pct(result), "result_cdf": cdf(result),
+	}
+	if withEvents {
+		if len(start) == 0 {
+			return errors.New("no task-started events (does the worker send task events, -E?)")
+		}
+		slices.Sort(start)
+		rec["missing_started"] = missing
+		rec["start_ms"], rec["start_cdf"] = pct(start), cdf(start)
+	}
+	b, _ := json.Marshal(rec)
+	fmt.Println(string(b))
+	return nil
+}
+
+func cmp(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func pct(sorted []float64) map[string]float64 {
+	q := func(p float64) float64 { return sorted[int(float64(len(sorted)-1)*p)] }
+	return map[string]float64{"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999), "max": sorted[len(sorted)-1]}
+}
+
+// cdf returns 201 quantiles (0, 0.5%, ..., 100%).
+func cdf(sorted []float64) []float64 {
+	out := make([]float64, 201)
+	for i := range out {
+		out[i] = sorted[int(float64(len(sorted)-1)*float64(i)/200)]
+	}
+	return out
+}

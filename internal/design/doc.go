@@ -1,0 +1,13 @@
+// Package design holds tests of whole-module design rules that no single
+// package can check for itself. It has no code: `go test ./internal/design`
+// parses every non-test Go file of the module and fails on
+//
+//   - time.Sleep, time.Tick and time.NewTicker anywhere, and
+//   - time.After, time.NewTimer and time.AfterFunc inside a for loop,
+//
+// because celeriac never polls: work arrives by BRPOP, results, events and
+// remote control by pub/sub, and ETAs, rate limits and time limits are
+// one-shot timers. The few calls that look like polling but are not
+// (a periodic send, a back-off after an error) are on an allowlist in
+// design_test.go, each with a one-line justification.
+package design
