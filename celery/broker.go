@@ -506,7 +506,15 @@ type Consumer struct {
 	state  rconn.State // logs lost/restored once per outage
 	busy   bool        // the last call delivered: try a batch pop first
 	max    int         // message size limit in bytes; 0 = none
+	wake   string      // private list in every BRPOP; Wake pushes to it
 }
+
+// wakeKeyPrefix names a consumer's wake-up list. It is no kombu queue:
+// nothing is ever published to it, and its element is never a message.
+const wakeKeyPrefix = "_celeriac.wake."
+
+// wakeTTL bounds how long an unclaimed wake-up outlives its consumer.
+const wakeTTL = 10 * time.Second
 
 // SetMaxMessageSize sets the message size limit in bytes (0, the
 // default, means none). A longer message is taken off its queue but
@@ -518,7 +526,26 @@ func (c *Consumer) SetMaxMessageSize(n int) { c.max = max(n, 0) }
 
 // NewConsumer returns a consumer of queues.
 func (b *Broker) NewConsumer(queues ...string) *Consumer {
-	return &Consumer{b: b, queues: slices.Clone(queues), state: rconn.State{Name: "broker", Logger: b.o.logger}}
+	return &Consumer{b: b, queues: slices.Clone(queues), state: rconn.State{Name: "broker", Logger: b.o.logger},
+		wake: b.key(wakeKeyPrefix + uuid.NewString())}
+}
+
+// Wake makes a Receive or ReceiveBatch that is blocked in BRPOP return
+// now rather than at the poll timeout, so that it notices its cancelled
+// context (a queue change, a shutdown) at once. The BRPOP is not
+// abandoned, which could lose a popped message: it returns the element
+// Wake pushed onto the consumer's private wake-up list, and goes on. Wake
+// is safe to call from any goroutine.
+func (c *Consumer) Wake(ctx context.Context) error {
+	conn, err := c.b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.Send("LPUSH", c.wake, "wake")
+	conn.Send("PEXPIRE", c.wake, wakeTTL.Milliseconds())
+	_, err = conn.Do("")
+	return err
 }
 
 // Queues returns the queues in their current rotation order.
@@ -609,7 +636,7 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 			}
 			c.busy = false
 		}
-		args := append(c.keys(), timeout)
+		args := append(c.keys(), c.wake, timeout)
 		reply, err := redis.Values(redis.DoWithTimeout(c.conn, time.Duration(timeout)*time.Second+10*time.Second, "BRPOP", args...))
 		if errors.Is(err, redis.ErrNil) {
 			c.up()
@@ -627,6 +654,9 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 			return nil, fmt.Errorf("celery: brpop: unexpected reply of %d items", len(reply))
 		}
 		key, _ := redis.String(reply[0], nil)
+		if key == c.wake { // Wake: look at ctx again
+			continue
+		}
 		raw, _ := redis.Bytes(reply[1], nil)
 		if c.max > 0 && len(raw) > c.max {
 			c.busy = true

@@ -286,6 +286,52 @@ func TestReceiveCancel(t *testing.T) {
 	}
 }
 
+// Wake ends a BRPOP at once, long before its poll timeout, and a message
+// published afterwards is still received whole by the same consumer.
+func TestWake(t *testing.T) {
+	srv := redistest.Start(t)
+	b, err := NewBroker(srv.URL(0), WithPollTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	got := make(chan error, 1)
+	go func() {
+		_, err := cons.Receive(ctx)
+		got <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // let it block in BRPOP
+	cancel()
+	if err := cons.Wake(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Receive = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Receive still blocked 10 s after Wake (poll timeout 30 s)")
+	}
+	// A wake-up nobody waited for is skipped by the next Receive.
+	if err := cons.Wake(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewClientFrom(b, nil).SendTask(testCtx(t), "t", TaskID("after-wake")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := cons.Receive(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := DecodeEnvelope(d.Envelope); err != nil || m.ID != "after-wake" {
+		t.Fatalf("received %v (%v), want after-wake", m, err)
+	}
+}
+
 func TestReconnect(t *testing.T) {
 	srv := redistest.Start(t)
 	b, err := NewBroker(srv.URL(0), WithPollTimeout(time.Second))

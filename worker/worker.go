@@ -372,8 +372,8 @@ const unlimitedBatch = 256
 
 func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
 	// A queue change (add_consumer/cancel_consumer) cancels the fetch in
-	// progress, which returns within the BRPOP poll timeout without losing
-	// a message; the new queue set applies to the next fetch.
+	// progress and wakes its BRPOP (Consumer.Wake), which returns at once
+	// without losing a message; the new queue set applies to the next fetch.
 	var (
 		fetchMu     sync.Mutex
 		cancelFetch context.CancelFunc
@@ -382,7 +382,16 @@ func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
 	changedCh := make(chan struct{}, 1)
 	stopWatch := make(chan struct{})
 	var watcher sync.WaitGroup
+	// wake ends a BRPOP in progress at once instead of at its poll timeout.
+	wake := func() {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if err := c.Wake(wctx); err != nil {
+			w.o.logger.Debug("could not wake the consumer; it notices at the poll timeout", "error", err)
+		}
+	}
 	watcher.Go(func() {
+		done := ctx.Done()
 		for {
 			select {
 			case <-w.queuesCh:
@@ -392,10 +401,17 @@ func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
 				default:
 				}
 				fetchMu.Lock()
-				if cancelFetch != nil {
+				fetching := cancelFetch != nil
+				if fetching {
 					cancelFetch()
 				}
 				fetchMu.Unlock()
+				if fetching {
+					wake()
+				}
+			case <-done: // shutdown: end the fetch now
+				done = nil
+				wake()
 			case <-stopWatch:
 				return
 			}
