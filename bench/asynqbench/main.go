@@ -71,17 +71,29 @@ func emit(rec map[string]any) {
 	fmt.Println(string(b))
 }
 
-func publish(url string, n int) error {
+// openFlushed parses url for asynq and returns a plain client on the same
+// database, emptied so that each measurement starts from nothing.
+func openFlushed(ctx context.Context, url string) (asynq.RedisConnOpt, *redis.Client, error) {
 	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	ro := opt.(asynq.RedisClientOpt)
+	rdb := redis.NewClient(&redis.Options{Addr: ro.Addr, DB: ro.DB})
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return opt, rdb, nil
+}
+
+func publish(url string, n int) error {
+	ctx := context.Background()
+	opt, rdb, err := openFlushed(ctx, url)
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: opt.(asynq.RedisClientOpt).Addr, DB: opt.(asynq.RedisClientOpt).DB})
 	defer rdb.Close()
-	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		return err
-	}
 	c := asynq.NewClient(opt)
 	defer c.Close()
 	if _, err := c.Enqueue(newTask(-1)); err != nil { // warm up
@@ -99,17 +111,12 @@ func publish(url string, n int) error {
 }
 
 func drain(url string, n, conc int) error {
-	opt, err := asynq.ParseRedisURI(url)
+	ctx := context.Background()
+	opt, rdb, err := openFlushed(ctx, url)
 	if err != nil {
 		return err
 	}
-	ro := opt.(asynq.RedisClientOpt)
-	rdb := redis.NewClient(&redis.Options{Addr: ro.Addr, DB: ro.DB})
 	defer rdb.Close()
-	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		return err
-	}
 	// Pre-fill from 16 goroutines: asynq has no batch enqueue.
 	c := asynq.NewClient(opt)
 	var next atomic.Int64
@@ -254,17 +261,12 @@ func selfCPU() time.Duration {
 // asynq has no push notification of results, so only the start is
 // measured.
 func latency(url string, conc, rate int, dur time.Duration) error {
-	opt, err := asynq.ParseRedisURI(url)
+	ctx := context.Background()
+	opt, rdb, err := openFlushed(ctx, url)
 	if err != nil {
 		return err
 	}
-	ro := opt.(asynq.RedisClientOpt)
-	rdb := redis.NewClient(&redis.Options{Addr: ro.Addr, DB: ro.DB})
 	defer rdb.Close()
-	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		return err
-	}
 	warm := time.Second
 	interval := time.Second / time.Duration(rate)
 	total := int((warm + dur) / interval)

@@ -89,25 +89,7 @@ func run(url, queue string, n, batch int) error {
 			close(errs)
 			return <-errs
 		}},
-		{"batch", func() error {
-			pubs := make([]celery.Publishing, 0, batch)
-			for i := range n {
-				m, pub := c.BuildMessage("tasks.add", celery.Args(i, i), celery.Queue(queue))
-				body, err := celery.EncodeMessage(m)
-				if err != nil {
-					return err
-				}
-				pub.Body = body
-				pubs = append(pubs, pub)
-				if len(pubs) == batch || i == n-1 {
-					if err := b.PublishBatch(ctx, pubs); err != nil {
-						return err
-					}
-					pubs = pubs[:0]
-				}
-			}
-			return nil
-		}},
+		{"batch", func() error { return publishAdds(ctx, c, queue, n, batch) }},
 	}
 	for _, m := range modes {
 		start := time.Now()
@@ -129,12 +111,17 @@ func run(url, queue string, n, batch int) error {
 }
 
 func fillQueue(url, queue string, n, batch int) error {
-	ctx := context.Background()
 	c, err := celery.NewClient(url)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	return publishAdds(context.Background(), c, queue, n, batch)
+}
+
+// publishAdds publishes n tasks.add(i, i) messages to queue, batch per
+// pipelined round trip, encoding included.
+func publishAdds(ctx context.Context, c *celery.Client, queue string, n, batch int) error {
 	pubs := make([]celery.Publishing, 0, batch)
 	for i := range n {
 		m, pub := c.BuildMessage("tasks.add", celery.Args(i, i), celery.Queue(queue))
