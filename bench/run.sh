@@ -24,11 +24,11 @@ source bench/lib.sh
 if [ -n "${BENCH_QUICK:-}" ]; then
   N=${BENCH_N:-5000} N_PY=${BENCH_N_PY:-1000} N_ASYNQ=${BENCH_N_ASYNQ:-3000}
   SWEEP=${BENCH_SWEEP:-"1 8 64"} EVENTS_SWEEP="8" PROCS="1 2"
-  PUB_N=5000 PUB_N_PY=1000 BACKLOG=100000 API_D=3s LAT_D=3s RB_N=20000
+  PUB_N=5000 PUB_N_PY=1000 BACKLOG=100000 API_D=3s LAT_D=3s LAT_ROUNDS=1 RB_N=20000
 else
   N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-30000}
   SWEEP=${BENCH_SWEEP:-"1 2 4 8 16 32 64"} EVENTS_SWEEP="1 8 64" PROCS="1 2 4"
-  PUB_N=50000 PUB_N_PY=8000 BACKLOG=1000000 API_D=10s LAT_D=10s RB_N=100000
+  PUB_N=50000 PUB_N_PY=8000 BACKLOG=1000000 API_D=10s LAT_D=5s LAT_ROUNDS=5 RB_N=100000
 fi
 SECTIONS=${BENCH_SECTIONS:-"redis publish drain latency memory api micro"}
 GO_C=${BENCH_GO_C:-8}
@@ -50,11 +50,11 @@ meta() {
   jq -nc --arg cpu "$cpu" --arg ncpu "$(nproc)" --arg redis "$(redis_version)" --arg py "$(py_versions)" \
     --arg go "$(go version | awk '{print $3}')" --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" \
     --arg quick "${BENCH_QUICK:-}" --arg n "$N" --arg npy "$N_PY" --arg nasynq "$N_ASYNQ" \
-    --arg pubn "$PUB_N" --arg pubnpy "$PUB_N_PY" --arg backlog "$BACKLOG" --arg apid "$API_D" --arg latd "$LAT_D" \
+    --arg pubn "$PUB_N" --arg pubnpy "$PUB_N_PY" --arg backlog "$BACKLOG" --arg apid "$API_D" --arg latd "$LAT_D" --arg latr "$LAT_ROUNDS" \
     --arg commit "$(git rev-parse --short HEAD)" \
     '{kind:"meta", cpu:$cpu, ncpu:($ncpu|tonumber), redis:$redis, python:$py, go:$go, date:$date, quick:($quick != ""),
       n:($n|tonumber), n_py:($npy|tonumber), n_asynq:($nasynq|tonumber), pub_n:($pubn|tonumber), pub_n_py:($pubnpy|tonumber),
-      backlog:($backlog|tonumber), api_d:$apid, lat_d:$latd, commit:$commit}'
+      backlog:($backlog|tonumber), api_d:$apid, lat_d:$latd, lat_rounds:($latr|tonumber), commit:$commit}'
 }
 meta >"$out/meta.jsonl"
 
@@ -122,17 +122,27 @@ section_drain() {
   flush
 }
 
+# Latency is mostly this VM's wake-up noise, which comes and goes, so it is
+# measured in rounds: each round runs the floor (a stand-in worker with no
+# celeriac code) and the Go worker with and without events back to back,
+# so that each sees the same weather; gendoc reports medians over rounds.
 section_latency() {
-  echo "== latency (1000 tasks/s for $LAT_D)"
+  echo "== latency (1000 tasks/s, $LAT_ROUNDS rounds of $LAT_D each)"
   : >"$out/latency.jsonl"
-  "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -- \
-    "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -E -n "lat@%h" >>"$out/latency.jsonl"
-  flush
-  "$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -impl go -conc "$GO_C" -events=false -- \
-    "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n "lat@%h" >>"$out/latency.jsonl"
-  flush
+  local r lat=("$tmp/latencybench" -broker "$url" -rate 1000 -d "$LAT_D" -conc "$GO_C")
+  for r in $(seq "$LAT_ROUNDS"); do
+    "$tmp/latencybench" -jitter -round "$r" -d 2s >>"$out/latency.jsonl"
+    "${lat[@]}" -round "$r" -floor >>"$out/latency.jsonl"
+    flush
+    "${lat[@]}" -round "$r" -impl go -- \
+      "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -E -n "lat@%h" >>"$out/latency.jsonl"
+    flush
+    "${lat[@]}" -round "$r" -impl go -events=false -- \
+      "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n "lat@%h" >>"$out/latency.jsonl"
+    flush
+  done
   "$tmp/asynqbench" -redis "$url" -mode latency -rate 1000 -d "$LAT_D" -c "$GO_C" >>"$out/latency.jsonl"
-  jq -c '{impl, events, start_ms, result_ms}' "$out/latency.jsonl"
+  jq -c 'select(.kind == "latency") | {impl, round, events, start_p99: .start_ms.p99, result_p50: .result_ms.p50, result_p99: .result_ms.p99}' "$out/latency.jsonl"
   flush
 }
 

@@ -131,12 +131,12 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 			c.Send("SET", k, raw)
 		}
 		c.Send("PUBLISH", k, raw)
-		if _, err := redis.DoContext(c, ctx, "EXEC"); err != nil {
+		if _, err := rconn.Do(ctx, c, "EXEC"); err != nil {
 			return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 		}
 		return true, nil
 	}
-	n, err := redis.Int(b.store.DoContext(ctx, c, k, raw, strconv.Itoa(secs), k))
+	n, err := redis.Int(rconn.DoScript(ctx, b.store, c, k, raw, strconv.Itoa(secs), k))
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 	}
@@ -163,7 +163,7 @@ func (b *Backend) getOnce(ctx context.Context, taskID string) (*ResultMeta, erro
 }
 
 func (b *Backend) get(ctx context.Context, c redis.Conn, taskID string) (*ResultMeta, error) {
-	raw, err := redis.Bytes(redis.DoContext(c, ctx, "GET", b.key(taskID)))
+	raw, err := redis.Bytes(rconn.Do(ctx, c, "GET", b.key(taskID)))
 	if errors.Is(err, redis.ErrNil) {
 		return &ResultMeta{TaskID: taskID, Status: StatePending}, nil
 	}

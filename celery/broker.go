@@ -487,6 +487,35 @@ type Delivery struct {
 	// TaskID is the task id a cheap textual search found in a message
 	// over the size limit ("" when none was found); see DeliveryTaskID.
 	TaskID string
+	// ahead is set when the consumer sent the unacked record without
+	// reading its reply yet (see Consumer.ReceiveBatch and Settle).
+	ahead *recordAhead
+}
+
+// recordAhead is an unacked record sent ahead of its reply.
+type recordAhead struct {
+	c    *Consumer
+	done chan struct{} // closed once the reply was read (or failed)
+}
+
+// Settle returns once the delivery's record in unacked is confirmed by
+// Redis, or has failed (which the consumer logs). A consumer sends the
+// record of a message its blocking pop took without waiting for the
+// reply, so that the task can start while the record travels; an ack must
+// not be sent before that reply is read, or it could reach Redis first
+// and leave the record behind (the message would run again after the
+// visibility timeout). Ack, Reject and Restore of a delivery call Settle;
+// callers that ack by tag (AckTags, RestoreTags) call it first. It is safe
+// for concurrent use, and cheap once settled.
+func (d *Delivery) Settle() {
+	if d.ahead == nil {
+		return
+	}
+	select {
+	case <-d.ahead.done:
+	default:
+		d.ahead.c.settle()
+	}
 }
 
 // ErrMessageTooLarge is a delivery's Err when the message was longer than
@@ -507,6 +536,13 @@ type Consumer struct {
 	busy   bool        // the last call delivered: try a batch pop first
 	max    int         // message size limit in bytes; 0 = none
 	wake   string      // private list in every BRPOP; Wake pushes to it
+
+	// mu guards ahead, and conn while ahead is not empty: a delivery's
+	// Settle may then read the pending replies from another goroutine.
+	// ReceiveBatch settles before it uses conn, so conn is never read by
+	// two goroutines at once.
+	mu    sync.Mutex
+	ahead []*Delivery // records sent, replies not read yet (oldest first)
 }
 
 // wakeKeyPrefix names a consumer's wake-up list. It is no kombu queue:
@@ -554,8 +590,10 @@ func (c *Consumer) Queues() []string { return slices.Clone(c.queues) }
 // SetQueues replaces the set of consumed queues.
 func (c *Consumer) SetQueues(queues []string) { c.queues = slices.Clone(queues) }
 
-// Close releases the consumer's connection.
+// Close releases the consumer's connection, after reading the replies to
+// the records it sent ahead.
 func (c *Consumer) Close() error {
+	c.settle()
 	if c.conn != nil {
 		err := c.conn.Close()
 		c.conn = nil
@@ -592,6 +630,7 @@ func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
 // blocks in BRPOP like Receive.
 func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, error) {
 	b := c.b
+	c.settle()
 	timeout := int(b.o.pollTimeout / time.Second)
 	if timeout < 1 {
 		timeout = 1
@@ -663,14 +702,87 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 			return []*Delivery{c.tooLarge(key, len(raw), taskIDHint(raw))}, nil
 		}
 		d := c.delivery(key, raw)
-		if err := b.track(c.conn, d); err != nil {
-			// The message is popped; losing the connection now is the
-			// window kombu has too. Report it so the caller still runs it.
-			c.drop()
-			b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
-		}
-		c.busy = true
+		c.recordAhead(d)
 		return []*Delivery{d}, nil
+	}
+}
+
+// recordAhead records a delivery of the blocking pop in unacked, as
+// kombu's QoS.append does, and asks whether more messages wait (EXISTS
+// over the queue keys: an empty list does not exist), but does not wait
+// for the replies: the caller can start the task while they travel, and
+// settle reads them (Delivery.Settle). The record takes the shape of
+// PopBatchScript's: a fresh tag (so it can never overwrite the record of
+// another message whose publisher reused its delivery_tag), exchange ""
+// and the queue as routing key, so every restore puts the message back
+// where it was. As there, only what could be an envelope is recorded.
+// The next call with a delivery pending takes a batch only when EXISTS
+// said more messages wait; an idle worker goes back to BRPOP at once.
+func (c *Consumer) recordAhead(d *Delivery) {
+	b := c.b
+	record := b.o.ackEmulation && len(d.Raw) >= 2 && d.Raw[0] == '{' && d.Raw[len(d.Raw)-1] == '}'
+	tag := ""
+	if record {
+		tag = uuid.NewString()
+		entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+len(d.Queue)+16), d.Raw, "", d.Queue)
+		c.conn.Send("MULTI")
+		c.conn.Send("ZADD", b.key(kombu.UnackedIndexKey), nowScore(), tag)
+		c.conn.Send("HSET", b.key(kombu.UnackedKey), tag, entry)
+		c.conn.Send("EXEC")
+	}
+	c.conn.Send("EXISTS", c.keys()...)
+	err := c.conn.Flush()
+	b.describe(d) // while the record travels
+	if record {
+		d.Tag, d.Tracked = tag, true
+		d.Exchange, d.RoutingKey = "", d.Queue // as recorded
+	}
+	d.ahead = &recordAhead{c: c, done: make(chan struct{})}
+	c.mu.Lock()
+	c.ahead = append(c.ahead, d)
+	c.mu.Unlock()
+	if err != nil {
+		c.settle() // fails at once, and logs it
+	}
+}
+
+// settle reads the replies to the records sent ahead, oldest first, and
+// marks their deliveries settled. A failure is logged per delivery and
+// drops the connection; the deliveries still run (the window kombu has
+// between its BRPOP and its record).
+func (c *Consumer) settle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ahead) == 0 {
+		return
+	}
+	var err error
+	for _, d := range c.ahead {
+		if err == nil && c.conn == nil {
+			err = errors.New("connection closed")
+		}
+		if err == nil && d.Tracked {
+			for range 4 { // MULTI, ZADD, HSET, EXEC
+				if _, err = c.conn.Receive(); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil {
+			var n int
+			if n, err = redis.Int(c.conn.Receive()); err == nil {
+				c.busy = n > 0
+			}
+		}
+		if err != nil && d.Tracked {
+			c.b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
+		}
+		close(d.ahead.done)
+	}
+	clear(c.ahead)
+	c.ahead = c.ahead[:0]
+	if err != nil {
+		c.drop()
 	}
 }
 
@@ -835,6 +947,7 @@ func (b *Broker) Ack(ctx context.Context, d *Delivery) error {
 	if !d.Tracked {
 		return nil
 	}
+	d.Settle()
 	return b.AckTags(ctx, d.Tag)
 }
 
@@ -863,7 +976,7 @@ func (b *Broker) ackTags(ctx context.Context, tags []string) error {
 	c.Send("ZREM", args...)
 	args[0] = b.key(kombu.UnackedKey)
 	c.Send("HDEL", args...)
-	if _, err := redis.DoContext(c, ctx, "EXEC"); err != nil {
+	if _, err := rconn.Do(ctx, c, "EXEC"); err != nil {
 		return fmt.Errorf("celery: ack: %w", err)
 	}
 	return nil
@@ -879,6 +992,7 @@ func (b *Broker) Reject(ctx context.Context, d *Delivery, requeue bool) error {
 		// Not in unacked: push the raw message back ourselves.
 		return b.Publish(ctx, d.Queue, d.Priority, d.Raw)
 	}
+	d.Settle()
 	_, err := b.Restore(ctx, d.Tag, true)
 	return err
 }

@@ -129,6 +129,7 @@ func TestReusedDeliveryTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d2.Settle()
 	if !d1.Tracked || !d2.Tracked || d1.Tag == d2.Tag {
 		t.Fatalf("tags %q (tracked %v) and %q (tracked %v), want two tracked tags", d1.Tag, d1.Tracked, d2.Tag, d2.Tracked)
 	}
@@ -140,6 +141,84 @@ func TestReusedDeliveryTag(t *testing.T) {
 	}
 	if srv.Do(t, "HEXISTS", "unacked", d2.Tag) != int64(1) || srv.Do(t, "ZCARD", "unacked_index") != int64(1) {
 		t.Error("acking the first delivery dropped the second's unacked entry")
+	}
+}
+
+// TestRecordAhead pins the blocking pop's record-ahead: the delivery
+// comes back before its unacked record is confirmed, Settle (from any
+// goroutine) confirms it, and the next receive takes a batch only when
+// the pipelined EXISTS saw more messages waiting.
+func TestRecordAhead(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	b := c.Broker()
+	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
+		t.Fatal(err)
+	}
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	d, err := cons.Receive(ctx) // idle consumer: BRPOP
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Tracked || d.Tag == "" || d.Tag == d.Envelope.Properties.DeliveryTag || d.Exchange != "" || d.RoutingKey != "celery" {
+		t.Fatalf("delivery tracked=%v tag=%q exchange=%q routing_key=%q, want a fresh tag, \"\", celery", d.Tracked, d.Tag, d.Exchange, d.RoutingKey)
+	}
+	settled := make(chan struct{})
+	go func() { d.Settle(); close(settled) }() // as the worker's acker does
+	<-settled
+	d.Settle() // cheap and idempotent
+	entry, _ := redis.Bytes(srv.Do(t, "HGET", "unacked", d.Tag), nil)
+	if want := `[` + string(d.Raw) + `, "", "celery"]`; string(entry) != want {
+		t.Fatalf("unacked entry = %.120s, want %.120s", entry, want)
+	}
+	if srv.Do(t, "ZSCORE", "unacked_index", d.Tag) == nil {
+		t.Fatal("no unacked_index entry")
+	}
+	if err := b.Ack(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Do(t, "HLEN", "unacked"); n != int64(0) {
+		t.Fatalf("unacked after ack = %v", n)
+	}
+
+	evals := func() int64 {
+		info, _ := redis.String(srv.Do(t, "INFO", "commandstats"), nil)
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+				n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	// Nothing more waits: the next receive blocks in BRPOP again, without
+	// a batch pop that would find nothing.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		c.SendTask(context.WithoutCancel(ctx), "t", TaskID("two"))
+	}()
+	if d, err = cons.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := evals(); n != 0 {
+		t.Errorf("%d batch pops on an idle queue, want 0", n)
+	}
+	// More wait behind a popped message: the next receive takes them in
+	// one batch.
+	for _, id := range []string{"three", "four", "five"} {
+		c.SendTask(ctx, "t", TaskID(id))
+	}
+	ds, err := cons.ReceiveBatch(ctx, 10) // "two" was the last popped: EXISTS said no, so BRPOP
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("ReceiveBatch = %d deliveries, %v; want 1 (BRPOP)", len(ds), err)
+	}
+	ds, err = cons.ReceiveBatch(ctx, 10)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("ReceiveBatch = %d deliveries, %v; want the 2 waiting", len(ds), err)
+	}
+	if n := evals(); n != 1 {
+		t.Errorf("%d batch pops, want 1", n)
 	}
 }
 
@@ -375,23 +454,25 @@ func TestBackendStoreAndWait(t *testing.T) {
 	}
 	var states []State
 	done := make(chan *ResultMeta, 1)
+	first := make(chan struct{})
 	go func() {
-		m, err := be.Watch(ctx, "job", func(m *ResultMeta) { states = append(states, m.Status) })
+		m, err := be.Watch(ctx, "job", func(m *ResultMeta) {
+			states = append(states, m.Status)
+			if len(states) == 1 {
+				close(first)
+			}
+		})
 		if err != nil {
 			t.Error(err)
 		}
 		done <- m
 	}()
-	// Wait until the watcher is subscribed before storing.
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		n, _ := redis.Values(srv.Do(t, "PUBSUB", "NUMSUB", "celery-task-meta-job").([]any), nil)
-		if len(n) == 2 && n[1] == int64(1) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("watcher never subscribed")
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Store only once the watcher is subscribed and has read the current
+	// state (PENDING): Watch calls onState with it first.
+	select {
+	case <-first:
+	case <-ctx.Done():
+		t.Fatal("watcher never reported the current state")
 	}
 	be.Store(ctx, &ResultMeta{TaskID: "job", Status: "PROGRESS", Result: map[string]any{"current": 1}})
 	be.Store(ctx, &ResultMeta{TaskID: "job", Status: StateSuccess, Result: 42, DateDone: time.Now()})

@@ -31,8 +31,8 @@ type Worker struct {
 	o       options
 
 	ready readyQueue
-	slots *window     // prefetch window; nil = unlimited
-	acks  chan string // delivery tags for ackLoop
+	slots *window               // prefetch window; nil = unlimited
+	acks  chan *celery.Delivery // for ackLoop
 
 	conc   atomic.Int64  // current pool size (pool_grow/pool_shrink)
 	quit   chan struct{} // one token per pool goroutine to retire
@@ -190,7 +190,7 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
 	}
 	w.ready.notify = make(chan struct{}, 1)
-	w.acks = make(chan string, 4096)
+	w.acks = make(chan *celery.Delivery, 4096)
 	if o.prefetchMultiplier > 0 {
 		w.slots = newWindow(o.concurrency * o.prefetchMultiplier)
 	}
@@ -598,6 +598,7 @@ func (w *Worker) restore(rs []*request) {
 	tags := make([]string, 0, len(rs))
 	for _, r := range rs {
 		if r.d.Tracked {
+			r.d.Settle() // the restore must not overtake the record
 			tags = append(tags, r.d.Tag)
 		}
 		w.forget(r)
@@ -654,7 +655,7 @@ func (w *Worker) poolLoop(ctx context.Context, stop <-chan struct{}) {
 // the task.
 func (w *Worker) ack(_ context.Context, d *celery.Delivery) {
 	if d.Tracked {
-		w.acks <- d.Tag
+		w.acks <- d
 	}
 }
 
@@ -663,25 +664,29 @@ func (w *Worker) ack(_ context.Context, d *celery.Delivery) {
 func (w *Worker) ackLoop() {
 	const maxBatch = 512
 	batch := make([]string, 0, maxBatch)
-	for tag := range w.acks {
-		batch = append(batch[:0], tag)
+	for d := range w.acks {
+		// An ack must not overtake the delivery's record in unacked,
+		// which the consumer may still be confirming (Delivery.Settle).
+		d.Settle()
+		batch = append(batch[:0], d.Tag)
 	more:
 		for len(batch) < maxBatch {
 			select {
-			case t, ok := <-w.acks:
+			case d, ok := <-w.acks:
 				if !ok {
 					break more
 				}
-				batch = append(batch, t)
+				d.Settle()
+				batch = append(batch, d.Tag)
 			default:
 				break more
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := w.broker.AckTags(ctx, batch...); err != nil {
+		// Not cancellable, so no goroutine per round trip (rconn.Do); the
+		// connection's read timeout bounds it.
+		if err := w.broker.AckTags(context.Background(), batch...); err != nil {
 			w.o.logger.Error("ack failed; the messages may run again after the visibility timeout", "count", len(batch), "delivery_tag", batch[0], "error", err)
 		}
-		cancel()
 	}
 }
 

@@ -17,14 +17,26 @@
 //
 // It prints one JSON line for bench/gendoc with percentiles and a sorted
 // sample of both distributions (for the CDF plot).
+//
+// With -floor it measures the floor instead: the same client against a
+// stand-in worker with no celeriac code (this binary again, with
+// -floor-worker), which only BRPOPs a message and stores and publishes a
+// SUCCESS for its id in one MULTI: no unacked record, no ack, no events.
+// What the floor's latency shows is what this machine, Redis and the
+// client cost; celeriac's latency minus the floor is what its worker adds.
+//
+// With -jitter it measures only the machine: how late a goroutine wakes
+// from 1 ms sleeps, for -d (the wake-up noise every hop of a task pays).
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -32,6 +44,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
@@ -46,12 +59,36 @@ func main() {
 	impl := flag.String("impl", "go", "label: impl field of the record")
 	conc := flag.Int("conc", 0, "worker concurrency (recorded only)")
 	evs := flag.Bool("events", true, "the worker sends task events: measure the start latency too")
+	floor := flag.Bool("floor", false, "measure the floor: a stand-in worker with no celeriac code (no command needed)")
+	floorWorker := flag.Bool("floor-worker", false, "internal: be the stand-in worker of -floor")
+	round := flag.Int("round", 0, "label: round field of the record")
+	jitter := flag.Bool("jitter", false, "measure only how late 1 ms sleeps wake, for -d")
 	flag.Parse()
-	if flag.NArg() == 0 {
+	if *jitter {
+		printJitter(*round, *dur)
+		return
+	}
+	if *floorWorker {
+		if err := serveFloor(os.Getenv("CELERY_BROKER_URL")); err != nil {
+			fmt.Fprintln(os.Stderr, "latencybench -floor-worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	argv := flag.Args()
+	if *floor {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "latencybench:", err)
+			os.Exit(1)
+		}
+		argv, *evs, *impl = []string{self, "-floor-worker"}, false, "floor"
+	}
+	if len(argv) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: latencybench [flags] -- worker-command [args...]")
 		os.Exit(2)
 	}
-	if err := run(*url, *impl, *conc, *rate, *dur, *warm, *evs, flag.Args()); err != nil {
+	if err := run(*url, *impl, *conc, *round, *rate, *dur, *warm, *evs, *floor, argv); err != nil {
 		fmt.Fprintln(os.Stderr, "latencybench:", err)
 		os.Exit(1)
 	}
@@ -63,7 +100,7 @@ type sample struct {
 	result  time.Duration
 }
 
-func run(url, impl string, conc, rate int, dur, warm time.Duration, withEvents bool, argv []string) error {
+func run(url, impl string, conc, round, rate int, dur, warm time.Duration, withEvents, floor bool, argv []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dur+warm+2*time.Minute)
 	defer cancel()
 	c, err := celery.NewClient(url, celery.WithResultBackend(url))
@@ -103,10 +140,28 @@ func run(url, impl string, conc, rate int, dur, warm time.Duration, withEvents b
 
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "CELERY_BROKER_URL="+url, "CELERY_RESULT_BACKEND="+url)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var ready io.Reader
+	if !floor {
+		cmd.Stdout = os.Stderr
+	} else { // the stand-in sends no events: it says "ready" on stdout
+		pr, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		ready = pr
+	}
 	if err := cmd.Start(); err != nil {
 		return err
+	}
+	if ready != nil {
+		go func() {
+			if line, _ := bufio.NewReader(ready).ReadString('\n'); line == "ready\n" {
+				onlineOnce.Do(func() { close(online) })
+			}
+			_, _ = io.Copy(os.Stderr, ready)
+		}()
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -205,7 +260,7 @@ func run(url, impl string, conc, rate int, dur, warm time.Duration, withEvents b
 	}
 	slices.Sort(result)
 	rec := map[string]any{
-		"kind": "latency", "impl": impl, "conc": conc, "rate": rate, "n": len(samples), "events": withEvents,
+		"kind": "latency", "impl": impl, "conc": conc, "rate": rate, "n": len(samples), "events": withEvents, "round": round,
 		"result_ms": pct(result), "result_cdf": cdf(result),
 	}
 	if withEvents {
@@ -240,4 +295,58 @@ func cdf(sorted []float64) []float64 {
 		out[i] = sorted[int(float64(len(sorted)-1)*float64(i)/200)]
 	}
 	return out
+}
+
+// serveFloor is the -floor stand-in worker: BRPOP from the default queue,
+// and for each message one MULTI that stores and publishes a SUCCESS for
+// its task id, as the result backend's readers expect it. Only redigo, no
+// celeriac code.
+func serveFloor(url string) error {
+	c, err := redis.DialURL(url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	for {
+		reply, err := redis.ByteSlices(c.Do("BRPOP", "celery", 1))
+		if errors.Is(err, redis.ErrNil) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var env struct {
+			Headers struct {
+				ID string `json:"id"`
+			} `json:"headers"`
+		}
+		if err := json.Unmarshal(reply[1], &env); err != nil || env.Headers.ID == "" {
+			return fmt.Errorf("no task id in %.100q", reply[1])
+		}
+		id := env.Headers.ID
+		meta := `{"status": "SUCCESS", "result": 0, "traceback": null, "children": [], "date_done": null, "task_id": "` + id + `"}`
+		key := "celery-task-meta-" + id
+		c.Send("MULTI")
+		c.Send("SETEX", key, 600, meta)
+		c.Send("PUBLISH", key, meta)
+		if _, err := c.Do("EXEC"); err != nil {
+			return err
+		}
+	}
+}
+
+// printJitter sleeps 1 ms at a time for d and prints how late each wake-up
+// was. It is a measurement of the machine, and the one place this module
+// sleeps in a loop on purpose.
+func printJitter(round int, d time.Duration) {
+	var late []float64
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		t := time.Now()
+		time.Sleep(time.Millisecond)
+		late = append(late, float64(time.Since(t)-time.Millisecond)/1e6)
+	}
+	slices.Sort(late)
+	b, _ := json.Marshal(map[string]any{"kind": "jitter", "round": round, "n": len(late), "oversleep_ms": pct(late)})
+	fmt.Println(string(b))
 }
