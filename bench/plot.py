@@ -77,8 +77,10 @@ def latency(recs, out):
         chosen.append(runs[(len(runs) - 1) // 2])
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colors = {("go", "start_cdf"): "tab:green", ("go", "result_cdf"): "tab:blue",
-              ("asynq", "start_cdf"): "tab:red", ("floor", "result_cdf"): "tab:gray"}
-    names = {"go": "celeriac", "asynq": "asynq", "floor": "floor (no celeriac code)"}
+              ("asynq", "start_cdf"): "tab:red", ("floor", "result_cdf"): "tab:gray",
+              ("go_p1", "result_cdf"): "tab:purple"}
+    names = {"go": "celeriac", "asynq": "asynq", "floor": "floor (no celeriac code)",
+             "go_p1": "celeriac GOMAXPROCS=1"}
     for r in chosen:
         for key, label in (("start_cdf", "enqueue -> task start"),
                            ("result_cdf", "enqueue -> result seen by client")):

@@ -109,6 +109,8 @@ section_drain() {
     [ "$p" = 1 ] && continue # the sweep has it
     drain -n "$N" -impl go -conc "$GO_C" -procs "$p" -- "${gow[@]}" -c "$GO_C" -n "go%i@%h"
   done
+  # The same worker held to one core: on 2 cores Redis needs the other.
+  drain -n "$N" -impl go_p1 -conc "$GO_C" -- env GOMAXPROCS=1 "${gow[@]}" -c "$GO_C" -n "go%i@%h"
   for c in $SWEEP; do
     "$tmp/asynqbench" -redis "$url" -mode drain -n "$N_ASYNQ" -c "$c" >>"$out/drain.jsonl" 2>"$tmp/drain.log" ||
       { tail -n 30 "$tmp/drain.log" >&2; exit 1; }
@@ -124,7 +126,8 @@ section_drain() {
 
 # Latency is mostly this VM's wake-up noise, which comes and goes, so it is
 # measured in rounds: each round runs the floor (a stand-in worker with no
-# celeriac code) and the Go worker with and without events back to back,
+# celeriac code) and the Go worker with and without events, and held to one
+# core (GOMAXPROCS=1), back to back,
 # so that each sees the same weather; gendoc reports medians over rounds.
 section_latency() {
   echo "== latency (1000 tasks/s, $LAT_ROUNDS rounds of $LAT_D each)"
@@ -138,6 +141,9 @@ section_latency() {
       "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -E -n "lat@%h" >>"$out/latency.jsonl"
     flush
     "${lat[@]}" -round "$r" -impl go -events=false -- \
+      "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n "lat@%h" >>"$out/latency.jsonl"
+    flush
+    "${lat[@]}" -round "$r" -impl go_p1 -events=false -- env GOMAXPROCS=1 \
       "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n "lat@%h" >>"$out/latency.jsonl"
     flush
   done

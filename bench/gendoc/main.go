@@ -326,6 +326,24 @@ func render(rs results) (string, string) {
 	}
 	d.p("")
 
+	if p1 := drainOf("go_p1", goC, 1, false); p1 != nil && goRef != nil {
+		d.p("### The worker on one core")
+		d.p("")
+		d.p("Go runs goroutines on as many threads as there are cores (GOMAXPROCS). On this 2-core machine Redis needs one of them, and a worker that spreads its goroutines over both pays for waking threads on a core that Redis or the load generator holds. The same worker with `GOMAXPROCS=1`:")
+		d.p("")
+		d.p("| worker -c %d | tasks/s | worker CPU / task | Redis calls / task |", goC)
+		d.p("|---|---|---|---|")
+		for _, r := range []struct {
+			label string
+			r     rec
+		}{{"default (GOMAXPROCS = cores)", goRef}, {"`GOMAXPROCS=1`", p1}} {
+			d.p("| %s | %s | %s µs | %.2f |", r.label, rate(r.r), num(r.r.f("worker_cpu_us_per_task"), 0), r.r.f("redis_calls_per_task"))
+		}
+		d.p("")
+		d.p("Section 3 measures its latency too. On a machine of its own, with handlers that compute, a worker wants all its cores: the default stays, and `GOMAXPROCS=1` is a setting for workers that share a small machine with Redis.")
+		d.p("")
+	}
+
 	// --- Redis cost per task
 	d.p("### Cost per task")
 	d.p("")
@@ -420,7 +438,7 @@ func render(rs results) (string, string) {
 	d.p("- **enqueue → start**: the timestamp of the worker's `task-started` event minus the time just before `SendTask`. The worker stamps that event right before it calls the handler, on the same host clock. How fast the event travels back does not matter. Only a worker with `-E` sends it.")
 	d.p("- **enqueue → result**: the time `AsyncResult.Wait` returns in the client. Wait starts as the send starts, so the client subscribes to the result channel while the task is published. Celery's `apply_async` does the same: the Redis backend subscribes before it publishes. Wait then reads the key once and blocks on pub/sub.")
 	d.p("")
-	d.p("Each round measures three workers back to back: the **floor**, `celeriac worker -E -c %d`, and the same without `-E` (the default). The floor is the same client against a stand-in worker with no celeriac code (`latencybench -floor`): a redigo loop that BRPOPs a message and stores and publishes a SUCCESS for it in one MULTI, with no unacked record, no ack, no events. It is what this machine, Redis and the client cost; celeriac minus the floor is what the worker adds.", goC)
+	d.p("Each round measures four workers back to back: the **floor**, `celeriac worker -E -c %d`, the same without `-E` (the default), and that one again held to one core (`GOMAXPROCS=1`, see section 1). The floor is the same client against a stand-in worker with no celeriac code (`latencybench -floor`): a redigo loop that BRPOPs a message and stores and publishes a SUCCESS for it in one MULTI, with no unacked record, no ack, no events. It is what this machine, Redis and the client cost; celeriac minus the floor is what the worker adds.", goC)
 	d.p("")
 	if js := kind("jitter"); len(js) > 0 {
 		var p50, p99 []float64
@@ -439,6 +457,7 @@ func render(rs results) (string, string) {
 	startE := latMedian(lats, "go", true, "start_ms")
 	resE := latMedian(lats, "go", true, "result_ms")
 	resN := latMedian(lats, "go", false, "result_ms")
+	resP1 := latMedian(lats, "go_p1", false, "result_ms")
 	row := func(label string, m rec) {
 		if m != nil {
 			d.p("| %s | %s | %s | %s | %s | %s |", label, ms(m.f("p50")), ms(m.f("p90")), ms(m.f("p99")), ms(m.f("p999")), ms(m.f("max")))
@@ -448,6 +467,7 @@ func render(rs results) (string, string) {
 	row("enqueue → task start (worker `-E`)", startE)
 	row("enqueue → result seen by the client (worker `-E`)", resE)
 	row("enqueue → result seen by the client (worker without events, the default)", resN)
+	row("enqueue → result seen by the client (worker without events, `GOMAXPROCS=1`)", resP1)
 	if a := lats.first(func(r rec) bool { return r.s("impl") == "asynq" }); a != nil {
 		row(fmt.Sprintf("asynq, enqueue → handler start (same rate, Concurrency %d; one run)", a.i("conc")), a.m("start_ms"))
 	}
@@ -457,8 +477,8 @@ func render(rs results) (string, string) {
 		d.p("")
 	}
 	if rounds > 1 {
-		d.p("| round | 1 ms sleep, late by p50 / p99 | floor result p50 / p99 | `-E` start p50 / p99 | `-E` result p50 / p99 | default result p50 / p99 |")
-		d.p("|---|---|---|---|---|---|")
+		d.p("| round | 1 ms sleep, late by p50 / p99 | floor result p50 / p99 | `-E` start p50 / p99 | `-E` result p50 / p99 | default result p50 / p99 | `GOMAXPROCS=1` result p50 / p99 |")
+		d.p("|---|---|---|---|---|---|---|")
 		pair := func(r rec, k string) string {
 			if r == nil || r.m(k) == nil {
 				return "—"
@@ -471,7 +491,7 @@ func render(rs results) (string, string) {
 			}
 			e := of("go", true)
 			j := kind("jitter").first(func(r rec) bool { return r.i("round") == i })
-			d.p("| %d | %s | %s | %s | %s | %s |", i, pair(j, "oversleep_ms"), pair(of("floor", false), "result_ms"), pair(e, "start_ms"), pair(e, "result_ms"), pair(of("go", false), "result_ms"))
+			d.p("| %d | %s | %s | %s | %s | %s | %s |", i, pair(j, "oversleep_ms"), pair(of("floor", false), "result_ms"), pair(e, "start_ms"), pair(e, "result_ms"), pair(of("go", false), "result_ms"), pair(of("go_p1", false), "result_ms"))
 		}
 		d.p("")
 	}
@@ -483,6 +503,9 @@ func render(rs results) (string, string) {
 	}
 	if resN != nil {
 		targets = append(targets, target{"latency enqueue → result, p50 / p99 (worker without events)", ms(resN.f("p50")) + " / " + ms(resN.f("p99")), "< 1 ms / < 5 ms", yes(resN.f("p50") < 1 && resN.f("p99") < 5)})
+	}
+	if resP1 != nil {
+		targets = append(targets, target{"latency enqueue → result, p50 / p99 (worker without events, GOMAXPROCS=1)", ms(resP1.f("p50")) + " / " + ms(resP1.f("p99")), "information", "—"})
 	}
 	if floorR != nil {
 		targets = append(targets, target{"latency floor (no celeriac code), p50 / p99", ms(floorR.f("p50")) + " / " + ms(floorR.f("p99")), "information", "—"})

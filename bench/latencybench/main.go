@@ -40,6 +40,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -57,7 +58,7 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "measured duration")
 	warm := flag.Duration("warmup", time.Second, "unmeasured warm-up at the same rate")
 	impl := flag.String("impl", "go", "label: impl field of the record")
-	conc := flag.Int("conc", 0, "worker concurrency (recorded only)")
+	conc := flag.Int("conc", 8, "worker concurrency (recorded; the -floor stand-in uses it)")
 	evs := flag.Bool("events", true, "the worker sends task events: measure the start latency too")
 	floor := flag.Bool("floor", false, "measure the floor: a stand-in worker with no celeriac code (no command needed)")
 	floorWorker := flag.Bool("floor-worker", false, "internal: be the stand-in worker of -floor")
@@ -69,7 +70,7 @@ func main() {
 		return
 	}
 	if *floorWorker {
-		if err := serveFloor(os.Getenv("CELERY_BROKER_URL")); err != nil {
+		if err := serveFloor(os.Getenv("CELERY_BROKER_URL"), *conc); err != nil {
 			fmt.Fprintln(os.Stderr, "latencybench -floor-worker:", err)
 			os.Exit(1)
 		}
@@ -82,7 +83,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "latencybench:", err)
 			os.Exit(1)
 		}
-		argv, *evs, *impl = []string{self, "-floor-worker"}, false, "floor"
+		argv, *evs, *impl = []string{self, "-floor-worker", "-conc", strconv.Itoa(*conc)}, false, "floor"
 	}
 	if len(argv) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: latencybench [flags] -- worker-command [args...]")
@@ -297,19 +298,48 @@ func cdf(sorted []float64) []float64 {
 	return out
 }
 
-// serveFloor is the -floor stand-in worker: BRPOP from the default queue,
-// and for each message one MULTI that stores and publishes a SUCCESS for
-// its task id, as the result backend's readers expect it. Only redigo, no
-// celeriac code.
-func serveFloor(url string) error {
-	c, err := redis.DialURL(url)
+// serveFloor is the -floor stand-in worker: one goroutine BRPOPs the
+// default queue and hands each message's task id to conc goroutines, each
+// with its own connection, that store and publish a SUCCESS for it in one
+// MULTI, as the result backend's readers expect it. It is concurrent like
+// the worker it stands in for, so that one slow round trip does not hold
+// up the tasks behind it. Only redigo, no celeriac code.
+func serveFloor(url string, conc int) error {
+	pop, err := redis.DialURL(url)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer pop.Close()
+	ids := make(chan string, 1024)
+	errs := make(chan error, conc)
+	for range max(conc, 1) {
+		c, err := redis.DialURL(url)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		go func() {
+			for id := range ids {
+				meta := `{"status": "SUCCESS", "result": 0, "traceback": null, "children": [], "date_done": null, "task_id": "` + id + `"}`
+				key := "celery-task-meta-" + id
+				c.Send("MULTI")
+				c.Send("SETEX", key, 600, meta)
+				c.Send("PUBLISH", key, meta)
+				if _, err := c.Do("EXEC"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
 	fmt.Println("ready")
 	for {
-		reply, err := redis.ByteSlices(c.Do("BRPOP", "celery", 1))
+		select {
+		case err := <-errs:
+			return err
+		default:
+		}
+		reply, err := redis.ByteSlices(pop.Do("BRPOP", "celery", 1))
 		if errors.Is(err, redis.ErrNil) {
 			continue
 		}
@@ -324,15 +354,7 @@ func serveFloor(url string) error {
 		if err := json.Unmarshal(reply[1], &env); err != nil || env.Headers.ID == "" {
 			return fmt.Errorf("no task id in %.100q", reply[1])
 		}
-		id := env.Headers.ID
-		meta := `{"status": "SUCCESS", "result": 0, "traceback": null, "children": [], "date_done": null, "task_id": "` + id + `"}`
-		key := "celery-task-meta-" + id
-		c.Send("MULTI")
-		c.Send("SETEX", key, 600, meta)
-		c.Send("PUBLISH", key, meta)
-		if _, err := c.Do("EXEC"); err != nil {
-			return err
-		}
+		ids <- env.Headers.ID
 	}
 }
 
