@@ -1138,8 +1138,13 @@ func TestWorkerMalformed(t *testing.T) {
 			t.Fatalf("worker exited:\n%s", p.Log())
 		}
 		// Forget it so the unknown-task check below sees an empty unacked.
-		e.Redis.Do(t, "HDEL", "unacked", far.Properties.DeliveryTag)
-		e.Redis.Do(t, "ZREM", "unacked_index", far.Properties.DeliveryTag)
+		// The worker records it under a tag of its own, not the envelope's.
+		for tag, entry := range wkUnacked(t, e) {
+			if strings.Contains(entry, far.ID) {
+				e.Redis.Do(t, "HDEL", "unacked", tag)
+				e.Redis.Do(t, "ZREM", "unacked_index", tag)
+			}
+		}
 	})
 
 	t.Run("unknown_task", func(t *testing.T) {
