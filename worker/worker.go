@@ -865,17 +865,21 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		return
 	}
 	if o.err == nil {
+		// Celery's order: callbacks are applied before the result is
+		// stored (so that its children are known), the event and the log
+		// line come after. Waiting clients see the result first; the
+		// event's repr and round trip are not in their way.
+		w.onSuccess(ctx, msg, o.result)
+		if !w.ignoreResult(r) {
+			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
+		}
+		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		if w.events.TaskEvents() { // the repr is a real cost per task; skip it when the event is dropped
 			w.events.Send(events.TaskSucceeded, map[string]any{"uuid": msg.ID, "result": pyjson.SafeRepr(o.result, 1024, 3), "runtime": runtime.Seconds()})
 		}
 		if log.Enabled(ctx, slog.LevelInfo) {
 			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
 		}
-		w.onSuccess(ctx, msg, o.result)
-		if !w.ignoreResult(r) {
-			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
-		}
-		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		return
 	}
 	var re *RetryError
