@@ -445,7 +445,18 @@ func render(rs results) (string, string) {
 		for _, j := range js {
 			p50, p99 = append(p50, j.m("oversleep_ms").f("p50")), append(p99, j.m("oversleep_ms").f("p99"))
 		}
-		d.p("Latency on this VM is mostly wake-ups. Before each round, `latencybench -jitter` slept 1 ms at a time for 2 s: the sleeper woke late by %s at the median, but by %s to %s at p99 depending on the round, as the host's load came and went. A task crosses at least four such wake-ups (Redis, the worker, Redis, the client), so the tail of one 5-second window can be several times that of the next. The tables show the median over %d rounds, and every round, so that the weather is visible.",
+		busy := kind("jitter_busy")
+		var busyP99 []float64
+		for _, j := range busy {
+			busyP99 = append(busyP99, j.m("oversleep_ms").f("p99"))
+		}
+		d.p("Latency on this VM is mostly wake-ups, and the host's load comes and goes. Before each round, `latencybench -jitter` sleeps 1 ms at a time for 2 s. The round starts only if the sleeper woke at most %s ms late at p99; otherwise it waits 10 s and measures again, at most %d times, and the last try starts the round anyway.", num(meta.f("lat_jitter_max"), 1), max(meta.i("lat_tries"), 1))
+		if len(busy) > 0 {
+			d.p("In this run the machine was found busy %d times (p99 wake-up delay %s to %s).", len(busy), ms(slices.Min(busyP99)), ms(slices.Max(busyP99)))
+		} else {
+			d.p("In this run it was quiet before every round.")
+		}
+		d.p("In the rounds measured, the sleeper woke late by %s at the median and by %s to %s at p99. A task crosses at least four such wake-ups (Redis, the worker, Redis, the client), and the floor and the workers of one round run back to back, so they share that round's weather. The tables show the median over %d rounds, and every round.",
 			ms(median(p50)), ms(slices.Min(p99)), ms(slices.Max(p99)), rounds)
 	} else {
 		d.p("The tables show the median over %d rounds.", rounds)
