@@ -1,6 +1,7 @@
 package celery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -504,8 +505,8 @@ type recordAhead struct {
 // reply, so that the task can start while the record travels; an ack must
 // not be sent before that reply is read, or it could reach Redis first
 // and leave the record behind (the message would run again after the
-// visibility timeout). Ack, Reject and Restore of a delivery call Settle;
-// callers that ack by tag (AckTags, RestoreTags) call it first. It is safe
+// visibility timeout). Ack and Reject call Settle; callers that ack or
+// restore by tag (AckTags, Restore, RestoreTags) call it first. It is safe
 // for concurrent use, and cheap once settled.
 func (d *Delivery) Settle() {
 	if d.ahead == nil {
@@ -720,7 +721,8 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 // said more messages wait; an idle worker goes back to BRPOP at once.
 func (c *Consumer) recordAhead(d *Delivery) {
 	b := c.b
-	record := b.o.ackEmulation && len(d.Raw) >= 2 && d.Raw[0] == '{' && d.Raw[len(d.Raw)-1] == '}'
+	obj := bytes.TrimSpace(d.Raw)
+	record := b.o.ackEmulation && len(obj) >= 2 && obj[0] == '{' && obj[len(obj)-1] == '}'
 	tag := ""
 	if record {
 		tag = uuid.NewString()

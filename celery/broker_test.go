@@ -220,6 +220,16 @@ func TestRecordAhead(t *testing.T) {
 	if n := evals(); n != 1 {
 		t.Errorf("%d batch pops, want 1", n)
 	}
+	// JSON around which a publisher left whitespace is an envelope too:
+	// the blocking pop (the queue is empty now) records it like any other.
+	padded := " " + string(ds[0].Raw) + "\n"
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		srv.Do(t, "LPUSH", "celery", padded)
+	}()
+	if d, err = cons.Receive(ctx); err != nil || d.Err != nil || !d.Tracked || d.Tag == "" {
+		t.Fatalf("padded envelope: err %v, delivery err %v, tracked %v", err, d.Err, d.Tracked)
+	}
 }
 
 func TestRejectAndRestore(t *testing.T) {
