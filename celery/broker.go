@@ -708,36 +708,27 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 	}
 }
 
-// recordAhead records a delivery of the blocking pop in unacked, as
-// kombu's QoS.append does, and asks whether more messages wait (EXISTS
-// over the queue keys: an empty list does not exist), but does not wait
-// for the replies: the caller can start the task while they travel, and
-// settle reads them (Delivery.Settle). The record takes the shape of
-// PopBatchScript's: a fresh tag (so it can never overwrite the record of
-// another message whose publisher reused its delivery_tag), exchange ""
-// and the queue as routing key, so every restore puts the message back
-// where it was. As there, only what could be an envelope is recorded.
-// The next call with a delivery pending takes a batch only when EXISTS
-// said more messages wait; an idle worker goes back to BRPOP at once.
+// recordAhead records a delivery of the blocking pop in unacked
+// (sendRecord) and asks whether more messages wait (EXISTS over the queue
+// keys: an empty list does not exist), but does not wait for the replies:
+// the caller can start the task while they travel, and settle reads them
+// (Delivery.Settle). As in PopBatchScript, only what could be an envelope
+// is recorded. The next call with a delivery pending takes a batch only
+// when EXISTS said more messages wait; an idle worker goes back to BRPOP
+// at once.
 func (c *Consumer) recordAhead(d *Delivery) {
 	b := c.b
 	obj := bytes.TrimSpace(d.Raw)
 	record := b.o.ackEmulation && len(obj) >= 2 && obj[0] == '{' && obj[len(obj)-1] == '}'
 	tag := ""
 	if record {
-		tag = uuid.NewString()
-		entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+len(d.Queue)+16), d.Raw, "", d.Queue)
-		c.conn.Send("MULTI")
-		c.conn.Send("ZADD", b.key(kombu.UnackedIndexKey), nowScore(), tag)
-		c.conn.Send("HSET", b.key(kombu.UnackedKey), tag, entry)
-		c.conn.Send("EXEC")
+		tag = b.sendRecord(c.conn, d)
 	}
 	c.conn.Send("EXISTS", c.keys()...)
 	err := c.conn.Flush()
 	b.describe(d) // while the record travels
 	if record {
-		d.Tag, d.Tracked = tag, true
-		d.Exchange, d.RoutingKey = "", d.Queue // as recorded
+		d.recordedAs(tag)
 	}
 	d.ahead = &recordAhead{c: c, done: make(chan struct{})}
 	c.mu.Lock()
@@ -845,8 +836,7 @@ func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
 		d := c.delivery(key, raw)
 		if tag != "" {
 			b.describe(d)
-			d.Tag, d.Tracked = tag, true
-			d.Exchange, d.RoutingKey = "", d.Queue // as recorded
+			d.recordedAs(tag)
 		} else if err := b.track(c.conn, d); err != nil { // untracked: try as BRPOP would
 			c.drop()
 			b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
@@ -902,42 +892,47 @@ func (b *Broker) describe(d *Delivery) bool {
 	return true
 }
 
-// track parses the envelope and records the delivery in unacked (kombu
-// QoS.append: ZADD unacked_index + HSET unacked in one MULTI).
+// track parses the envelope and records the delivery in unacked
+// (sendRecord), waiting for the reply: for a message of a batch pop that
+// the script did not record (JSON it could not recognise, such as an
+// envelope padded with whitespace).
 func (b *Broker) track(conn redis.Conn, d *Delivery) error {
 	if !b.describe(d) || !b.o.ackEmulation {
 		return nil
 	}
-	if d.Tag == "" {
-		// kombu would crash on this; we give it a tag so it can be acked
-		// and restored like any other message.
-		d.Tag = uuid.NewString()
-	}
 	if conn == nil {
 		return errors.New("no connection")
 	}
-	entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+64), d.Raw, d.Exchange, d.RoutingKey)
-	for {
-		// NX on both: a message whose publisher reused the delivery_tag
-		// of one held now must not overwrite that one's entry (kombu's
-		// HSET does, and a crash then loses the held message). It gets a
-		// tag of its own instead.
-		conn.Send("MULTI")
-		conn.Send("ZADD", b.key(kombu.UnackedIndexKey), "NX", nowScore(), d.Tag)
-		conn.Send("HSETNX", b.key(kombu.UnackedKey), d.Tag, entry)
-		reply, err := redis.Values(conn.Do("EXEC"))
-		if err != nil {
-			return err
-		}
-		if len(reply) == 2 {
-			if set, _ := redis.Int(reply[1], nil); set == 0 {
-				d.Tag = uuid.NewString()
-				continue
-			}
-		}
-		d.Tracked = true
-		return nil
+	tag := b.sendRecord(conn, d)
+	if _, err := conn.Do(""); err != nil {
+		return err
 	}
+	d.recordedAs(tag)
+	return nil
+}
+
+// sendRecord queues on conn kombu's QoS.append for d (ZADD unacked_index
+// and HSET unacked in one MULTI) in PopBatchScript's shape, and returns
+// the tag: a fresh one, so that a record can never overwrite another
+// message's (kombu keys it by the publisher's delivery_tag, which a
+// publisher may reuse, and a crash then loses the message held under
+// it), with exchange "" and the queue as routing key, so that every
+// restore puts the message back where it came from. The caller flushes
+// and reads the four replies, then calls d.recordedAs(tag).
+func (b *Broker) sendRecord(conn redis.Conn, d *Delivery) string {
+	tag := uuid.NewString()
+	entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+len(d.Queue)+16), d.Raw, "", d.Queue)
+	conn.Send("MULTI")
+	conn.Send("ZADD", b.key(kombu.UnackedIndexKey), nowScore(), tag)
+	conn.Send("HSET", b.key(kombu.UnackedKey), tag, entry)
+	conn.Send("EXEC")
+	return tag
+}
+
+// recordedAs marks d recorded under tag, as sendRecord wrote it.
+func (d *Delivery) recordedAs(tag string) {
+	d.Tag, d.Tracked = tag, true
+	d.Exchange, d.RoutingKey = "", d.Queue
 }
 
 func nowScore() string {

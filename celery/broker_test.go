@@ -230,6 +230,18 @@ func TestRecordAhead(t *testing.T) {
 	if d, err = cons.Receive(ctx); err != nil || d.Err != nil || !d.Tracked || d.Tag == "" {
 		t.Fatalf("padded envelope: err %v, delivery err %v, tracked %v", err, d.Err, d.Tracked)
 	}
+	// In a batch the script leaves such a message unrecorded and the
+	// consumer records it itself, in the same shape.
+	srv.Do(t, "LPUSH", "celery", padded, padded)
+	if _, err := cons.Receive(ctx); err != nil { // BRPOP: EXISTS says one more
+		t.Fatal(err)
+	}
+	if ds, err = cons.ReceiveBatch(ctx, 10); err != nil || len(ds) != 1 || !ds[0].Tracked || ds[0].RoutingKey != "celery" {
+		t.Fatalf("batch of a padded envelope: %d deliveries, %v", len(ds), err)
+	}
+	if entry, _ := redis.Bytes(srv.Do(t, "HGET", "unacked", ds[0].Tag), nil); string(entry) != "["+padded+`, "", "celery"]` {
+		t.Errorf("unacked entry of the padded envelope = %.80q", entry)
+	}
 }
 
 func TestRejectAndRestore(t *testing.T) {
