@@ -230,7 +230,10 @@ func cvGoScenarios(t *testing.T, e *env) {
 		}
 		wkEqual(t, "chain", wkNorm(t, v), wkNorm(t, 112))
 		for i := 1; i < 3; i++ {
-			m, err := c.AsyncResult(ids[i]).Info(ctx)
+			// Wait, not Info: a step applies the next one before it stores
+			// its own result (Celery's order), so on a pool with several
+			// threads the last step's result can be stored first.
+			m, err := c.AsyncResult(ids[i]).Wait(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -428,7 +431,7 @@ func TestCanvasChainAlternatesGoPython(t *testing.T) {
 		t.Errorf("chain result = %d, want %d", got, n)
 	}
 	for i, s := range steps {
-		m, err := e.Client.AsyncResult(s.ID()).Info(ctx)
+		m, err := e.Client.AsyncResult(s.ID()).Wait(ctx) // stored after the next step was applied
 		if err != nil {
 			t.Fatal(err)
 		}
