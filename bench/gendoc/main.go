@@ -156,25 +156,25 @@ func msDelta(v float64) string {
 // under key (start_ms or result_ms), and the largest max; nil when there
 // is none.
 func latMedian(lats results, impl string, events bool, key string) rec {
-	var ms []rec
+	var dists []rec
 	for _, r := range lats {
 		if r.s("impl") == impl && r.b("events") == events && r.m(key) != nil {
-			ms = append(ms, r.m(key))
+			dists = append(dists, r.m(key))
 		}
 	}
-	if len(ms) == 0 {
+	if len(dists) == 0 {
 		return nil
 	}
 	out := rec{}
 	for _, p := range []string{"p50", "p90", "p99", "p999"} {
-		vs := make([]float64, len(ms))
-		for i, m := range ms {
+		vs := make([]float64, len(dists))
+		for i, m := range dists {
 			vs[i] = m.f(p)
 		}
 		out[p] = median(vs)
 	}
 	top := 0.0
-	for _, m := range ms {
+	for _, m := range dists {
 		top = max(top, m.f("max"))
 	}
 	out["max"] = top
