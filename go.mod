@@ -2,6 +2,8 @@ module github.com/celeriac/celeriac
 
 go 1.26.0
 
+toolchain go1.27.4
+
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/alicebob/miniredis/v2 v2.40.0

@@ -1,9 +1,8 @@
 // Command vulnfilter reads `govulncheck -format json` on stdin and prints
-// one line per vulnerability that the code reaches (symbol level). It
-// exits 1 when one of them is in a module, which a `go get` of the fixed
-// version cures; vulnerabilities in the standard library are printed as
-// warnings only, because the Go toolchain is the machine's (see
-// docs/reliability.md, "Security").
+// one line per vulnerability that the code reaches (symbol level), and
+// exits 1 when there is any: in a module, a `go get` of the fixed version
+// cures it; in the standard library, a newer toolchain line in go.mod (see
+// docs/reliability.md, "Dependencies").
 package main
 
 import (
@@ -13,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 type finding struct {
@@ -38,7 +38,6 @@ func main() {
 func run(in io.Reader, out io.Writer) (int, error) {
 	dec := json.NewDecoder(in)
 	seen := map[string]string{} // osv+module -> line
-	fail := false
 	for {
 		var msg struct {
 			Finding *finding `json:"finding"`
@@ -57,13 +56,11 @@ func run(in io.Reader, out io.Writer) (int, error) {
 		if _, ok := seen[key]; ok {
 			continue
 		}
-		kind := "error  "
+		fix := "go get " + t.Module + "@" + f.FixedVersion
 		if t.Module == "stdlib" {
-			kind = "warning"
-		} else {
-			fail = true
+			fix = "go.mod: toolchain go" + strings.TrimPrefix(f.FixedVersion, "v")
 		}
-		seen[key] = fmt.Sprintf("%s %s in %s@%s (%s.%s), fixed in %s", kind, f.OSV, t.Module, t.Version, t.Package, t.Function, f.FixedVersion)
+		seen[key] = fmt.Sprintf("%s in %s@%s (%s.%s), fixed by %s", f.OSV, t.Module, t.Version, t.Package, t.Function, fix)
 	}
 	lines := make([]string, 0, len(seen))
 	for _, l := range seen {
@@ -73,14 +70,10 @@ func run(in io.Reader, out io.Writer) (int, error) {
 	for _, l := range lines {
 		fmt.Fprintln(out, "govulncheck:", l)
 	}
-	switch {
-	case fail:
-		fmt.Fprintln(out, "govulncheck: vulnerable modules are called: upgrade them (go get MODULE@FIXED)")
+	if len(lines) > 0 {
+		fmt.Fprintln(out, "govulncheck: vulnerable code is called: upgrade as each line says")
 		return 1, nil
-	case len(lines) > 0:
-		fmt.Fprintln(out, "govulncheck: only the Go toolchain is affected: a newer Go fixes it (GOTOOLCHAIN)")
-	default:
-		fmt.Fprintln(out, "govulncheck: no called vulnerabilities")
 	}
+	fmt.Fprintln(out, "govulncheck: no called vulnerabilities")
 	return 0, nil
 }

@@ -21,8 +21,9 @@ func TestRun(t *testing.T) {
 		want string
 	}{
 		{`{"config": {}}`, 0, "no called vulnerabilities"},
-		{stdlib + stdlib + imported, 0, "warning GO-1 in stdlib@v1.26.8 (net/http.Get), fixed in v1.26.9"},
-		{stdlib + called, 1, "error   GO-3 in golang.org/x/net@v0.59.0"},
+		{imported, 0, "no called vulnerabilities"},
+		{stdlib + stdlib + imported, 1, "GO-1 in stdlib@v1.26.8 (net/http.Get), fixed by go.mod: toolchain go1.26.9"},
+		{stdlib + called, 1, "GO-3 in golang.org/x/net@v0.59.0 (golang.org/x/net/http2.Read), fixed by go get golang.org/x/net@v0.60.0"},
 	} {
 		var out strings.Builder
 		code, err := run(strings.NewReader(tc.in), &out)
