@@ -22,9 +22,9 @@ build:
 run: build
 	$(BIN) serve
 
-## test: install what the tests need, then vet, unit tests (-race), integration tests,
-## the compose smoke test, short fuzzing, govulncheck.
-test: deps vet unit integration smoke fuzz vulncheck
+## test: install what the tests need, then vet, staticcheck, unit tests (-race),
+## integration tests, the compose smoke test, short fuzzing, govulncheck.
+test: deps vet lint unit integration smoke fuzz vulncheck
 
 deps: redis venv compose-tool
 
@@ -54,6 +54,12 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
+
+## lint: staticcheck, from the module proxy at a pinned version.
+STATICCHECK_VERSION := v0.8.2
+lint:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags integration ./integration/...
 
 unit:
 	$(GO) test -race -count=1 ./...

@@ -357,7 +357,7 @@ func pyBool(b bool) string {
 func (w *Worker) info(r *request, safe bool) map[string]any {
 	msg := r.msg
 	var args, kwargs any = msg.Args, msg.Kwargs
-	if args == nil || len(msg.Args) == 0 {
+	if len(msg.Args) == 0 {
 		args = []any{}
 	}
 	if msg.Kwargs == nil {

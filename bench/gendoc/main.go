@@ -28,10 +28,9 @@ func (r rec) f(k string) float64 {
 	v, _ := r[k].(float64)
 	return v
 }
-func (r rec) i(k string) int    { return int(r.f(k)) }
-func (r rec) b(k string) bool   { v, _ := r[k].(bool); return v }
-func (r rec) m(k string) rec    { v, _ := r[k].(map[string]any); return v }
-func (r rec) has(k string) bool { _, ok := r[k]; return ok }
+func (r rec) i(k string) int  { return int(r.f(k)) }
+func (r rec) b(k string) bool { v, _ := r[k].(bool); return v }
+func (r rec) m(k string) rec  { v, _ := r[k].(map[string]any); return v }
 
 type results []rec
 
@@ -200,7 +199,6 @@ func yes(ok bool) string {
 
 type doc struct {
 	strings.Builder
-	summary strings.Builder
 }
 
 func (d *doc) p(format string, args ...any) { fmt.Fprintf(d, format+"\n", args...) }

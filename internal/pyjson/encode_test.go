@@ -1,5 +1,7 @@
 package pyjson
 
+//lint:file-ignore SA5008 odd and malformed struct tags on purpose: the encoder must read them as encoding/json does
+
 import (
 	"encoding/json"
 	"errors"

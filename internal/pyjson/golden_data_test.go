@@ -279,6 +279,7 @@ var encodeGolden = []struct {
 	{"int8(-8)", int8(-8), "-8"},
 	{"uint16(65535)", uint16(65535), "65535"},
 	{"2.0", 2.0, "2.0"},
+	//lint:ignore SA4026 Go folds the constant -0.0 to +0: that is the case under test
 	{"-0.0 * 1", -0.0 * 1, "0.0"},
 	{"math.Copysign(0, -1)", math.Copysign(0, -1), "-0.0"},
 	{"1.5", 1.5, "1.5"},
