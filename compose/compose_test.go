@@ -125,7 +125,6 @@ func TestDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{
-		"FROM golang:1.26 AS build",
 		"CGO_ENABLED=0",
 		"FROM gcr.io/distroless/static-debian12:nonroot",
 		"COPY --from=build",
@@ -140,7 +139,7 @@ func TestDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod); m == nil || !bytes.Contains(src, []byte("golang:"+string(m[1]))) {
-		t.Errorf("Dockerfile's golang image does not match go.mod's go directive %q", m)
+	if m := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+)`).FindSubmatch(gomod); m == nil || !bytes.Contains(src, []byte("FROM golang:"+string(m[1])+" AS build")) {
+		t.Errorf("Dockerfile's golang image does not match go.mod's toolchain line %q", m)
 	}
 }
