@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -424,6 +425,55 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestMetricsLabelsBounded sends 1000 requests with odd methods and
+// paths, unauthenticated: the request metrics keep a bounded number of
+// series (the odd ones collapse to method "other", route "unmatched").
+func TestMetricsLabelsBounded(t *testing.T) {
+	f := newFixture(t, Deps{}, WithToken("s3cret"))
+	for i := range 1000 {
+		method := "M" + strconv.Itoa(i)
+		for _, target := range []string{"/run-task/", "/nope/" + strconv.Itoa(i), "/api/v1/tasks/x" + strconv.Itoa(i)} {
+			if w := f.do(method, target, ""); w.Code < 400 {
+				t.Fatalf("%s %s = %d", method, target, w.Code)
+			}
+		}
+	}
+	f.do("GET", "/run-task/?duration=1", "")
+	body := f.do("GET", "/metrics", "", "Authorization", "Bearer s3cret").Body.String()
+	// route × method × status: a handful, not thousands.
+	for _, name := range []string{"celeriac_api_requests_total{", "celeriac_api_request_duration_seconds_count{"} {
+		if n := strings.Count(body, "\n"+name); n > 10 {
+			t.Errorf("%s has %d series after 3000 odd requests, want a handful", strings.TrimSuffix(name, "{"), n)
+		}
+	}
+	for _, want := range []string{
+		`celeriac_api_requests_total{method="other",route="unmatched",status="401"} 1000`,
+		`celeriac_api_requests_total{method="other",route="unmatched",status="405"} 2000`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestMetricLabels(t *testing.T) {
+	for _, tc := range []struct {
+		route, method string
+		status        int
+		want          [3]string
+	}{
+		{"/run-task/", "GET", 200, [3]string{"/run-task/", "GET", "200"}},
+		{"", "BREW", 404, [3]string{"unmatched", "other", "404"}},
+		{"/healthz", "get", 405, [3]string{"/healthz", "other", "405"}},
+		{"/healthz", "HEAD", 1000, [3]string{"/healthz", "HEAD", "0"}},
+	} {
+		r, m, s := metricLabels(tc.route, tc.method, tc.status)
+		if got := [3]string{r, m, s}; got != tc.want {
+			t.Errorf("metricLabels(%q, %q, %d) = %v, want %v", tc.route, tc.method, tc.status, got, tc.want)
 		}
 	}
 }
