@@ -15,6 +15,15 @@ import (
 	"github.com/celeriac/celeriac/worker"
 )
 
+// APITasks returns the built-in tasks the HTTP API may send by default:
+// sample_task, add, mul and xsum. The test-only tasks (tasks.sleep,
+// tasks.fail, tasks.echo, tasks.flaky) are registered on the worker but
+// must be allowed explicitly (serve --allow-tasks): they sleep, fail or
+// touch Redis keys on a caller's word.
+func APITasks() []string {
+	return []string{"tasks.add", "tasks.mul", "tasks.sample_task", "tasks.xsum"}
+}
+
 // Register adds the built-in tasks to mux. pool is the broker's Redis,
 // used by tasks.flaky for its counter.
 func Register(mux *worker.ServeMux, pool *redis.Pool) {
