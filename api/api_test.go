@@ -171,6 +171,55 @@ func TestFailureShowsError(t *testing.T) {
 	}
 }
 
+// nested returns n levels of nested JSON arrays around 1.
+func nested(n int) string { return strings.Repeat("[", n) + "1" + strings.Repeat("]", n) }
+
+// TestArgsTheWorkerWouldRefuse: lone surrogates and args nested deeper
+// than a worker decodes get a 422, not a 202 and a DecodeError later; the
+// deepest accepted args run on a real worker without a DecodeError.
+func TestArgsTheWorkerWouldRefuse(t *testing.T) {
+	f := newFixture(t, Deps{})
+	f.startWorker(nil)
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		detailType string
+	}{
+		{"lone high surrogate", `{"args": ["\ud800", 1]}`, 422, "string_unicode"},
+		{"lone low surrogate in kwargs", `{"kwargs": {"x": "a\udc00b"}}`, 422, "string_unicode"},
+		{"high surrogate without its low half", `{"args": ["\ud83d\u0041"]}`, 422, "string_unicode"},
+		{"surrogate pair", `{"args": ["\ud83d\ude00", "x"]}`, 202, ""},
+		{"args too deep", `{"args": [` + nested(maxArgsDepth) + `]}`, 422, "value_error"},
+		{"kwargs too deep", `{"kwargs": {"x": ` + nested(maxArgsDepth) + `}}`, 422, "value_error"},
+		{"brackets in strings do not count", `{"args": ["` + strings.Repeat("[", 2000) + `", "x"]}`, 202, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.do("POST", "/api/v1/tasks/tasks.add", tc.body)
+			if w.Code != tc.status {
+				t.Fatalf("POST %.80s = %d %s, want %d", tc.body, w.Code, w.Body, tc.status)
+			}
+			if tc.detailType == "" {
+				return
+			}
+			d := decode(t, w)["detail"].([]any)[0].(map[string]any)
+			if d["type"] != tc.detailType || d["msg"] == "" {
+				t.Errorf("detail = %v, want type %s", d, tc.detailType)
+			}
+		})
+	}
+	// The deepest args accepted: the worker decodes the message and runs
+	// the task (tasks.add of one list and 1 fails with a TypeError, not a
+	// DecodeError).
+	w := f.do("POST", "/api/v1/tasks/tasks.add", `{"args": [`+nested(maxArgsDepth-1)+`, 1]}`)
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("POST args of depth %d = %d %s", maxArgsDepth, w.Code, w.Body)
+	}
+	got := decode(t, f.do("GET", "/api/v1/tasks/"+decode(t, w)["id"].(string)+"?wait=10s", ""))
+	if e, _ := got["error"].(map[string]any); got["state"] != "FAILURE" || e["type"] != "TypeError" {
+		t.Errorf("task with args of depth %d = %v, want a TypeError FAILURE (not a DecodeError)", maxArgsDepth, got)
+	}
+}
+
 func TestSendTaskOptionsAndQueues(t *testing.T) {
 	f := newFixture(t, Deps{})
 	id := uuid.NewString()

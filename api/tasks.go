@@ -196,17 +196,23 @@ func decodeSend(r io.Reader) ([]celery.SendOption, error) {
 	}
 	var opts []celery.SendOption
 	if len(req.Args) > 0 && string(req.Args) != "null" {
-		v, err := pyjson.Decode(req.Args)
+		v, err := decodeArgs(req.Args, "args")
+		if err != nil {
+			return nil, err
+		}
 		args, ok := v.([]any)
-		if err != nil || !ok {
+		if !ok {
 			return nil, invalid("list_type", body("args"), "Input should be a valid list", string(req.Args), nil)
 		}
 		opts = append(opts, celery.Args(args...))
 	}
 	if len(req.Kwargs) > 0 && string(req.Kwargs) != "null" {
-		v, err := pyjson.Decode(req.Kwargs)
+		v, err := decodeArgs(req.Kwargs, "kwargs")
+		if err != nil {
+			return nil, err
+		}
 		kw, ok := v.(map[string]any)
-		if err != nil || !ok {
+		if !ok {
 			return nil, invalid("dict_type", body("kwargs"), "Input should be a valid dictionary", string(req.Kwargs), nil)
 		}
 		opts = append(opts, celery.Kwargs(kw))
@@ -259,6 +265,63 @@ func decodeSend(r io.Reader) ([]celery.SendOption, error) {
 		opts = append(opts, celery.TaskID(*req.TaskID))
 	}
 	return opts, nil
+}
+
+// maxArgsDepth is the deepest nesting of args or kwargs the API sends. A
+// worker decodes the message body, [args, kwargs, embed], with pyjson,
+// which refuses more than pyjson.MaxDepth levels; the body adds one level.
+const maxArgsDepth = pyjson.MaxDepth - 1
+
+// decodeArgs decodes args or kwargs (already checked to be JSON by
+// encoding/json) as the worker will, refusing with a 422 what the worker
+// would reject or change: nesting deeper than maxArgsDepth (the worker's
+// DecodeError, after a 202) and lone UTF-16 surrogates, which a Go string
+// cannot hold and which would otherwise become U+FFFD silently.
+func decodeArgs(raw json.RawMessage, field string) (any, error) {
+	if d := jsonDepth(raw); d > maxArgsDepth {
+		return nil, invalid("value_error", body(field),
+			fmt.Sprintf("Input is nested %d levels deep; workers accept at most %d", d, maxArgsDepth),
+			nil, map[string]any{"max_depth": maxArgsDepth})
+	}
+	v, err := pyjson.DecodeStrict(raw)
+	switch {
+	case errors.Is(err, pyjson.ErrLoneSurrogate):
+		return nil, invalid("string_unicode", body(field),
+			`Input contains a lone UTF-16 surrogate escape (\ud800-\udfff outside a pair), which is not valid Unicode text`,
+			nil, nil)
+	case err != nil:
+		typ, want := "list_type", "Input should be a valid list"
+		if field == "kwargs" {
+			typ, want = "dict_type", "Input should be a valid dictionary"
+		}
+		return nil, invalid(typ, body(field), want+": "+err.Error(), string(raw), nil)
+	}
+	return v, nil
+}
+
+// jsonDepth returns how deeply arrays and objects nest in raw, which must
+// be valid JSON.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // jsonError turns a decoding error into a 422 (or the 413 of an
