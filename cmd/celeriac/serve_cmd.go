@@ -31,7 +31,6 @@ type serveFlags struct {
 	embeddedAddr string
 	runWorker    bool
 	allowTasks   string
-	maxDuration  int
 	maxBody      int64
 	maxWait      time.Duration
 	maxInFlight  int
@@ -46,7 +45,6 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
 	fs.BoolVar(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
 	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: tasks.add, tasks.mul, tasks.sample_task, tasks.xsum; the test-only built-ins must be named)")
-	fs.IntVar(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
 	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
