@@ -220,6 +220,41 @@ func TestArgsTheWorkerWouldRefuse(t *testing.T) {
 	}
 }
 
+// TestMaxDurationGenericEndpoint: --max-duration guards the built-in tasks
+// that sleep on the generic endpoint too, by position or keyword.
+func TestMaxDurationGenericEndpoint(t *testing.T) {
+	f := newFixture(t, Deps{}, WithMaxDuration(60), WithAllowedTasks("tasks.sleep", "tasks.sample_task"))
+	for _, tc := range []struct {
+		task, body string
+		status     int
+		detailType string
+	}{
+		{"tasks.sleep", `{"args": [100000]}`, 422, "less_than_equal"},
+		{"tasks.sample_task", `{"args": [61]}`, 422, "less_than_equal"},
+		{"tasks.sample_task", `{"kwargs": {"duration": 60.5}}`, 422, "less_than_equal"},
+		{"tasks.sleep", `{"kwargs": {"seconds": 1e400}}`, 422, "less_than_equal"},
+		{"tasks.sleep", `{"args": [Infinity]}`, 422, ""}, // not JSON: json_invalid
+		{"tasks.sleep", `{"args": [NaN]}`, 422, ""},
+		{"tasks.sleep", `{"args": [-1]}`, 422, "greater_than_equal"},
+		{"tasks.sleep", `{"args": [60]}`, 202, ""},
+		{"tasks.sample_task", `{"kwargs": {"duration": 0.5}}`, 202, ""},
+		{"tasks.sleep", `{"args": ["soon"]}`, 202, ""}, // the task's TypeError
+		{"tasks.add", `{"args": [100000, 1]}`, 202, ""},
+	} {
+		w := f.do("POST", "/api/v1/tasks/"+tc.task, tc.body)
+		if w.Code != tc.status {
+			t.Errorf("POST %s %s = %d %s, want %d", tc.task, tc.body, w.Code, w.Body, tc.status)
+			continue
+		}
+		if tc.detailType != "" {
+			d := decode(t, w)["detail"].([]any)[0].(map[string]any)
+			if d["type"] != tc.detailType || len(d["loc"].([]any)) != 3 {
+				t.Errorf("POST %s %s: detail = %v, want type %s", tc.task, tc.body, d, tc.detailType)
+			}
+		}
+	}
+}
+
 func TestSendTaskOptionsAndQueues(t *testing.T) {
 	f := newFixture(t, Deps{})
 	id := uuid.NewString()
