@@ -81,8 +81,8 @@ func WithAllowedTasks(names ...string) Option {
 
 // WithMaxDuration sets the largest sleep length, in seconds, that
 // /run-task/ accepts, and that POST /api/v1/tasks/{name} accepts for the
-// built-in tasks that sleep (tasks.sample_task's duration, tasks.sleep's
-// seconds). Default 3600; 0 allows only 0.
+// built-in tasks that sleep (tasks.sample_task's duration, the seconds
+// of tasks.sleep and tasks.stubborn). Default 3600; 0 allows only 0.
 func WithMaxDuration(seconds int) Option { return func(o *options) { o.maxDuration = seconds } }
 
 // WithMaxBodyBytes limits request bodies; larger ones get 413. Default

@@ -356,7 +356,7 @@ func sleepArg(task string) (pos int, kwarg string, ok bool) {
 	switch task {
 	case sampleTask:
 		return 0, "duration", true
-	case "tasks.sleep":
+	case "tasks.sleep", "tasks.stubborn":
 		return 0, "seconds", true
 	}
 	return 0, "", false

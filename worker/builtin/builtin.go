@@ -1,7 +1,7 @@
 // Package builtin registers the tasks the celeriac binary serves out of the
 // box, so Python code can call a Go worker at once: the original stack's
 // tasks.sample_task and the interop harness tasks (add, mul, xsum, sleep,
-// fail, echo, flaky).
+// stubborn, fail, echo, flaky).
 package builtin
 
 import (
@@ -20,7 +20,8 @@ import (
 
 // APITasks returns the built-in tasks the HTTP API may send by default:
 // sample_task, add, mul and xsum. The test-only tasks (tasks.sleep,
-// tasks.fail, tasks.echo, tasks.flaky) are registered on the worker but
+// tasks.stubborn, tasks.fail, tasks.echo, tasks.flaky) are registered on
+// the worker but
 // must be allowed explicitly (serve --allow-tasks): they sleep, fail or
 // touch Redis keys on a caller's word.
 func APITasks() []string {
@@ -76,6 +77,7 @@ func Register(mux *worker.ServeMux, pool *redis.Pool, opts ...Option) {
 		return sum, nil
 	}, "numbers")))
 	mux.Handle("tasks.sleep", worker.Func(o.sleep, "seconds"))
+	mux.Handle("tasks.stubborn", worker.Func(o.stubborn, "seconds"))
 	mux.Handle("tasks.fail", worker.Func(func(msg string) error {
 		return worker.NewPyError("ValueError", msg)
 	}, "msg"))
@@ -115,6 +117,18 @@ func (o *options) sampleTask(ctx context.Context, duration Number) (string, erro
 func (o *options) sleep(ctx context.Context, seconds Number) (Number, error) {
 	f, _ := seconds.Float64()
 	if err := o.sleepCtx(ctx, f); err != nil {
+		return Number{}, err
+	}
+	return seconds, nil
+}
+
+// stubborn sleeps as Python's time.sleep does: it ignores its context
+// (revoke with terminate, time limits, the shutdown timeout), to test how
+// the worker deals with handlers that do. It still refuses a length over
+// the bound.
+func (o *options) stubborn(seconds Number) (Number, error) {
+	f, _ := seconds.Float64()
+	if err := o.sleepCtx(context.Background(), f); err != nil {
 		return Number{}, err
 	}
 	return seconds, nil

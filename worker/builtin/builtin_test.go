@@ -28,7 +28,7 @@ func TestAPITasks(t *testing.T) {
 			t.Errorf("APITasks names %s, which Register does not register", n)
 		}
 	}
-	for _, n := range []string{"tasks.sleep", "tasks.fail", "tasks.echo", "tasks.flaky"} {
+	for _, n := range []string{"tasks.sleep", "tasks.stubborn", "tasks.fail", "tasks.echo", "tasks.flaky"} {
 		if !slices.Contains(names, n) {
 			t.Errorf("%s is not registered on the worker", n)
 		}
