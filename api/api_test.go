@@ -255,6 +255,49 @@ func TestMaxDurationGenericEndpoint(t *testing.T) {
 	}
 }
 
+// TestMaxResultBytes: a stored result over the bound is not read from
+// Redis nor sent back: 413 with a JSON reason on every route that shows
+// results, an error event on the event stream.
+func TestMaxResultBytes(t *testing.T) {
+	f := newFixture(t, Deps{}, WithMaxResultBytes(4096))
+	store := func(result string) string {
+		id := uuid.NewString()
+		if _, err := f.client.Backend().Store(testCtx(t), &celery.ResultMeta{TaskID: id, Status: celery.StateSuccess, Result: result}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	small, big := store("ok"), store(strings.Repeat("A", 5000))
+	for _, target := range []string{"/api/v1/tasks/" + small, "/api/v1/tasks/" + small + "?wait=1s", "/task-status/" + small} {
+		if w := f.do("GET", target, ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"ok"`) {
+			t.Errorf("GET %s = %d %s", target, w.Code, w.Body)
+		}
+	}
+	for _, target := range []string{"/api/v1/tasks/" + big, "/api/v1/tasks/" + big + "?wait=1s", "/task-status/" + big} {
+		w := f.do("GET", target, "")
+		detail, _ := decode(t, w)["detail"].(string)
+		if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(detail, "4096") || len(w.Body.String()) > 1000 {
+			t.Errorf("GET %s = %d %.200s, want 413 with a reason", target, w.Code, w.Body)
+		}
+	}
+	w := f.do("GET", "/api/v1/tasks/"+big+"/events", "")
+	if body := w.Body.String(); !strings.Contains(body, "event: error") || !strings.Contains(body, "--max-result-bytes") || strings.Contains(body, "AAAA") {
+		t.Errorf("event stream of a result over the bound:\n%.300s", body)
+	}
+	// A result published while a client waits is measured too.
+	late := uuid.NewString()
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		time.Sleep(200 * time.Millisecond)
+		f.client.Backend().Store(context.Background(), &celery.ResultMeta{TaskID: late, Status: celery.StateSuccess, Result: strings.Repeat("B", 5000)})
+	}()
+	if w := f.do("GET", "/api/v1/tasks/"+late+"?wait=10s", ""); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("wait for a result over the bound = %d %.200s, want 413", w.Code, w.Body)
+	}
+	<-stored
+}
+
 func TestSendTaskOptionsAndQueues(t *testing.T) {
 	f := newFixture(t, Deps{})
 	id := uuid.NewString()

@@ -96,7 +96,7 @@ func (h *handlers) taskStatus(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	m, err := h.client.Backend().Get(c.Request.Context(), id)
+	m, err := h.client.Backend().GetMax(c.Request.Context(), id, h.o.maxResult)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -449,14 +449,14 @@ func (h *handlers) getTask(c *gin.Context) {
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		stop := context.AfterFunc(h.o.shutdown, cancel)
-		m, err = h.client.Backend().Wait(wctx, id)
+		m, err = h.client.Backend().WaitMax(wctx, id, h.o.maxResult)
 		stop()
 		cancel()
 		if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && ctx.Err() == nil {
-			m, err = h.client.Backend().Get(ctx, id)
+			m, err = h.client.Backend().GetMax(ctx, id, h.o.maxResult)
 		}
 	} else {
-		m, err = h.client.Backend().Get(ctx, id)
+		m, err = h.client.Backend().GetMax(ctx, id, h.o.maxResult)
 	}
 	if err != nil {
 		h.fail(c, err)

@@ -32,6 +32,7 @@ type serveFlags struct {
 	runWorker    bool
 	allowTasks   string
 	maxBody      int64
+	maxResult    int
 	maxWait      time.Duration
 	maxInFlight  int
 	rateLimit    float64
@@ -46,6 +47,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
 	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: tasks.add, tasks.mul, tasks.sample_task, tasks.xsum; the test-only built-ins must be named)")
 	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
+	fs.IntVar(&f.maxResult, "max-result-bytes", api.DefaultMaxResultBytes, "largest stored result, in bytes, the API reads and returns for one task; larger ones get 413 (0 = no limit)")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
@@ -125,6 +127,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithAllowedTasks(allowed...),
 		api.WithMaxDuration(f.maxDuration),
 		api.WithMaxBodyBytes(f.maxBody),
+		api.WithMaxResultBytes(f.maxResult),
 		api.WithMaxWait(f.maxWait),
 		api.WithQueues(splitList(f.queues)...),
 		api.WithShutdown(ctx),
