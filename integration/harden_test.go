@@ -3,7 +3,10 @@
 package integration
 
 import (
+	"io"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,5 +72,115 @@ func TestHardenShutdownTimeout(t *testing.T) {
 		if n != 1 {
 			t.Errorf("task %s ran %d times on the second worker", id, n)
 		}
+	}
+}
+
+// TestHardenAPI runs the attacks of issue #16 items 2, 5, 6, 7 and 14
+// against the real `celeriac serve` (API and Go worker) on a real Redis,
+// then checks that the fleet still works.
+func TestHardenAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	apiURL, _ := startServe(t, "--broker", e.URL, "--addr", "127.0.0.1:0", "--loglevel", "warning",
+		"--max-duration", "60", "--max-result-bytes", "150000")
+	ctx := ctxFor(t, 60*time.Second)
+	post := func(task, body string) (int, map[string]any) {
+		var out map[string]any
+		code := apiDo(t, ctx, "POST", apiURL+"/api/v1/tasks/"+task, body, &out)
+		return code, out
+	}
+	detailType := func(out map[string]any) string {
+		l, _ := out["detail"].([]any)
+		if len(l) == 0 {
+			return ""
+		}
+		typ, _ := l[0].(map[string]any)["type"].(string)
+		return typ
+	}
+
+	// 2: the test-only built-ins are not in the default allow-list.
+	for _, task := range []string{"tasks.flaky", "tasks.fail", "tasks.echo", "tasks.sleep", "tasks.stubborn"} {
+		if code, out := post(task, `{"args": ["celery", 1]}`); code != 404 {
+			t.Errorf("POST %s = %d %v, want 404 (not allowed by default)", task, code, out)
+		}
+	}
+	if n := wkInt(t, e, "EXISTS", "celery"); n != 0 {
+		t.Errorf("a refused task still touched the key celery")
+	}
+
+	// 7: --max-duration on the generic endpoint, by position and keyword.
+	for _, body := range []string{`{"args": [100000]}`, `{"kwargs": {"duration": 61}}`, `{"args": [-1]}`, `{"args": [1e400]}`} {
+		if code, out := post("tasks.sample_task", body); code != 422 || detailType(out) == "" {
+			t.Errorf("POST tasks.sample_task %s = %d %v, want 422", body, code, out)
+		}
+	}
+
+	// 14: lone surrogates and args deeper than the worker decodes.
+	deep := strings.Repeat("[", 512) + strings.Repeat("]", 512)
+	for _, body := range []string{`{"args": ["\ud800", "x"]}`, `{"kwargs": {"x": "\udfff"}}`, `{"args": [` + deep + `, 1]}`} {
+		if code, out := post("tasks.add", body); code != 422 || detailType(out) == "" {
+			t.Errorf("POST tasks.add %.60s = %d %v, want 422", body, code, out)
+		}
+	}
+
+	// 6: tasks.mul of a 100 kB string by 1000 fails at the worker, before
+	// it builds 100 MB; a result over --max-result-bytes gets 413.
+	code, out := post("tasks.mul", `{"args": [["`+strings.Repeat("A", 100000)+`"], 1000]}`)
+	if code != 202 {
+		t.Fatalf("POST tasks.mul = %d %v", code, out)
+	}
+	var task struct {
+		State string
+		Error struct{ Type, Message string }
+	}
+	apiDo(t, ctx, "GET", apiURL+"/api/v1/tasks/"+out["id"].(string)+"?wait=20s", "", &task)
+	if task.State != "FAILURE" || task.Error.Type != "MemoryError" || !strings.Contains(task.Error.Message, "limit") {
+		t.Errorf("tasks.mul of 100 MB = %+v, want a MemoryError FAILURE naming the limit", task)
+	}
+	code, out = post("tasks.mul", `{"args": ["`+strings.Repeat("B", 60000)+`", 2]}`)
+	if code != 202 {
+		t.Fatalf("POST tasks.mul = %d %v", code, out)
+	}
+	id := out["id"].(string)
+	for _, target := range []string{"/api/v1/tasks/" + id + "?wait=20s", "/task-status/" + id} {
+		var e struct{ Detail string }
+		if code := apiDo(t, ctx, "GET", apiURL+target, "", &e); code != 413 || !strings.Contains(e.Detail, "150000") {
+			t.Errorf("GET %s = %d %+v, want 413 with a reason", target, code, e)
+		}
+	}
+
+	// 5: 1000 odd methods leave the metrics bounded.
+	for i := range 1000 {
+		req, _ := http.NewRequestWithContext(ctx, "X"+strings.Repeat("Y", i%7)+strconv.Itoa(i), apiURL+"/nope/"+strconv.Itoa(i), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", apiURL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	series := strings.Count(string(metrics), "\nceleriac_api_requests_total{")
+	t.Logf("fault: api: %d request series, %d bytes of /metrics after 1000 odd methods", series, len(metrics))
+	if series > 15 || !strings.Contains(string(metrics), `method="other",route="unmatched",status="404"} 1000`) {
+		t.Errorf("%d request series after 1000 odd methods:\n%s", series, metrics)
+	}
+
+	// The fleet still works.
+	code, out = post("tasks.add", `{"args": [2, 3]}`)
+	if code != 202 {
+		t.Fatalf("POST tasks.add = %d %v", code, out)
+	}
+	var sum struct {
+		State  string
+		Result float64
+	}
+	if apiDo(t, ctx, "GET", apiURL+"/api/v1/tasks/"+out["id"].(string)+"?wait=20s", "", &sum); sum.State != "SUCCESS" || sum.Result != 5 {
+		t.Errorf("tasks.add after the attacks = %+v", sum)
 	}
 }
