@@ -30,15 +30,6 @@ type Backend struct {
 	sub      *subscriber
 }
 
-// getMaxScript reads a result unless it is larger than ARGV[1] bytes, in
-// which case it returns its size (an integer) instead, so that a reader
-// with a bound never transfers an oversized value.
-const getMaxScript = `
-local n = redis.call('STRLEN', KEYS[1])
-if n > tonumber(ARGV[1]) then return n end
-return redis.call('GET', KEYS[1])
-`
-
 // ResultTooLargeError is returned by GetMax and WatchMax for a stored
 // result larger than the caller's bound.
 type ResultTooLargeError struct {
@@ -92,7 +83,7 @@ func NewBackendFromPool(pool *redis.Pool, opts ...BackendOption) *Backend {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript), getMax: redis.NewScript(1, getMaxScript)}
+	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript), getMax: redis.NewScript(1, kombu.GetMaxScript)}
 	b.sub = newSubscriber(pool, o.logger)
 	return b
 }
