@@ -661,7 +661,7 @@ func (w *Worker) abandonedAtShutdown(log *slog.Logger) []*request {
 		restore = append(restore, r)
 	}
 	log.Warn("shutdown timeout: gave up on running tasks; unacknowledged ones go back to their queues",
-		"restored_task_ids", restored, "acknowledged_task_ids", lost)
+		"restored_task_ids", restored, "early_acked_not_restored_task_ids", lost)
 	return restore
 }
 
