@@ -246,7 +246,8 @@ func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*Resul
 
 // WatchMax is Watch with GetMax's bound: a state larger than limit bytes
 // ends the watch with a *ResultTooLargeError (the pub/sub connection that
-// all waiters share still receives it once, whole; it is not decoded).
+// all waiters share still receives it once, whole, and reads its state;
+// it is not handed to the caller).
 func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onState func(*ResultMeta)) (*ResultMeta, error) {
 	k := b.key(taskID)
 	w, err := b.sub.add(ctx, k)
