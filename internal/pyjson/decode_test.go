@@ -289,7 +289,7 @@ func TestDecodeNeverPanics(t *testing.T) {
 }
 
 func TestDecodeStrictLoneSurrogate(t *testing.T) {
-	for _, in := range []string{`"\ud800"`, `["a\udc00b"]`, `{"k": "\ud83d\u0041"}`, `"\udfff\ud800"`} {
+	for _, in := range []string{`"\ud800"`, `["a\udc00b"]`, `{"k": "\ud83d\u0041"}`, `"\udfff\ud800"`, `{"\ud800": 1}`} {
 		if v, err := Decode([]byte(in)); err != nil {
 			t.Errorf("Decode(%s) = %v, want U+FFFD, no error", in, err)
 		} else if _, err := DecodeStrict([]byte(in)); !errors.Is(err, ErrLoneSurrogate) {
