@@ -50,6 +50,7 @@ type options struct {
 	allowed     []string
 	maxDuration int
 	maxBody     int64
+	maxResult   int
 	maxWait     time.Duration
 	queues      []string
 	keepAlive   time.Duration
@@ -79,13 +80,23 @@ func WithAllowedTasks(names ...string) Option {
 	return func(o *options) { o.allowed = append(o.allowed, names...) }
 }
 
-// WithMaxDuration sets the largest duration /run-task/ accepts, in
-// seconds. Default 3600; 0 allows only 0.
+// WithMaxDuration sets the largest sleep length, in seconds, that
+// /run-task/ accepts, and that POST /api/v1/tasks/{name} accepts for the
+// built-in tasks that sleep (tasks.sample_task's duration, the seconds
+// of tasks.sleep and tasks.stubborn). Default 3600; 0 allows only 0.
 func WithMaxDuration(seconds int) Option { return func(o *options) { o.maxDuration = seconds } }
 
 // WithMaxBodyBytes limits request bodies; larger ones get 413. Default
 // 1 MiB.
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithMaxResultBytes bounds the stored result (its JSON meta, in bytes)
+// that GET /api/v1/tasks/{id}, /task-status/{id} and the event stream
+// read and send back for one task: a larger one gets 413 with a JSON
+// reason (an event stream ends with an error event), and Redis measures
+// it without sending it to the API. Default 16 MiB; 0 or less means no
+// bound.
+func WithMaxResultBytes(n int) Option { return func(o *options) { o.maxResult = n } }
 
 // WithMaxWait caps ?wait= on GET /api/v1/tasks/{id}. Default 60 s.
 func WithMaxWait(d time.Duration) Option { return func(o *options) { o.maxWait = d } }
@@ -105,6 +116,9 @@ func WithKeepAlive(d time.Duration) Option { return func(o *options) { o.keepAli
 // wait answers with the state at that moment, a stream just ends. Default:
 // they run until the client leaves.
 func WithShutdown(ctx context.Context) Option { return func(o *options) { o.shutdown = ctx } }
+
+// DefaultMaxResultBytes is WithMaxResultBytes' default.
+const DefaultMaxResultBytes = 16 << 20
 
 // handlers holds the API's dependencies; every route is one of its
 // methods (routes.go).
@@ -137,6 +151,7 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 		logger:      slog.Default(),
 		maxDuration: 3600,
 		maxBody:     1 << 20,
+		maxResult:   DefaultMaxResultBytes,
 		maxWait:     60 * time.Second,
 		queues:      []string{celery.DefaultQueue},
 		keepAlive:   15 * time.Second,

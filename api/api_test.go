@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +169,133 @@ func TestFailureShowsError(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"status": "FAILURE", "error": wantErr}, st); diff != "" {
 		t.Errorf("/task-status of a failure (-want +got):\n%s", diff)
 	}
+}
+
+// nested returns n levels of nested JSON arrays around 1.
+func nested(n int) string { return strings.Repeat("[", n) + "1" + strings.Repeat("]", n) }
+
+// TestArgsTheWorkerWouldRefuse: lone surrogates and args nested deeper
+// than a worker decodes get a 422, not a 202 and a DecodeError later; the
+// deepest accepted args run on a real worker without a DecodeError.
+func TestArgsTheWorkerWouldRefuse(t *testing.T) {
+	f := newFixture(t, Deps{})
+	f.startWorker(nil)
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		detailType string
+	}{
+		{"lone high surrogate", `{"args": ["\ud800", 1]}`, 422, "string_unicode"},
+		{"lone low surrogate in kwargs", `{"kwargs": {"x": "a\udc00b"}}`, 422, "string_unicode"},
+		{"high surrogate without its low half", `{"args": ["\ud83d\u0041"]}`, 422, "string_unicode"},
+		{"surrogate pair", `{"args": ["\ud83d\ude00", "x"]}`, 202, ""},
+		{"args too deep", `{"args": [` + nested(maxArgsDepth) + `]}`, 422, "value_error"},
+		{"kwargs too deep", `{"kwargs": {"x": ` + nested(maxArgsDepth) + `}}`, 422, "value_error"},
+		{"brackets in strings do not count", `{"args": ["` + strings.Repeat("[", 2000) + `", "x"]}`, 202, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.do("POST", "/api/v1/tasks/tasks.add", tc.body)
+			if w.Code != tc.status {
+				t.Fatalf("POST %.80s = %d %s, want %d", tc.body, w.Code, w.Body, tc.status)
+			}
+			if tc.detailType == "" {
+				return
+			}
+			d := decode(t, w)["detail"].([]any)[0].(map[string]any)
+			if d["type"] != tc.detailType || d["msg"] == "" {
+				t.Errorf("detail = %v, want type %s", d, tc.detailType)
+			}
+		})
+	}
+	// The deepest args accepted: the worker decodes the message and runs
+	// the task (tasks.add of one list and 1 fails with a TypeError, not a
+	// DecodeError).
+	w := f.do("POST", "/api/v1/tasks/tasks.add", `{"args": [`+nested(maxArgsDepth-1)+`, 1]}`)
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("POST args of depth %d = %d %s", maxArgsDepth, w.Code, w.Body)
+	}
+	got := decode(t, f.do("GET", "/api/v1/tasks/"+decode(t, w)["id"].(string)+"?wait=10s", ""))
+	if e, _ := got["error"].(map[string]any); got["state"] != "FAILURE" || e["type"] != "TypeError" {
+		t.Errorf("task with args of depth %d = %v, want a TypeError FAILURE (not a DecodeError)", maxArgsDepth, got)
+	}
+}
+
+// TestMaxDurationGenericEndpoint: --max-duration guards the built-in tasks
+// that sleep on the generic endpoint too, by position or keyword.
+func TestMaxDurationGenericEndpoint(t *testing.T) {
+	f := newFixture(t, Deps{}, WithMaxDuration(60), WithAllowedTasks("tasks.sleep", "tasks.sample_task"))
+	for _, tc := range []struct {
+		task, body string
+		status     int
+		detailType string
+	}{
+		{"tasks.sleep", `{"args": [100000]}`, 422, "less_than_equal"},
+		{"tasks.sample_task", `{"args": [61]}`, 422, "less_than_equal"},
+		{"tasks.sample_task", `{"kwargs": {"duration": 60.5}}`, 422, "less_than_equal"},
+		{"tasks.sleep", `{"kwargs": {"seconds": 1e400}}`, 422, "less_than_equal"},
+		{"tasks.sleep", `{"args": [Infinity]}`, 422, ""}, // not JSON: json_invalid
+		{"tasks.sleep", `{"args": [NaN]}`, 422, ""},
+		{"tasks.sleep", `{"args": [-1]}`, 422, "greater_than_equal"},
+		{"tasks.sleep", `{"args": [60]}`, 202, ""},
+		{"tasks.sample_task", `{"kwargs": {"duration": 0.5}}`, 202, ""},
+		{"tasks.sleep", `{"args": ["soon"]}`, 202, ""}, // the task's TypeError
+		{"tasks.add", `{"args": [100000, 1]}`, 202, ""},
+	} {
+		w := f.do("POST", "/api/v1/tasks/"+tc.task, tc.body)
+		if w.Code != tc.status {
+			t.Errorf("POST %s %s = %d %s, want %d", tc.task, tc.body, w.Code, w.Body, tc.status)
+			continue
+		}
+		if tc.detailType != "" {
+			d := decode(t, w)["detail"].([]any)[0].(map[string]any)
+			if d["type"] != tc.detailType || len(d["loc"].([]any)) != 3 {
+				t.Errorf("POST %s %s: detail = %v, want type %s", tc.task, tc.body, d, tc.detailType)
+			}
+		}
+	}
+}
+
+// TestMaxResultBytes: a stored result over the bound is not read from
+// Redis nor sent back: 413 with a JSON reason on every route that shows
+// results, an error event on the event stream.
+func TestMaxResultBytes(t *testing.T) {
+	f := newFixture(t, Deps{}, WithMaxResultBytes(4096))
+	store := func(result string) string {
+		id := uuid.NewString()
+		if _, err := f.client.Backend().Store(testCtx(t), &celery.ResultMeta{TaskID: id, Status: celery.StateSuccess, Result: result}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	small, big := store("ok"), store(strings.Repeat("A", 5000))
+	for _, target := range []string{"/api/v1/tasks/" + small, "/api/v1/tasks/" + small + "?wait=1s", "/task-status/" + small} {
+		if w := f.do("GET", target, ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"ok"`) {
+			t.Errorf("GET %s = %d %s", target, w.Code, w.Body)
+		}
+	}
+	for _, target := range []string{"/api/v1/tasks/" + big, "/api/v1/tasks/" + big + "?wait=1s", "/task-status/" + big} {
+		w := f.do("GET", target, "")
+		detail, _ := decode(t, w)["detail"].(string)
+		if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(detail, "4096") || len(w.Body.String()) > 1000 {
+			t.Errorf("GET %s = %d %.200s, want 413 with a reason", target, w.Code, w.Body)
+		}
+	}
+	w := f.do("GET", "/api/v1/tasks/"+big+"/events", "")
+	if body := w.Body.String(); !strings.Contains(body, "event: error") || !strings.Contains(body, "--max-result-bytes") || strings.Contains(body, "AAAA") {
+		t.Errorf("event stream of a result over the bound:\n%.300s", body)
+	}
+	// A result published while a client waits is measured too.
+	late := uuid.NewString()
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		time.Sleep(200 * time.Millisecond)
+		f.client.Backend().Store(context.Background(), &celery.ResultMeta{TaskID: late, Status: celery.StateSuccess, Result: strings.Repeat("B", 5000)})
+	}()
+	if w := f.do("GET", "/api/v1/tasks/"+late+"?wait=10s", ""); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("wait for a result over the bound = %d %.200s, want 413", w.Code, w.Body)
+	}
+	<-stored
 }
 
 func TestSendTaskOptionsAndQueues(t *testing.T) {
@@ -424,6 +552,55 @@ func TestMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestMetricsLabelsBounded sends 1000 requests with odd methods and
+// paths, unauthenticated: the request metrics keep a bounded number of
+// series (the odd ones collapse to method "other", route "unmatched").
+func TestMetricsLabelsBounded(t *testing.T) {
+	f := newFixture(t, Deps{}, WithToken("s3cret"))
+	for i := range 1000 {
+		method := "M" + strconv.Itoa(i)
+		for _, target := range []string{"/run-task/", "/nope/" + strconv.Itoa(i), "/api/v1/tasks/x" + strconv.Itoa(i)} {
+			if w := f.do(method, target, ""); w.Code < 400 {
+				t.Fatalf("%s %s = %d", method, target, w.Code)
+			}
+		}
+	}
+	f.do("GET", "/run-task/?duration=1", "")
+	body := f.do("GET", "/metrics", "", "Authorization", "Bearer s3cret").Body.String()
+	// route × method × status: a handful, not thousands.
+	for _, name := range []string{"celeriac_api_requests_total{", "celeriac_api_request_duration_seconds_count{"} {
+		if n := strings.Count(body, "\n"+name); n > 10 {
+			t.Errorf("%s has %d series after 3000 odd requests, want a handful", strings.TrimSuffix(name, "{"), n)
+		}
+	}
+	for _, want := range []string{
+		`celeriac_api_requests_total{method="other",route="unmatched",status="401"} 1000`,
+		`celeriac_api_requests_total{method="other",route="unmatched",status="405"} 2000`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestMetricLabels(t *testing.T) {
+	for _, tc := range []struct {
+		route, method string
+		status        int
+		want          [3]string
+	}{
+		{"/run-task/", "GET", 200, [3]string{"/run-task/", "GET", "200"}},
+		{"", "BREW", 404, [3]string{"unmatched", "other", "404"}},
+		{"/healthz", "get", 405, [3]string{"/healthz", "other", "405"}},
+		{"/healthz", "HEAD", 1000, [3]string{"/healthz", "HEAD", "0"}},
+	} {
+		r, m, s := metricLabels(tc.route, tc.method, tc.status)
+		if got := [3]string{r, m, s}; got != tc.want {
+			t.Errorf("metricLabels(%q, %q, %d) = %v, want %v", tc.route, tc.method, tc.status, got, tc.want)
 		}
 	}
 }

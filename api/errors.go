@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 
@@ -60,9 +61,14 @@ func statusOf(err error) (int, any) {
 	var ve *validationError
 	var mbe *http.MaxBytesError
 	var ne net.Error
+	var rtl *celery.ResultTooLargeError
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.detail
+	case errors.As(err, &rtl):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"result of task %s is %d bytes, over this API's limit of %d bytes (--max-result-bytes); read it from the result backend directly",
+			rtl.TaskID, rtl.Size, rtl.Limit)
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ve.fields
 	case errors.As(err, &mbe):

@@ -66,17 +66,35 @@ func (h *handlers) logRequests(c *gin.Context) {
 }
 
 // measure records requests by route, method and status, and their
-// latency, in Prometheus metrics.
+// latency, in Prometheus metrics. It runs before authentication, so every
+// label comes from a bounded set: the route is a registered template or
+// "unmatched", the method a standard one or "other", the status one of the
+// codes the server writes (metricLabels).
 func (h *handlers) measure(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	route := c.FullPath()
+	route, method, status := metricLabels(c.FullPath(), c.Request.Method, c.Writer.Status())
+	h.metrics.requests.WithLabelValues(route, method, status).Inc()
+	h.metrics.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// metricLabels bounds the label values of one request: any client may
+// send any method token and path, and each distinct label set would be a
+// time series kept for the life of the process.
+func metricLabels(route, method string, status int) (string, string, string) {
 	if route == "" {
 		route = "unmatched"
 	}
-	status := strconv.Itoa(c.Writer.Status())
-	h.metrics.requests.WithLabelValues(route, c.Request.Method, status).Inc()
-	h.metrics.latency.WithLabelValues(route, c.Request.Method).Observe(time.Since(start).Seconds())
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+	default:
+		method = "other"
+	}
+	if status < 100 || status > 599 {
+		status = 0
+	}
+	return route, method, strconv.Itoa(status)
 }
 
 // authenticate requires the bearer token when one is configured. The

@@ -96,7 +96,7 @@ func (h *handlers) taskStatus(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	m, err := h.client.Backend().Get(c.Request.Context(), id)
+	m, err := h.client.Backend().GetMax(c.Request.Context(), id, h.o.maxResult)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -174,53 +174,68 @@ type sendRequest struct {
 
 func body(field string) []any { return []any{"body", field} }
 
+// sendArgs are the decoded args and kwargs of a send request.
+type sendArgs struct {
+	args   []any
+	kwargs map[string]any
+}
+
 // decodeSend reads and checks the body. It decodes with encoding/json
 // directly rather than ShouldBindJSON to refuse unknown fields, and reads
 // args and kwargs with pyjson so that big integers stay integers and
 // kombu's type markers ({"__type__": "datetime", ...}) are understood.
-func decodeSend(r io.Reader) ([]celery.SendOption, error) {
+func decodeSend(r io.Reader) ([]celery.SendOption, *sendArgs, error) {
 	var req sendRequest
 	raw, err := io.ReadAll(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			return nil, jsonError(err)
+			return nil, nil, jsonError(err)
 		}
 		if dec.More() {
-			return nil, invalid("json_invalid", []any{"body"}, "JSON decode error: trailing data", nil, nil)
+			return nil, nil, invalid("json_invalid", []any{"body"}, "JSON decode error: trailing data", nil, nil)
 		}
 	}
 	var opts []celery.SendOption
+	var sa sendArgs
 	if len(req.Args) > 0 && string(req.Args) != "null" {
-		v, err := pyjson.Decode(req.Args)
-		args, ok := v.([]any)
-		if err != nil || !ok {
-			return nil, invalid("list_type", body("args"), "Input should be a valid list", string(req.Args), nil)
+		v, err := decodeArgs(req.Args, "args")
+		if err != nil {
+			return nil, nil, err
 		}
+		args, ok := v.([]any)
+		if !ok {
+			return nil, nil, invalid("list_type", body("args"), "Input should be a valid list", string(req.Args), nil)
+		}
+		sa.args = args
 		opts = append(opts, celery.Args(args...))
 	}
 	if len(req.Kwargs) > 0 && string(req.Kwargs) != "null" {
-		v, err := pyjson.Decode(req.Kwargs)
-		kw, ok := v.(map[string]any)
-		if err != nil || !ok {
-			return nil, invalid("dict_type", body("kwargs"), "Input should be a valid dictionary", string(req.Kwargs), nil)
+		v, err := decodeArgs(req.Kwargs, "kwargs")
+		if err != nil {
+			return nil, nil, err
 		}
+		kw, ok := v.(map[string]any)
+		if !ok {
+			return nil, nil, invalid("dict_type", body("kwargs"), "Input should be a valid dictionary", string(req.Kwargs), nil)
+		}
+		sa.kwargs = kw
 		opts = append(opts, celery.Kwargs(kw))
 	}
 	if req.Countdown != nil {
 		if *req.Countdown < 0 || *req.Countdown > 365*24*3600 {
-			return nil, invalid("value_error", body("countdown"), "Countdown must be between 0 and one year, in seconds", *req.Countdown, nil)
+			return nil, nil, invalid("value_error", body("countdown"), "Countdown must be between 0 and one year, in seconds", *req.Countdown, nil)
 		}
 		opts = append(opts, celery.Countdown(time.Duration(*req.Countdown*float64(time.Second))))
 	}
 	if req.ETA != nil {
 		t, err := celery.ParseTime(*req.ETA)
 		if err != nil {
-			return nil, invalid("datetime_parsing", body("eta"), "Input should be a valid ISO 8601 datetime", *req.ETA, nil)
+			return nil, nil, invalid("datetime_parsing", body("eta"), "Input should be a valid ISO 8601 datetime", *req.ETA, nil)
 		}
 		opts = append(opts, celery.ETA(t))
 	}
@@ -233,32 +248,89 @@ func decodeSend(r io.Reader) ([]celery.SendOption, error) {
 		case json.Unmarshal(req.Expires, &s) == nil:
 			t, err := celery.ParseTime(s)
 			if err != nil {
-				return nil, invalid("datetime_parsing", body("expires"), "Input should be a valid ISO 8601 datetime", s, nil)
+				return nil, nil, invalid("datetime_parsing", body("expires"), "Input should be a valid ISO 8601 datetime", s, nil)
 			}
 			opts = append(opts, celery.Expires(t))
 		default:
-			return nil, invalid("value_error", body("expires"), "Expires must be a positive number of seconds or an ISO 8601 datetime", string(req.Expires), nil)
+			return nil, nil, invalid("value_error", body("expires"), "Expires must be a positive number of seconds or an ISO 8601 datetime", string(req.Expires), nil)
 		}
 	}
 	if req.Priority != nil {
 		if *req.Priority < 0 || *req.Priority > 9 {
-			return nil, invalid("value_error", body("priority"), "Priority must be between 0 and 9", *req.Priority, map[string]any{"ge": 0, "le": 9})
+			return nil, nil, invalid("value_error", body("priority"), "Priority must be between 0 and 9", *req.Priority, map[string]any{"ge": 0, "le": 9})
 		}
 		opts = append(opts, celery.Priority(*req.Priority))
 	}
 	if req.Queue != nil {
 		if !validName(*req.Queue) {
-			return nil, invalid("string_pattern_mismatch", body("queue"), "Queue must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", *req.Queue, nil)
+			return nil, nil, invalid("string_pattern_mismatch", body("queue"), "Queue must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", *req.Queue, nil)
 		}
 		opts = append(opts, celery.Queue(*req.Queue))
 	}
 	if req.TaskID != nil {
 		if !validName(*req.TaskID) {
-			return nil, invalid("string_pattern_mismatch", body("task_id"), "Task id must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", *req.TaskID, nil)
+			return nil, nil, invalid("string_pattern_mismatch", body("task_id"), "Task id must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", *req.TaskID, nil)
 		}
 		opts = append(opts, celery.TaskID(*req.TaskID))
 	}
-	return opts, nil
+	return opts, &sa, nil
+}
+
+// maxArgsDepth is the deepest nesting of args or kwargs the API sends. A
+// worker decodes the message body, [args, kwargs, embed], with pyjson,
+// which refuses more than pyjson.MaxDepth levels; the body adds one level.
+const maxArgsDepth = pyjson.MaxDepth - 1
+
+// decodeArgs decodes args or kwargs (already checked to be JSON by
+// encoding/json) as the worker will, refusing with a 422 what the worker
+// would reject or change: nesting deeper than maxArgsDepth (the worker's
+// DecodeError, after a 202) and lone UTF-16 surrogates, which a Go string
+// cannot hold and which would otherwise become U+FFFD silently.
+func decodeArgs(raw json.RawMessage, field string) (any, error) {
+	if d := jsonDepth(raw); d > maxArgsDepth {
+		return nil, invalid("value_error", body(field),
+			fmt.Sprintf("Input is nested %d levels deep; workers accept at most %d", d, maxArgsDepth),
+			nil, map[string]any{"max_depth": maxArgsDepth})
+	}
+	v, err := pyjson.DecodeStrict(raw)
+	switch {
+	case errors.Is(err, pyjson.ErrLoneSurrogate):
+		return nil, invalid("string_unicode", body(field),
+			`Input contains a lone UTF-16 surrogate escape (\ud800-\udfff outside a pair), which is not valid Unicode text`,
+			nil, nil)
+	case err != nil:
+		typ, want := "list_type", "Input should be a valid list"
+		if field == "kwargs" {
+			typ, want = "dict_type", "Input should be a valid dictionary"
+		}
+		return nil, invalid(typ, body(field), want+": "+err.Error(), string(raw), nil)
+	}
+	return v, nil
+}
+
+// jsonDepth returns how deeply arrays and objects nest in raw, which must
+// be valid JSON.
+func jsonDepth(raw []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // jsonError turns a decoding error into a 422 (or the 413 of an
@@ -278,6 +350,60 @@ func jsonError(err error) error {
 	return invalid("json_invalid", []any{"body"}, "JSON decode error: "+err.Error(), nil, nil)
 }
 
+// sleepArg says where a built-in task that sleeps takes its length in
+// seconds: its positional index and keyword name.
+func sleepArg(task string) (pos int, kwarg string, ok bool) {
+	switch task {
+	case sampleTask:
+		return 0, "duration", true
+	case "tasks.sleep", "tasks.stubborn":
+		return 0, "seconds", true
+	}
+	return 0, "", false
+}
+
+// checkSleep applies --max-duration to the built-in tasks that sleep, as
+// /run-task/ does: a length that is negative, not finite or over the
+// maximum gets a 422. A length that is no number is left to the task,
+// which fails with a TypeError.
+func (h *handlers) checkSleep(task string, sa *sendArgs) error {
+	pos, kwarg, ok := sleepArg(task)
+	if !ok {
+		return nil
+	}
+	var v any
+	var loc []any
+	if len(sa.args) > pos {
+		v, loc = sa.args[pos], []any{"body", "args", pos}
+	} else if x, ok := sa.kwargs[kwarg]; ok {
+		v, loc = x, []any{"body", "kwargs", kwarg}
+	} else {
+		return nil
+	}
+	var f float64
+	switch x := v.(type) {
+	case json.Number:
+		var err error
+		if f, err = strconv.ParseFloat(string(x), 64); err != nil {
+			v = string(x) // out of range (f is ±Inf): echoed as text
+		}
+	case float64: // NaN, Infinity, -Infinity
+		f, v = x, pyjson.PyRepr(x)
+	default:
+		return nil
+	}
+	switch {
+	case math.IsNaN(f):
+		return invalid("finite_number", loc, "Input should be a finite number", v, nil)
+	case f < 0:
+		return invalid("greater_than_equal", loc, "Input should be greater than or equal to 0", v, map[string]any{"ge": 0})
+	case f > float64(h.o.maxDuration):
+		return invalid("less_than_equal", loc,
+			fmt.Sprintf("Input should be less than or equal to %d (--max-duration)", h.o.maxDuration), v, map[string]any{"le": h.o.maxDuration})
+	}
+	return nil
+}
+
 // sendTask is POST /api/v1/tasks/{name}: send an allowed task.
 func (h *handlers) sendTask(c *gin.Context) {
 	name := c.Param("task")
@@ -285,7 +411,10 @@ func (h *handlers) sendTask(c *gin.Context) {
 		h.fail(c, errStatus(http.StatusNotFound, fmt.Sprintf("task %q is not registered or not allowed", name)))
 		return
 	}
-	opts, err := decodeSend(c.Request.Body)
+	opts, sa, err := decodeSend(c.Request.Body)
+	if err == nil {
+		err = h.checkSleep(name, sa)
+	}
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -320,14 +449,14 @@ func (h *handlers) getTask(c *gin.Context) {
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		stop := context.AfterFunc(h.o.shutdown, cancel)
-		m, err = h.client.Backend().Wait(wctx, id)
+		m, err = h.client.Backend().WaitMax(wctx, id, h.o.maxResult)
 		stop()
 		cancel()
 		if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && ctx.Err() == nil {
-			m, err = h.client.Backend().Get(ctx, id)
+			m, err = h.client.Backend().GetMax(ctx, id, h.o.maxResult)
 		}
 	} else {
-		m, err = h.client.Backend().Get(ctx, id)
+		m, err = h.client.Backend().GetMax(ctx, id, h.o.maxResult)
 	}
 	if err != nil {
 		h.fail(c, err)

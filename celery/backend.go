@@ -26,7 +26,20 @@ type Backend struct {
 	ownsPool bool
 	o        backendOptions
 	store    *redis.Script
+	getMax   *redis.Script
 	sub      *subscriber
+}
+
+// ResultTooLargeError is returned by GetMax and WatchMax for a stored
+// result larger than the caller's bound.
+type ResultTooLargeError struct {
+	TaskID string
+	Size   int // bytes stored
+	Limit  int
+}
+
+func (e *ResultTooLargeError) Error() string {
+	return fmt.Sprintf("celery: result of %s is %d bytes, over the limit of %d", e.TaskID, e.Size, e.Limit)
 }
 
 type backendOptions struct {
@@ -70,7 +83,7 @@ func NewBackendFromPool(pool *redis.Pool, opts ...BackendOption) *Backend {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript)}
+	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript), getMax: redis.NewScript(1, kombu.GetMaxScript)}
 	b.sub = newSubscriber(pool, o.logger)
 	return b
 }
@@ -146,24 +159,41 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 // Get returns the stored meta, or a PENDING meta when there is none. A
 // connection error is retried as a publish is.
 func (b *Backend) Get(ctx context.Context, taskID string) (m *ResultMeta, err error) {
+	return b.GetMax(ctx, taskID, 0)
+}
+
+// GetMax is Get for a reader that takes at most limit bytes of one
+// stored result: Redis measures a larger one without sending it, and
+// GetMax returns a *ResultTooLargeError. A limit of 0 or less means none.
+func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *ResultMeta, err error) {
 	err = withRetry(ctx, func() error {
-		m, err = b.getOnce(ctx, taskID)
+		m, err = b.getOnce(ctx, taskID, limit)
 		return err
 	})
 	return m, err
 }
 
-func (b *Backend) getOnce(ctx context.Context, taskID string) (*ResultMeta, error) {
+func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*ResultMeta, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
 	}
 	defer c.Close()
-	return b.get(ctx, c, taskID)
+	return b.get(ctx, c, taskID, limit)
 }
 
-func (b *Backend) get(ctx context.Context, c redis.Conn, taskID string) (*ResultMeta, error) {
-	raw, err := redis.Bytes(rconn.Do(ctx, c, "GET", b.key(taskID)))
+func (b *Backend) get(ctx context.Context, c redis.Conn, taskID string, limit int) (*ResultMeta, error) {
+	var reply any
+	var err error
+	if limit > 0 {
+		reply, err = rconn.DoScript(ctx, b.getMax, c, b.key(taskID), limit)
+		if n, ok := reply.(int64); ok && err == nil {
+			return nil, &ResultTooLargeError{TaskID: taskID, Size: int(n), Limit: limit}
+		}
+	} else {
+		reply, err = rconn.Do(ctx, c, "GET", b.key(taskID))
+	}
+	raw, err := redis.Bytes(reply, err)
 	if errors.Is(err, redis.ErrNil) {
 		return &ResultMeta{TaskID: taskID, Status: StatePending}, nil
 	}
@@ -206,6 +236,19 @@ func (b *Backend) Wait(ctx context.Context, taskID string) (*ResultMeta, error) 
 // coalesced when they arrive faster than onState consumes them; the final
 // state is always delivered.
 func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*ResultMeta)) (*ResultMeta, error) {
+	return b.WatchMax(ctx, taskID, 0, onState)
+}
+
+// WaitMax is Wait with GetMax's bound on the result's size.
+func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*ResultMeta, error) {
+	return b.WatchMax(ctx, taskID, limit, nil)
+}
+
+// WatchMax is Watch with GetMax's bound: a state larger than limit bytes
+// ends the watch with a *ResultTooLargeError (the pub/sub connection that
+// all waiters share still receives it once, whole, and reads its state;
+// it is not handed to the caller).
+func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onState func(*ResultMeta)) (*ResultMeta, error) {
 	k := b.key(taskID)
 	w, err := b.sub.add(ctx, k)
 	if err != nil {
@@ -217,11 +260,14 @@ func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*Result
 	for {
 		var m *ResultMeta
 		if resync {
-			if m, err = b.Get(ctx, taskID); err != nil {
+			if m, err = b.GetMax(ctx, taskID, limit); err != nil {
 				return nil, err
 			}
 		} else {
 			raw := w.take()
+			if limit > 0 && len(raw) > limit {
+				return nil, &ResultTooLargeError{TaskID: taskID, Size: len(raw), Limit: limit}
+			}
 			if raw != nil {
 				if m, err = DecodeResultMeta(raw); err != nil {
 					b.o.logger.Warn("undecodable result message", "task_id", taskID, "error", err)

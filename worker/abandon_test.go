@@ -2,11 +2,14 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
@@ -82,4 +85,87 @@ func gauge(t *testing.T, reg *prometheus.Registry) float64 {
 	}
 	t.Fatal("celeriac_worker_abandoned_handlers not registered")
 	return 0
+}
+
+// At the shutdown timeout the worker gives up on running tasks: a handler
+// that ignores its context no longer blocks Run, and with acks-late its
+// message goes back to the queue, as does that of a handler that returned
+// a cancellation error. An early-acknowledged task is not run again (at
+// most once). Each given-up id is logged.
+func TestShutdownTimeoutGivesUp(t *testing.T) {
+	var logs logbuf.Buffer
+	release := make(chan struct{})
+	started := make(chan string, 3)
+	stubborn := func(_ context.Context, tk *worker.Task) (any, error) {
+		started <- tk.ID
+		<-release // ignores ctx
+		return "late", nil
+	}
+	f := start(t, func(m *worker.ServeMux) {
+		m.HandleFunc("t.stubborn", stubborn)
+		m.HandleFunc("t.stubborn_early", stubborn, worker.AcksLate(false))
+		m.HandleFunc("t.obedient", func(ctx context.Context, tk *worker.Task) (any, error) {
+			started <- tk.ID
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+	}, worker.WithConcurrency(3), worker.WithAcksLate(true), worker.WithShutdownTimeout(300*time.Millisecond),
+		worker.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	defer close(release)
+	ids := map[string]string{}
+	for _, name := range []string{"t.stubborn", "t.stubborn_early", "t.obedient"} {
+		r, err := f.client.SendTask(ctx(t), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = r.ID
+	}
+	for range 3 {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("tasks did not start")
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { f.stop(t); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Run did not return after the shutdown timeout:\n%s", logs.String())
+	}
+	c := f.client.Broker().Pool().Get()
+	defer c.Close()
+	queued, err := redis.Strings(c.Do("LRANGE", celery.DefaultQueue, 0, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back []string
+	for _, raw := range queued {
+		var env struct {
+			Headers struct{ ID string } `json:"headers"`
+		}
+		if err := json.Unmarshal([]byte(raw), &env); err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, env.Headers.ID)
+	}
+	slices.Sort(back)
+	want := []string{ids["t.stubborn"], ids["t.obedient"]}
+	slices.Sort(want)
+	if !slices.Equal(back, want) {
+		t.Errorf("queue after shutdown holds %v, want the acks-late ones %v", back, want)
+	}
+	if n, err := redis.Int(c.Do("HLEN", "unacked")); err != nil || n != 0 {
+		t.Errorf("unacked holds %d messages after shutdown (%v)", n, err)
+	}
+	log := logs.String()
+	for _, id := range ids {
+		if !strings.Contains(log, id) {
+			t.Errorf("the log does not name task %s:\n%s", id, log)
+		}
+	}
+	if !strings.Contains(log, "shutdown timeout: gave up on running tasks") {
+		t.Errorf("no give-up line:\n%s", log)
+	}
 }

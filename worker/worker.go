@@ -59,6 +59,10 @@ type Worker struct {
 	abandoned atomic.Int64 // handlers abandoned, still running (abandon.go)
 	started   time.Time
 
+	// givenUp are the requests given up at the shutdown timeout, whose
+	// messages Run restores (guarded by mu).
+	givenUp []*request
+
 	canvasOnce sync.Once
 	canvas     *celery.Client // publishes callbacks, chain steps, chord bodies
 }
@@ -269,7 +273,13 @@ func (r *request) acksLate(w *Worker) bool {
 
 // Run consumes until ctx ends (call it once), then shuts down warm: it stops consuming,
 // lets running tasks finish within the shutdown timeout and puts every
-// message it holds but has not run back on its queue (spec §11.10).
+// message it holds but has not run back on its queue (spec §11.10). At
+// the shutdown timeout it cancels the running tasks' contexts; a handler
+// that has not returned abandonGrace later is abandoned (left running in
+// the background, as at a hard time limit) and, with acks-late, its
+// message is restored with the others, as is that of an acks-late task
+// that returned a cancellation error. Run then returns: a handler that
+// ignores its context cannot hold up the shutdown.
 //
 // Start-up order: pool goroutines and the acker, the restore sweep, the
 // pidbox node, worker-online and the heartbeat timer, then consuming.
@@ -345,10 +355,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	select {
 	case <-finished:
 	case <-time.After(w.o.shutdownTimeout):
+		// Cancel the running tasks; a handler that does not return within
+		// abandonGrace of that is abandoned (execute), so this wait is
+		// bounded even when a handler ignores its context.
 		log.Warn("shutdown timeout: cancelling running tasks", "timeout", w.o.shutdownTimeout)
 		stopTasks()
 		<-finished
 	}
+	held = append(held, w.abandonedAtShutdown(log)...)
 	bg.Wait()
 	close(w.acks)
 	acker.Wait()
@@ -612,6 +626,45 @@ func (w *Worker) restore(rs []*request) {
 	w.o.logger.Info("restored unacknowledged messages", "count", n)
 }
 
+// giveUpAtShutdown records a running request given up at the shutdown
+// timeout; Run restores its message (abandonedAtShutdown).
+func (w *Worker) giveUpAtShutdown(r *request) {
+	w.mu.Lock()
+	w.givenUp = append(w.givenUp, r)
+	w.mu.Unlock()
+}
+
+// abandonedAtShutdown logs the requests given up at the shutdown timeout
+// and returns those whose message is still unacknowledged (acks-late),
+// to be restored. An early-acknowledged one is not restored: it was
+// acknowledged before it ran (at most once), as a crash would lose it.
+func (w *Worker) abandonedAtShutdown(log *slog.Logger) []*request {
+	w.mu.Lock()
+	rs := w.givenUp
+	w.givenUp = nil
+	w.mu.Unlock()
+	if len(rs) == 0 {
+		return nil
+	}
+	var restore []*request
+	var restored, lost []string
+	for _, r := range rs {
+		w.mu.Lock()
+		acked := r.acked
+		w.mu.Unlock()
+		if acked {
+			lost = append(lost, r.msg.ID)
+			w.forget(r)
+			continue
+		}
+		restored = append(restored, r.msg.ID)
+		restore = append(restore, r)
+	}
+	log.Warn("shutdown timeout: gave up on running tasks; unacknowledged ones go back to their queues",
+		"restored_task_ids", restored, "early_acked_not_restored_task_ids", lost)
+	return restore
+}
+
 func (w *Worker) forget(r *request) {
 	w.mu.Lock()
 	delete(w.reserved, r.d.Tag)
@@ -802,6 +855,16 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 			run.abandon(w, msg.Task, msg.ID, "terminated")
 		}
 	case o = <-done:
+	case <-ctx.Done():
+		// The shutdown timeout passed and cancelled tctx with ctx: a
+		// handler that obeys it returns at once.
+		select {
+		case o = <-done:
+		case <-time.After(abandonGrace):
+			run.abandon(w, msg.Task, msg.ID, "shutdown timeout")
+			w.giveUpAtShutdown(r)
+			return
+		}
 	case <-hardC:
 		run.abandon(w, msg.Task, msg.ID, "hard time limit")
 		// Go cannot kill a goroutine: the handler is abandoned (its
@@ -829,6 +892,13 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 			w.ack(ctx, r.d)
 		}
 		w.done(r)
+		return
+	}
+	if ctx.Err() != nil && lateAck && o.err != nil && errors.Is(o.err, context.Canceled) {
+		// Cancelled by the shutdown timeout: an acks-late message goes
+		// back to its queue rather than failing, as Celery's cold shutdown
+		// leaves it to the broker's redelivery.
+		w.giveUpAtShutdown(r)
 		return
 	}
 	runtime := time.Since(start)

@@ -22,7 +22,6 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/celery/events"
-	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
 
@@ -32,8 +31,8 @@ type serveFlags struct {
 	embeddedAddr string
 	runWorker    bool
 	allowTasks   string
-	maxDuration  int
 	maxBody      int64
+	maxResult    int
 	maxWait      time.Duration
 	maxInFlight  int
 	rateLimit    float64
@@ -46,9 +45,9 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", ":8000", "HTTP API listen address")
 	fs.StringVar(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
 	fs.BoolVar(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
-	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: the built-in tasks)")
-	fs.IntVar(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
+	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: tasks.add, tasks.mul, tasks.sample_task, tasks.xsum; the test-only built-ins must be named)")
 	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
+	fs.IntVar(&f.maxResult, "max-result-bytes", api.DefaultMaxResultBytes, "largest stored result, in bytes, the API reads and returns for one task; larger ones get 413 (0 = no limit)")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
 	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
@@ -119,9 +118,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	allowed := splitList(f.allowTasks)
 	if len(allowed) == 0 {
-		mux := worker.NewServeMux()
-		builtin.Register(mux, client.Broker().Pool())
-		allowed = mux.Names()
+		allowed = builtin.APITasks()
 	}
 	ctl := control.New(client.Broker(), control.WithLogger(log))
 	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
@@ -130,6 +127,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithAllowedTasks(allowed...),
 		api.WithMaxDuration(f.maxDuration),
 		api.WithMaxBodyBytes(f.maxBody),
+		api.WithMaxResultBytes(f.maxResult),
 		api.WithMaxWait(f.maxWait),
 		api.WithQueues(splitList(f.queues)...),
 		api.WithShutdown(ctx),

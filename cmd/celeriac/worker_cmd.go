@@ -38,6 +38,7 @@ type workerFlags struct {
 	resultExpires   time.Duration
 	app             string
 	maxMessageSize  int
+	maxDuration     int
 }
 
 func (f *workerFlags) register(fs *flag.FlagSet) {
@@ -58,6 +59,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
 	fs.DurationVar(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
 	fs.IntVar(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
+	fs.IntVar(&f.maxDuration, "max-duration", int(builtin.DefaultMaxSleep/time.Second), "longest sleep in seconds of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
 }
 
 // expandNodename expands Celery's %h, %n and %d.
@@ -84,8 +86,8 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
-	if f.concurrency < 0 || f.prefetch < 0 || f.maxMessageSize < 0 {
-		return errors.New("-c, --prefetch-multiplier and --max-message-size must not be negative")
+	if f.concurrency < 0 || f.prefetch < 0 || f.maxMessageSize < 0 || f.maxDuration < 0 {
+		return errors.New("-c, --prefetch-multiplier, --max-message-size and --max-duration must not be negative")
 	}
 	queues := splitList(f.queues)
 	if len(queues) == 0 {
@@ -107,7 +109,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	}
 	defer backend.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool())
+	builtin.Register(mux, broker.Pool(), builtin.WithMaxSleep(time.Duration(f.maxDuration)*time.Second))
 	w := worker.New(broker, backend, mux,
 		worker.WithQueues(queues...),
 		worker.WithConcurrency(f.concurrency),

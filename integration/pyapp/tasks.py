@@ -106,6 +106,13 @@ def sleep(seconds):
     return seconds
 
 
+@app.task(name="tasks.stubborn")
+def stubborn(seconds):
+    # time.sleep ignores cancellation already; the Go twin ignores its context.
+    time.sleep(seconds)
+    return seconds
+
+
 @app.task(name="tasks.fail")
 def fail(msg):
     raise ValueError(msg)

@@ -31,6 +31,20 @@ redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 `
 
+// GetMaxScript reads a result key unless its value is larger than a
+// bound, so that a reader with a bound (the HTTP API) never transfers an
+// oversized result: STRLEN and GET in one step.
+//
+//	KEYS[1] result key
+//	ARGV[1] the bound, in bytes
+//	returns the value (nil when there is none), or its length, an
+//	        integer, when that is over the bound
+const GetMaxScript = `
+local n = redis.call('STRLEN', KEYS[1])
+if n > tonumber(ARGV[1]) then return n end
+return redis.call('GET', KEYS[1])
+`
+
 // ReleaseMutexScript deletes a lock only if it still holds our token
 // (kombu redis.py `Mutex.release`).
 //

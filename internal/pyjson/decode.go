@@ -36,10 +36,18 @@ import (
 // (ErrUnknownMarker) or a marker value Python could not decode
 // (ErrBadMarker). Nesting deeper than MaxDepth fails with ErrTooDeep.
 // Syntax errors are *SyntaxError values.
-func Decode(data []byte) (any, error) {
+func Decode(data []byte) (any, error) { return decode(data, false) }
+
+// DecodeStrict is Decode for input celeriac takes from its own callers
+// (the HTTP API's task arguments): a lone UTF-16 surrogate escape, which
+// Go strings cannot hold, fails with ErrLoneSurrogate instead of becoming
+// U+FFFD.
+func DecodeStrict(data []byte) (any, error) { return decode(data, true) }
+
+func decode(data []byte, strict bool) (any, error) {
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
-	d.data = data
+	d.data, d.strict = data, strict
 	if len(data) <= maxShared {
 		// One copy of the input backs every string and number that has
 		// no escapes, so those cost no allocation of their own.
@@ -61,15 +69,16 @@ func Decode(data []byte) (any, error) {
 // scratch space shared by all nesting levels, so that every array and
 // object is allocated once at its final size.
 type decoder struct {
-	data  []byte
-	src   string // a copy of data shared by the results, or "" if not made
-	pos   int
-	depth int
-	buf   []byte   // scratch for unescaping strings
-	vals  []any    // pending array elements and object values
-	keys  []string // pending object keys
-	lossy bool     // the last string parsed had a lone surrogate replaced
-	cache [internSize]internEntry
+	data   []byte
+	src    string // a copy of data shared by the results, or "" if not made
+	pos    int
+	depth  int
+	buf    []byte   // scratch for unescaping strings
+	vals   []any    // pending array elements and object values
+	keys   []string // pending object keys
+	lossy  bool     // the last string parsed had a lone surrogate replaced
+	strict bool     // a lone surrogate is an error (DecodeStrict)
+	cache  [internSize]internEntry
 }
 
 // Decoders are pooled so that their scratch stacks (and the unescape
@@ -96,7 +105,7 @@ func (d *decoder) release() {
 		d.buf = nil
 	}
 	d.buf = d.buf[:0]
-	d.data, d.src, d.pos, d.depth, d.lossy = nil, "", 0, 0, false
+	d.data, d.src, d.pos, d.depth, d.lossy, d.strict = nil, "", 0, 0, false, false
 	clear(d.cache[:])
 	decoderPool.Put(d)
 }
@@ -388,6 +397,9 @@ func (d *decoder) strEscaped(start, i int) ([]byte, error) {
 				}
 			}
 			if 0xD800 <= r && r <= 0xDFFF {
+				if d.strict {
+					return nil, fmt.Errorf("%w: \\u%04x at offset %d", ErrLoneSurrogate, r, i-6)
+				}
 				r = utf8.RuneError
 				d.lossy = true
 			}

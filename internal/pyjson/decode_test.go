@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -284,5 +285,19 @@ func TestDecodeNeverPanics(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestDecodeStrictLoneSurrogate(t *testing.T) {
+	for _, in := range []string{`"\ud800"`, `["a\udc00b"]`, `{"k": "\ud83d\u0041"}`, `"\udfff\ud800"`, `{"\ud800": 1}`} {
+		if v, err := Decode([]byte(in)); err != nil {
+			t.Errorf("Decode(%s) = %v, want U+FFFD, no error", in, err)
+		} else if _, err := DecodeStrict([]byte(in)); !errors.Is(err, ErrLoneSurrogate) {
+			t.Errorf("DecodeStrict(%s) = %v (Decode: %#v), want ErrLoneSurrogate", in, err, v)
+		}
+	}
+	v, err := DecodeStrict([]byte(`["\ud83d\ude00", "\u00e9"]`))
+	if err != nil || !reflect.DeepEqual(v, []any{"😀", "é"}) {
+		t.Errorf("DecodeStrict(pair) = %#v, %v", v, err)
 	}
 }

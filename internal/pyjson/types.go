@@ -24,6 +24,10 @@ var (
 	// ErrBadMarker is returned (wrapped) when a kombu marker object has a
 	// known __type__ but a __value__ that Python could not decode.
 	ErrBadMarker = errors.New("pyjson: invalid marker value")
+
+	// ErrLoneSurrogate is returned (wrapped) by DecodeStrict for a \u
+	// escape of a UTF-16 surrogate that is not part of a pair.
+	ErrLoneSurrogate = errors.New("pyjson: lone UTF-16 surrogate")
 )
 
 // SyntaxError describes malformed JSON input, including input that is not
