@@ -115,6 +115,11 @@ func TestComposeCommands(t *testing.T) {
 	if !bytes.Contains(src, []byte(`"--worker=false"`)) {
 		t.Error("the api service must run serve with --worker=false (the worker service runs the tasks)")
 	}
+	// serve listens on 127.0.0.1:8000 by default, which the port mapping
+	// cannot reach from outside the container.
+	if !bytes.Contains(src, []byte(`"--addr", "0.0.0.0:8000"`)) {
+		t.Error(`the api service must listen on all interfaces explicitly ("--addr", "0.0.0.0:8000")`)
+	}
 }
 
 // TestDockerfile checks the shape the docs promise: a Go 1.26 builder, a

@@ -59,14 +59,7 @@ func TestServeEmbedded(t *testing.T) {
 	}()
 	var brokerURL, apiURL string
 	for deadline := time.Now().Add(10 * time.Second); brokerURL == "" || apiURL == ""; {
-		for _, f := range strings.Fields(out.String()) {
-			switch {
-			case brokerURL == "" && strings.HasPrefix(f, "redis://"):
-				brokerURL = f
-			case apiURL == "" && strings.HasPrefix(f, "http://"):
-				apiURL = f
-			}
-		}
+		brokerURL, apiURL = bannerField(out.String(), "Broker:"), bannerField(out.String(), "API:")
 		if time.Now().After(deadline) {
 			t.Fatalf("no URLs printed: %s %s", out.String(), errb.String())
 		}
@@ -105,6 +98,19 @@ func TestServeEmbedded(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("cmdServe: %v", err)
 	}
+}
+
+// bannerField returns the first field after label on a line of serve's
+// banner ("  Broker:     redis://... (embedded...)"), or "".
+func bannerField(banner, label string) string {
+	for line := range strings.Lines(banner) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), label); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
 }
 
 func getJSON(t *testing.T, url string, out any) {
@@ -163,5 +169,44 @@ func TestProbe(t *testing.T) {
 		if code := run([]string{"probe", tc.url}, &out, &errb); code != tc.code {
 			t.Errorf("probe %s = %d (%s), want %d", tc.url, code, errb.String(), tc.code)
 		}
+	}
+}
+
+// TestServeAddrWarning: the API on a non-loopback address without
+// CELERIAC_API_TOKEN logs one warning; on loopback, or with a token, none.
+func TestServeAddrWarning(t *testing.T) {
+	const warning = "without CELERIAC_API_TOKEN"
+	for _, tc := range []struct {
+		addr, token string
+		warns       bool
+	}{
+		{"0.0.0.0:0", "", true},
+		{"127.0.0.1:0", "", false},
+		{"0.0.0.0:0", "s3cret", false},
+	} {
+		t.Run(tc.addr+" token="+tc.token, func(t *testing.T) {
+			t.Setenv("CELERIAC_API_TOKEN", tc.token)
+			t.Setenv("CELERY_BROKER_URL", "")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errb logbuf.Buffer
+			done := make(chan error, 1)
+			go func() {
+				done <- cmdServe(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--addr", tc.addr, "--worker=false"}, &out, &errb)
+			}()
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "celeriac is serving"); {
+				if time.Now().After(deadline) {
+					t.Fatalf("not serving: %s %s", out.String(), errb.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(errb.String(), warning); (n == 1) != tc.warns || n > 1 {
+				t.Errorf("%d warnings, want warns=%v:\n%s", n, tc.warns, errb.String())
+			}
+		})
 	}
 }
