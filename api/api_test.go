@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -405,6 +406,21 @@ func TestReadyzBrokerDown(t *testing.T) {
 	}
 	if w := f.do("GET", "/healthz", ""); w.Code != 200 {
 		t.Errorf("/healthz = %d", w.Code)
+	}
+}
+
+// TestReadyzOneLogLine: a failed readiness probe logs one line (the
+// request log's, with the cause), not three.
+func TestReadyzOneLogLine(t *testing.T) {
+	var logs bytes.Buffer
+	f := newFixture(t, Deps{}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	f.redis.Stop()
+	logs.Reset()
+	if w := f.do("GET", "/readyz", ""); w.Code != 503 {
+		t.Fatalf("/readyz = %d", w.Code)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "status=503") || !strings.Contains(logs.String(), "broker unreachable: ") {
+		t.Errorf("one failed /readyz logged %d lines, want 1 with the cause:\n%s", n, logs.String())
 	}
 }
 

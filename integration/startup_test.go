@@ -5,10 +5,14 @@ package integration
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +184,65 @@ func TestStartupBrokerLater(t *testing.T) {
 	}
 	if apiDo(t, ctx, "GET", "http://"+api+"/api/v1/tasks/"+sent.ID+"?wait=20s", "", &task); task.State != "SUCCESS" || task.Result != 5 {
 		t.Errorf("tasks.add after the late start = %+v", task)
+	}
+}
+
+// TestMakeFlower is `make run` then `make flower`: serve writes its broker
+// URL to --broker-url-file while it serves (and removes it at exit), and
+// `make flower` starts Flower from .venv against that broker. Without the
+// file, make flower says to start make run first.
+func TestMakeFlower(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	urlFile := t.TempDir() + "/broker-url"
+	port := strconv.Itoa(freeTCPPort(t))
+	vars := []string{"-s", "-C", "..", "flower", "BROKER_URL_FILE=" + urlFile, "FLOWER_PORT=" + port}
+
+	out, err := exec.Command("make", vars...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "start `make run` first") {
+		t.Errorf("make flower without make run: %v\n%s", err, out)
+	}
+
+	t.Setenv("CELERY_BROKER_URL", "")
+	s := startBinary(t, "celeriac is serving.", "serve", "--addr", "127.0.0.1:0", "--embedded-addr", "127.0.0.1:0",
+		"--broker-url-file", urlFile, "-n", "flower-make@celeriac", "--loglevel", "warning")
+	brokerURL := bannerField(s.Log(), "Broker:")
+	if b, err := os.ReadFile(urlFile); err != nil || strings.TrimSpace(string(b)) != brokerURL {
+		t.Fatalf("--broker-url-file holds %q (%v), want the banner's %s", b, err, brokerURL)
+	}
+
+	cmd := exec.Command("make", vars...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	f := startProc(t, cmd, "make flower", 10*time.Second)
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) })
+	wkEventually(t, 60*time.Second, "Flower's /healthcheck", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/healthcheck")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	// Flower follows the serve's broker: its worker is listed.
+	wkEventually(t, 30*time.Second, "Flower to list the serve's worker", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/workers?json=1")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "flower-make@celeriac")
+	})
+	if !strings.Contains(f.Log(), "Flower on http://localhost:"+port) {
+		t.Errorf("make flower output:\n%s", f.Log())
+	}
+
+	s.Signal(syscall.SIGTERM)
+	if !s.Wait(20 * time.Second) {
+		t.Fatal("serve did not stop")
+	}
+	if _, err := os.Stat(urlFile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--broker-url-file after exit: %v, want it removed", err)
 	}
 }

@@ -81,6 +81,16 @@ func TestServeEmbedded(t *testing.T) {
 		t.Fatalf("tasks.add via serve = %d, %v", sum, err)
 	}
 
+	// call --wait prints the id, then the result as JSON, unescaped (no
+	// \u003c for <) and with big integers intact.
+	var cout, cerr bytes.Buffer
+	if code := run([]string{"call", "tasks.echo", "--args", `["<b>&", 1180591620717411303424]`, "--wait", "--broker", brokerURL}, &cout, &cerr); code != 0 {
+		t.Fatalf("call --wait = %d: %s", code, cerr.String())
+	}
+	if !strings.Contains(cout.String(), `"<b>&"`) || !strings.Contains(cout.String(), "1180591620717411303424") || !strings.Contains(cout.String(), `"state": "SUCCESS"`) {
+		t.Errorf("call --wait printed:\n%s", cout.String())
+	}
+
 	var sent struct {
 		TaskID string `json:"task_id"`
 	}
@@ -208,5 +218,15 @@ func TestServeAddrWarning(t *testing.T) {
 				t.Errorf("%d warnings, want warns=%v:\n%s", n, tc.warns, errb.String())
 			}
 		})
+	}
+}
+
+func TestMarshalJSON(t *testing.T) {
+	b, err := marshalJSON(map[string]any{"s": "<b> & </b>"}, "")
+	if err != nil || string(b) != `{"s":"<b> & </b>"}` {
+		t.Errorf("marshalJSON = %s, %v", b, err)
+	}
+	if b, _ := marshalJSON([]int{1}, "  "); string(b) != "[\n  1\n]" {
+		t.Errorf("indented = %q", b)
 	}
 }
