@@ -460,6 +460,12 @@ func TestDocsPage(t *testing.T) {
 	if w.Code != 200 || !strings.Contains(body, `fetch("openapi.json")`) || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
 		t.Errorf("/docs = %d, want a self-contained page loading openapi.json", w.Code)
 	}
+	// The page shows each operation's request body and response schemas.
+	for _, want := range []string{"op.requestBody", "op.responses", "schemaBlock(doc, title"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/docs does not render schemas (no %q)", want)
+		}
+	}
 }
 
 // sseEvent is one Server-Sent Event.
