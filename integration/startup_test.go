@@ -3,7 +3,9 @@
 package integration
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
 )
@@ -244,5 +248,46 @@ func TestMakeFlower(t *testing.T) {
 	}
 	if _, err := os.Stat(urlFile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("--broker-url-file after exit: %v, want it removed", err)
+	}
+}
+
+// TestServeTrackStartedEvents: what the README says of the event stream,
+// PENDING, STARTED (with --track-started), SUCCESS, holds for serve's own
+// worker.
+func TestServeTrackStartedEvents(t *testing.T) {
+	e := newEnv(t)
+	apiURL, _ := startServe(t, "--broker", e.URL, "--addr", "127.0.0.1:0", "--track-started", "--loglevel", "warning")
+	ctx := ctxFor(t, 30*time.Second)
+	id := uuid.NewString()
+	req, _ := http.NewRequestWithContext(ctx, "GET", apiURL+"/api/v1/tasks/"+id+"/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	states := make(chan string, 16)
+	go func() {
+		defer close(states)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var m struct{ State string }
+				json.Unmarshal([]byte(data), &m)
+				states <- m.State
+			}
+		}
+	}()
+	if first := <-states; first != "PENDING" {
+		t.Fatalf("first event %q, want PENDING", first)
+	}
+	if code := apiDo(t, ctx, "POST", apiURL+"/api/v1/tasks/tasks.sample_task", `{"args": [1], "task_id": "`+id+`"}`, nil); code != 202 {
+		t.Fatalf("POST tasks.sample_task = %d", code)
+	}
+	var got []string
+	for s := range states {
+		got = append(got, s)
+	}
+	if strings.Join(got, ",") != "STARTED,SUCCESS" {
+		t.Errorf("states after PENDING = %v, want STARTED, SUCCESS", got)
 	}
 }
