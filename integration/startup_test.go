@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -188,6 +189,13 @@ func TestStartupBrokerLater(t *testing.T) {
 	}
 	if apiDo(t, ctx, "GET", "http://"+api+"/api/v1/tasks/"+sent.ID+"?wait=20s", "", &task); task.State != "SUCCESS" || task.Result != 5 {
 		t.Errorf("tasks.add after the late start = %+v", task)
+	}
+	// The worker's success line gives the runtime as a duration
+	// (runtime=41.2µs), not as float seconds (runtime=4.12e-05).
+	if m := regexp.MustCompile(`succeeded in .* runtime=(\S+)`).FindStringSubmatch(w.Log()); m == nil {
+		t.Errorf("no success line with a runtime in the worker log:\n%s", w.Log())
+	} else if _, err := time.ParseDuration(m[1]); err != nil || strings.Contains(m[1], "e-") {
+		t.Errorf("runtime=%s is not a duration", m[1])
 	}
 }
 
