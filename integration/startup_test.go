@@ -176,6 +176,9 @@ func TestStartupBrokerLater(t *testing.T) {
 	startRedisOn(t, port)
 	wkEventually(t, 40*time.Second, "serve to come up", func() bool { return strings.Contains(s.Log(), "celeriac is serving") })
 	wkEventually(t, 40*time.Second, "the worker to come up", func() bool { return strings.Contains(w.Log(), "worker ready") })
+	if strings.Contains(s.Log(), "Ctrl-C discards") {
+		t.Error("serve on a real Redis says Ctrl-C discards its tasks")
+	}
 	if code := apiDo(t, ctx, "GET", "http://"+api+"/readyz", "", &body); code != 200 {
 		t.Errorf("/readyz with the broker up = %d %v, want 200", code, body)
 	}

@@ -65,6 +65,14 @@ func TestServeEmbedded(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// make run says what the in-memory broker costs, and prints commands
+	// that run as written.
+	for _, want := range []string{"Ctrl-C discards queued\ntasks and results", "serve --broker redis://localhost:6379/0",
+		".venv/bin/celery --broker=" + brokerURL + " flower", "call tasks.add --args '[2, 3]' --wait --broker " + brokerURL} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
 	c, err := celery.NewClient(brokerURL)
 	if err != nil {
 		t.Fatal(err)
