@@ -11,16 +11,27 @@ export CELERIAC_REQUIRE_COMPOSE := 1
 # proxy serves it, and `auto` lets the go command fetch it on first use.
 export GOTOOLCHAIN := auto
 
-.PHONY: all build run test deps redis venv compose-tool vet unit integration smoke fuzz vulncheck soak bench bench-tools lint clean screenshots chromium
+.PHONY: all build run flower test deps redis venv compose-tool vet unit integration smoke fuzz vulncheck soak bench bench-tools lint clean screenshots chromium
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/celeriac
 
-## run: build and start `celeriac serve`: HTTP API on :8000, Go worker, embedded broker (no Redis needed).
+## run: build and start `celeriac serve`: HTTP API on 127.0.0.1:8000, Go worker, embedded broker (no Redis needed).
+## While it serves, its broker URL is in $(BROKER_URL_FILE), which `make flower` reads.
+BROKER_URL_FILE ?= bin/broker-url
+FLOWER_PORT ?= 5555
 run: build
-	$(BIN) serve
+	$(BIN) serve --broker-url-file $(BROKER_URL_FILE)
+
+## flower: Flower 2.2 from .venv (created if needed) against the broker of the
+## running `make run`, whatever port it got, on http://localhost:$(FLOWER_PORT).
+flower:
+	@test -x $(VENV)/bin/celery || $(MAKE) --no-print-directory venv
+	@test -s $(BROKER_URL_FILE) || { echo "make flower: no $(BROKER_URL_FILE): start \`make run\` first (in another terminal)" >&2; exit 1; }
+	@echo "Flower on http://localhost:$(FLOWER_PORT), broker $$(cat $(BROKER_URL_FILE) | sed -E 's#//[^@/]*@#//***@#')"
+	exec $(VENV)/bin/celery --broker="$$(cat $(BROKER_URL_FILE))" flower --address=127.0.0.1 --port=$(FLOWER_PORT)
 
 ## test: install what the tests need, then vet, staticcheck, unit tests (-race),
 ## integration tests, the compose smoke test, short fuzzing, govulncheck.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -536,6 +537,21 @@ func TestReadyzBrokerDown(t *testing.T) {
 	}
 }
 
+// TestReadyzOneLogLine: a failed readiness probe logs one line (the
+// request log's, with the cause), not three.
+func TestReadyzOneLogLine(t *testing.T) {
+	var logs bytes.Buffer
+	f := newFixture(t, Deps{}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	f.redis.Stop()
+	logs.Reset()
+	if w := f.do("GET", "/readyz", ""); w.Code != 503 {
+		t.Fatalf("/readyz = %d", w.Code)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "status=503") || !strings.Contains(logs.String(), "broker unreachable: ") {
+		t.Errorf("one failed /readyz logged %d lines, want 1 with the cause:\n%s", n, logs.String())
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	f := newFixture(t, Deps{})
 	f.do("GET", "/run-task/?duration=1", "")
@@ -620,6 +636,12 @@ func TestDocsPage(t *testing.T) {
 	body := w.Body.String()
 	if w.Code != 200 || !strings.Contains(body, `fetch("openapi.json")`) || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
 		t.Errorf("/docs = %d, want a self-contained page loading openapi.json", w.Code)
+	}
+	// The page shows each operation's request body and response schemas.
+	for _, want := range []string{"op.requestBody", "op.responses", "schemaBlock(doc, title"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/docs does not render schemas (no %q)", want)
+		}
 	}
 }
 

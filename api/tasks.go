@@ -598,8 +598,10 @@ func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := h.client.Broker().Ping(ctx); err != nil {
-		h.o.logger.WarnContext(ctx, "readiness check failed", "error", err)
-		h.fail(c, errStatus(http.StatusServiceUnavailable, "broker unreachable"))
+		// One log line per failed probe: the request log's, which
+		// carries the cause recorded here.
+		c.Error(fmt.Errorf("readiness: broker unreachable: %w", err)) //nolint:errcheck // recorded for the request log
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"detail": "broker unreachable"})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})

@@ -115,10 +115,17 @@ func TestComposeCommands(t *testing.T) {
 	if !bytes.Contains(src, []byte(`"--worker=false"`)) {
 		t.Error("the api service must run serve with --worker=false (the worker service runs the tasks)")
 	}
+	// serve listens on 127.0.0.1:8000 by default, which the port mapping
+	// cannot reach from outside the container.
+	if !bytes.Contains(src, []byte(`"--addr", "0.0.0.0:8000"`)) {
+		t.Error(`the api service must listen on all interfaces explicitly ("--addr", "0.0.0.0:8000")`)
+	}
 }
 
-// TestDockerfile checks the shape the docs promise: a Go 1.26 builder, a
-// static binary, a non-root distroless runtime.
+// TestDockerfile checks the shape the docs promise: a builder of the Go
+// release go.mod builds with (its toolchain line, else its go line; golang
+// images do not fetch another toolchain), a static binary, a non-root
+// distroless runtime.
 func TestDockerfile(t *testing.T) {
 	src, err := os.ReadFile("Dockerfile")
 	if err != nil {
@@ -139,7 +146,44 @@ func TestDockerfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+)`).FindSubmatch(gomod); m == nil || !bytes.Contains(src, []byte("FROM golang:"+string(m[1])+" AS build")) {
-		t.Errorf("Dockerfile's golang image does not match go.mod's toolchain line %q", m)
+	m := regexp.MustCompile(`(?m)^toolchain go(\d+\.\d+)`).FindSubmatch(gomod)
+	if m == nil {
+		m = regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
+	}
+	if m == nil || !bytes.Contains(src, []byte("FROM golang:"+string(m[1])+" AS build")) {
+		t.Errorf("Dockerfile's golang image does not match go.mod's Go release %q", m)
+	}
+}
+
+// TestComposeVersions: the Python images install the Celery and Flower
+// versions the tests run against (integration/requirements.txt), so the
+// README's "Flower 2.2, Celery 5.7" holds for docker-compose too.
+func TestComposeVersions(t *testing.T) {
+	src, err := os.ReadFile("docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := os.ReadFile("../integration/requirements.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)`).FindAllSubmatch(reqs, -1) {
+		pinned[strings.ToLower(string(m[1]))] = string(m[2])
+	}
+	pins := regexp.MustCompile(`'([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^']+)'`).FindAllSubmatch(src, -1)
+	seen := map[string]bool{}
+	for _, m := range pins {
+		name, ver := strings.ToLower(string(m[1])), string(m[2])
+		seen[name] = true
+		if pinned[name] != ver {
+			t.Errorf("docker-compose.yml installs %s==%s, integration/requirements.txt pins %q", name, ver, pinned[name])
+		}
+	}
+	if !seen["flower"] || !seen["celery"] {
+		t.Errorf("docker-compose.yml pins %v; want celery and flower", seen)
+	}
+	if bytes.Contains(src, []byte("mher/flower")) {
+		t.Error("docker-compose.yml uses the mher/flower image, whose tag is not the tested Flower")
 	}
 }

@@ -81,6 +81,8 @@ while :; do
 done
 "$PY" -c 'import json, sys; d = json.loads(sys.argv[1]); assert d == {"status": "SUCCESS", "result": "Task completed in 1 seconds!"}, d' "$st" || fail "task-status answered $st"
 echo "smoke: /run-task/?duration=1 -> $st"
+# Loopback without a token is the safe default: no warning.
+! grep -q "without CELERIAC_API_TOKEN" "$tmp/api.log" || fail "the API on 127.0.0.1 warned about a missing token"
 
 # Flower sees both Go workers.
 has_workers() {

@@ -280,10 +280,8 @@ func faultReport(t *testing.T, what string, tasks, kills, held, lost, dups int, 
 func faultServe(t *testing.T, args ...string) (*proc, string) {
 	t.Helper()
 	p := startBinary(t, "celeriac is serving.", append([]string{"serve", "--worker=false", "--addr", "127.0.0.1:0"}, args...)...)
-	for _, f := range strings.Fields(p.Log()) {
-		if strings.HasPrefix(f, "http://") {
-			return p, strings.TrimRight(f, "/")
-		}
+	if u := bannerField(p.Log(), "API:"); u != "" {
+		return p, strings.TrimRight(u, "/")
 	}
 	t.Fatalf("no API URL in the banner:\n%s", p.Log())
 	return nil, ""

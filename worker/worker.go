@@ -948,7 +948,7 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 			w.events.Send(events.TaskSucceeded, map[string]any{"uuid": msg.ID, "result": pyjson.SafeRepr(o.result, 1024, 3), "runtime": runtime.Seconds()})
 		}
 		if log.Enabled(ctx, slog.LevelInfo) {
-			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime.Seconds())
+			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime)
 		}
 		return
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -152,9 +153,12 @@ func printResult(ctx context.Context, res *celery.AsyncResult, wait bool, timeou
 	if err != nil {
 		return err
 	}
+	// Indented for reading; numbers stay as written (big integers too).
 	var pretty map[string]any
-	if json.Unmarshal(raw, &pretty) == nil {
-		if b, err := json.MarshalIndent(pretty, "", "  "); err == nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&pretty) == nil {
+		if b, err := marshalJSON(pretty, "  "); err == nil {
 			raw = b
 		}
 	}

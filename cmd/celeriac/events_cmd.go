@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -49,7 +48,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+*pattern)
 	return events.NewReceiver(broker, opts...).Run(ctx, func(e events.Event) {
 		if *asJSON {
-			b, err := json.Marshal(map[string]any(e))
+			b, err := marshalJSON(map[string]any(e), "")
 			if err == nil {
 				fmt.Fprintln(stdout, string(b))
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -189,7 +188,7 @@ func runControl(ctx context.Context, f *ctlFlags, method string, args map[string
 		return err
 	}
 	if f.json {
-		b, err := json.Marshal(replies)
+		b, err := marshalJSON(replies, "")
 		if err != nil {
 			return err
 		}
@@ -246,13 +245,13 @@ func pretty(v any) string {
 			if s, ok := e.(string); ok {
 				lines[i] = "* " + s
 			} else {
-				b, _ := json.Marshal(e)
+				b, _ := marshalJSON(e, "")
 				lines[i] = "* " + string(b)
 			}
 		}
 		return strings.Join(lines, "\n")
 	}
-	b, err := json.MarshalIndent(v, "", "    ")
+	b, err := marshalJSON(v, "    ")
 	if err != nil {
 		return fmt.Sprint(v)
 	}

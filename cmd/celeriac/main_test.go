@@ -59,18 +59,19 @@ func TestServeEmbedded(t *testing.T) {
 	}()
 	var brokerURL, apiURL string
 	for deadline := time.Now().Add(10 * time.Second); brokerURL == "" || apiURL == ""; {
-		for _, f := range strings.Fields(out.String()) {
-			switch {
-			case brokerURL == "" && strings.HasPrefix(f, "redis://"):
-				brokerURL = f
-			case apiURL == "" && strings.HasPrefix(f, "http://"):
-				apiURL = f
-			}
-		}
+		brokerURL, apiURL = bannerField(out.String(), "Broker:"), bannerField(out.String(), "API:")
 		if time.Now().After(deadline) {
 			t.Fatalf("no URLs printed: %s %s", out.String(), errb.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	// make run says what the in-memory broker costs, and prints commands
+	// that run as written.
+	for _, want := range []string{"Ctrl-C discards queued\ntasks and results", "serve --broker redis://localhost:6379/0",
+		".venv/bin/celery --broker=" + brokerURL + " flower", "call tasks.add --args '[2, 3]' --wait --broker " + brokerURL} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
 	}
 	c, err := celery.NewClient(brokerURL)
 	if err != nil {
@@ -86,6 +87,16 @@ func TestServeEmbedded(t *testing.T) {
 	var sum int
 	if err := res.Get(wctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("tasks.add via serve = %d, %v", sum, err)
+	}
+
+	// call --wait prints the id, then the result as JSON, unescaped (no
+	// \u003c for <) and with big integers intact.
+	var cout, cerr bytes.Buffer
+	if code := run([]string{"call", "tasks.echo", "--args", `["<b>&", 1180591620717411303424]`, "--wait", "--broker", brokerURL}, &cout, &cerr); code != 0 {
+		t.Fatalf("call --wait = %d: %s", code, cerr.String())
+	}
+	if !strings.Contains(cout.String(), `"<b>&"`) || !strings.Contains(cout.String(), "1180591620717411303424") || !strings.Contains(cout.String(), `"state": "SUCCESS"`) {
+		t.Errorf("call --wait printed:\n%s", cout.String())
 	}
 
 	var sent struct {
@@ -105,6 +116,19 @@ func TestServeEmbedded(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("cmdServe: %v", err)
 	}
+}
+
+// bannerField returns the first field after label on a line of serve's
+// banner ("  Broker:     redis://... (embedded...)"), or "".
+func bannerField(banner, label string) string {
+	for line := range strings.Lines(banner) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), label); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
 }
 
 func getJSON(t *testing.T, url string, out any) {
@@ -163,5 +187,54 @@ func TestProbe(t *testing.T) {
 		if code := run([]string{"probe", tc.url}, &out, &errb); code != tc.code {
 			t.Errorf("probe %s = %d (%s), want %d", tc.url, code, errb.String(), tc.code)
 		}
+	}
+}
+
+// TestServeAddrWarning: the API on a non-loopback address without
+// CELERIAC_API_TOKEN logs one warning; on loopback, or with a token, none.
+func TestServeAddrWarning(t *testing.T) {
+	const warning = "without CELERIAC_API_TOKEN"
+	for _, tc := range []struct {
+		addr, token string
+		warns       bool
+	}{
+		{"0.0.0.0:0", "", true},
+		{"127.0.0.1:0", "", false},
+		{"0.0.0.0:0", "s3cret", false},
+	} {
+		t.Run(tc.addr+" token="+tc.token, func(t *testing.T) {
+			t.Setenv("CELERIAC_API_TOKEN", tc.token)
+			t.Setenv("CELERY_BROKER_URL", "")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errb logbuf.Buffer
+			done := make(chan error, 1)
+			go func() {
+				done <- cmdServe(ctx, []string{"--embedded-addr", "127.0.0.1:0", "--addr", tc.addr, "--worker=false"}, &out, &errb)
+			}()
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "celeriac is serving"); {
+				if time.Now().After(deadline) {
+					t.Fatalf("not serving: %s %s", out.String(), errb.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(errb.String(), warning); (n == 1) != tc.warns || n > 1 {
+				t.Errorf("%d warnings, want warns=%v:\n%s", n, tc.warns, errb.String())
+			}
+		})
+	}
+}
+
+func TestMarshalJSON(t *testing.T) {
+	b, err := marshalJSON(map[string]any{"s": "<b> & </b>"}, "")
+	if err != nil || string(b) != `{"s":"<b> & </b>"}` {
+		t.Errorf("marshalJSON = %s, %v", b, err)
+	}
+	if b, _ := marshalJSON([]int{1}, "  "); string(b) != "[\n  1\n]" {
+		t.Errorf("indented = %q", b)
 	}
 }

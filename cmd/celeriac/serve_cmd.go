@@ -38,11 +38,12 @@ type serveFlags struct {
 	rateLimit    float64
 	rateBurst    int
 	proxies      string
+	urlFile      string
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.workerFlags.register(fs)
-	fs.StringVar(&f.addr, "addr", ":8000", "HTTP API listen address")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8000", "HTTP API listen address (other than loopback, set $CELERIAC_API_TOKEN)")
 	fs.StringVar(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
 	fs.BoolVar(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
 	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: tasks.add, tasks.mul, tasks.sample_task, tasks.xsum; the test-only built-ins must be named)")
@@ -53,6 +54,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
 	fs.IntVar(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
 	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
+	fs.StringVar(&f.urlFile, "broker-url-file", "", "once serving, write the broker URL to this file (mode 0600; removed at exit); `make run` writes bin/broker-url for `make flower`")
 }
 
 // HTTP server timeouts. Writes may last as long as the longest ?wait=;
@@ -121,9 +123,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		allowed = builtin.APITasks()
 	}
 	ctl := control.New(client.Broker(), control.WithLogger(log))
+	token := os.Getenv("CELERIAC_API_TOKEN")
 	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
 		api.WithLogger(log),
-		api.WithToken(os.Getenv("CELERIAC_API_TOKEN")),
+		api.WithToken(token),
 		api.WithAllowedTasks(allowed...),
 		api.WithMaxDuration(f.maxDuration),
 		api.WithMaxBodyBytes(f.maxBody),
@@ -139,6 +142,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", f.addr, err)
+	}
+	if strings.TrimSpace(token) == "" && !isLoopback(ln.Addr()) {
+		log.Warn("the API listens on " + ln.Addr().String() + " without CELERIAC_API_TOKEN: anyone who can reach it may send and revoke tasks; " +
+			"set CELERIAC_API_TOKEN, or listen on 127.0.0.1 (the default --addr)")
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -156,6 +163,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	})
+	// The API answers at once (/readyz with 503 until the broker does);
+	// "celeriac is serving" and the worker wait for the broker.
+	if err := waitForBroker(ctx, client.Broker().Ping, brokerURL, startupRetry, log); err != nil {
+		srv.Close()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	wctx, stopWorker := context.WithCancel(ctx)
 	defer stopWorker()
 	if f.runWorker {
@@ -166,6 +183,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 	}
 	printBanner(stdout, &f, ln.Addr(), brokerURL, embedded, allowed)
+	if f.urlFile != "" {
+		if err := os.WriteFile(f.urlFile, []byte(brokerURL+"\n"), 0o600); err != nil {
+			log.Warn("--broker-url-file: could not write the broker URL", "error", err)
+		} else {
+			defer os.Remove(f.urlFile)
+		}
+	}
 
 	var runErr error
 	select {
@@ -205,10 +229,25 @@ func startEmbedded(addr string, stderr io.Writer) (*celery.Embedded, error) {
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "celeriac serve: %s is taken (%v); the embedded broker uses %s instead.\n"+
-		"  (To use the Redis already on %s, pass --broker redis://%s/0.)\n", addr, opErr.Err, emb.Addr(), addr, addr)
+		"  To use the Redis already there instead: %s serve --broker redis://%s/0\n", addr, opErr.Err, emb.Addr(), os.Args[0], addr)
 	return emb, nil
 }
 
+// isLoopback reports whether a listener's address is reachable from this
+// host only.
+func isLoopback(a net.Addr) bool {
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// printBanner prints what `celeriac serve` offers and commands that run
+// as written. Its "API:" and "Broker:" lines are stable (tests and
+// scripts read the first field after the label); the broker's password,
+// if any, is masked there.
 func printBanner(w io.Writer, f *serveFlags, httpAddr net.Addr, brokerURL, embedded string, allowed []string) {
 	host, port, _ := net.SplitHostPort(httpAddr.String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
@@ -216,8 +255,14 @@ func printBanner(w io.Writer, f *serveFlags, httpAddr net.Addr, brokerURL, embed
 	}
 	base := "http://" + net.JoinHostPort(host, port)
 	kind := "Redis"
+	memory := ""
 	if embedded != "" {
 		kind = "embedded, in memory"
+		memory = fmt.Sprintf(`
+The embedded broker keeps everything in memory: Ctrl-C discards queued
+tasks and results. To keep them, use a real Redis instead:
+  %s serve --broker redis://localhost:6379/0
+`, os.Args[0])
 	}
 	workerLine := "none in this process (--worker=false)"
 	if f.runWorker {
@@ -231,23 +276,25 @@ celeriac is serving.
   Broker:     %[2]s    (%[3]s)
   Go worker:  %[4]s
   Tasks the API may send: %[5]s
-
+%[6]s
 Try it:
   curl '%[1]s/run-task/?duration=1'
   curl %[1]s/task-status/<task_id>
   curl -X POST %[1]s/api/v1/tasks/tasks.add -H 'Content-Type: application/json' -d '{"args": [2, 3]}'
   curl '%[1]s/api/v1/tasks/<id>?wait=5s'
   curl -N %[1]s/api/v1/tasks/<id>/events
+  %[7]s call tasks.add --args '[2, 3]' --wait --broker %[2]s
 
-Flower:
-  celery --broker=%[2]s flower --port=5555
+Flower 2.2 (from the repository: `+"`make flower`"+` starts it against this broker;
+.venv, made by `+"`make venv`"+`, has Flower and Celery):
+  .venv/bin/celery --broker=%[2]s flower --address=127.0.0.1 --port=5555
 
-From Python (celery 5.x):
-  python -c "from celery import Celery; a = Celery(broker='%[2]s', backend='%[2]s'); print(a.send_task('tasks.add', (2, 3)).get(timeout=10))"
+From Python (Celery 5.x; .venv/bin/python has it):
+  .venv/bin/python -c "from celery import Celery; a = Celery(broker='%[2]s', backend='%[2]s'); print(a.send_task('tasks.add', (2, 3)).get(timeout=10))"
 
 Press Ctrl-C to stop.
 
-`, base, b, kind, workerLine, strings.Join(allowed, ", "))
+`, base, b, kind, workerLine, strings.Join(allowed, ", "), memory, os.Args[0])
 }
 
 // controlWorkers lists workers through remote control: ping says who is

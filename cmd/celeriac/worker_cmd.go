@@ -101,6 +101,15 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	if err := checkAuth(ctx, broker, brokerURL); err != nil {
 		return err
 	}
+	log.Info("connecting", "broker", redactURL(brokerURL))
+	// Ready only once the broker answers: until then each retry is
+	// logged, as Celery's worker does.
+	if err := waitForBroker(ctx, broker.Ping, brokerURL, startupRetry, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	var backend *celery.Backend
 	if backendURL == brokerURL {
 		backend = celery.NewBackendFromPool(broker.Pool(), celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log))
@@ -127,7 +136,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithSweepInterval(sweepInterval(f.visibility)),
 		worker.WithMaxMessageSize(f.maxMessageSize),
 	)
-	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
+	log.Info("starting", "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
 	// shutdown): unacknowledged messages stay in Redis for the sweep.
 	go func() {

@@ -234,14 +234,27 @@ func redact(raw string) string { return Mask(raw, "***") }
 func Redact(raw string) string { return Mask(raw, "***") }
 
 // Mask is Redact with mask in place of "***" (Celery's
-// maybe_sanitize_url writes "**"). A URL with only a password
-// (redis://secret@host) comes out as redis://:mask@host.
+// maybe_sanitize_url writes "**"). A Redis URL with a user info but no
+// colon (redis://secret@host, which kombu reads as the password) comes out
+// as redis://:mask@host; other schemes' lone user names stay
+// (amqp://guest@host//).
 func Mask(raw, mask string) string {
 	parts := strings.Split(raw, ";")
 	for i, p := range parts {
 		parts[i] = maskPart(p, mask)
 	}
 	return strings.Join(parts, ";")
+}
+
+// loneUserIsPassword reports whether a URL scheme's user info without a
+// colon is a password: kombu's Redis transport reads redis://secret@host
+// as the default user's password; amqp://guest@host names a user.
+func loneUserIsPassword(scheme string) bool {
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss", "sentinel", "sentinels", "unix", "redis+socket":
+		return true
+	}
+	return false
 }
 
 func maskPart(p, mask string) string {
@@ -265,10 +278,14 @@ func maskPart(p, mask string) string {
 				}
 			}
 			user, _, hasPw := strings.Cut(rest[:end], ":")
-			if !hasPw {
-				user = ""
+			switch {
+			case hasPw:
+				rest = user + ":" + mask + rest[end:]
+			case loneUserIsPassword(scheme):
+				rest = ":" + mask + rest[end:]
 			}
-			rest = user + ":" + mask + rest[end:]
+			// Otherwise (amqp://guest@host//) a lone user name is no
+			// secret and stays.
 		}
 	}
 	if q := strings.IndexByte(rest, '?'); q >= 0 {

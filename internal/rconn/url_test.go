@@ -83,7 +83,10 @@ func TestMaskURL(t *testing.T) {
 		{"redis://localhost:6379/0", "redis://localhost:6379/0"},
 		{"redis://:secret@h:1/0", "redis://:***@h:1/0"},
 		{"redis://user:secret@h:1/0", "redis://user:***@h:1/0"},
-		{"redis://secret@h/0", "redis://:***@h/0"},
+		{"redis://secret@h/0", "redis://:***@h/0"}, // kombu: a lone user info is Redis' password
+		{"amqp://guest@localhost//", "amqp://guest@localhost//"},
+		{"amqp://guest:pw@localhost//", "amqp://guest:***@localhost//"},
+		{"amqp://:pw@localhost//", "amqp://:***@localhost//"},
 		{"redis://:p@ss@h/0", "redis://:***@h/0"},                                    // '@' in the password
 		{"redis://:secret@h:port/0", "redis://:***@h:port/0"},                        // does not parse
 		{"redis://:sec ret@h/0", "redis://:***@h/0"},                                 // does not parse
