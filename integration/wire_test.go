@@ -1461,7 +1461,7 @@ func TestWireGoWorker(t *testing.T) {
 			code int
 			want string
 		}{
-			{"unknown flag", []string{"call", "tasks.add", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+			{"unknown flag", []string{"call", "tasks.add", "--bogus"}, 2, "unknown flag --bogus"},
 			{"bad scheme", []string{"call", "tasks.add", "--broker", "foo://bar"}, 1, `unsupported scheme "foo"`},
 			{"unreachable", []string{"purge", "--broker", "redis://127.0.0.1:1/0"}, 1, "127.0.0.1:1"},
 			{"bad args", []string{"call", "tasks.add", "--args", "{nope", "--broker", e.URL}, 1, "--args"},

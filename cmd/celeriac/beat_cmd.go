@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +22,7 @@ import (
 
 type beatFlags struct {
 	common
+	daemon
 	schedule     string
 	dryRun       bool
 	count        int
@@ -34,32 +34,34 @@ type beatFlags struct {
 	metricsAddr  string
 }
 
-func (f *beatFlags) register(fs *flag.FlagSet) {
+func (f *beatFlags) register(fs *flagSet) {
 	f.common.register(fs)
-	fs.StringVar(&f.schedule, "schedule", "", "schedule file, YAML (.yaml, .yml) or TOML (.toml); see docs/beat.md (required)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print each entry's next due times and exit; needs no broker")
-	fs.IntVar(&f.count, "n", 5, "with --dry-run: due times to print per entry")
-	fs.StringVar(&f.name, "name", "default", "schedule name: beats with the same name share one lock and one record of last runs")
-	fs.DurationVar(&f.lease, "lease", 10*time.Second, "leader lock lease: a standby takes over at most this long after the leader died")
-	fs.DurationVar(&f.lateWindow, "late-window", 0, "due times late by up to this are all sent; older ones follow --catch-up (default: the file's late_window, else 1m; at least 2 leases)")
-	fs.StringVar(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
-	fs.StringVar(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
+	f.daemon.register(fs)
+	fs.String(&f.schedule, "s schedule", "", "schedule file, YAML (.yaml, .yml) or TOML (.toml); see docs/beat.md (required)")
+	fs.Bool(&f.dryRun, "dry-run", false, "print each entry's next due times and exit; needs no broker")
+	fs.Int(&f.count, "n", 5, "with --dry-run: due times to print per entry")
+	fs.String(&f.name, "name", "default", "schedule name: beats with the same name share one lock and one record of last runs")
+	fs.Duration(&f.lease, "lease", 10*time.Second, "leader lock lease: a standby takes over at most this long after the leader died")
+	fs.Duration(&f.lateWindow, "late-window", 0, "due times late by up to this are all sent; older ones follow --catch-up (default: the file's late_window, else 1m; at least 2 leases)")
+	fs.String(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
+	fs.String(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
+	fs.String(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
 }
 
 func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("beat", flag.ContinueOnError)
+	fs := newFlagSet("beat")
 	var f beatFlags
 	f.register(fs)
-	log, err := setup(fs, &f.common, args, stderr)
+	log, done, err := setup(fs, &f.common, &f.daemon, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	defer done()
 	if f.schedule == "" {
-		return errors.New("--schedule: a schedule file is required")
+		return usagef("--schedule: a schedule file is required")
 	}
 	if f.count < 1 {
-		return errors.New("-n: want at least 1")
+		return usagef("-n: want at least 1")
 	}
 	cfg, err := beat.LoadFile(f.schedule)
 	if err != nil {
@@ -71,7 +73,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	catchUp := cfg.CatchUp
 	if f.catchUp != "" {
 		if catchUp, err = beat.ParseCatchUp(f.catchUp); err != nil {
-			return fmt.Errorf("--catch-up: %w", err)
+			return usagef("--catch-up: %w", err)
 		}
 	}
 	window := cfg.LateWindow
@@ -79,7 +81,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		window = f.lateWindow
 	}
 	if window < 0 {
-		return errors.New("--late-window must not be negative")
+		return usagef("--late-window must not be negative")
 	}
 	broker, err := celery.NewBroker(f.brokerURL(), celery.WithLogger(log))
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -19,26 +18,29 @@ import (
 // cmdEvents prints the event stream (like `celery events --dump`) until
 // interrupted.
 func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs := newFlagSet("events")
 	var c common
 	c.register(fs)
-	asJSON := fs.Bool("json", false, "print each event as one JSON line")
-	pattern := fs.String("pattern", "*", `routing-key pattern: "*", "task.*", "worker.*"`)
-	wakeup := fs.Bool("wakeup", true, "ask workers for a heartbeat at once (heartbeat broadcast)")
-	if err := parse(fs, args, stderr); err != nil {
+	var asJSON, wakeup, dump bool
+	var pattern string
+	fs.Bool(&asJSON, "j json", false, "print each event as one JSON line")
+	fs.Bool(&dump, "d dump", false, "accepted for Celery compatibility: celeriac events always dumps")
+	fs.String(&pattern, "pattern", "*", `routing-key pattern: "*", "task.*", "worker.*"`)
+	fs.Bool(&wakeup, "wakeup", true, "ask workers for a heartbeat at once (heartbeat broadcast)")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	log := c.logger(stderr)
 	broker, err := celery.NewBroker(c.brokerURL(), celery.WithLogger(log))
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
-	opts := []events.ReceiverOption{events.WithPattern(*pattern), events.WithReceiverLogger(log)}
-	if *wakeup {
+	opts := []events.ReceiverOption{events.WithPattern(pattern), events.WithReceiverLogger(log)}
+	if wakeup {
 		ctl := control.New(broker, control.WithLogger(log))
 		opts = append(opts, events.WithOnReady(func(ctx context.Context) {
 			if err := ctl.Heartbeat(ctx); err != nil {
@@ -46,9 +48,9 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}))
 	}
-	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+*pattern)
+	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+pattern)
 	return events.NewReceiver(broker, opts...).Run(ctx, func(e events.Event) {
-		if *asJSON {
+		if asJSON {
 			b, err := json.Marshal(map[string]any(e))
 			if err == nil {
 				fmt.Fprintln(stdout, string(b))

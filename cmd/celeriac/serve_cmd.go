@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,7 +32,7 @@ type serveFlags struct {
 	runWorker    bool
 	allowTasks   string
 	maxDuration  int
-	maxBody      int64
+	maxBody      int
 	maxWait      time.Duration
 	maxInFlight  int
 	rateLimit    float64
@@ -41,19 +40,19 @@ type serveFlags struct {
 	proxies      string
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *serveFlags) register(fs *flagSet) {
 	f.workerFlags.register(fs)
-	fs.StringVar(&f.addr, "addr", ":8000", "HTTP API listen address")
-	fs.StringVar(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
-	fs.BoolVar(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
-	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: the built-in tasks)")
-	fs.IntVar(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
-	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
-	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
-	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
-	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
-	fs.IntVar(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
-	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
+	fs.String(&f.addr, "addr", ":8000", "HTTP API listen address")
+	fs.String(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
+	fs.Bool(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
+	fs.String(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: the built-in tasks)")
+	fs.Count(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
+	fs.Count(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
+	fs.Duration(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
+	fs.Count(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
+	fs.Float(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
+	fs.Count(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
+	fs.String(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
 }
 
 // HTTP server timeouts. Writes may last as long as the longest ?wait=;
@@ -69,19 +68,27 @@ const (
 // starts): the HTTP API, a Go worker with the built-in tasks and, unless a
 // broker is named, an embedded in-memory broker, all in one process.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve")
 	var f serveFlags
 	f.register(fs)
-	log, err := setup(fs, &f.common, args, stderr)
+	log, done, err := setup(fs, &f.common, &f.daemon, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	gin.SetMode(gin.ReleaseMode)
+	defer done()
+	if err := f.finish(fs); err != nil {
+		return err
+	}
 	for _, p := range splitList(f.proxies) {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
-			return fmt.Errorf("--trusted-proxies: %q is not an IP address or CIDR", p)
+			return usagef("--trusted-proxies: %q is not an IP address or CIDR", p)
 		}
 	}
+	if f.rateLimit < 0 || f.maxWait < 0 {
+		return usagef("--rate-limit and --max-wait must not be negative")
+	}
+	f.notes(log)
+	gin.SetMode(gin.ReleaseMode)
 
 	brokerURL, embedded := f.broker, ""
 	if brokerURL == "" {
@@ -129,9 +136,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithToken(os.Getenv("CELERIAC_API_TOKEN")),
 		api.WithAllowedTasks(allowed...),
 		api.WithMaxDuration(f.maxDuration),
-		api.WithMaxBodyBytes(f.maxBody),
+		api.WithMaxBodyBytes(int64(f.maxBody)),
 		api.WithMaxWait(f.maxWait),
-		api.WithQueues(splitList(f.queues)...),
+		api.WithQueues(f.queueList...),
 		api.WithShutdown(ctx),
 		api.WithMaxInFlight(f.maxInFlight),
 		api.WithRateLimit(f.rateLimit, f.rateBurst),
@@ -223,7 +230,7 @@ func printBanner(w io.Writer, f *serveFlags, httpAddr net.Addr, brokerURL, embed
 	}
 	workerLine := "none in this process (--worker=false)"
 	if f.runWorker {
-		workerLine = fmt.Sprintf("%s on queue(s) %s", expandNodename(f.nodename), f.queues)
+		workerLine = fmt.Sprintf("%s on queue(s) %s", expandNodename(f.nodename), strings.Join(f.queueList, ","))
 	}
 	b := redactURL(brokerURL)
 	fmt.Fprintf(w, `
