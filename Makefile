@@ -16,7 +16,7 @@ export GOTOOLCHAIN := auto
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/celeriac
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/celeriac
 
 ## run: build and start `celeriac serve`: HTTP API on :8000, Go worker, embedded broker (no Redis needed).
 run: build

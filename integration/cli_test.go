@@ -4,7 +4,14 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,5 +66,92 @@ func TestCLIControlAndEvents(t *testing.T) {
 	})
 	if !strings.Contains(ev.Log(), `"worker-heartbeat"`) {
 		t.Errorf("no heartbeat in the event stream:\n%s", ev.Log())
+	}
+}
+
+// TestCLICeleryFlags starts the worker binary with the flags a Celery user
+// writes (issue 17 item 2), then checks what they did through inspect,
+// itself run with Celery's short spellings and a plain-seconds timeout,
+// and the exit statuses of a usage error and of no replies.
+func TestCLICeleryFlags(t *testing.T) {
+	e := newEnv(t)
+	pidfile := filepath.Join(t.TempDir(), "worker.pid")
+	p := startBinary(t, "worker ready", "-A", "proj", "worker", "-b", e.URL, "-l", "INFO", "--concurrency", "3",
+		"--hostname", "flags@%h", "--queues=fa,fb,fc", "-X", "fc", "--events", "--prefetch-multiplier", "1",
+		"--without-heartbeat", "--without-gossip", "--without-mingle", "-P", "threads", "-O", "fair",
+		"--time-limit", "30", "--soft-time-limit=20s", "--heartbeat-interval", "0.5", "--pidfile", pidfile)
+	host, _ := os.Hostname()
+	node := "flags@" + host
+	raw, err := os.ReadFile(pidfile)
+	if err != nil || strings.TrimSpace(string(raw)) != strconv.Itoa(p.cmd.Process.Pid) {
+		t.Errorf("--pidfile holds %q (%v), want %d", raw, err, p.cmd.Process.Pid)
+	}
+	for _, want := range []string{"-A/--app is ignored", "-P/--pool: tasks run in goroutines", "--without-heartbeat is ignored"} {
+		if !strings.Contains(p.Log(), want) {
+			t.Errorf("worker log lacks %q", want)
+		}
+	}
+
+	out, stderr, code := wireCLI(t, "inspect", "stats", "-b", e.URL, "-d", node, "-t", "5", "-j")
+	var stats map[string]map[string]any
+	if err := json.Unmarshal([]byte(out), &stats); code != 0 || err != nil {
+		t.Fatalf("inspect stats -j: exit %d, %v\n%s%s", code, err, out, stderr)
+	}
+	if pool, _ := stats[node]["pool"].(map[string]any); pool["max-concurrency"] != float64(3) {
+		t.Errorf("-c 3 --concurrency: pool = %v", stats[node]["pool"])
+	}
+	out, _, code = wireCLI(t, "inspect", "active_queues", "--broker="+e.URL, "--destination", node, "--timeout=5s", "--json")
+	var aq map[string][]map[string]any
+	if err := json.Unmarshal([]byte(out), &aq); code != 0 || err != nil {
+		t.Fatalf("inspect active_queues: exit %d, %v\n%s", code, err, out)
+	}
+	var names []string
+	for _, q := range aq[node] {
+		names = append(names, fmt.Sprint(q["name"]))
+	}
+	if slices.Sort(names); !slices.Equal(names, []string{"fa", "fb"}) {
+		t.Errorf("--queues=fa,fb,fc -X fc: consuming %v, want [fa fb]", names)
+	}
+
+	// A task on fb runs; result waits take plain seconds.
+	ctx := ctxFor(t, 30*time.Second)
+	res, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(2, 3), celery.Queue("fb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = wireCLI(t, "result", res.ID, "-b", e.URL, "--wait", "--timeout", "20")
+	if code != 0 || !strings.Contains(out, `"SUCCESS"`) {
+		t.Errorf("result --wait --timeout 20: exit %d\n%s%s", code, out, stderr)
+	}
+
+	// No node answers: Celery's line and EX_UNAVAILABLE (69), with and
+	// without --json; a usage error exits 2.
+	for _, args := range [][]string{{"inspect", "ping"}, {"inspect", "ping", "-j"}, {"control", "rate_limit", "tasks.add", "1/s"}} {
+		out, stderr, code = wireCLI(t, append(args, "-b", e.URL, "-d", "nobody@nowhere", "-t", "0.3")...)
+		if code != 69 || out != "" || strings.TrimSpace(stderr) != "Error: No nodes replied within time constraint" {
+			t.Errorf("%v to nobody: exit %d, stdout %q, stderr %q; want 69 and Celery's line", args, code, out, stderr)
+		}
+	}
+	_, stderr, code = wireCLI(t, "worker", "-b", e.URL, "--concurency", "2")
+	if code != 2 || !strings.Contains(stderr, "did you mean --concurrency?") {
+		t.Errorf("worker --concurency: exit %d, stderr %q", code, stderr)
+	}
+	out, _, code = wireCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "celeriac ") || !strings.Contains(out, "go1.") {
+		t.Errorf("celeriac version: exit %d, %q", code, out)
+	}
+
+	// A second worker on the same pid file is refused; after a warm
+	// shutdown the file is gone.
+	_, stderr, code = wireCLI(t, "worker", "-b", e.URL, "--pidfile", pidfile, "-n", "other@x")
+	if code != 1 || !strings.Contains(stderr, "--pidfile") {
+		t.Errorf("second worker on a live pid file: exit %d, stderr %q", code, stderr)
+	}
+	p.Signal(syscall.SIGTERM)
+	if !p.Wait(40 * time.Second) {
+		t.Fatal("worker did not stop")
+	}
+	if _, err := os.Stat(pidfile); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pid file after exit: %v", err)
 	}
 }
