@@ -21,7 +21,7 @@ const configDoc = "../../docs/configuration.md"
 var envVars = []struct{ name, commands, doc string }{
 	{"CELERY_BROKER_URL", "all", "broker URL when `--broker` is not given (default `redis://localhost:6379/0`; `serve` starts its embedded broker when neither is set)"},
 	{"CELERY_RESULT_BACKEND", "all", "result backend URL when `--result-backend` is not given (default: the broker URL)"},
-	{"CELERIAC_API_TOKEN", "serve, run", "when set, every API route but `/healthz`, `/readyz`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`"},
+	{"CELERIAC_API_TOKEN", "serve, run", "when set, every API route but `/healthz`, `/readyz`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`; whitespace around it (a trailing newline) is trimmed with a warning, and a blank value is refused"},
 }
 
 // positional gives the usage line of commands that take arguments and do

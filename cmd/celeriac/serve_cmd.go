@@ -88,6 +88,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--rate-limit and --max-wait must not be negative")
 	}
 	f.notes(log)
+	token, err := apiToken(log)
+	if err != nil {
+		return err
+	}
 	gin.SetMode(gin.ReleaseMode)
 
 	brokerURL, embedded := f.broker, ""
@@ -133,7 +137,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctl := control.New(client.Broker(), control.WithLogger(log))
 	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
 		api.WithLogger(log),
-		api.WithToken(os.Getenv("CELERIAC_API_TOKEN")),
+		api.WithToken(token),
 		api.WithAllowedTasks(allowed...),
 		api.WithMaxDuration(f.maxDuration),
 		api.WithMaxBodyBytes(int64(f.maxBody)),
