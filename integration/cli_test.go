@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
 )
 
 // TestCLIControlAndEvents drives `celeriac control` and `celeriac events`
@@ -153,5 +154,32 @@ func TestCLICeleryFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(pidfile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pid file after exit: %v", err)
+	}
+}
+
+// TestCLIEventsEscapesForgedFields: whoever can publish on the broker can
+// forge an event; `celeriac events` prints its hostname and fields with
+// control characters escaped (issue 16 item 13).
+func TestCLIEventsEscapesForgedFields(t *testing.T) {
+	e := newEnv(t)
+	ev := startBinary(t, "listening on", "events", "-b", e.URL, "--wakeup=false")
+	const forged = "evil\x1b[2J\x1b[H\nceleriac@fake: all good"
+	disp := events.NewDispatcher(e.Client.Broker(), forged)
+	defer disp.Close()
+	ctx := ctxFor(t, 20*time.Second)
+	// The receiver subscribes right after printing its banner: send until
+	// the event shows.
+	waitFor(t, "the forged event in `celeriac events`", 15*time.Second, func() bool {
+		if err := disp.SendNow(ctx, "worker-heartbeat", map[string]any{"sw_ident": "py\rcelery\a"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(ev.Log(), `"evil\x1b[2J\x1b[H\nceleriac@fake: all good" [`)
+	})
+	if strings.ContainsAny(ev.Log(), "\x1b\r\a") || strings.Contains(ev.Log(), "\nceleriac@fake") {
+		t.Errorf("control characters reached the output:\n%q", ev.Log())
+	}
+	if !strings.Contains(ev.Log(), `sw_ident="py\rcelery\a"`) {
+		t.Errorf("field not escaped:\n%q", ev.Log())
 	}
 }

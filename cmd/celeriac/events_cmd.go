@@ -62,14 +62,16 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // formatEvent is one line in the style of `celery events --dump`:
-// "<hostname> [<time>] <type>: key=value, ...".
+// "<hostname> [<time>] <type>: key=value, ...". Every part taken from the
+// event is passed through printable: events are written by whoever can
+// publish on the broker.
 func formatEvent(e events.Event) string {
 	skip := map[string]bool{"type": true, "hostname": true, "timestamp": true, "local_received": true, "utcoffset": true, "pid": true, "clock": true}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(e)) {
 		if !skip[k] {
-			parts = append(parts, fmt.Sprintf("%s=%v", k, e[k]))
+			parts = append(parts, printable(k)+"="+printable(fmt.Sprint(e[k])))
 		}
 	}
-	return fmt.Sprintf("%s [%s] %s: %s", e.Hostname(), e.Time().UTC().Format(time.DateTime+".000000"), e.Type(), strings.Join(parts, ", "))
+	return fmt.Sprintf("%s [%s] %s: %s", printable(e.Hostname()), e.Time().UTC().Format(time.DateTime+".000000"), printable(e.Type()), strings.Join(parts, ", "))
 }

@@ -222,8 +222,8 @@ func printReplies(w io.Writer, replies map[string]any) {
 				v = o
 			}
 		}
-		fmt.Fprintf(w, "->  %s: %s\n", node, status)
-		fmt.Fprintln(w, indent(pretty(v), "        "))
+		fmt.Fprintf(w, "->  %s: %s\n", printable(node), status)
+		fmt.Fprintln(w, indent(printableText(pretty(v)), "        "))
 	}
 	n := len(replies)
 	word := "nodes"
@@ -246,7 +246,7 @@ func pretty(v any) string {
 		lines := make([]string, len(x))
 		for i, e := range x {
 			if s, ok := e.(string); ok {
-				lines[i] = "* " + s
+				lines[i] = "* " + printable(s)
 			} else {
 				b, _ := json.Marshal(e)
 				lines[i] = "* " + string(b)
