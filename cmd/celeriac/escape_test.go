@@ -35,7 +35,7 @@ func TestFormatEventEscapes(t *testing.T) {
 	e := events.Event{
 		"type": "worker-heartbeat\x1b[31m", "hostname": "evil\x1b[2J\nfake@line",
 		"timestamp": float64(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Unix()),
-		"freq": 2.0, "sw_ident": "py\rcelery", "k\x07": []any{"a\nb"},
+		"freq":      2.0, "sw_ident": "py\rcelery", "k\x07": []any{"a\nb"},
 	}
 	got := formatEvent(e)
 	want := `"evil\x1b[2J\nfake@line" [2026-01-02 03:04:05.000000] "worker-heartbeat\x1b[31m": freq=2, "k\a"="[a\nb]", sw_ident="py\rcelery"`
