@@ -109,13 +109,14 @@ func defaultBrokerOptions() brokerOptions {
 
 // NewBroker connects to the Redis named by url (redis://, rediss://,
 // unix://, sentinel://; spec §2.9). It does not dial until first use; call
-// Ping to check reachability.
+// Ping to check reachability. A global_keyprefix query parameter in url
+// is the default of WithKeyPrefix.
 func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: broker: %w", err)
 	}
-	b := newBroker(nil, cfg.DB, opts)
+	b := newBroker(nil, cfg.DB, append([]BrokerOption{WithKeyPrefix(cfg.KeyPrefix)}, opts...))
 	b.cfg = cfg
 	b.pool = rconn.NewPool(cfg, poolMaxIdle, b.o.maxConns)
 	b.ownsPool = true

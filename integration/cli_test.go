@@ -17,6 +17,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/pypeer"
 )
 
 // TestCLIControlAndEvents drives `celeriac control` and `celeriac events`
@@ -181,5 +182,49 @@ func TestCLIEventsEscapesForgedFields(t *testing.T) {
 	}
 	if !strings.Contains(ev.Log(), `sw_ident="py\rcelery\a"`) {
 		t.Errorf("field not escaped:\n%q", ev.Log())
+	}
+}
+
+// TestCLIGlobalKeyPrefix: a Python app with broker_transport_options and
+// result_backend_transport_options global_keyprefix sends to a `celeriac
+// worker` binary given the same prefixes, and gets its result (issue 17
+// item 7). The result prefix "r" has no separator: both sides make it
+// "r_". The CLI takes the prefixes as flags, environment variables or a
+// ?global_keyprefix= in the URL.
+func TestCLIGlobalKeyPrefix(t *testing.T) {
+	e := newEnv(t)
+	const node = "kp@celeriac"
+	startBinary(t, "worker ready", "worker", "-b", e.URL, "--global-keyprefix", "x:", "--result-global-keyprefix=r", "-c", "2", "-n", node)
+	py := pypeer.Cmd{BrokerURL: e.URL, Env: []string{"CELERIAC_GLOBAL_KEYPREFIX=x:", "CELERIAC_RESULT_GLOBAL_KEYPREFIX=r"}}
+	var sent struct {
+		ID string `json:"id"`
+	}
+	py.RunJSON(t, &sent, "client.py", "send", "tasks.add", "--args", "[2, 3]")
+	var got pyResult
+	py.RunJSON(t, &got, "client.py", "get", sent.ID, "--timeout", "30")
+	if got.State != "SUCCESS" || got.Result != float64(5) {
+		t.Fatalf("Python get through prefixes = %+v", got)
+	}
+	if e.Redis.Do(t, "EXISTS", "r_celery-task-meta-"+sent.ID) != int64(1) || e.Redis.Do(t, "EXISTS", "celery-task-meta-"+sent.ID) != int64(0) {
+		t.Errorf("result not under r_celery-task-meta-%s only", sent.ID)
+	}
+	if keys := e.Redis.Do(t, "KEYS", "_kombu*"); len(keys.([]any)) != 0 {
+		t.Errorf("unprefixed kombu keys: %q", keys)
+	}
+
+	// The URL form for the broker (the backend shares the URL, but the
+	// flag names its own prefix), then the environment.
+	out, stderr, code := wireCLI(t, "call", "tasks.add", "-a", "[4, 5]", "--wait", "-t", "20", "-b", e.URL+"?global_keyprefix=x:", "--result-global-keyprefix", "r")
+	if code != 0 || !strings.Contains(out, `"result": 9`) {
+		t.Errorf("call with ?global_keyprefix=x: exit %d\n%s%s", code, out, stderr)
+	}
+	t.Setenv("CELERIAC_GLOBAL_KEYPREFIX", "x:")
+	out, stderr, code = wireCLI(t, "inspect", "ping", "-b", e.URL, "-d", node, "-t", "5", "-j")
+	if code != 0 || !strings.Contains(out, node) {
+		t.Errorf("inspect ping with $CELERIAC_GLOBAL_KEYPREFIX: exit %d\n%s%s", code, out, stderr)
+	}
+	t.Setenv("CELERIAC_GLOBAL_KEYPREFIX", "")
+	if _, _, code = wireCLI(t, "inspect", "ping", "-b", e.URL, "-d", node, "-t", "0.5"); code != 69 {
+		t.Errorf("inspect ping without the prefix: exit %d, want 69 (no node sees it)", code)
 	}
 }

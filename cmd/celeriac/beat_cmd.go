@@ -83,7 +83,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if window < 0 {
 		return usagef("--late-window must not be negative")
 	}
-	broker, err := celery.NewBroker(f.brokerURL(), celery.WithLogger(log))
+	broker, err := f.newBroker(log)
 	if err != nil {
 		return err
 	}

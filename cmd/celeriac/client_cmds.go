@@ -20,7 +20,8 @@ var errTaskFailed = errors.New("task failed")
 
 func newClient(c *common, stderr io.Writer) (*celery.Client, error) {
 	log := c.logger(stderr)
-	return celery.NewClient(c.brokerURL(), celery.WithResultBackend(c.backendURL()), celery.WithClientLogger(log))
+	return celery.NewClient(c.brokerURL(), celery.WithResultBackend(c.backendURL()), celery.WithClientLogger(log),
+		celery.WithBrokerOptions(c.brokerOptions()...), celery.WithBackendOptions(c.backendOptions()...))
 }
 
 func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -191,7 +192,7 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	excluded := splitList(exclude)
 	list := slices.DeleteFunc(splitList(queues), func(q string) bool { return slices.Contains(excluded, q) })
-	b, err := celery.NewBroker(c.brokerURL(), celery.WithLogger(c.logger(stderr)))
+	b, err := c.newBroker(c.logger(stderr))
 	if err != nil {
 		return err
 	}

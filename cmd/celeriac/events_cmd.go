@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/celery/events"
 )
@@ -34,7 +33,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	log := c.logger(stderr)
-	broker, err := celery.NewBroker(c.brokerURL(), celery.WithLogger(log))
+	broker, err := c.newBroker(log)
 	if err != nil {
 		return err
 	}

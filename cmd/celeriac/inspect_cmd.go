@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 )
 
@@ -160,7 +159,7 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func newControl(f *ctlFlags, stderr io.Writer) (*control.Control, func(), error) {
 	log := f.logger(stderr)
-	broker, err := celery.NewBroker(f.brokerURL(), celery.WithLogger(log))
+	broker, err := f.newBroker(log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -20,6 +21,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 func main() {
@@ -141,12 +144,15 @@ var logLevels = []string{"debug", "info", "warning", "warn", "error", "critical"
 // common holds the flags every command shares.
 type common struct {
 	app, broker, backend, loglevel, logFormat string
+	keyPrefix, resultKeyPrefix                string
 }
 
 func (c *common) register(fs *flagSet) {
 	fs.String(&c.app, "A app", "", "accepted for Celery compatibility and ignored: the Go binary's tasks are compiled in")
 	fs.String(&c.broker, "b broker", "", "broker URL (default $CELERY_BROKER_URL, else redis://localhost:6379/0)")
 	fs.String(&c.backend, "result-backend", "", "result backend URL (default $CELERY_RESULT_BACKEND, else the broker)")
+	fs.String(&c.keyPrefix, "global-keyprefix", "", "prefix of every broker key and channel, as kombu's broker_transport_options={'global_keyprefix': ...} (default $CELERIAC_GLOBAL_KEYPREFIX, else the broker URL's ?global_keyprefix=)")
+	fs.String(&c.resultKeyPrefix, "result-global-keyprefix", "", "prefix of result keys, as Celery's result_backend_transport_options={'global_keyprefix': ...}; _ is appended unless it ends in : _ - or . (default $CELERIAC_RESULT_GLOBAL_KEYPREFIX, else the result backend URL's ?global_keyprefix=)")
 	fs.Choice(&c.loglevel, "l loglevel", "info", logLevels, "log level, in any case")
 	fs.Choice(&c.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
 }
@@ -169,6 +175,29 @@ func (c *common) backendURL() string {
 		return v
 	}
 	return c.brokerURL()
+}
+
+// brokerOptions returns the broker options from --global-keyprefix or
+// its environment variable; without either, a ?global_keyprefix= in the
+// broker URL applies (celery.NewBroker).
+func (c *common) brokerOptions() []celery.BrokerOption {
+	if p := cmp.Or(c.keyPrefix, os.Getenv("CELERIAC_GLOBAL_KEYPREFIX")); p != "" {
+		return []celery.BrokerOption{celery.WithKeyPrefix(p)}
+	}
+	return nil
+}
+
+// backendOptions is brokerOptions for the result backend.
+func (c *common) backendOptions() []celery.BackendOption {
+	if p := cmp.Or(c.resultKeyPrefix, os.Getenv("CELERIAC_RESULT_GLOBAL_KEYPREFIX")); p != "" {
+		return []celery.BackendOption{celery.WithResultKeyPrefix(p)}
+	}
+	return nil
+}
+
+// newBroker opens the broker of --broker with --global-keyprefix.
+func (c *common) newBroker(log *slog.Logger) (*celery.Broker, error) {
+	return celery.NewBroker(c.brokerURL(), append([]celery.BrokerOption{celery.WithLogger(log)}, c.brokerOptions()...)...)
 }
 
 // logger returns a logger writing to w at --loglevel in --log-format.

@@ -111,7 +111,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		backendURL = brokerURL
 	}
 
-	client, err := celery.NewClient(brokerURL, celery.WithResultBackend(backendURL), celery.WithClientLogger(log))
+	client, err := celery.NewClient(brokerURL, celery.WithResultBackend(backendURL), celery.WithClientLogger(log),
+		celery.WithBrokerOptions(f.brokerOptions()...), celery.WithBackendOptions(f.backendOptions()...))
 	if err != nil {
 		return err
 	}

@@ -166,7 +166,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
 	queues := f.queueList
-	broker, err := celery.NewBroker(brokerURL, celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility))
+	broker, err := celery.NewBroker(brokerURL, append([]celery.BrokerOption{celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -174,10 +174,13 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	if err := checkAuth(ctx, broker, brokerURL); err != nil {
 		return err
 	}
+	backendOpts := append([]celery.BackendOption{celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)}, f.backendOptions()...)
 	var backend *celery.Backend
 	if backendURL == brokerURL {
-		backend = celery.NewBackendFromPool(broker.Pool(), celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log))
-	} else if backend, err = celery.NewBackend(backendURL, celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)); err != nil {
+		// The broker URL serves results too, its ?global_keyprefix= included.
+		cfg, _ := rconn.ParseURL(brokerURL) // parsed by NewBroker above
+		backend = celery.NewBackendFromPool(broker.Pool(), append([]celery.BackendOption{celery.WithResultKeyPrefix(cfg.KeyPrefix)}, backendOpts...)...)
+	} else if backend, err = celery.NewBackend(backendURL, backendOpts...); err != nil {
 		return err
 	}
 	defer backend.Close()
