@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -40,6 +41,8 @@ type Broker struct {
 	mu       sync.Mutex
 	declared map[string]bool
 	closed   bool
+
+	reconnects atomic.Int64 // consumer connections restored after a loss
 
 	// Single publishes waiting for the next shared round trip (PublishOne).
 	pubMu       sync.Mutex
@@ -159,6 +162,10 @@ func (b *Broker) DB() int { return b.db }
 
 // KeyPrefix returns the global key prefix.
 func (b *Broker) KeyPrefix() string { return b.o.prefix }
+
+// Reconnects returns how many times a consumer's connection came back
+// after it was lost.
+func (b *Broker) Reconnects() int64 { return b.reconnects.Load() }
 
 // Pool returns the underlying connection pool.
 func (b *Broker) Pool() *redis.Pool { return b.pool }
@@ -854,7 +861,9 @@ func (c *Consumer) rotate(queue string) {
 }
 
 func (c *Consumer) up() {
-	c.state.Up()
+	if c.state.Up() {
+		c.b.reconnects.Add(1)
+	}
 	c.fails = 0
 }
 

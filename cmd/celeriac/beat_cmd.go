@@ -96,27 +96,29 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
 	}
 	if f.metricsAddr != "" {
-		stop, err := serveMetrics(f.metricsAddr, reg)
+		stop, url, err := serveMetrics(f.metricsAddr, reg)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		defer stop()
-		log.Info("metrics", "url", "http://"+f.metricsAddr+"/metrics")
+		log.Info("metrics", "url", url)
 	}
 	log.Info("connecting", "broker", redactURL(f.brokerURL()), "schedule", f.schedule)
 	return b.Run(ctx)
 }
 
-// serveMetrics serves reg (plus Go and process metrics) at addr/metrics
-// until stop is called.
-func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// serveMetrics serves what g gathers, plus Go and process metrics, at
+// addr/metrics until stop is called; url is where (the port chosen when
+// addr's is 0).
+func serveMetrics(addr string, g prometheus.Gatherer) (stop func(), url string, err error) {
+	runtimeReg := prometheus.NewRegistry()
+	runtimeReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{g, runtimeReg}, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
@@ -125,7 +127,7 @@ func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error
 		defer cancel()
 		srv.Shutdown(ctx)
 		<-done
-	}, nil
+	}, "http://" + ln.Addr().String() + "/metrics", nil
 }
 
 // dryRun prints each entry's next n due times after now, in the entry's

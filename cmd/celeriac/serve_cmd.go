@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/api"
 	"github.com/celeriac/celeriac/celery"
@@ -135,6 +136,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		builtin.Register(mux, client.Broker().Pool())
 		allowed = mux.Names()
 	}
+	// The worker's metrics are served at the API's /metrics too.
+	workerReg := prometheus.NewRegistry()
+	if f.metricsAddr != "" {
+		stop, url, err := serveMetrics(f.metricsAddr, workerReg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stop()
+		log.Info("metrics", "url", url)
+	}
 	ctl := control.New(client.Broker(), control.WithLogger(log))
 	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
 		api.WithLogger(log),
@@ -148,6 +159,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithMaxInFlight(f.maxInFlight),
 		api.WithRateLimit(f.rateLimit, f.rateBurst),
 		api.WithTrustedProxies(splitList(f.proxies)...),
+		api.WithMetrics(workerReg),
 	)
 
 	ln, err := net.Listen("tcp", f.addr)
@@ -174,7 +186,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stopWorker()
 	if f.runWorker {
 		wg.Go(func() {
-			if err := runWorker(wctx, &f.workerFlags, brokerURL, backendURL, log); err != nil {
+			if err := runWorker(wctx, &f.workerFlags, brokerURL, backendURL, log, workerReg); err != nil {
 				errc <- fmt.Errorf("worker: %w", err)
 			}
 		})

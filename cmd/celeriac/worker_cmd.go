@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/worker"
@@ -46,6 +48,7 @@ type workerFlags struct {
 	maxTasksPerChild      int
 	maxMemoryPerChild     int
 	maxMessageSize        int
+	metricsAddr           string
 
 	queueList []string // -Q less -X, set by finish
 }
@@ -80,6 +83,7 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Duration(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
 	fs.Duration(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
+	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
 }
 
 // finish checks the parsed worker flags together and derives what
@@ -161,10 +165,22 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.notes(log)
-	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log)
+	var reg *prometheus.Registry
+	if f.metricsAddr != "" {
+		reg = prometheus.NewRegistry()
+		stop, url, err := serveMetrics(f.metricsAddr, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stop()
+		log.Info("metrics", "url", url)
+	}
+	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log, reg)
 }
 
-func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
+// runWorker runs a worker until ctx ends; its metrics go to reg unless it
+// is nil.
+func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry) error {
 	queues := f.queueList
 	broker, err := celery.NewBroker(brokerURL, append([]celery.BrokerOption{celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
 	if err != nil {
@@ -186,7 +202,11 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	defer backend.Close()
 	mux := worker.NewServeMux()
 	builtin.Register(mux, broker.Pool())
-	w := worker.New(broker, backend, mux,
+	var opts []worker.Option
+	if reg != nil {
+		opts = append(opts, worker.WithRegisterer(reg))
+	}
+	w := worker.New(broker, backend, mux, append(opts,
 		worker.WithQueues(queues...),
 		worker.WithConcurrency(f.concurrency),
 		worker.WithPrefetchMultiplier(f.prefetch),
@@ -202,7 +222,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithBrokerURL(brokerURL, backendURL),
 		worker.WithSweepInterval(sweepInterval(f.visibility)),
 		worker.WithMaxMessageSize(f.maxMessageSize),
-	)
+	)...)
 	log.Info("connecting", "broker", redactURL(brokerURL), "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
 	// shutdown): unacknowledged messages stay in Redis for the sweep.
