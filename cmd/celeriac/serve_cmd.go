@@ -32,7 +32,7 @@ type serveFlags struct {
 	embeddedAddr string
 	runWorker    bool
 	allowTasks   string
-	maxDuration  int
+	maxDuration  time.Duration
 	maxBody      int
 	maxWait      time.Duration
 	maxInFlight  int
@@ -47,7 +47,7 @@ func (f *serveFlags) register(fs *flagSet) {
 	fs.String(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
 	fs.Bool(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
 	fs.String(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: the built-in tasks)")
-	fs.Count(&f.maxDuration, "max-duration", 3600, "largest duration /run-task/ accepts, in seconds")
+	fs.Duration(&f.maxDuration, "max-duration", time.Hour, "largest duration /run-task/ accepts (whole seconds count)")
 	fs.Count(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
 	fs.Duration(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
 	fs.Count(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
@@ -85,8 +85,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("--trusted-proxies: %q is not an IP address or CIDR", p)
 		}
 	}
-	if f.rateLimit < 0 || f.maxWait < 0 {
-		return usagef("--rate-limit and --max-wait must not be negative")
+	if f.rateLimit < 0 || f.maxWait < 0 || f.maxDuration < 0 {
+		return usagef("--rate-limit, --max-wait and --max-duration must not be negative")
 	}
 	f.notes(log)
 	token, err := apiToken(log)
@@ -151,7 +151,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		api.WithLogger(log),
 		api.WithToken(token),
 		api.WithAllowedTasks(allowed...),
-		api.WithMaxDuration(f.maxDuration),
+		api.WithMaxDuration(int(f.maxDuration/time.Second)),
 		api.WithMaxBodyBytes(int64(f.maxBody)),
 		api.WithMaxWait(f.maxWait),
 		api.WithQueues(f.queueList...),
