@@ -125,6 +125,14 @@ func TestCLICeleryFlags(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"SUCCESS"`) {
 		t.Errorf("result --wait --timeout 20: exit %d\n%s%s", code, out, stderr)
 	}
+	failed, err := e.Client.SendTask(ctx, "tasks.fail", celery.Args("flagged"), celery.Queue("fa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = wireCLI(t, "result", failed.ID, "-b", e.URL, "--wait", "--timeout=20s", "--traceback", "-t", "tasks.fail")
+	if code != 0 || !strings.Contains(out, "ValueError: flagged") || strings.Contains(out, `"state"`) {
+		t.Errorf("result --traceback: exit %d\n%s%s", code, out, stderr)
+	}
 
 	// No node answers: Celery's line and EX_UNAVAILABLE (69), with and
 	// without --json; a usage error exits 2.
@@ -214,7 +222,7 @@ func TestCLIGlobalKeyPrefix(t *testing.T) {
 
 	// The URL form for the broker (the backend shares the URL, but the
 	// flag names its own prefix), then the environment.
-	out, stderr, code := wireCLI(t, "call", "tasks.add", "-a", "[4, 5]", "--wait", "-t", "20", "-b", e.URL+"?global_keyprefix=x:", "--result-global-keyprefix", "r")
+	out, stderr, code := wireCLI(t, "call", "tasks.add", "-a", "[4, 5]", "--wait", "--timeout", "20", "-b", e.URL+"?global_keyprefix=x:", "--result-global-keyprefix", "r")
 	if code != 0 || !strings.Contains(out, `"result": 9`) {
 		t.Errorf("call with ?global_keyprefix=x: exit %d\n%s%s", code, out, stderr)
 	}

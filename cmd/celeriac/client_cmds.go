@@ -43,8 +43,10 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Int(&priority, "priority", 0, "priority 0 (first) .. 9")
 	fs.String(&queue, "queue", celery.DefaultQueue, "queue name")
 	fs.String(&taskID, "task-id", "", "task id (default: a new UUID)")
+	var serializer string
 	fs.Bool(&wait, "wait", false, "wait for the result and print it")
-	fs.Duration(&timeout, "t timeout", 0, "with --wait: give up after this long (0 = never)")
+	fs.Duration(&timeout, "timeout", 0, "with --wait: give up after this long (0 = never)")
+	fs.Choice(&serializer, "serializer", "json", []string{"json"}, "accepted for Celery compatibility: celeriac sends JSON only")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -119,10 +121,13 @@ func cmdResult(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.synopsis = "celeriac result <task id> [flags]"
 	var c common
 	c.register(fs)
-	var wait bool
+	var wait, traceback bool
 	var timeout time.Duration
+	var task string
 	fs.Bool(&wait, "wait", false, "wait until the task is ready")
-	fs.Duration(&timeout, "t timeout", 0, "with --wait: give up after this long (0 = never)")
+	fs.Duration(&timeout, "timeout", 0, "with --wait: give up after this long (0 = never)")
+	fs.String(&task, "t task", "", "accepted for Celery compatibility: the task's name does not change where its result is")
+	fs.Bool(&traceback, "traceback", false, "print only the traceback of a failed task (nothing for others), as celery result --traceback")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -134,23 +139,41 @@ func cmdResult(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer client.Close()
+	if traceback {
+		return printTraceback(ctx, client.AsyncResult(fs.Arg(0)), wait, timeout, stdout)
+	}
 	return printResult(ctx, client.AsyncResult(fs.Arg(0)), wait, timeout, stdout)
 }
 
-// printResult prints {"task_id", "state", "result", "traceback"} as JSON.
-func printResult(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration, stdout io.Writer) error {
+// printTraceback prints the traceback stored with a task's result, if any.
+func printTraceback(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration, stdout io.Writer) error {
+	m, err := resultMeta(ctx, res, wait, timeout)
+	if err != nil {
+		return err
+	}
+	if m.Traceback != "" {
+		fmt.Fprint(stdout, strings.TrimSuffix(m.Traceback, "\n")+"\n")
+	}
+	return nil
+}
+
+// resultMeta reads a task's result, waiting for it (at most timeout, if
+// not 0) when wait is set.
+func resultMeta(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration) (*celery.ResultMeta, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var m *celery.ResultMeta
-	var err error
 	if wait {
-		m, err = res.Wait(ctx)
-	} else {
-		m, err = res.Info(ctx)
+		return res.Wait(ctx)
 	}
+	return res.Info(ctx)
+}
+
+// printResult prints {"task_id", "state", "result", "traceback"} as JSON.
+func printResult(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration, stdout io.Writer) error {
+	m, err := resultMeta(ctx, res, wait, timeout)
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,8 @@ func TestCommandsHelp(t *testing.T) {
 		"worker":  {"-c, --concurrency", "-n, --hostname", "-Q, --queues", "-E, --events, --task-events", "-l, --loglevel", "-A, --app", "-P, --pool", "-O, --optimization", "--without-heartbeat", "--without-gossip", "--without-mingle", "--time-limit duration", "--soft-time-limit duration", "--max-tasks-per-child", "--pidfile", "-f, --logfile", "-X, --exclude-queues"},
 		"inspect": {"-d, --destination", "-t, --timeout duration", "-j, --json", "-b, --broker", "--result-backend"},
 		"control": {"-s, --signal"},
-		"call":    {"-a, --args", "-k, --kwargs", "--countdown duration"},
+		"call":    {"-a, --args", "-k, --kwargs", "--countdown duration", "--serializer"},
+		"result":  {"-t, --task", "--traceback", "--timeout duration"},
 		"beat":    {"-s, --schedule"},
 		"serve":   {"-c, --concurrency", "--max-wait duration", "--worker\n    \trun a Go worker with the built-in tasks in this process (default true)"},
 	}
