@@ -78,7 +78,16 @@ func TestCLIControlAndEvents(t *testing.T) {
 func TestCLICeleryFlags(t *testing.T) {
 	e := newEnv(t)
 	pidfile := filepath.Join(t.TempDir(), "worker.pid")
-	p := startBinary(t, "worker ready", "-A", "proj", "worker", "-b", e.URL, "-l", "INFO", "--concurrency", "3",
+	// Waiting before the start: --purge deletes them.
+	var purged []string
+	for range 3 {
+		r, err := e.Client.SendTask(ctxFor(t, 5*time.Second), "tasks.add", celery.Args(1, 1), celery.Queue("fb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		purged = append(purged, r.ID)
+	}
+	p := startBinary(t, "worker ready", "-A", "proj", "worker", "-b", e.URL, "-l", "INFO", "--concurrency", "3", "--purge",
 		"--hostname", "flags@%h", "--queues=fa,fb,fc", "-X", "fc", "--events", "--prefetch-multiplier", "1",
 		"--without-heartbeat", "--without-gossip", "--without-mingle", "-P", "threads", "-O", "fair",
 		"--time-limit", "30", "--soft-time-limit=20s", "--heartbeat-interval", "0.5", "--pidfile", pidfile)
@@ -88,7 +97,7 @@ func TestCLICeleryFlags(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(raw)) != strconv.Itoa(p.cmd.Process.Pid) {
 		t.Errorf("--pidfile holds %q (%v), want %d", raw, err, p.cmd.Process.Pid)
 	}
-	for _, want := range []string{"-A/--app is ignored", "-P/--pool: tasks run in goroutines", "--without-heartbeat is ignored"} {
+	for _, want := range []string{"-A/--app is ignored", "-P/--pool: tasks run in goroutines", "--without-heartbeat is ignored", "purged 3 messages from 2 queues"} {
 		if !strings.Contains(p.Log(), want) {
 			t.Errorf("worker log lacks %q", want)
 		}
@@ -132,6 +141,12 @@ func TestCLICeleryFlags(t *testing.T) {
 	out, stderr, code = wireCLI(t, "result", failed.ID, "-b", e.URL, "--wait", "--timeout=20s", "--traceback", "-t", "tasks.fail")
 	if code != 0 || !strings.Contains(out, "ValueError: flagged") || strings.Contains(out, `"state"`) {
 		t.Errorf("result --traceback: exit %d\n%s%s", code, out, stderr)
+	}
+
+	for _, id := range purged {
+		if m, err := e.Client.AsyncResult(id).Info(ctx); err != nil || m.Status != celery.StatePending {
+			t.Errorf("purged task %s: %v %v, want PENDING", id, m, err)
+		}
 	}
 
 	// No node answers: Celery's line and EX_UNAVAILABLE (69), with and

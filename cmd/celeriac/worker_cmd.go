@@ -38,6 +38,8 @@ type workerFlags struct {
 	withoutGossip         bool
 	withoutMingle         bool
 	beat                  bool
+	purge                 bool
+	disablePrefetch       bool
 	pool, optimization    string
 	heartbeat             time.Duration
 	shutdownTimeout       time.Duration
@@ -64,6 +66,8 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Var(&concurrencyValue{&f.concurrency}, "c concurrency", "int", "tasks run at once; 0 or auto = the CPU count")
 	fs.String(&f.nodename, "n hostname", "celery@%h", "node name; %h = host name, %n = its first label, %d = its domain")
 	fs.Count(&f.prefetch, "prefetch-multiplier", 4, "prefetch window = concurrency × this (0 = unlimited)")
+	fs.Bool(&f.disablePrefetch, "disable-prefetch", false, "take a message only when a goroutine is free to run it (--prefetch-multiplier 1)")
+	fs.Bool(&f.purge, "purge discard", false, "delete the messages waiting in the consumed queues before consuming (celery worker --purge)")
 	fs.Choice(&f.pool, "P pool", "prefork", celeryPools, "accepted for Celery compatibility: tasks run in goroutines whatever the pool; solo means -c 1 unless -c is given")
 	fs.Choice(&f.optimization, "O optimization", "default", []string{"default", "fair"}, "accepted for Celery compatibility: the Go worker always gives a task to a free goroutine, as -O fair does")
 	fs.Bool(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
@@ -99,6 +103,9 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	}
 	if f.pool == "solo" && !fs.Changed("c") {
 		f.concurrency = 1
+	}
+	if f.disablePrefetch {
+		f.prefetch = 1
 	}
 	for _, d := range []struct {
 		name string
@@ -189,6 +196,17 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	defer broker.Close()
 	if err := checkAuth(ctx, broker, brokerURL); err != nil {
 		return err
+	}
+	if f.purge {
+		n := 0
+		for _, q := range queues {
+			m, err := broker.Purge(ctx, q)
+			if err != nil {
+				return fmt.Errorf("--purge: %w", err)
+			}
+			n += m
+		}
+		log.Warn(fmt.Sprintf("purged %d messages from %d queues", n, len(queues)), "queues", queues)
 	}
 	backendOpts := append([]celery.BackendOption{celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)}, f.backendOptions()...)
 	var backend *celery.Backend
