@@ -32,6 +32,7 @@ var envVars = []struct{ name, commands, doc string }{
 var positional = map[string]string{
 	"call":   "celeriac call <task name> [flags]",
 	"result": "celeriac result <task id> [flags]",
+	"probe":  "celeriac probe <URL> [flags]",
 }
 
 // usageLine returns the synopsis of cmd for the docs, or "".
