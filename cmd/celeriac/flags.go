@@ -172,6 +172,11 @@ func (fs *flagSet) Parse(args []string) error {
 				continue
 			}
 			if err := fs.short(a[1:], next); err != nil {
+				// -concurency 4 is more likely a misspelt long flag
+				// than -c with the value "oncurency".
+				if sug := fs.suggest(name); len(name) > 2 && sug != "" {
+					return usagef("unknown flag -%s (did you mean %s?)", name, sug)
+				}
 				return err
 			}
 		}

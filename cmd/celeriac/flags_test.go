@@ -77,6 +77,8 @@ func TestFlagSetErrors(t *testing.T) {
 		{"--event", "unknown flag --event (did you mean --events?)"},
 		{"--tim 3", "unknown flag --tim (did you mean --timeout?)"},
 		{"--bogus", "unknown flag --bogus"},
+		{"-concurency 4", "unknown flag -concurency (did you mean --concurrency?)"},
+		{"-c4x", `invalid value "4x" for -c: want an integer`},
 		{"-x", "unknown flag -x"},
 		{"-Ex", "unknown flag -x"},
 		{"-c", "flag -c needs a value"},
