@@ -28,7 +28,7 @@ func newTestFlagSet(f *testFlags) *flagSet {
 	fs.Bool(&f.events, "E events task-events", false, "")
 	fs.Bool(&f.json, "j json", false, "")
 	fs.Duration(&f.timeout, "t timeout", time.Second, "")
-	fs.Choice(&f.level, "l loglevel", "info", logLevels, "")
+	fs.Choice(&f.level, "l loglevel", "info", logLevels(), "")
 	return fs
 }
 

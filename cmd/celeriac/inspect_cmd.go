@@ -40,8 +40,10 @@ func (f *ctlFlags) register(fs *flagSet, control bool) {
 	}
 }
 
-// controlMethods are the commands `celeriac control` sends.
-var controlMethods = []string{"revoke", "terminate", "rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer", "enable_events", "disable_events", "heartbeat", "shutdown"}
+// controlMethods returns the commands `celeriac control` sends.
+func controlMethods() []string {
+	return []string{"revoke", "terminate", "rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer", "enable_events", "disable_events", "heartbeat", "shutdown"}
+}
 
 var inspectArgs = map[string]string{
 	"query_task": "ids", "registered": "taskinfoitems",
@@ -86,12 +88,12 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "usage: celeriac control <%s> [args] [--destination n1,n2] [--timeout s] [--json]\n", strings.Join(controlMethods, "|"))
+		fmt.Fprintf(stderr, "usage: celeriac control <%s> [args] [--destination n1,n2] [--timeout s] [--json]\n", strings.Join(controlMethods(), "|"))
 		return errUsage
 	}
 	method, rest := fs.Arg(0), fs.Args()[1:]
-	if !slices.Contains(controlMethods, method) {
-		return usagef("unknown control method %q; want one of %s", method, strings.Join(controlMethods, ", "))
+	if !slices.Contains(controlMethods(), method) {
+		return usagef("unknown control method %q; want one of %s", method, strings.Join(controlMethods(), ", "))
 	}
 	need := func(n int, what string) error {
 		if len(rest) < n {

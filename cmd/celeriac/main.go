@@ -69,9 +69,16 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'celeriac <command> --help' for a command's flags; 'celeriac --version' for the version.")
 }
 
-// globalFlags are the options Celery takes before the command (`celery
-// -A proj -b redis://h worker`); run passes them on to the command.
-var globalFlags = map[string]bool{"-A": true, "--app": true, "-b": true, "--broker": true, "--result-backend": true}
+// isGlobalFlag reports whether name is one of the options Celery takes
+// before the command (`celery -A proj -b redis://h worker`); run passes
+// them on to the command.
+func isGlobalFlag(name string) bool {
+	switch name {
+	case "-A", "--app", "-b", "--broker", "--result-backend":
+		return true
+	}
+	return false
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var global []string
@@ -84,9 +91,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case a == "--version":
 			fmt.Fprintln(stdout, versionLine())
 			return 0
-		case globalFlags[name] && hasVal, len(a) > 2 && globalFlags[a[:2]] && a[1] != '-':
+		case isGlobalFlag(name) && hasVal, len(a) > 2 && isGlobalFlag(a[:2]) && a[1] != '-':
 			global, args = append(global, a), args[1:]
-		case globalFlags[name] && len(args) > 1:
+		case isGlobalFlag(name) && len(args) > 1:
 			global, args = append(global, a, args[1]), args[2:]
 		default:
 			fmt.Fprintf(stderr, "celeriac: unknown option %q before the command (only -A, -b and --result-backend go there)\n", a)
@@ -137,9 +144,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // oneLine keeps an error message on one line.
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
-// logLevels are Celery's --loglevel names (celery/bin/base.py LogLevel),
-// plus warn; case does not matter.
-var logLevels = []string{"debug", "info", "warning", "warn", "error", "critical", "fatal"}
+// logLevels returns Celery's --loglevel names (celery/bin/base.py
+// LogLevel), plus warn; case does not matter.
+func logLevels() []string {
+	return []string{"debug", "info", "warning", "warn", "error", "critical", "fatal"}
+}
 
 // common holds the flags every command shares.
 type common struct {
@@ -153,7 +162,7 @@ func (c *common) register(fs *flagSet) {
 	fs.String(&c.backend, "result-backend", "", "result backend URL (default $CELERY_RESULT_BACKEND, else the broker)")
 	fs.String(&c.keyPrefix, "global-keyprefix", "", "prefix of every broker key and channel, as kombu's broker_transport_options={'global_keyprefix': ...} (default $CELERIAC_GLOBAL_KEYPREFIX, else the broker URL's ?global_keyprefix=)")
 	fs.String(&c.resultKeyPrefix, "result-global-keyprefix", "", "prefix of result keys, as Celery's result_backend_transport_options={'global_keyprefix': ...}; _ is appended unless it ends in : _ - or . (default $CELERIAC_RESULT_GLOBAL_KEYPREFIX, else the result backend URL's ?global_keyprefix=)")
-	fs.Choice(&c.loglevel, "l loglevel", "info", logLevels, "log level, in any case")
+	fs.Choice(&c.loglevel, "l loglevel", "info", logLevels(), "log level, in any case")
 	fs.Choice(&c.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
 }
 

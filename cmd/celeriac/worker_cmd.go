@@ -55,8 +55,11 @@ type workerFlags struct {
 	queueList []string // -Q less -X, set by finish
 }
 
-// celeryPools are the names celery worker -P takes (celery/concurrency).
-var celeryPools = []string{"prefork", "processes", "threads", "solo", "gevent", "eventlet", "custom"}
+// celeryPools returns the names celery worker -P takes
+// (celery/concurrency/__init__.py ALIASES).
+func celeryPools() []string {
+	return []string{"prefork", "processes", "threads", "solo", "gevent", "eventlet", "custom"}
+}
 
 func (f *workerFlags) register(fs *flagSet) {
 	f.common.register(fs)
@@ -68,7 +71,7 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Count(&f.prefetch, "prefetch-multiplier", 4, "prefetch window = concurrency × this (0 = unlimited)")
 	fs.Bool(&f.disablePrefetch, "disable-prefetch", false, "take a message only when a goroutine is free to run it (--prefetch-multiplier 1)")
 	fs.Bool(&f.purge, "purge discard", false, "delete the messages waiting in the consumed queues before consuming (celery worker --purge)")
-	fs.Choice(&f.pool, "P pool", "prefork", celeryPools, "accepted for Celery compatibility: tasks run in goroutines whatever the pool; solo means -c 1 unless -c is given")
+	fs.Choice(&f.pool, "P pool", "prefork", celeryPools(), "accepted for Celery compatibility: tasks run in goroutines whatever the pool; solo means -c 1 unless -c is given")
 	fs.Choice(&f.optimization, "O optimization", "default", []string{"default", "fair"}, "accepted for Celery compatibility: the Go worker always gives a task to a free goroutine, as -O fair does")
 	fs.Bool(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
 	fs.Bool(&f.trackStarted, "track-started", false, "store a STARTED state before running")
