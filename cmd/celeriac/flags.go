@@ -70,7 +70,7 @@ func (fs *flagSet) Var(v flag.Value, names, typ, usage string) {
 	}
 	for _, n := range f.names {
 		if _, dup := fs.index[n]; dup || n == "h" || n == "help" {
-			panic("celeriac: flag " + n + " registered twice in " + fs.name)
+			panic("celeriac: flag " + n + " of " + fs.name + " registered twice, or reserved for help")
 		}
 		fs.index[n] = f
 	}
