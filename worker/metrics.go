@@ -133,6 +133,7 @@ func (w *Worker) held() int {
 
 // queueCollector reports the length of each consumed queue, asking Redis
 // at scrape time (one LLEN per priority bucket, bounded by a timeout).
+// When Redis does not answer, the series are left out.
 type queueCollector struct {
 	w    *Worker
 	desc *prometheus.Desc
@@ -146,7 +147,10 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, q := range c.w.Queues() {
 		n, err := c.w.broker.QueueLength(ctx, q)
 		if err != nil {
-			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			// Leave the series out rather than fail the whole scrape
+			// (promhttp answers 500 to a collection error): Redis being
+			// down shows in the reconnect counter and the logs.
+			c.w.o.logger.Debug("metrics: queue length", "queue", q, "error", err)
 			return
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), q)

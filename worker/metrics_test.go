@@ -116,3 +116,22 @@ func seriesCount(t *testing.T, reg *prometheus.Registry, metric string) int {
 	}
 	return 0
 }
+
+// TestWorkerMetricsReconnects: a Redis restart counts one reconnect, and
+// the worker runs tasks again.
+func TestWorkerMetricsReconnects(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := start(t, nil, worker.WithRegisterer(reg))
+	wait(t, f, "tasks.add", celery.Args(1, 2))
+	f.srv.Restart(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for counterValue(t, reg, "celeriac_worker_broker_reconnects_total", "", "") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no reconnect counted after a Redis restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m := wait(t, f, "tasks.add", celery.Args(2, 2)); m.Status != celery.StateSuccess {
+		t.Errorf("after the restart: %s", m.Status)
+	}
+}
