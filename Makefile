@@ -16,7 +16,7 @@ export GOTOOLCHAIN := auto
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/celeriac
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/celeriac
 
 ## run: build and start `celeriac serve`: HTTP API on 127.0.0.1:8000, Go worker, embedded broker (no Redis needed).
 ## While it serves, its broker URL is in $(BROKER_URL_FILE), which `make flower` reads.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -60,6 +61,8 @@ type options struct {
 	ratePerSecond  float64
 	rateBurst      int
 	trustedProxies []string
+
+	gatherers []prometheus.Gatherer // more metrics for /metrics (WithMetrics)
 }
 
 // Option configures New.
@@ -166,7 +169,7 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 		workers: deps.Workers,
 		o:       o,
 		allowed: map[string]bool{},
-		metrics: newMetrics(),
+		metrics: newMetrics(o.gatherers...),
 		limiter: newRateLimiter(o.ratePerSecond, o.rateBurst, time.Now),
 	}
 	h.conn.Name, h.conn.Logger = "broker", o.logger

@@ -18,7 +18,14 @@ type metrics struct {
 	handler   http.Handler
 }
 
-func newMetrics() *metrics {
+// WithMetrics adds what g gathers to GET /metrics, e.g. the metrics of
+// a worker running in the same process (celeriac serve). Their names must
+// differ from the API's own. Default none.
+func WithMetrics(g prometheus.Gatherer) Option {
+	return func(o *options) { o.gatherers = append(o.gatherers, g) }
+}
+
+func newMetrics(extra ...prometheus.Gatherer) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,6 +44,6 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.submitted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	m.handler = promhttp.HandlerFor(append(prometheus.Gatherers{m.reg}, extra...), promhttp.HandlerOpts{})
 	return m
 }

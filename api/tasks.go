@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/duration"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
@@ -472,13 +473,9 @@ func (h *handlers) waitParam(c *gin.Context) (time.Duration, error) {
 	if !ok || raw == "" {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(raw)
+	d, err := duration.Parse(raw)
 	if err != nil {
-		f, ferr := strconv.ParseFloat(raw, 64)
-		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, invalid("duration_parsing", []any{"query", "wait"}, `Input should be a duration such as "5s" or a number of seconds`, raw, nil)
-		}
-		d = time.Duration(f * float64(time.Second))
+		return 0, invalid("duration_parsing", []any{"query", "wait"}, `Input should be a duration such as "5s" or a number of seconds`, raw, nil)
 	}
 	if d < 0 || d > h.o.maxWait {
 		return 0, invalid("value_error", []any{"query", "wait"},

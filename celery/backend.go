@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,20 +59,35 @@ func WithResultExpires(d time.Duration) BackendOption {
 }
 
 // WithResultKeyPrefix sets result_backend_transport_options'
-// global_keyprefix. Default none.
-func WithResultKeyPrefix(p string) BackendOption { return func(o *backendOptions) { o.prefix = p } }
+// global_keyprefix. Default none. As Celery does, a prefix that does not
+// end in one of ":_-." gets a "_" appended ("app" makes
+// "app_celery-task-meta-<id>"; celery/backends/base.py
+// _add_global_keyprefix).
+func WithResultKeyPrefix(p string) BackendOption {
+	return func(o *backendOptions) { o.prefix = resultKeyPrefix(p) }
+}
+
+// resultKeyPrefix returns the prefix Celery's result backend makes of a
+// global_keyprefix p.
+func resultKeyPrefix(p string) string {
+	if p != "" && !strings.ContainsRune(":_-.", rune(p[len(p)-1])) {
+		p += "_"
+	}
+	return p
+}
 
 // WithBackendLogger sets the backend's logger. Default slog.Default().
 func WithBackendLogger(l *slog.Logger) BackendOption { return func(o *backendOptions) { o.logger = l } }
 
 // NewBackend connects to the result backend at url (same URL forms as the
-// broker). It does not dial until first use.
+// broker). It does not dial until first use. A global_keyprefix query
+// parameter in url is the default of WithResultKeyPrefix.
 func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: result backend: %w", err)
 	}
-	b := NewBackendFromPool(rconn.NewPool(cfg, poolMaxIdle, 0), opts...)
+	b := NewBackendFromPool(rconn.NewPool(cfg, poolMaxIdle, 0), append([]BackendOption{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
 	b.ownsPool = true
 	return b, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -40,6 +41,8 @@ type Broker struct {
 	mu       sync.Mutex
 	declared map[string]bool
 	closed   bool
+
+	reconnects atomic.Int64 // consumer connections restored after a loss
 
 	// Single publishes waiting for the next shared round trip (PublishOne).
 	pubMu       sync.Mutex
@@ -109,13 +112,14 @@ func defaultBrokerOptions() brokerOptions {
 
 // NewBroker connects to the Redis named by url (redis://, rediss://,
 // unix://, sentinel://; spec §2.9). It does not dial until first use; call
-// Ping to check reachability.
+// Ping to check reachability. A global_keyprefix query parameter in url
+// is the default of WithKeyPrefix.
 func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: broker: %w", err)
 	}
-	b := newBroker(nil, cfg.DB, opts)
+	b := newBroker(nil, cfg.DB, append([]BrokerOption{WithKeyPrefix(cfg.KeyPrefix)}, opts...))
 	b.cfg = cfg
 	b.pool = rconn.NewPool(cfg, poolMaxIdle, b.o.maxConns)
 	b.ownsPool = true
@@ -158,6 +162,10 @@ func (b *Broker) DB() int { return b.db }
 
 // KeyPrefix returns the global key prefix.
 func (b *Broker) KeyPrefix() string { return b.o.prefix }
+
+// Reconnects returns how many times a consumer's connection came back
+// after it was lost.
+func (b *Broker) Reconnects() int64 { return b.reconnects.Load() }
 
 // Pool returns the underlying connection pool.
 func (b *Broker) Pool() *redis.Pool { return b.pool }
@@ -853,7 +861,9 @@ func (c *Consumer) rotate(queue string) {
 }
 
 func (c *Consumer) up() {
-	c.state.Up()
+	if c.state.Up() {
+		c.b.reconnects.Add(1)
+	}
 	c.fails = 0
 }
 

@@ -84,7 +84,9 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 	}
 	var be *Backend
 	if o.backendURL == "" || o.backendURL == brokerURL {
-		be = NewBackendFromPool(br.Pool(), o.backendOpts...)
+		// The broker URL serves as the backend's too, global_keyprefix
+		// parameter included.
+		be = NewBackendFromPool(br.Pool(), append([]BackendOption{WithResultKeyPrefix(br.cfg.KeyPrefix)}, o.backendOpts...)...)
 	} else if be, err = NewBackend(o.backendURL, o.backendOpts...); err != nil {
 		br.Close()
 		return nil, err

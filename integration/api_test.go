@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +164,48 @@ func TestAPIOriginalEndpointsPythonWorker(t *testing.T) {
 	}
 	if final["state"] != "SUCCESS" || final["result"] != "done" || last == 0 {
 		t.Errorf("event states = %v, final %v: want PROGRESS then SUCCESS done", states, final)
+	}
+}
+
+// TestServeTokenTrimmed: a CELERIAC_API_TOKEN ending in a newline and
+// spaces (a common .env mistake) is trimmed with a warning, so the token
+// works; a blank one is refused (issue 16 item 12).
+func TestServeTokenTrimmed(t *testing.T) {
+	e := newEnv(t)
+	cmd := exec.Command(binary, "serve", "--worker=false", "--addr", "127.0.0.1:0", "-b", e.URL)
+	cmd.Env = append(os.Environ(), "CELERIAC_API_TOKEN=s3cret\n  ")
+	p := startProc(t, cmd, "celeriac serve", 20*time.Second)
+	waitFor(t, "celeriac is serving", 30*time.Second, func() bool { return strings.Contains(p.Log(), "celeriac is serving.") })
+	if !strings.Contains(p.Log(), "CELERIAC_API_TOKEN had whitespace around it") {
+		t.Errorf("no warning about the trimmed token:\n%s", p.Log())
+	}
+	apiURL := bannerField(p.Log(), "API:")
+	ctx := ctxFor(t, 20*time.Second)
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"Bearer s3cret", http.StatusOK}, {"", http.StatusUnauthorized}, {"Bearer s3cre", http.StatusUnauthorized}} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+"/api/v1/workers", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.auth != "" {
+			req.Header["Authorization"] = []string{tc.auth}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /api/v1/workers with %q: %s, want %d", tc.auth, resp.Status, tc.want)
+		}
+	}
+
+	blank := exec.Command(binary, "serve", "--worker=false", "--addr", "127.0.0.1:0", "-b", e.URL)
+	blank.Env = append(os.Environ(), "CELERIAC_API_TOKEN= \n")
+	out, err := blank.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "CELERIAC_API_TOKEN is set but blank") {
+		t.Errorf("serve with a blank token: %v\n%s", err, out)
 	}
 }

@@ -1453,18 +1453,18 @@ func TestWireGoWorker(t *testing.T) {
 	})
 
 	t.Run("bad input", func(t *testing.T) {
-		// Errors are one line: exit 1, or 2 for a flag the command does
-		// not know (a usage error).
+		// Errors are one line: exit 1, or 2 for a usage error (a flag
+		// the command does not know, an argument it cannot read).
 		cases := []struct {
 			name string
 			args []string
 			code int
 			want string
 		}{
-			{"unknown flag", []string{"call", "tasks.add", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+			{"unknown flag", []string{"call", "tasks.add", "--bogus"}, 2, "unknown flag --bogus"},
 			{"bad scheme", []string{"call", "tasks.add", "--broker", "foo://bar"}, 1, `unsupported scheme "foo"`},
 			{"unreachable", []string{"purge", "--broker", "redis://127.0.0.1:1/0"}, 1, "127.0.0.1:1"},
-			{"bad args", []string{"call", "tasks.add", "--args", "{nope", "--broker", e.URL}, 1, "--args"},
+			{"bad args", []string{"call", "tasks.add", "--args", "{nope", "--broker", e.URL}, 2, "--args"},
 			{"bad worker URL", []string{"worker", "--broker", "redis://host:notaport/0"}, 1, "notaport"},
 		}
 		for _, tc := range cases {

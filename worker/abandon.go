@@ -59,8 +59,11 @@ func (w *Worker) Abandoned() int64 { return w.abandoned.Load() }
 
 // WithRegisterer registers the worker's Prometheus metrics with reg:
 // celeriac_worker_abandoned_handlers (handlers abandoned at their hard time
-// limit or by terminate that have not returned yet) and
-// celeriac_worker_tasks_processed_total. Default: none.
+// limit or by terminate that have not returned yet),
+// celeriac_worker_tasks_processed_total, and those of metrics.go: task
+// counters by outcome and task name, the runtime histogram, queue
+// lengths, the prefetch window, running tasks, pool size and broker
+// reconnects (docs/operations.md lists them). Default: none.
 func WithRegisterer(reg prometheus.Registerer) Option {
 	return func(o *options) { o.registerer = reg }
 }

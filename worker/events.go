@@ -155,6 +155,7 @@ func (w *Worker) terminated(ctx context.Context, r *request, t *Task) {
 	meta := w.meta(t, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, "terminated"))
 	w.store(ctx, meta)
 	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
+	w.tm.revoked(r)
 	w.events.Send(events.TaskRevoked, map[string]any{"uuid": r.msg.ID, "terminated": true, "signum": signum, "expired": false})
 }
 

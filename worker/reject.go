@@ -60,6 +60,7 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 		attrs = append(attrs, "task_id", id)
 	}
 	w.o.logger.Error("rejected malformed message", attrs...)
+	w.tm.reject()
 	w.ack(ctx, d)
 	w.releaseSlot()
 	if id == "" {

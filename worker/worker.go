@@ -57,6 +57,7 @@ type Worker struct {
 
 	processed atomic.Int64
 	abandoned atomic.Int64 // handlers abandoned, still running (abandon.go)
+	tm        *taskMetrics // nil without WithRegisterer (metrics.go)
 	started   time.Time
 
 	// givenUp are the requests given up at the shutdown timeout, whose
@@ -206,6 +207,7 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
 		events.WithTaskEvents(o.taskEvents), events.WithDispatcherLogger(o.logger))
 	w.registerMetrics()
+	w.registerTaskMetrics()
 	return w
 }
 
@@ -514,6 +516,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	}
 	r := &request{d: d, msg: msg, hasSlot: w.slots != nil, kill: make(chan struct{})}
 	r.entry, r.handler = w.mux.lookup(msg.Task)
+	w.tm.received(r)
 	if r.entry == nil {
 		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
 		w.ack(ctx, d)
@@ -760,6 +763,7 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 		return false
 	}
 	w.o.logger.Info("Discarding revoked task: "+r.msg.Name()+"["+r.msg.ID+"]", "task_id", r.msg.ID, "reason", reason)
+	w.tm.revoked(r)
 	w.ack(ctx, r.d)
 	w.events.Send(events.TaskRevoked, map[string]any{"uuid": r.msg.ID, "terminated": false, "signum": nil, "expired": reason == "expired"})
 	meta := w.meta(&Task{Message: r.msg, Queue: r.d.Queue}, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, reason))
@@ -924,6 +928,7 @@ func (w *Worker) ignoreResult(r *request) bool {
 }
 
 func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, runtime time.Duration) {
+	w.tm.observe(r, runtime)
 	msg := r.msg
 	log := w.o.logger
 	name := "Task " + msg.Name() + "[" + msg.ID + "]"
@@ -944,6 +949,7 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
 		}
 		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
+		w.tm.succeeded(r)
 		if w.events.TaskEvents() { // the repr is a real cost per task; skip it when the event is dropped
 			w.events.Send(events.TaskSucceeded, map[string]any{"uuid": msg.ID, "result": pyjson.SafeRepr(o.result, 1024, 3), "runtime": runtime.Seconds()})
 		}
@@ -1091,6 +1097,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 	if m, ok := exc.(map[string]any); ok {
 		retryExc = excRepr(m)
 	}
+	w.tm.retried(r)
 	w.events.Send(events.TaskRetried, map[string]any{"uuid": msg.ID, "exception": retryExc, "traceback": tb})
 	if !w.ignoreResult(r) {
 		m := w.meta(t, celery.StateRetry, exc)
@@ -1100,6 +1107,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 }
 
 func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]any, tb string) {
+	w.tm.failed(r)
 	t := &Task{Message: r.msg, Queue: r.d.Queue}
 	m := w.meta(t, celery.StateFailure, exc)
 	m.Traceback = tb

@@ -189,7 +189,12 @@ func (c *Control) Broadcast(ctx context.Context, req Request) ([]Reply, error) {
 }
 
 // collect BRPOPs the reply queue's buckets until limit replies with our
-// ticket arrived or the deadline passed (Mailbox._collect).
+// ticket arrived or the deadline passed (Mailbox._collect), and returns
+// the replies it has, with the error if one ended it early.
+//
+// Each BRPOP blocks at most collectBlock, with an explicit read timeout
+// just above it, so a timeout longer than the connection's read timeout
+// (30 s) still works, and ctx is checked between them.
 func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket string, limit int, deadline time.Time) ([]Reply, error) {
 	var keys []any
 	for _, s := range c.broker.PrioritySteps() {
@@ -197,23 +202,21 @@ func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket st
 	}
 	var out []Reply
 	for limit <= 0 || len(out) < limit {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
 		}
-		// Redis ≥ 6 takes a fractional BRPOP timeout; redigo's context
-		// deadline adds slack so Redis times out first.
-		secs := strconv.FormatFloat(max(left.Seconds(), 0.01), 'f', 3, 64)
-		wctx, cancel := context.WithTimeout(ctx, left+5*time.Second)
-		reply, err := redis.ByteSlices(redis.DoContext(conn, wctx, "BRPOP", append(slices.Clone(keys), secs)...))
-		cancel()
+		// Redis ≥ 6 takes a fractional BRPOP timeout.
+		block := min(left, collectBlock)
+		secs := strconv.FormatFloat(max(block.Seconds(), 0.01), 'f', 3, 64)
+		reply, err := redis.ByteSlices(redis.DoWithTimeout(conn, block+collectSlack, "BRPOP", append(slices.Clone(keys), secs)...))
 		if errors.Is(err, redis.ErrNil) {
-			break
+			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return out, ctx.Err()
-			}
 			return out, fmt.Errorf("control: collect replies: %w", err)
 		}
 		if len(reply) != 2 {
@@ -245,6 +248,13 @@ func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket st
 	}
 	return out, nil
 }
+
+// collectBlock bounds one BRPOP of collect; collectSlack is how much
+// longer than that the client waits for Redis' answer.
+const (
+	collectBlock = time.Second
+	collectSlack = 5 * time.Second
+)
 
 // cleanup removes the reply binding and the reply lists (kombu virtual
 // after_reply_message_received).
@@ -285,13 +295,12 @@ func flatten(rs []Reply) map[string]any {
 
 // Inspect runs an inspect method (celery inspect <method>) and returns
 // node name → reply. args are the method's keyword arguments (nil for
-// none). With destinations it returns as soon as each has answered.
+// none). With destinations it returns as soon as each has answered. Any
+// timeout works, beyond the connection's read timeout too; an error that
+// ends the wait early comes with the replies received before it.
 func (c *Control) Inspect(ctx context.Context, method string, args map[string]any, timeout time.Duration, destination ...string) (map[string]any, error) {
 	rs, err := c.Broadcast(ctx, Request{Method: method, Arguments: args, Destination: destination, Reply: true, Timeout: timeout})
-	if err != nil {
-		return nil, err
-	}
-	return flatten(rs), nil
+	return flatten(rs), err
 }
 
 // Call broadcasts a control command that wants replies and returns node

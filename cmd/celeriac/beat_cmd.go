@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +22,7 @@ import (
 
 type beatFlags struct {
 	common
+	daemon
 	schedule     string
 	dryRun       bool
 	count        int
@@ -34,32 +34,34 @@ type beatFlags struct {
 	metricsAddr  string
 }
 
-func (f *beatFlags) register(fs *flag.FlagSet) {
+func (f *beatFlags) register(fs *flagSet) {
 	f.common.register(fs)
-	fs.StringVar(&f.schedule, "schedule", "", "schedule file, YAML (.yaml, .yml) or TOML (.toml); see docs/beat.md (required)")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "print each entry's next due times and exit; needs no broker")
-	fs.IntVar(&f.count, "n", 5, "with --dry-run: due times to print per entry")
-	fs.StringVar(&f.name, "name", "default", "schedule name: beats with the same name share one lock and one record of last runs")
-	fs.DurationVar(&f.lease, "lease", 10*time.Second, "leader lock lease: a standby takes over at most this long after the leader died")
-	fs.DurationVar(&f.lateWindow, "late-window", 0, "due times late by up to this are all sent; older ones follow --catch-up (default: the file's late_window, else 1m; at least 2 leases)")
-	fs.StringVar(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
-	fs.StringVar(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
+	f.daemon.register(fs)
+	fs.String(&f.schedule, "s schedule", "", "schedule file, YAML (.yaml, .yml) or TOML (.toml); see docs/beat.md (required)")
+	fs.Bool(&f.dryRun, "dry-run", false, "print each entry's next due times and exit; needs no broker")
+	fs.Int(&f.count, "n", 5, "with --dry-run: due times to print per entry")
+	fs.String(&f.name, "name", "default", "schedule name: beats with the same name share one lock and one record of last runs")
+	fs.Duration(&f.lease, "lease", 10*time.Second, "leader lock lease: a standby takes over at most this long after the leader died")
+	fs.Duration(&f.lateWindow, "late-window", 0, "due times late by up to this are all sent; older ones follow --catch-up (default: the file's late_window, else 1m; at least 2 leases)")
+	fs.String(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
+	fs.String(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
+	fs.String(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
 }
 
 func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("beat", flag.ContinueOnError)
+	fs := newFlagSet("beat")
 	var f beatFlags
 	f.register(fs)
-	log, err := setup(fs, &f.common, args, stderr)
+	log, done, err := setup(fs, &f.common, &f.daemon, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	defer done()
 	if f.schedule == "" {
-		return errors.New("--schedule: a schedule file is required")
+		return usagef("--schedule: a schedule file is required")
 	}
 	if f.count < 1 {
-		return errors.New("-n: want at least 1")
+		return usagef("-n: want at least 1")
 	}
 	cfg, err := beat.LoadFile(f.schedule)
 	if err != nil {
@@ -71,7 +73,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	catchUp := cfg.CatchUp
 	if f.catchUp != "" {
 		if catchUp, err = beat.ParseCatchUp(f.catchUp); err != nil {
-			return fmt.Errorf("--catch-up: %w", err)
+			return usagef("--catch-up: %w", err)
 		}
 	}
 	window := cfg.LateWindow
@@ -79,9 +81,9 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		window = f.lateWindow
 	}
 	if window < 0 {
-		return errors.New("--late-window must not be negative")
+		return usagef("--late-window must not be negative")
 	}
-	broker, err := celery.NewBroker(f.brokerURL(), celery.WithLogger(log))
+	broker, err := f.newBroker(log)
 	if err != nil {
 		return err
 	}
@@ -94,27 +96,29 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
 	}
 	if f.metricsAddr != "" {
-		stop, err := serveMetrics(f.metricsAddr, reg)
+		stop, url, err := serveMetrics(f.metricsAddr, reg)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
 		defer stop()
-		log.Info("metrics", "url", "http://"+f.metricsAddr+"/metrics")
+		log.Info("metrics", "url", url)
 	}
 	log.Info("connecting", "broker", redactURL(f.brokerURL()), "schedule", f.schedule)
 	return b.Run(ctx)
 }
 
-// serveMetrics serves reg (plus Go and process metrics) at addr/metrics
-// until stop is called.
-func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// serveMetrics serves what g gathers, plus Go and process metrics, at
+// addr/metrics until stop is called; url is where (the port chosen when
+// addr's is 0).
+func serveMetrics(addr string, g prometheus.Gatherer) (stop func(), url string, err error) {
+	runtimeReg := prometheus.NewRegistry()
+	runtimeReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{g, runtimeReg}, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
@@ -123,7 +127,7 @@ func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error
 		defer cancel()
 		srv.Shutdown(ctx)
 		<-done
-	}, nil
+	}, "http://" + ln.Addr().String() + "/metrics", nil
 }
 
 // dryRun prints each entry's next n due times after now, in the entry's

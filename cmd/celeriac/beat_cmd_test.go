@@ -22,14 +22,15 @@ func TestBeatErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"beat"}, 1, "--schedule: a schedule file is required"},
+		{[]string{"beat"}, 2, "--schedule: a schedule file is required"},
 		{[]string{"beat", "--schedule", bad}, 1, `beat: schedule.yaml: entry "cleanup": field minute: value 61 out of range 0-59`},
 		{[]string{"beat", "--schedule", filepath.Join(dir, "missing.yaml")}, 1, "no such file"},
-		{[]string{"beat", "--schedule", good, "--catch-up", "twice"}, 1, `--catch-up: catch_up "twice"`},
+		{[]string{"beat", "--schedule", good, "--catch-up", "twice"}, 2, `--catch-up: catch_up "twice"`},
 		{[]string{"beat", "--schedule", good, "--lease", "1ms"}, 1, "lease 1ms"},
-		{[]string{"beat", "--schedule", good, "--dry-run", "-n", "0"}, 1, "-n: want at least 1"},
+		{[]string{"beat", "--schedule", good, "--dry-run", "-n", "0"}, 2, "-n: want at least 1"},
 		{[]string{"beat", "--schedule", good, "--broker", "amqp://x"}, 1, "unsupported scheme"},
 		{[]string{"beat", "--lease", "soon"}, 2, "invalid value"},
+		{[]string{"beat", "-s", good, "--dry-run", "-n", "1"}, 0, ""},
 		{[]string{"beat", "--schedule", good, "--broker", "redis://127.0.0.1:1/0", "--metrics-addr", "nonsense"}, 1, "--metrics-addr"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/duration"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
@@ -19,66 +20,73 @@ import (
 var errTaskFailed = errors.New("task failed")
 
 func newClient(c *common, stderr io.Writer) (*celery.Client, error) {
-	log, err := c.logger(stderr)
-	if err != nil {
-		return nil, err
-	}
-	return celery.NewClient(c.brokerURL(), celery.WithResultBackend(c.backendURL()), celery.WithClientLogger(log))
+	log := c.logger(stderr)
+	return celery.NewClient(c.brokerURL(), celery.WithResultBackend(c.backendURL()), celery.WithClientLogger(log),
+		celery.WithBrokerOptions(c.brokerOptions()...), celery.WithBackendOptions(c.backendOptions()...))
 }
 
 func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs := newFlagSet("call")
+	fs.synopsis = "celeriac call <task name> [flags]"
 	var c common
 	c.register(fs)
-	argsJSON := fs.String("args", "[]", "positional arguments, a JSON array")
-	kwargsJSON := fs.String("kwargs", "{}", "keyword arguments, a JSON object")
-	countdown := fs.Float64("countdown", 0, "seconds to wait before running")
-	eta := fs.String("eta", "", "earliest run time, ISO-8601")
-	expires := fs.String("expires", "", "expiry: seconds from now, or an ISO-8601 time")
-	priority := fs.Int("priority", 0, "priority 0 (first) .. 9")
-	queue := fs.String("queue", celery.DefaultQueue, "queue name")
-	taskID := fs.String("task-id", "", "task id (default: a new UUID)")
-	wait := fs.Bool("wait", false, "wait for the result and print it")
-	timeout := fs.Duration("timeout", 0, "with --wait: give up after this long (0 = never)")
-	if err := parse(fs, reorder(fs, args), stderr); err != nil {
+	var (
+		argsJSON, kwargsJSON, eta, expires, queue, taskID string
+		countdown, timeout                                time.Duration
+		priority                                          int
+		wait                                              bool
+	)
+	fs.String(&argsJSON, "a args", "[]", "positional arguments, a JSON array")
+	fs.String(&kwargsJSON, "k kwargs", "{}", "keyword arguments, a JSON object")
+	fs.Duration(&countdown, "countdown", 0, "wait this long before running")
+	fs.String(&eta, "eta", "", "earliest run time, ISO-8601")
+	fs.String(&expires, "expires", "", "expiry: seconds or a duration from now (60, 5m), or an ISO-8601 time")
+	fs.Int(&priority, "priority", 0, "priority 0 (first) .. 9")
+	fs.String(&queue, "queue", celery.DefaultQueue, "queue name")
+	fs.String(&taskID, "task-id", "", "task id (default: a new UUID)")
+	var serializer string
+	fs.Bool(&wait, "wait", false, "wait for the result and print it")
+	fs.Duration(&timeout, "timeout", 0, "with --wait: give up after this long (0 = never)")
+	fs.Choice(&serializer, "serializer", "json", []string{"json"}, "accepted for Celery compatibility: celeriac sends JSON only")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("want exactly one task name, got %d arguments", fs.NArg())
+		return usagef("want exactly one task name, got %d arguments", fs.NArg())
 	}
 	name := fs.Arg(0)
 	var a []any
-	if v, err := pyjson.Decode([]byte(*argsJSON)); err != nil {
-		return fmt.Errorf("--args: %w", err)
+	if v, err := pyjson.Decode([]byte(argsJSON)); err != nil {
+		return usagef("--args: %w", err)
 	} else if a, _ = v.([]any); a == nil {
-		return fmt.Errorf("--args: want a JSON array")
+		return usagef("--args: want a JSON array")
 	}
 	var kw map[string]any
-	if v, err := pyjson.Decode([]byte(*kwargsJSON)); err != nil {
-		return fmt.Errorf("--kwargs: %w", err)
+	if v, err := pyjson.Decode([]byte(kwargsJSON)); err != nil {
+		return usagef("--kwargs: %w", err)
 	} else if kw, _ = v.(map[string]any); kw == nil {
-		return fmt.Errorf("--kwargs: want a JSON object")
+		return usagef("--kwargs: want a JSON object")
 	}
-	opts := []celery.SendOption{celery.Args(a...), celery.Kwargs(kw), celery.Queue(*queue), celery.Priority(*priority)}
-	if *countdown > 0 {
-		opts = append(opts, celery.Countdown(time.Duration(*countdown*float64(time.Second))))
+	opts := []celery.SendOption{celery.Args(a...), celery.Kwargs(kw), celery.Queue(queue), celery.Priority(priority)}
+	if countdown > 0 {
+		opts = append(opts, celery.Countdown(countdown))
 	}
-	if *eta != "" {
-		t, err := celery.ParseTime(*eta)
+	if eta != "" {
+		t, err := celery.ParseTime(eta)
 		if err != nil {
-			return fmt.Errorf("--eta: %w", err)
+			return usagef("--eta: %w", err)
 		}
 		opts = append(opts, celery.ETA(t))
 	}
-	if *expires != "" {
-		opt, err := expiresOption(*expires)
+	if expires != "" {
+		opt, err := expiresOption(expires)
 		if err != nil {
 			return err
 		}
 		opts = append(opts, opt)
 	}
-	if *taskID != "" {
-		opts = append(opts, celery.TaskID(*taskID))
+	if taskID != "" {
+		opts = append(opts, celery.TaskID(taskID))
 	}
 	client, err := newClient(&c, stderr)
 	if err != nil {
@@ -90,58 +98,83 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintln(stdout, res.ID)
-	if !*wait {
+	if !wait {
 		return nil
 	}
-	return printResult(ctx, res, true, *timeout, stdout)
+	return printResult(ctx, res, true, timeout, stdout)
 }
 
+// expiresOption reads --expires: seconds or a duration from now, or an
+// ISO-8601 time (Celery's ISO8601_OR_FLOAT, plus Go durations).
 func expiresOption(s string) (celery.SendOption, error) {
-	var secs float64
-	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && !strings.ContainsAny(s, "-:T") {
-		return celery.ExpiresIn(time.Duration(secs * float64(time.Second))), nil
+	if d, err := duration.Parse(s); err == nil {
+		return celery.ExpiresIn(d), nil
 	}
 	t, err := celery.ParseTime(s)
 	if err != nil {
-		return nil, fmt.Errorf("--expires: want seconds or an ISO-8601 time: %w", err)
+		return nil, usagef("--expires: want seconds, a duration or an ISO-8601 time: %w", err)
 	}
 	return celery.Expires(t), nil
 }
 
 func cmdResult(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("result", flag.ContinueOnError)
+	fs := newFlagSet("result")
+	fs.synopsis = "celeriac result <task id> [flags]"
 	var c common
 	c.register(fs)
-	wait := fs.Bool("wait", false, "wait until the task is ready")
-	timeout := fs.Duration("timeout", 0, "with --wait: give up after this long (0 = never)")
-	if err := parse(fs, reorder(fs, args), stderr); err != nil {
+	var wait, traceback bool
+	var timeout time.Duration
+	var task string
+	fs.Bool(&wait, "wait", false, "wait until the task is ready")
+	fs.Duration(&timeout, "timeout", 0, "with --wait: give up after this long (0 = never)")
+	fs.String(&task, "t task", "", "accepted for Celery compatibility: the task's name does not change where its result is")
+	fs.Bool(&traceback, "traceback", false, "print only the traceback of a failed task (nothing for others), as celery result --traceback")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("want exactly one task id, got %d arguments", fs.NArg())
+		return usagef("want exactly one task id, got %d arguments", fs.NArg())
 	}
 	client, err := newClient(&c, stderr)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	return printResult(ctx, client.AsyncResult(fs.Arg(0)), *wait, *timeout, stdout)
+	if traceback {
+		return printTraceback(ctx, client.AsyncResult(fs.Arg(0)), wait, timeout, stdout)
+	}
+	return printResult(ctx, client.AsyncResult(fs.Arg(0)), wait, timeout, stdout)
 }
 
-// printResult prints {"task_id", "state", "result", "traceback"} as JSON.
-func printResult(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration, stdout io.Writer) error {
+// printTraceback prints the traceback stored with a task's result, if any.
+func printTraceback(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration, stdout io.Writer) error {
+	m, err := resultMeta(ctx, res, wait, timeout)
+	if err != nil {
+		return err
+	}
+	if m.Traceback != "" {
+		fmt.Fprint(stdout, strings.TrimSuffix(m.Traceback, "\n")+"\n")
+	}
+	return nil
+}
+
+// resultMeta reads a task's result, waiting for it (at most timeout, if
+// not 0) when wait is set.
+func resultMeta(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration) (*celery.ResultMeta, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var m *celery.ResultMeta
-	var err error
 	if wait {
-		m, err = res.Wait(ctx)
-	} else {
-		m, err = res.Info(ctx)
+		return res.Wait(ctx)
 	}
+	return res.Info(ctx)
+}
+
+// printResult prints {"task_id", "state", "result", "traceback"} as JSON.
+func printResult(ctx context.Context, res *celery.AsyncResult, wait bool, timeout time.Duration, stdout io.Writer) error {
+	m, err := resultMeta(ctx, res, wait, timeout)
 	if err != nil {
 		return err
 	}
@@ -170,27 +203,36 @@ func printResult(ctx context.Context, res *celery.AsyncResult, wait bool, timeou
 }
 
 func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
+	fs := newFlagSet("purge")
 	var c common
 	c.register(fs)
-	queues := fs.String("Q", celery.DefaultQueue, "comma-separated queues to purge")
-	if err := parse(fs, args, stderr); err != nil {
+	var queues, exclude string
+	var force bool
+	fs.String(&queues, "Q queues", celery.DefaultQueue, "comma-separated queues to purge")
+	fs.String(&exclude, "X exclude-queues", "", "comma-separated queues not to purge (taken out of -Q)")
+	fs.Bool(&force, "f force", false, "accepted for Celery compatibility: celeriac purge never asks for confirmation")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	b, err := celery.NewBroker(c.brokerURL())
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	excluded := splitList(exclude)
+	list := slices.DeleteFunc(splitList(queues), func(q string) bool { return slices.Contains(excluded, q) })
+	b, err := c.newBroker(c.logger(stderr))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	total := 0
-	for _, q := range splitList(*queues) {
+	for _, q := range list {
 		n, err := b.Purge(ctx, q)
 		if err != nil {
 			return err
 		}
 		total += n
 	}
-	fmt.Fprintf(stdout, "Purged %d messages from %d known task queues.\n", total, len(splitList(*queues)))
+	fmt.Fprintf(stdout, "Purged %d messages from %d known task queues.\n", total, len(list))
 	return nil
 }
 

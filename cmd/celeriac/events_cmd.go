@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/celery/events"
 )
@@ -18,26 +16,29 @@ import (
 // cmdEvents prints the event stream (like `celery events --dump`) until
 // interrupted.
 func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs := newFlagSet("events")
 	var c common
 	c.register(fs)
-	asJSON := fs.Bool("json", false, "print each event as one JSON line")
-	pattern := fs.String("pattern", "*", `routing-key pattern: "*", "task.*", "worker.*"`)
-	wakeup := fs.Bool("wakeup", true, "ask workers for a heartbeat at once (heartbeat broadcast)")
-	if err := parse(fs, args, stderr); err != nil {
+	var asJSON, wakeup, dump bool
+	var pattern string
+	fs.Bool(&asJSON, "j json", false, "print each event as one JSON line")
+	fs.Bool(&dump, "d dump", false, "accepted for Celery compatibility: celeriac events always dumps")
+	fs.String(&pattern, "pattern", "*", `routing-key pattern: "*", "task.*", "worker.*"`)
+	fs.Bool(&wakeup, "wakeup", true, "ask workers for a heartbeat at once (heartbeat broadcast)")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		return err
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	broker, err := celery.NewBroker(c.brokerURL(), celery.WithLogger(log))
+	log := c.logger(stderr)
+	broker, err := c.newBroker(log)
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
-	opts := []events.ReceiverOption{events.WithPattern(*pattern), events.WithReceiverLogger(log)}
-	if *wakeup {
+	opts := []events.ReceiverOption{events.WithPattern(pattern), events.WithReceiverLogger(log)}
+	if wakeup {
 		ctl := control.New(broker, control.WithLogger(log))
 		opts = append(opts, events.WithOnReady(func(ctx context.Context) {
 			if err := ctl.Heartbeat(ctx); err != nil {
@@ -45,9 +46,9 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}))
 	}
-	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+*pattern)
+	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+pattern)
 	return events.NewReceiver(broker, opts...).Run(ctx, func(e events.Event) {
-		if *asJSON {
+		if asJSON {
 			b, err := marshalJSON(map[string]any(e), "")
 			if err == nil {
 				fmt.Fprintln(stdout, string(b))
@@ -59,14 +60,16 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // formatEvent is one line in the style of `celery events --dump`:
-// "<hostname> [<time>] <type>: key=value, ...".
+// "<hostname> [<time>] <type>: key=value, ...". Every part taken from the
+// event is passed through printable: events are written by whoever can
+// publish on the broker.
 func formatEvent(e events.Event) string {
 	skip := map[string]bool{"type": true, "hostname": true, "timestamp": true, "local_received": true, "utcoffset": true, "pid": true, "clock": true}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(e)) {
 		if !skip[k] {
-			parts = append(parts, fmt.Sprintf("%s=%v", k, e[k]))
+			parts = append(parts, printable(k)+"="+printable(fmt.Sprint(e[k])))
 		}
 	}
-	return fmt.Sprintf("%s [%s] %s: %s", e.Hostname(), e.Time().UTC().Format(time.DateTime+".000000"), e.Type(), strings.Join(parts, ", "))
+	return fmt.Sprintf("%s [%s] %s: %s", printable(e.Hostname()), e.Time().UTC().Format(time.DateTime+".000000"), printable(e.Type()), strings.Join(parts, ", "))
 }

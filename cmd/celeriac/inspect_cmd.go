@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -12,36 +11,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 )
 
 // errNoReplies is `celery inspect`'s "No nodes replied within time
-// constraint" (exit status 1).
+// constraint": run prints Celery's line and exits 69 (EX_UNAVAILABLE), as
+// celery/bin/control.py does.
 var errNoReplies = errors.New("no nodes replied within time constraint")
 
 type ctlFlags struct {
 	common
 	destination string
-	timeout     float64
+	timeout     time.Duration
 	json        bool
 	terminate   bool
 	signal      string
 }
 
-func (f *ctlFlags) register(fs *flag.FlagSet, control bool) {
+func (f *ctlFlags) register(fs *flagSet, control bool) {
 	f.common.register(fs)
-	fs.StringVar(&f.destination, "destination", "", "comma-separated node names (default: every node)")
-	fs.StringVar(&f.destination, "d", "", "short for --destination")
-	fs.Float64Var(&f.timeout, "timeout", 1, "seconds to wait for replies")
-	fs.Float64Var(&f.timeout, "t", 1, "short for --timeout")
-	fs.BoolVar(&f.json, "json", false, "print the replies as one JSON object")
-	fs.BoolVar(&f.json, "j", false, "short for --json")
+	fs.String(&f.destination, "d destination", "", "comma-separated node names (default: every node)")
+	fs.Duration(&f.timeout, "t timeout", time.Second, "how long to wait for replies")
+	fs.Bool(&f.json, "j json", false, "print the replies as one JSON object")
 	if control {
-		fs.BoolVar(&f.terminate, "terminate", false, "revoke: also stop the running task")
-		fs.StringVar(&f.signal, "signal", "SIGTERM", "revoke --terminate: signal name")
-		fs.StringVar(&f.signal, "s", "SIGTERM", "short for --signal")
+		fs.Bool(&f.terminate, "terminate", false, "revoke: also stop the running task")
+		fs.String(&f.signal, "s signal", "SIGTERM", "revoke --terminate: signal name")
 	}
+}
+
+// controlMethods returns the commands `celeriac control` sends.
+func controlMethods() []string {
+	return []string{"revoke", "terminate", "rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer", "enable_events", "disable_events", "heartbeat", "shutdown"}
 }
 
 var inspectArgs = map[string]string{
@@ -49,10 +49,11 @@ var inspectArgs = map[string]string{
 }
 
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	fs := newFlagSet("inspect")
+	fs.synopsis = "celeriac inspect <method> [args] [flags]"
 	var f ctlFlags
 	f.register(fs, false)
-	if err := parse(fs, reorder(fs, args), stderr); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -60,6 +61,9 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	method, rest := fs.Arg(0), fs.Args()[1:]
+	if !slices.Contains(control.InspectMethods, method) {
+		return usagef("unknown inspect method %q; want one of %s", method, strings.Join(control.InspectMethods, ", "))
+	}
 	var margs map[string]any
 	switch {
 	case inspectArgs[method] != "":
@@ -75,21 +79,24 @@ func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("control", flag.ContinueOnError)
+	fs := newFlagSet("control")
+	fs.synopsis = "celeriac control <method> [args] [flags]"
 	var f ctlFlags
 	f.register(fs, true)
-	if err := parse(fs, reorder(fs, args), stderr); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "usage: celeriac control <revoke|terminate|rate_limit|time_limit|pool_grow|pool_shrink|autoscale|add_consumer|cancel_consumer|enable_events|disable_events|heartbeat|shutdown> [args] [--destination n1,n2] [--timeout s] [--json]")
+		fmt.Fprintf(stderr, "usage: celeriac control <%s> [args] [--destination n1,n2] [--timeout s] [--json]\n", strings.Join(controlMethods(), "|"))
 		return errUsage
 	}
 	method, rest := fs.Arg(0), fs.Args()[1:]
+	if !slices.Contains(controlMethods(), method) {
+		return usagef("unknown control method %q; want one of %s", method, strings.Join(controlMethods(), ", "))
+	}
 	need := func(n int, what string) error {
 		if len(rest) < n {
-			fmt.Fprintf(stderr, "celeriac control %s: want %s\n", method, what)
-			return errUsage
+			return usagef("%s: want %s", method, what)
 		}
 		return nil
 	}
@@ -152,11 +159,8 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func newControl(f *ctlFlags, stderr io.Writer) (*control.Control, func(), error) {
-	log, err := f.logger(stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	broker, err := celery.NewBroker(f.brokerURL(), celery.WithLogger(log))
+	log := f.logger(stderr)
+	broker, err := f.newBroker(log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,33 +181,32 @@ func (f *ctlFlags) destinations() []string {
 }
 
 func runControl(ctx context.Context, f *ctlFlags, method string, args map[string]any, stdout, stderr io.Writer) error {
+	if f.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
 	c, closeFn, err := newControl(f, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	timeout := time.Duration(f.timeout * float64(time.Second))
-	replies, err := c.Inspect(ctx, method, args, timeout, f.destinations()...)
-	if err != nil {
-		return err
-	}
-	if f.json {
-		b, err := marshalJSON(replies, "")
+	// Replies that came before an error are printed, then the error.
+	replies, err := c.Inspect(ctx, method, args, f.timeout, f.destinations()...)
+	if len(replies) == 0 {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, string(b))
-		if len(replies) == 0 {
-			return errNoReplies
+		return errNoReplies
+	}
+	if f.json {
+		b, jerr := marshalJSON(replies, "")
+		if jerr != nil {
+			return jerr
 		}
-		return nil
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		printReplies(stdout, replies)
 	}
-	if len(replies) == 0 {
-		fmt.Fprintln(stderr, "Error: No nodes replied within time constraint")
-		return errTaskFailed
-	}
-	printReplies(stdout, replies)
-	return nil
+	return err
 }
 
 // printReplies prints replies as `celery inspect` does: "->  node: OK"
@@ -219,8 +222,8 @@ func printReplies(w io.Writer, replies map[string]any) {
 				v = o
 			}
 		}
-		fmt.Fprintf(w, "->  %s: %s\n", node, status)
-		fmt.Fprintln(w, indent(pretty(v), "        "))
+		fmt.Fprintf(w, "->  %s: %s\n", printable(node), status)
+		fmt.Fprintln(w, indent(printableText(pretty(v)), "        "))
 	}
 	n := len(replies)
 	word := "nodes"
@@ -243,7 +246,7 @@ func pretty(v any) string {
 		lines := make([]string, len(x))
 		for i, e := range x {
 			if s, ok := e.(string); ok {
-				lines[i] = "* " + s
+				lines[i] = "* " + printable(s)
 			} else {
 				b, _ := marshalJSON(e, "")
 				lines[i] = "* " + string(b)

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -18,17 +19,25 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// errUsage marks errors already reported by a flag set.
+// errUsage marks errors already reported (a usage line printed).
 var errUsage = errors.New("usage")
+
+// Exit statuses, as Celery's (celery/platforms.py).
+const (
+	exitFailure     = 1
+	exitUsage       = 2  // click's UsageError
+	exitUnavailable = 69 // EX_UNAVAILABLE: no node replied to inspect/control
+)
 
 type command struct {
 	name, summary string
@@ -48,22 +57,53 @@ func commands() []command {
 		{"control", "send remote-control commands: revoke, rate_limit, pool_grow, ...", cmdControl},
 		{"events", "print the event stream", cmdEvents},
 		{"probe", "exit 0 if an HTTP URL answers 2xx (a container healthcheck)", cmdProbe},
+		{"version", "print the version, the commit it was built from and the Go version", cmdVersion},
 	}
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: celeriac <command> [flags]\n\ncommands:")
+	fmt.Fprintln(w, "usage: celeriac [-A app] [-b broker] [--result-backend url] <command> [flags]\n\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'celeriac <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'celeriac <command> --help' for a command's flags; 'celeriac --version' for the version.")
+}
+
+// isGlobalFlag reports whether name is one of the options Celery takes
+// before the command (`celery -A proj -b redis://h worker`); run passes
+// them on to the command.
+func isGlobalFlag(name string) bool {
+	switch name {
+	case "-A", "--app", "-b", "--broker", "--result-backend":
+		return true
+	}
+	return false
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	var global []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
+		a := args[0]
+		switch name, _, hasVal := strings.Cut(a, "="); {
+		case a == "-h" || a == "--help":
+			usage(stdout)
+			return 0
+		case a == "--version":
+			fmt.Fprintln(stdout, versionLine())
+			return 0
+		case isGlobalFlag(name) && hasVal, len(a) > 2 && isGlobalFlag(a[:2]) && a[1] != '-':
+			global, args = append(global, a), args[1:]
+		case isGlobalFlag(name) && len(args) > 1:
+			global, args = append(global, a, args[1]), args[2:]
+		default:
+			fmt.Fprintf(stderr, "celeriac: unknown option %q before the command (only -A, -b and --result-backend go there)\n", a)
+			return exitUsage
+		}
+	}
+	if len(args) == 0 || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
-			return 2
+			return exitUsage
 		}
 		return 0
 	}
@@ -73,36 +113,57 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		err := c.run(ctx, args[1:], stdout, stderr)
+		err := c.run(ctx, append(global, args[1:]...), stdout, stderr)
+		var ue *usageError
 		switch {
 		case err == nil:
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
-			return 2
+			return exitUsage
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "celeriac %s: %s (see celeriac %s --help)\n", c.name, oneLine(err.Error()), c.name)
+			return exitUsage
 		case errors.Is(err, errTaskFailed):
-			return 1
+			return exitFailure
+		case errors.Is(err, errNoReplies):
+			// celery inspect's words, on stderr, and its exit status.
+			fmt.Fprintln(stderr, "Error: No nodes replied within time constraint")
+			return exitUnavailable
 		default:
-			fmt.Fprintln(stderr, "celeriac "+c.name+": "+err.Error())
-			return 1
+			fmt.Fprintln(stderr, "celeriac "+c.name+": "+oneLine(err.Error()))
+			return exitFailure
 		}
 	}
 	fmt.Fprintf(stderr, "celeriac: unknown command %q\n", args[0])
 	usage(stderr)
-	return 2
+	return exitUsage
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+// logLevels returns Celery's --loglevel names (celery/bin/base.py
+// LogLevel), plus warn; case does not matter.
+func logLevels() []string {
+	return []string{"debug", "info", "warning", "warn", "error", "critical", "fatal"}
 }
 
 // common holds the flags every command shares.
 type common struct {
-	broker, backend, loglevel, logFormat string
+	app, broker, backend, loglevel, logFormat string
+	keyPrefix, resultKeyPrefix                string
 }
 
-func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.broker, "broker", "", "broker URL (default $CELERY_BROKER_URL, else redis://localhost:6379/0)")
-	fs.StringVar(&c.backend, "result-backend", "", "result backend URL (default $CELERY_RESULT_BACKEND, else the broker)")
-	fs.StringVar(&c.loglevel, "loglevel", "info", "log level: debug, info, warning, error")
-	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+func (c *common) register(fs *flagSet) {
+	fs.String(&c.app, "A app", "", "accepted for Celery compatibility and ignored: the Go binary's tasks are compiled in")
+	fs.String(&c.broker, "b broker", "", "broker URL (default $CELERY_BROKER_URL, else redis://localhost:6379/0)")
+	fs.String(&c.backend, "result-backend", "", "result backend URL (default $CELERY_RESULT_BACKEND, else the broker)")
+	fs.String(&c.keyPrefix, "global-keyprefix", "", "prefix of every broker key and channel, as kombu's broker_transport_options={'global_keyprefix': ...} (default $CELERIAC_GLOBAL_KEYPREFIX, else the broker URL's ?global_keyprefix=)")
+	fs.String(&c.resultKeyPrefix, "result-global-keyprefix", "", "prefix of result keys, as Celery's result_backend_transport_options={'global_keyprefix': ...}; _ is appended unless it ends in : _ - or . (default $CELERIAC_RESULT_GLOBAL_KEYPREFIX, else the result backend URL's ?global_keyprefix=)")
+	fs.Choice(&c.loglevel, "l loglevel", "info", logLevels(), "log level, in any case")
+	fs.Choice(&c.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
 }
 
 func (c *common) brokerURL() string {
@@ -125,97 +186,58 @@ func (c *common) backendURL() string {
 	return c.brokerURL()
 }
 
-func (c *common) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	switch strings.ToLower(c.loglevel) {
+// brokerOptions returns the broker options from --global-keyprefix or
+// its environment variable; without either, a ?global_keyprefix= in the
+// broker URL applies (celery.NewBroker).
+func (c *common) brokerOptions() []celery.BrokerOption {
+	if p := cmp.Or(c.keyPrefix, os.Getenv("CELERIAC_GLOBAL_KEYPREFIX")); p != "" {
+		return []celery.BrokerOption{celery.WithKeyPrefix(p)}
+	}
+	return nil
+}
+
+// backendOptions is brokerOptions for the result backend.
+func (c *common) backendOptions() []celery.BackendOption {
+	if p := cmp.Or(c.resultKeyPrefix, os.Getenv("CELERIAC_RESULT_GLOBAL_KEYPREFIX")); p != "" {
+		return []celery.BackendOption{celery.WithResultKeyPrefix(p)}
+	}
+	return nil
+}
+
+// newBroker opens the broker of --broker with --global-keyprefix.
+func (c *common) newBroker(log *slog.Logger) (*celery.Broker, error) {
+	return celery.NewBroker(c.brokerURL(), append([]celery.BrokerOption{celery.WithLogger(log)}, c.brokerOptions()...)...)
+}
+
+// logger returns a logger writing to w at --loglevel in --log-format.
+func (c *common) logger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch c.loglevel {
 	case "debug":
 		level = slog.LevelDebug
-	case "info":
-		level = slog.LevelInfo
 	case "warning", "warn":
 		level = slog.LevelWarn
 	case "error", "critical", "fatal":
 		level = slog.LevelError
-	default:
-		return nil, fmt.Errorf("--loglevel %q: want debug, info, warning or error", c.loglevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch c.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// setup parses the flags of a command that takes no positional arguments
-// and builds its logger.
-func setup(fs *flag.FlagSet, c *common, args []string, stderr io.Writer) (*slog.Logger, error) {
-	if err := parse(fs, args, stderr); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return c.logger(stderr)
-}
-
-// reorder moves positional arguments after flags, so `call NAME --wait`
-// works like `call --wait NAME` (the flag package stops at the first
-// positional argument). fs tells which flags take no value; a negative
-// number is an argument, not a flag.
-func reorder(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || len(a) == 1 || isNumber(a) {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name, _, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !inline && i+1 < len(args) && !isBoolFlag(fs, name) {
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(flags, pos...)
-}
-
-// isBoolFlag reports whether fs's flag name takes no value (unknown flags
-// and -h count as such; parse reports the former).
-func isBoolFlag(fs *flag.FlagSet, name string) bool {
-	f := fs.Lookup(name)
-	if f == nil {
-		return true
-	}
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
-}
-
-func isNumber(s string) bool { _, err := strconv.ParseFloat(s, 64); return err == nil }
-
-// parse parses flags. A bad flag is reported in one line; -h prints the
-// flags.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+// parse parses args with fs. -h and --help print the help on stdout and
+// return flag.ErrHelp; a mistake is returned as a *usageError.
+func parse(fs *flagSet, args []string, stdout io.Writer) error {
 	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintf(stderr, "usage of celeriac %s:\n", fs.Name())
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		return err
-	default:
-		fmt.Fprintf(stderr, "celeriac %s: %v (see celeriac %s -h)\n", fs.Name(), err, fs.Name())
-		return errUsage
+	if errors.Is(err, flag.ErrHelp) {
+		synopsis := fs.synopsis
+		if synopsis == "" {
+			synopsis = "celeriac " + fs.name + " [flags]"
+		}
+		fmt.Fprintf(stdout, "usage: %s\n\nflags:\n", synopsis)
+		fs.PrintHelp(stdout)
 	}
+	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,15 +11,20 @@ import (
 // cmdProbe is `celeriac probe URL`: a healthcheck for images without a
 // shell or an HTTP client (the distroless image of compose/Dockerfile).
 func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	if err := parse(fs, reorder(fs, args), stderr); err != nil {
+	fs := newFlagSet("probe")
+	fs.synopsis = "celeriac probe <URL> [flags]"
+	var timeout time.Duration
+	fs.Duration(&timeout, "t timeout", 3*time.Second, "give up after this long")
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("want exactly one URL, got %d arguments", fs.NArg())
+		return usagef("want exactly one URL, got %d arguments", fs.NArg())
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	if timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fs.Arg(0), nil)
 	if err != nil {

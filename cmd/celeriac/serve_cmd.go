@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/api"
 	"github.com/celeriac/celeriac/celery"
@@ -31,7 +31,7 @@ type serveFlags struct {
 	embeddedAddr string
 	runWorker    bool
 	allowTasks   string
-	maxBody      int64
+	maxBody      int
 	maxResult    int
 	maxWait      time.Duration
 	maxInFlight  int
@@ -41,20 +41,20 @@ type serveFlags struct {
 	urlFile      string
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *serveFlags) register(fs *flagSet) {
 	f.workerFlags.register(fs)
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:8000", "HTTP API listen address (other than loopback, set $CELERIAC_API_TOKEN)")
-	fs.StringVar(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
-	fs.BoolVar(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
-	fs.StringVar(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: tasks.add, tasks.mul, tasks.sample_task, tasks.xsum; the test-only built-ins must be named)")
-	fs.Int64Var(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
-	fs.IntVar(&f.maxResult, "max-result-bytes", api.DefaultMaxResultBytes, "largest stored result, in bytes, the API reads and returns for one task; larger ones get 413 (0 = no limit)")
-	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
-	fs.IntVar(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
-	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
-	fs.IntVar(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
-	fs.StringVar(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
-	fs.StringVar(&f.urlFile, "broker-url-file", "", "once serving, write the broker URL to this file (mode 0600; removed at exit); `make run` writes bin/broker-url for `make flower`")
+	fs.String(&f.addr, "addr", "127.0.0.1:8000", "HTTP API listen address (other than loopback, set $CELERIAC_API_TOKEN)")
+	fs.String(&f.embeddedAddr, "embedded-addr", "127.0.0.1:6379", "address of the embedded broker, used when neither --broker nor $CELERY_BROKER_URL is set (a free port if taken)")
+	fs.Bool(&f.runWorker, "worker", true, "run a Go worker with the built-in tasks in this process")
+	fs.String(&f.allowTasks, "allow-tasks", "", "comma-separated task names POST /api/v1/tasks/{name} may send (default: tasks.add, tasks.mul, tasks.sample_task, tasks.xsum; the test-only built-ins must be named)")
+	fs.Count(&f.maxBody, "max-body", 1<<20, "request body limit in bytes")
+	fs.Count(&f.maxResult, "max-result-bytes", api.DefaultMaxResultBytes, "largest stored result, in bytes, the API reads and returns for one task; larger ones get 413 (0 = no limit)")
+	fs.Duration(&f.maxWait, "max-wait", 60*time.Second, "cap of ?wait= on GET /api/v1/tasks/{id}")
+	fs.Count(&f.maxInFlight, "max-in-flight", 1024, "API requests served at once; more are shed with 503 and Retry-After (0 = no limit)")
+	fs.Float(&f.rateLimit, "rate-limit", 0, "API requests per second per client IP, 429 beyond (0 = no limit)")
+	fs.Count(&f.rateBurst, "rate-burst", 0, "API requests a client may burst above --rate-limit (0 = 2 × the rate)")
+	fs.String(&f.proxies, "trusted-proxies", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client (default none)")
+	fs.String(&f.urlFile, "broker-url-file", "", "once serving, write the broker URL to this file (mode 0600; removed at exit); `make run` writes bin/broker-url for `make flower`")
 }
 
 // HTTP server timeouts. Writes may last as long as the longest ?wait=;
@@ -70,19 +70,31 @@ const (
 // starts): the HTTP API, a Go worker with the built-in tasks and, unless a
 // broker is named, an embedded in-memory broker, all in one process.
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve")
 	var f serveFlags
 	f.register(fs)
-	log, err := setup(fs, &f.common, args, stderr)
+	log, done, err := setup(fs, &f.common, &f.daemon, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := f.finish(fs); err != nil {
+		return err
+	}
+	for _, p := range splitList(f.proxies) {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return usagef("--trusted-proxies: %q is not an IP address or CIDR", p)
+		}
+	}
+	if f.rateLimit < 0 || f.maxWait < 0 {
+		return usagef("--rate-limit and --max-wait must not be negative")
+	}
+	f.notes(log)
+	token, err := apiToken(log)
 	if err != nil {
 		return err
 	}
 	gin.SetMode(gin.ReleaseMode)
-	for _, p := range splitList(f.proxies) {
-		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
-			return fmt.Errorf("--trusted-proxies: %q is not an IP address or CIDR", p)
-		}
-	}
 
 	brokerURL, embedded := f.broker, ""
 	if brokerURL == "" {
@@ -101,7 +113,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		backendURL = brokerURL
 	}
 
-	client, err := celery.NewClient(brokerURL, celery.WithResultBackend(backendURL), celery.WithClientLogger(log))
+	client, err := celery.NewClient(brokerURL, celery.WithResultBackend(backendURL), celery.WithClientLogger(log),
+		celery.WithBrokerOptions(f.brokerOptions()...), celery.WithBackendOptions(f.backendOptions()...))
 	if err != nil {
 		return err
 	}
@@ -122,21 +135,31 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(allowed) == 0 {
 		allowed = builtin.APITasks()
 	}
+	// The worker's metrics are served at the API's /metrics too.
+	workerReg := prometheus.NewRegistry()
+	if f.metricsAddr != "" {
+		stop, url, err := serveMetrics(f.metricsAddr, workerReg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stop()
+		log.Info("metrics", "url", url)
+	}
 	ctl := control.New(client.Broker(), control.WithLogger(log))
-	token := os.Getenv("CELERIAC_API_TOKEN")
 	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
 		api.WithLogger(log),
 		api.WithToken(token),
 		api.WithAllowedTasks(allowed...),
-		api.WithMaxDuration(f.maxDuration),
-		api.WithMaxBodyBytes(f.maxBody),
+		api.WithMaxDuration(int(f.maxDuration/time.Second)),
+		api.WithMaxBodyBytes(int64(f.maxBody)),
 		api.WithMaxResultBytes(f.maxResult),
 		api.WithMaxWait(f.maxWait),
-		api.WithQueues(splitList(f.queues)...),
+		api.WithQueues(f.queueList...),
 		api.WithShutdown(ctx),
 		api.WithMaxInFlight(f.maxInFlight),
 		api.WithRateLimit(f.rateLimit, f.rateBurst),
 		api.WithTrustedProxies(splitList(f.proxies)...),
+		api.WithMetrics(workerReg),
 	)
 
 	ln, err := net.Listen("tcp", f.addr)
@@ -177,7 +200,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer stopWorker()
 	if f.runWorker {
 		wg.Go(func() {
-			if err := runWorker(wctx, &f.workerFlags, brokerURL, backendURL, log); err != nil {
+			if err := runWorker(wctx, &f.workerFlags, brokerURL, backendURL, log, workerReg); err != nil {
 				errc <- fmt.Errorf("worker: %w", err)
 			}
 		})
@@ -266,7 +289,7 @@ tasks and results. To keep them, use a real Redis instead:
 	}
 	workerLine := "none in this process (--worker=false)"
 	if f.runWorker {
-		workerLine = fmt.Sprintf("%s on queue(s) %s", expandNodename(f.nodename), f.queues)
+		workerLine = fmt.Sprintf("%s on queue(s) %s", expandNodename(f.nodename), strings.Join(f.queueList, ","))
 	}
 	b := redactURL(brokerURL)
 	fmt.Fprintf(w, `

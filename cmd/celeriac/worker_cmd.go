@@ -3,16 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -22,45 +25,132 @@ import (
 
 type workerFlags struct {
 	common
-	queues          string
-	concurrency     int
-	nodename        string
-	prefetch        int
-	acksLate        bool
-	trackStarted    bool
-	events          bool
-	withoutControl  bool
-	heartbeat       float64
-	shutdownTimeout time.Duration
-	timeLimit       float64
-	softTimeLimit   float64
-	visibility      time.Duration
-	resultExpires   time.Duration
-	app             string
-	maxMessageSize  int
-	maxDuration     int
+	daemon
+	queues, excludeQueues string
+	concurrency           int
+	nodename              string
+	prefetch              int
+	acksLate              bool
+	trackStarted          bool
+	events                bool
+	withoutControl        bool
+	withoutHeartbeat      bool
+	withoutGossip         bool
+	withoutMingle         bool
+	beat                  bool
+	purge                 bool
+	disablePrefetch       bool
+	pool, optimization    string
+	heartbeat             time.Duration
+	shutdownTimeout       time.Duration
+	timeLimit             time.Duration
+	softTimeLimit         time.Duration
+	visibility            time.Duration
+	resultExpires         time.Duration
+	maxTasksPerChild      int
+	maxMemoryPerChild     int
+	maxMessageSize        int
+	metricsAddr           string
+	maxDuration           time.Duration
+
+	queueList []string // -Q less -X, set by finish
 }
 
-func (f *workerFlags) register(fs *flag.FlagSet) {
-	f.common.register(fs)
-	fs.StringVar(&f.app, "A", "", "ignored (Celery compatibility: the Go worker's tasks are compiled in)")
-	fs.StringVar(&f.queues, "Q", celery.DefaultQueue, "comma-separated queues to consume")
-	fs.IntVar(&f.concurrency, "c", 0, "concurrency: tasks run at once (default: CPU count)")
-	fs.StringVar(&f.nodename, "n", "celery@%h", "node name; %h = host name, %n = its first label, %d = its domain")
-	fs.IntVar(&f.prefetch, "prefetch-multiplier", 4, "prefetch window = concurrency × this (0 = unlimited)")
-	fs.BoolVar(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
-	fs.BoolVar(&f.trackStarted, "track-started", false, "store a STARTED state before running")
-	fs.BoolVar(&f.events, "E", false, "send task events (worker events are always sent)")
-	fs.BoolVar(&f.withoutControl, "without-control", false, "do not answer remote-control commands (inspect, revoke, ...)")
-	fs.Float64Var(&f.heartbeat, "heartbeat-interval", 2, "seconds between worker-heartbeat events")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "warm shutdown: wait this long for running tasks")
-	fs.Float64Var(&f.timeLimit, "time-limit", 0, "default hard time limit in seconds (0 = none)")
-	fs.Float64Var(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit in seconds (0 = none)")
-	fs.DurationVar(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
-	fs.DurationVar(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
-	fs.IntVar(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
-	fs.IntVar(&f.maxDuration, "max-duration", int(builtin.DefaultMaxSleep/time.Second), "longest sleep in seconds of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
+// celeryPools returns the names celery worker -P takes
+// (celery/concurrency/__init__.py ALIASES).
+func celeryPools() []string {
+	return []string{"prefork", "processes", "threads", "solo", "gevent", "eventlet", "custom"}
 }
+
+func (f *workerFlags) register(fs *flagSet) {
+	f.common.register(fs)
+	f.daemon.register(fs)
+	fs.String(&f.queues, "Q queues", celery.DefaultQueue, "comma-separated queues to consume")
+	fs.String(&f.excludeQueues, "X exclude-queues", "", "comma-separated queues not to consume (taken out of -Q)")
+	fs.Var(&concurrencyValue{&f.concurrency}, "c concurrency", "int", "tasks run at once; 0 or auto = the CPU count")
+	fs.String(&f.nodename, "n hostname", "celery@%h", "node name; %h = host name, %n = its first label, %d = its domain")
+	fs.Count(&f.prefetch, "prefetch-multiplier", 4, "prefetch window = concurrency × this (0 = unlimited)")
+	fs.Bool(&f.disablePrefetch, "disable-prefetch", false, "take a message only when a goroutine is free to run it (--prefetch-multiplier 1)")
+	fs.Bool(&f.purge, "purge discard", false, "delete the messages waiting in the consumed queues before consuming (celery worker --purge)")
+	fs.Choice(&f.pool, "P pool", "prefork", celeryPools(), "accepted for Celery compatibility: tasks run in goroutines whatever the pool; solo means -c 1 unless -c is given")
+	fs.Choice(&f.optimization, "O optimization", "default", []string{"default", "fair"}, "accepted for Celery compatibility: the Go worker always gives a task to a free goroutine, as -O fair does")
+	fs.Bool(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
+	fs.Bool(&f.trackStarted, "track-started", false, "store a STARTED state before running")
+	fs.Bool(&f.events, "E events task-events", false, "send task events (worker events are always sent)")
+	fs.Bool(&f.withoutControl, "without-control", false, "do not answer remote-control commands (inspect, revoke, ...)")
+	fs.Bool(&f.withoutHeartbeat, "without-heartbeat", false, "accepted for Celery compatibility and ignored: worker-heartbeat events are always sent (Flower and inspect need them)")
+	fs.Bool(&f.withoutGossip, "without-gossip", false, "accepted for Celery compatibility: the Go worker does not gossip")
+	fs.Bool(&f.withoutMingle, "without-mingle", false, "accepted for Celery compatibility: the Go worker does not mingle at startup")
+	fs.Bool(&f.beat, "B beat", false, "not supported: run `celeriac beat --schedule FILE` beside the worker")
+	fs.Duration(&f.heartbeat, "heartbeat-interval", 2*time.Second, "interval between worker-heartbeat events")
+	fs.Duration(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "warm shutdown: wait this long for running tasks")
+	fs.Duration(&f.timeLimit, "time-limit", 0, "default hard time limit of a task (0 = none)")
+	fs.Duration(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit of a task (0 = none)")
+	fs.Count(&f.maxTasksPerChild, "max-tasks-per-child", 0, "accepted for Celery compatibility and ignored with a warning: tasks run in goroutines, not child processes")
+	fs.Count(&f.maxMemoryPerChild, "max-memory-per-child", 0, "accepted for Celery compatibility and ignored with a warning: tasks run in goroutines, not child processes")
+	fs.Duration(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
+	fs.Duration(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
+	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
+	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
+	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
+}
+
+// finish checks the parsed worker flags together and derives what
+// depends on several of them.
+func (f *workerFlags) finish(fs *flagSet) error {
+	if f.beat {
+		return usagef("-B/--beat is not supported: run `celeriac beat --schedule FILE` beside the worker")
+	}
+	excluded := splitList(f.excludeQueues)
+	f.queueList = slices.DeleteFunc(splitList(f.queues), func(q string) bool { return slices.Contains(excluded, q) })
+	if len(f.queueList) == 0 {
+		return usagef("-Q/--queues: no queues left to consume")
+	}
+	if f.pool == "solo" && !fs.Changed("c") {
+		f.concurrency = 1
+	}
+	if f.disablePrefetch {
+		f.prefetch = 1
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"--time-limit", f.timeLimit}, {"--soft-time-limit", f.softTimeLimit}, {"--shutdown-timeout", f.shutdownTimeout}, {"--visibility-timeout", f.visibility}, {"--result-expires", f.resultExpires}, {"--max-duration", f.maxDuration}} {
+		if d.d < 0 {
+			return usagef("%s must not be negative", d.name)
+		}
+	}
+	if f.heartbeat <= 0 {
+		return usagef("--heartbeat-interval must be positive")
+	}
+	return nil
+}
+
+// notes logs what the worker accepts from Celery's flags but does
+// differently.
+func (f *workerFlags) notes(log *slog.Logger) {
+	if f.pool != "prefork" {
+		log.Info("-P/--pool: tasks run in goroutines whatever the pool", "pool", f.pool, "concurrency", f.concurrency)
+	}
+	if f.maxTasksPerChild > 0 || f.maxMemoryPerChild > 0 {
+		log.Warn("--max-tasks-per-child and --max-memory-per-child are not implemented: tasks run in goroutines of one process")
+	}
+	if f.withoutHeartbeat {
+		log.Info("--without-heartbeat is ignored: worker-heartbeat events are always sent")
+	}
+}
+
+// concurrencyValue is -c: a count, or Celery's "auto" (the CPU count).
+type concurrencyValue struct{ p *int }
+
+func (v *concurrencyValue) Set(s string) error {
+	if strings.EqualFold(s, "auto") {
+		*v.p = 0
+		return nil
+	}
+	return (&intValue{p: v.p}).Set(s)
+}
+func (v *concurrencyValue) String() string { return strconv.Itoa(*v.p) }
 
 // expandNodename expands Celery's %h, %n and %d.
 func expandNodename(name string) string {
@@ -75,25 +165,36 @@ func expandNodename(name string) string {
 }
 
 func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs := newFlagSet("worker")
 	var f workerFlags
 	f.register(fs)
-	log, err := setup(fs, &f.common, args, stderr)
+	log, done, err := setup(fs, &f.common, &f.daemon, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log)
+	defer done()
+	if err := f.finish(fs); err != nil {
+		return err
+	}
+	f.notes(log)
+	var reg *prometheus.Registry
+	if f.metricsAddr != "" {
+		reg = prometheus.NewRegistry()
+		stop, url, err := serveMetrics(f.metricsAddr, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stop()
+		log.Info("metrics", "url", url)
+	}
+	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log, reg)
 }
 
-func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger) error {
-	if f.concurrency < 0 || f.prefetch < 0 || f.maxMessageSize < 0 || f.maxDuration < 0 {
-		return errors.New("-c, --prefetch-multiplier, --max-message-size and --max-duration must not be negative")
-	}
-	queues := splitList(f.queues)
-	if len(queues) == 0 {
-		return errors.New("-Q: no queues")
-	}
-	broker, err := celery.NewBroker(brokerURL, celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility))
+// runWorker runs a worker until ctx ends; its metrics go to reg unless it
+// is nil.
+func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry) error {
+	queues := f.queueList
+	broker, err := celery.NewBroker(brokerURL, append([]celery.BrokerOption{celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -110,16 +211,34 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		}
 		return err
 	}
+	if f.purge {
+		n := 0
+		for _, q := range queues {
+			m, err := broker.Purge(ctx, q)
+			if err != nil {
+				return fmt.Errorf("--purge: %w", err)
+			}
+			n += m
+		}
+		log.Warn(fmt.Sprintf("purged %d messages from %d queues", n, len(queues)), "queues", queues)
+	}
+	backendOpts := append([]celery.BackendOption{celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)}, f.backendOptions()...)
 	var backend *celery.Backend
 	if backendURL == brokerURL {
-		backend = celery.NewBackendFromPool(broker.Pool(), celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log))
-	} else if backend, err = celery.NewBackend(backendURL, celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)); err != nil {
+		// The broker URL serves results too, its ?global_keyprefix= included.
+		cfg, _ := rconn.ParseURL(brokerURL) // parsed by NewBroker above
+		backend = celery.NewBackendFromPool(broker.Pool(), append([]celery.BackendOption{celery.WithResultKeyPrefix(cfg.KeyPrefix)}, backendOpts...)...)
+	} else if backend, err = celery.NewBackend(backendURL, backendOpts...); err != nil {
 		return err
 	}
 	defer backend.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool(), builtin.WithMaxSleep(time.Duration(f.maxDuration)*time.Second))
-	w := worker.New(broker, backend, mux,
+	builtin.Register(mux, broker.Pool(), builtin.WithMaxSleep(f.maxDuration))
+	var opts []worker.Option
+	if reg != nil {
+		opts = append(opts, worker.WithRegisterer(reg))
+	}
+	w := worker.New(broker, backend, mux, append(opts,
 		worker.WithQueues(queues...),
 		worker.WithConcurrency(f.concurrency),
 		worker.WithPrefetchMultiplier(f.prefetch),
@@ -128,14 +247,14 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithHostname(expandNodename(f.nodename)),
 		worker.WithLogger(log),
 		worker.WithShutdownTimeout(f.shutdownTimeout),
-		worker.WithTimeLimits(seconds(f.timeLimit), seconds(f.softTimeLimit)),
+		worker.WithTimeLimits(f.timeLimit, f.softTimeLimit),
 		worker.WithEvents(f.events),
 		worker.WithPidbox(!f.withoutControl),
-		worker.WithHeartbeatInterval(seconds(f.heartbeat)),
+		worker.WithHeartbeatInterval(f.heartbeat),
 		worker.WithBrokerURL(brokerURL, backendURL),
 		worker.WithSweepInterval(sweepInterval(f.visibility)),
 		worker.WithMaxMessageSize(f.maxMessageSize),
-	)
+	)...)
 	log.Info("starting", "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
 	// shutdown): unacknowledged messages stay in Redis for the sweep.
@@ -156,8 +275,6 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 func sweepInterval(visibility time.Duration) time.Duration {
 	return max(time.Second, min(100*time.Second, visibility/2))
 }
-
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // checkAuth pings the broker: a refused password or certificate will not
 // get better by retrying, so it is reported in one line, rather than

@@ -12,6 +12,10 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERIAC_RESTORE_INTERVAL    float seconds -> kombu's visibility sweep
                                  every that many seconds (unacked_restore_
                                  interval, throttle 1; default 10 s x 10)
+    CELERIAC_GLOBAL_KEYPREFIX    broker_transport_options global_keyprefix
+    CELERIAC_RESULT_GLOBAL_KEYPREFIX
+                                 result_backend_transport_options
+                                 global_keyprefix
 
 JSON only: pickle is never accepted.
 """
@@ -59,6 +63,15 @@ if os.environ.get("CELERIAC_RESTORE_INTERVAL"):
         **(app.conf.broker_transport_options or {}),
         "unacked_restore_interval": float(os.environ["CELERIAC_RESTORE_INTERVAL"]),
         "unacked_restore_throttle": 1,
+    }
+if os.environ.get("CELERIAC_GLOBAL_KEYPREFIX"):
+    app.conf.broker_transport_options = {
+        **(app.conf.broker_transport_options or {}),
+        "global_keyprefix": os.environ["CELERIAC_GLOBAL_KEYPREFIX"],
+    }
+if os.environ.get("CELERIAC_RESULT_GLOBAL_KEYPREFIX"):
+    app.conf.result_backend_transport_options = {
+        "global_keyprefix": os.environ["CELERIAC_RESULT_GLOBAL_KEYPREFIX"],
     }
 if os.environ.get("CELERIAC_PREFETCH_MULTIPLIER"):
     app.conf.worker_prefetch_multiplier = int(

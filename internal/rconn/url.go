@@ -16,6 +16,9 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
+// KeyPrefixParam is the URL query parameter read into Config.KeyPrefix.
+const KeyPrefixParam = "global_keyprefix"
+
 // ErrBadURL is wrapped by every URL parsing error.
 var ErrBadURL = errors.New("invalid redis URL")
 
@@ -41,6 +44,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration
+	// KeyPrefix is the URL's global_keyprefix query parameter, "" when it
+	// has none. kombu takes global_keyprefix only as a transport option
+	// (its URL parser rejects unknown query parameters); celeriac also
+	// reads it from the URL.
+	KeyPrefix string
 
 	raw string
 }
@@ -65,6 +73,7 @@ func ParseURL(raw string) (*Config, error) {
 		return nil, bad("%v", err)
 	}
 	q := u.Query()
+	c.KeyPrefix = q.Get(KeyPrefixParam)
 	switch u.Scheme {
 	case "redis", "rediss":
 		host := u.Hostname()
@@ -152,6 +161,9 @@ func parseSentinel(c *Config, raw string, bad func(string, ...any) error) (*Conf
 		}
 		if sp := q.Get("sentinel_password"); sp != "" {
 			c.SentinelPassword = sp
+		}
+		if kp := q.Get(KeyPrefixParam); kp != "" {
+			c.KeyPrefix = kp
 		}
 		if i == 0 || u.Path != "" {
 			if c.DB, err = parseDB(u.Path, q.Get("db")); err != nil {

@@ -21,6 +21,7 @@ func TestParseURL(t *testing.T) {
 		network, addr, user, pw string
 		db                      int
 		tls                     bool
+		prefix                  string
 	}{
 		{url: "redis://localhost:6379/0", network: "tcp", addr: "localhost:6379"},
 		{url: "redis://", network: "tcp", addr: "localhost:6379"},
@@ -31,13 +32,15 @@ func TestParseURL(t *testing.T) {
 		{url: "unix:///tmp/redis.sock?db=4", network: "unix", addr: "/tmp/redis.sock", db: 4},
 		{url: "redis+socket:///tmp/r.sock", network: "unix", addr: "/tmp/r.sock"},
 		{url: "redis://[::1]:7000/0", network: "tcp", addr: "[::1]:7000"},
+		{url: "redis://h/0?global_keyprefix=x:", network: "tcp", addr: "h:6379", prefix: "x:"},
+		{url: "unix:///tmp/r.sock?db=1&global_keyprefix=app%2F", network: "unix", addr: "/tmp/r.sock", db: 1, prefix: "app/"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			c, err := ParseURL(tc.url)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Network != tc.network || c.Addr != tc.addr || c.Username != tc.user || c.Password != tc.pw || c.DB != tc.db || (c.TLS != nil) != tc.tls {
+			if c.Network != tc.network || c.Addr != tc.addr || c.Username != tc.user || c.Password != tc.pw || c.DB != tc.db || (c.TLS != nil) != tc.tls || c.KeyPrefix != tc.prefix {
 				t.Errorf("ParseURL(%q) = %+v", tc.url, c)
 			}
 		})
@@ -45,11 +48,11 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestParseSentinel(t *testing.T) {
-	c, err := ParseURL("sentinel://:pw@s1:26379/2;sentinel://s2?master_name=mymaster")
+	c, err := ParseURL("sentinel://:pw@s1:26379/2;sentinel://s2?master_name=mymaster&global_keyprefix=p:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Sentinels) != 2 || c.Sentinels[1] != "s2:26379" || c.MasterName != "mymaster" || c.Password != "pw" || c.DB != 2 {
+	if len(c.Sentinels) != 2 || c.Sentinels[1] != "s2:26379" || c.MasterName != "mymaster" || c.Password != "pw" || c.DB != 2 || c.KeyPrefix != "p:" {
 		t.Errorf("got %+v", c)
 	}
 }
