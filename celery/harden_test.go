@@ -1,0 +1,228 @@
+package celery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/celeriac/celeriac/internal/redistest"
+)
+
+// unackedValues returns every entry of the unacked hash.
+func unackedValues(t *testing.T, srv *redistest.Server) []string {
+	t.Helper()
+	vals, err := redis.Strings(srv.Do(t, "HVALS", "unacked"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
+}
+
+// TestOnlyJSONEntersUnacked: messages that look like a JSON object but are
+// not valid JSON (for Python's json, which a Python worker's restore sweep
+// uses) never enter unacked, by the blocking pop or by a batch, and come
+// out as malformed deliveries.
+func TestOnlyJSONEntersUnacked(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	garbage := []string{`{not json}`, `{"a": 1,}`, `{"a": 0x10}`, `{"a": inf}`, `{"a":1} {"b":2}`}
+	cons := c.Broker().NewConsumer("celery")
+	defer cons.Close()
+	// Blocking pop: one message at a time on an idle queue.
+	for _, g := range garbage {
+		srv.Do(t, "LPUSH", "celery", g)
+		d, err := cons.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Err == nil || d.Tracked || d.Settle() != nil {
+			t.Errorf("%s by BRPOP: err %v, tracked %v", g, d.Err, d.Tracked)
+		}
+	}
+	// Batch: the script takes them between two envelopes.
+	c.SendTask(ctx, "t", TaskID("ok1"))
+	for _, g := range garbage {
+		srv.Do(t, "LPUSH", "celery", g)
+	}
+	c.SendTask(ctx, "t", TaskID("ok2"))
+	first, err := cons.ReceiveBatch(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := cons.ReceiveBatch(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(first, rest...)
+	if len(all) != len(garbage)+2 {
+		t.Fatalf("got %d deliveries, want %d", len(all), len(garbage)+2)
+	}
+	tracked := 0
+	for _, d := range all {
+		if d.Tracked {
+			tracked++
+		}
+		if (d.Err == nil) != d.Tracked {
+			t.Errorf("delivery %.30q: err %v, tracked %v", d.Raw, d.Err, d.Tracked)
+		}
+	}
+	if tracked != 2 {
+		t.Errorf("%d tracked deliveries, want the 2 envelopes", tracked)
+	}
+	// Before any ack, unacked holds exactly the two envelopes, valid JSON.
+	vals := unackedValues(t, srv)
+	if len(vals) != 2 {
+		t.Fatalf("unacked holds %d entries, want 2", len(vals))
+	}
+	for _, v := range vals {
+		if !json.Valid([]byte(v)) {
+			t.Errorf("unacked entry is not JSON: %.60q", v)
+		}
+	}
+}
+
+// TestRecordRefusedInsideExec: a record that fails inside EXEC (unacked
+// holds a string) is not taken as recorded: the delivery settles with
+// ErrNotRecorded, the message goes back to the front of its queue, and a
+// batch pop refuses before popping anything.
+func TestRecordRefusedInsideExec(t *testing.T) {
+	c, srv := newTestClient(t, WithBrokerOptions(WithPollTimeout(time.Second)))
+	ctx := testCtx(t)
+	b := c.Broker()
+	srv.Do(t, "SET", "unacked", "not a hash")
+	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
+		t.Fatal(err)
+	}
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	d, err := cons.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Settle(); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("Settle = %v, want ErrNotRecorded", err)
+	}
+	if err := b.Ack(ctx, d); !errors.Is(err, ErrNotRecorded) {
+		t.Errorf("Ack = %v, want ErrNotRecorded", err)
+	}
+	// The next receive gives it back first, then pauses: each delivery
+	// while unacked is of the wrong type settles not recorded, and after
+	// Close the message is on its queue again and the half-written record
+	// (the index entry) is gone.
+	givenBack(t, ctx, cons)
+	cons = b.NewConsumer("celery")
+	defer cons.Close()
+	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 1 {
+		t.Fatalf("queue holds %d messages, want the one given back", n)
+	}
+	if n, _ := redis.Int(srv.Do(t, "ZCARD", "unacked_index"), nil); n != 0 {
+		t.Errorf("unacked_index holds %d entries, want 0", n)
+	}
+	// A batch pop refuses before it pops.
+	if _, err := c.SendTask(ctx, "t", TaskID("two")); err != nil {
+		t.Fatal(err)
+	}
+	cons.conn = srv.Dial(t)
+	if _, err := cons.popBatch(10); err == nil {
+		t.Fatal("batch pop with unacked of the wrong type succeeded")
+	}
+	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 2 {
+		t.Fatalf("queue holds %d messages after a refused batch, want 2", n)
+	}
+	// Once unacked is usable again, both come, recorded, oldest first.
+	srv.Do(t, "DEL", "unacked")
+	var ids []string
+	for len(ids) < 2 {
+		ds, err := cons.ReceiveBatch(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Settle() != nil || !d.Tracked {
+				t.Errorf("delivery %s not recorded", d.Envelope.Headers)
+			}
+			m, _ := DecodeEnvelope(d.Envelope)
+			ids = append(ids, m.ID)
+		}
+	}
+	if ids[0] != "one" || ids[1] != "two" {
+		t.Errorf("order %v, want one, two", ids)
+	}
+}
+
+// TestRecordRefusedAtMaxmemory: at maxmemory (noeviction) the blocking
+// pop's record is refused; the message goes back to its queue unrun and
+// the consumer pauses until Redis takes writes again.
+func TestRecordRefusedAtMaxmemory(t *testing.T) {
+	srv := redistest.Start(t, redistest.WithArgs("--maxmemory-policy", "noeviction"))
+	c, err := NewClient(srv.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t)
+	b := c.Broker()
+	cons := b.NewConsumer("celery")
+	defer cons.Close()
+	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Do(t, "CONFIG", "SET", "maxmemory", "1")
+	if _, err := c.SendTask(ctx, "t", TaskID("refused")); err == nil {
+		t.Fatal("publish accepted at maxmemory: the test does not reach maxmemory")
+	}
+	d, err := cons.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Settle(); !errors.Is(err, ErrNotRecorded) {
+		t.Fatalf("Settle = %v, want ErrNotRecorded", err)
+	}
+	givenBack(t, ctx, cons)
+	cons = b.NewConsumer("celery")
+	defer cons.Close()
+	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 1 {
+		t.Fatalf("queue holds %d messages, want the one given back", n)
+	}
+	srv.Do(t, "CONFIG", "SET", "maxmemory", "0")
+	d, err = cons.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Settle(); err != nil || !d.Tracked {
+		t.Fatalf("after memory was freed: Settle = %v, tracked %v", err, d.Tracked)
+	}
+	if m, _ := DecodeEnvelope(d.Envelope); m.ID != "one" {
+		t.Errorf("got %s, want one", m.ID)
+	}
+}
+
+// givenBack receives for a while from a consumer whose records Redis
+// refuses: every delivery must settle with ErrNotRecorded, and the
+// consumer must pause between them. Then it closes the consumer, which
+// gives back the last one.
+func givenBack(t *testing.T, ctx context.Context, cons *Consumer) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer cancel()
+	n := 0
+	for {
+		d, err := cons.Receive(rctx)
+		if err != nil {
+			break
+		}
+		n++
+		if err := d.Settle(); !errors.Is(err, ErrNotRecorded) {
+			t.Fatalf("Settle = %v, want ErrNotRecorded", err)
+		}
+	}
+	// Pauses of 50-100, 100-200, 200-400 ms: at most 4 pops in 400 ms.
+	if n > 4 {
+		t.Errorf("%d pops in 400 ms while records are refused: no pause", n)
+	}
+	cons.Close()
+}
