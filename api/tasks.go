@@ -250,6 +250,9 @@ func decodeSend(r io.Reader) ([]celery.SendOption, error) {
 		if !validName(*req.Queue) {
 			return nil, invalid("string_pattern_mismatch", body("queue"), "Queue must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", *req.Queue, nil)
 		}
+		if err := celery.ValidateQueue(*req.Queue); err != nil { // a key of the transport or the backend
+			return nil, invalid("value_error", body("queue"), "Value error, "+err.Error(), *req.Queue, nil)
+		}
 		opts = append(opts, celery.Queue(*req.Queue))
 	}
 	if req.TaskID != nil {

@@ -237,6 +237,13 @@ type Publishing struct {
 // round trip per batch instead of one each. It returns when its message
 // was pushed (or the batch failed).
 func (b *Broker) PublishOne(ctx context.Context, pub Publishing) error {
+	if pub.Exchange == "" {
+		// Refused here, so that it fails only its own caller, not the
+		// batch it would share.
+		if err := b.ValidateQueue(pub.Queue); err != nil {
+			return fmt.Errorf("celery: publish: %w", err)
+		}
+	}
 	b.pubMu.Lock()
 	if !b.pubFlushing {
 		// Nothing in flight: send it from this goroutine, and hand what
@@ -304,6 +311,9 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 }
 
 // PublishBatch pushes several envelopes in one pipelined round trip. A
+// queue name ValidateQueue refuses fails the whole batch before anything
+// is sent (ErrInvalidQueue); a queue key that holds something other than a
+// list is left alone and reported (ErrNotAQueue). A
 // connection error is retried (three times within about a second, as
 // Celery's default publish retry policy), so a batch may be pushed twice
 // if Redis went away after it ran the commands: at least once.
@@ -312,46 +322,91 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
 }
 
 func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
+	// Every name is checked before anything is sent: a batch is published
+	// whole or not at all.
+	for _, m := range msgs {
+		if m.Exchange == "" {
+			if err := b.ValidateQueue(m.Queue); err != nil {
+				return fmt.Errorf("celery: publish: %w", err)
+			}
+		}
+	}
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	n := 0
-	for _, m := range msgs {
-		queues := []string{m.Queue}
-		if m.Exchange != "" {
-			if queues, err = b.lookup(ctx, c, m.Exchange, m.RoutingKey); err != nil {
-				return err
-			}
-			if len(queues) == 0 {
-				b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
-			}
-		} else if !b.isDeclared(m.Queue) {
-			// kombu 5.7 declares into both sets (redis.py `_queue_bind`).
-			member := kombu.BindingMember(m.Queue, "", m.Queue)
-			if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), member); err != nil {
-				return fmt.Errorf("celery: publish: %w", err)
-			}
-			if err := c.Send("SADD", b.key(kombu.PermanentBindingKey(m.Queue)), member); err != nil {
-				return fmt.Errorf("celery: publish: %w", err)
-			}
-			n += 2
+	// Routed messages: their queues, looked up before any command is
+	// pipelined (a lookup reads its own reply).
+	routed := make([][]string, len(msgs))
+	for i, m := range msgs {
+		if m.Exchange == "" {
+			continue
+		}
+		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey)
+		if err != nil {
+			return err
+		}
+		if len(queues) == 0 {
+			b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
 		}
 		for _, q := range queues {
-			if err := c.Send("LPUSH", b.queueKey(q, m.Priority), m.Body); err != nil {
+			if err := b.ValidateQueue(q); err != nil {
+				return fmt.Errorf("celery: publish through exchange %q: binding to %w", m.Exchange, err)
+			}
+		}
+		routed[i] = queues
+	}
+	n := 0
+	var pushes []string // the key of each LPUSH, for its error
+	for i, m := range msgs {
+		queues := routed[i]
+		if m.Exchange == "" {
+			queues = []string{m.Queue}
+			if !b.isDeclared(m.Queue) {
+				// kombu 5.7 declares into both sets (redis.py `_queue_bind`).
+				member := kombu.BindingMember(m.Queue, "", m.Queue)
+				if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), member); err != nil {
+					return fmt.Errorf("celery: publish: %w", err)
+				}
+				if err := c.Send("SADD", b.key(kombu.PermanentBindingKey(m.Queue)), member); err != nil {
+					return fmt.Errorf("celery: publish: %w", err)
+				}
+				n += 2
+				pushes = append(pushes, "", "")
+			}
+		}
+		for _, q := range queues {
+			k := b.queueKey(q, m.Priority)
+			if err := c.Send("LPUSH", k, m.Body); err != nil {
 				return fmt.Errorf("celery: publish: %w", err)
 			}
 			n++
+			pushes = append(pushes, k)
 		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("celery: publish: %w", err)
 	}
-	for range n {
-		if _, err := c.Receive(); err != nil {
+	// Every reply is read, so that one refused command (a key of the wrong
+	// type: LPUSH never turns another kind of key into a list) is reported
+	// without leaving the others unread.
+	var first error
+	for i := range n {
+		_, err := c.Receive()
+		var re redis.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &re) && strings.HasPrefix(string(re), "WRONGTYPE") && pushes[i] != "":
+			first = cmp.Or(first, fmt.Errorf("celery: publish: %w: key %q exists and is not a list", ErrNotAQueue, pushes[i]))
+		case errors.As(err, &re):
+			first = cmp.Or(first, fmt.Errorf("celery: publish: %w", err))
+		default:
 			return fmt.Errorf("celery: publish: %w", err)
 		}
+	}
+	if first != nil {
+		return first
 	}
 	for _, m := range msgs {
 		if m.Exchange == "" {
@@ -360,6 +415,11 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
 	}
 	return nil
 }
+
+// ErrNotAQueue is wrapped by a publish error when the queue's key exists
+// and holds something other than a list: Redis refuses the LPUSH, and the
+// key is left as it was.
+var ErrNotAQueue = errors.New("not a queue")
 
 func (b *Broker) isDeclared(q string) bool {
 	b.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,4 +226,75 @@ func givenBack(t *testing.T, ctx context.Context, cons *Consumer) {
 		t.Errorf("%d pops in 400 ms while records are refused: no pause", n)
 	}
 	cons.Close()
+}
+
+func TestValidateQueue(t *testing.T) {
+	for _, q := range []string{"celery", "default", "high.priority", "emails:outbound", "queue-1", "ünïcode", "celeryev", "celeriac-jobs", "x.reply"} {
+		if err := ValidateQueue(q); err != nil {
+			t.Errorf("ValidateQueue(%q) = %v, want nil", q, err)
+		}
+	}
+	for _, q := range []string{
+		"", strings.Repeat("q", MaxQueueNameLen+1), "bad\xff", "tab\there", "nl\n", "del\x7f",
+		"celery\x06\x163", "celery\x06\x16", // priority buckets and the separator
+		"unacked", "unacked_index", "unacked_mutex", "unacked2",
+		"_kombu.binding.celery", "_kombu.binding.reply.celery.pidbox", "_kombu.binding_permanent.celery",
+		"celery-task-meta-123", "celery-taskset-meta-g1", "celery-taskset-meta-g1.j",
+		"0f3a.reply.celery.pidbox", "node@host.celery.pidbox", "celery.pidbox",
+		"_celeriac.wake.x", "celeriac.beat.lock", "celeriac:flaky:k",
+	} {
+		err := ValidateQueue(q)
+		if !errors.Is(err, ErrInvalidQueue) {
+			t.Errorf("ValidateQueue(%q) = %v, want ErrInvalidQueue", q, err)
+		}
+	}
+	// With a global key prefix, the prefixed key must not be reserved either.
+	b := NewBrokerFromPool(nil, 0, WithKeyPrefix("celery-task-"))
+	if err := b.ValidateQueue("meta-x"); !errors.Is(err, ErrInvalidQueue) {
+		t.Errorf("prefixed ValidateQueue = %v, want ErrInvalidQueue", err)
+	}
+	if err := b.ValidateQueue("jobs"); err != nil {
+		t.Errorf("prefixed ValidateQueue(jobs) = %v", err)
+	}
+}
+
+// TestPublishRefusesReservedKeys: no publish path writes to a reserved key,
+// a batch with one bad name sends nothing, and a queue key that holds
+// something else than a list is left as it was.
+func TestPublishRefusesReservedKeys(t *testing.T) {
+	c, srv := newTestClient(t)
+	ctx := testCtx(t)
+	b := c.Broker()
+	for _, q := range []string{"unacked", "unacked_mutex", "_kombu.binding.reply.celery.pidbox", "celery-task-meta-x", "x.reply.celery.pidbox"} {
+		if _, err := c.SendTask(ctx, "t", Queue(q)); !errors.Is(err, ErrInvalidQueue) {
+			t.Errorf("SendTask(queue %q) = %v, want ErrInvalidQueue", q, err)
+		}
+		if typ, _ := redis.String(srv.Do(t, "TYPE", q), nil); typ != "none" {
+			t.Errorf("key %q is a %s after a refused publish", q, typ)
+		}
+	}
+	err := b.PublishBatch(ctx, []Publishing{{Queue: "celery", Body: []byte(`{}`)}, {Queue: "unacked", Body: []byte(`{}`)}})
+	if !errors.Is(err, ErrInvalidQueue) {
+		t.Errorf("PublishBatch = %v, want ErrInvalidQueue", err)
+	}
+	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 0 {
+		t.Errorf("a refused batch pushed %d messages", n)
+	}
+	// A binding to a reserved name (someone declared it by hand) is not
+	// followed either.
+	srv.Do(t, "SADD", "_kombu.binding.ex", "rk\x06\x16\x06\x16unacked")
+	if _, err := c.SendTask(ctx, "t", Route("ex", "rk")); !errors.Is(err, ErrInvalidQueue) {
+		t.Errorf("routed SendTask = %v, want ErrInvalidQueue", err)
+	}
+	// LPUSH never turns another kind of key into a list.
+	srv.Do(t, "SET", "strq", "a string")
+	if _, err := c.SendTask(ctx, "t", Queue("strq")); !errors.Is(err, ErrNotAQueue) {
+		t.Errorf("SendTask onto a string = %v, want ErrNotAQueue", err)
+	}
+	if v, _ := redis.String(srv.Do(t, "GET", "strq"), nil); v != "a string" {
+		t.Errorf("the string key became %q", v)
+	}
+	if _, err := c.SendTask(ctx, "t"); err != nil {
+		t.Errorf("a valid publish after refused ones: %v", err)
+	}
 }

@@ -4,6 +4,9 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -136,4 +139,59 @@ func TestHardenInvalidJSONKill(t *testing.T) {
 		t.Errorf("the Python worker's restore failed:\n%s", plog)
 	}
 	t.Logf("invalid JSON: %d messages unacknowledged at the kill, all valid JSON; %d tasks restored by Python and done", held, len(ids))
+}
+
+// TestHardenHostileQueues: the attacks of #16.1 against a real `celeriac
+// serve`, a Go worker, Python's remote control and the CLI: every queue
+// name that is a key of the transport or the result backend is refused
+// (422, an error reply, exit 2), no such key changes type, and the fleet
+// works afterwards (a Python client's task runs, inspect answers).
+func TestHardenHostileQueues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const node = "hostile@celeriac"
+	startBinary(t, "worker ready", "worker", "--broker", e.URL, "-n", node, "-c", "2")
+	_, api := faultServe(t, "--broker", e.URL)
+	hostile := []string{"unacked", "unacked_index", "unacked_mutex", "_kombu.binding.reply.celery.pidbox",
+		"_kombu.binding.celery", "celery-task-meta-x", "0f3a.reply.celery.pidbox"}
+	before := map[string]string{}
+	for _, q := range hostile {
+		before[q], _ = redis.String(e.Redis.Do(t, "TYPE", q), nil)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, q := range hostile {
+		r := faultCall(ctxFor(t, 10*time.Second), client, "POST", api+"/api/v1/tasks/tasks.add", `{"args": [1, 2], "queue": "`+q+`"}`)
+		if r.err != nil || r.status != http.StatusUnprocessableEntity {
+			t.Errorf("POST queue %q: %d %v, want 422", q, r.status, r.err)
+		}
+	}
+	// Remote control from Python: add_consumer is refused with an error reply.
+	var out []map[string]any
+	pyControl(t, e.URL, &out, "call", "add_consumer", "--args", `{"queue": "unacked"}`, "--destination", node)
+	if len(out) != 1 {
+		t.Fatalf("add_consumer: replies %v", out)
+	}
+	if r, _ := out[0][node].(map[string]any); !strings.Contains(fmt.Sprint(r["error"]), "invalid queue name") {
+		t.Errorf("add_consumer(unacked) = %v, want an error", r)
+	}
+	// The CLI refuses in one line, exit 2.
+	cmd := exec.Command(binary, "call", "tasks.add", "--broker", e.URL, "--queue", "unacked")
+	msg, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || strings.Count(strings.TrimSpace(string(msg)), "\n") != 0 {
+		t.Errorf("celeriac call --queue unacked: %v, %q; want exit 2 and one line", err, msg)
+	}
+	for _, q := range hostile {
+		if typ, _ := redis.String(e.Redis.Do(t, "TYPE", q), nil); typ != before[q] {
+			t.Errorf("key %q was a %s, is a %s", q, before[q], typ)
+		}
+	}
+	// The fleet works.
+	id := pySend(t, e.URL, "tasks.add", "--args", "[2, 40]")
+	if r := pyGet(t, e.URL, id); r.State != "SUCCESS" || r.Result != 42.0 {
+		t.Errorf("task after the attacks: %+v", r)
+	}
+	if aq, _ := pyInspect(t, e.URL, node, "active_queues", nil).([]any); len(aq) != 1 {
+		t.Errorf("active_queues = %v, want celery only", aq)
+	}
 }

@@ -273,6 +273,8 @@ func (r *request) acksLate(w *Worker) bool {
 // Run consumes until ctx ends (call it once), then shuts down warm: it stops consuming,
 // lets running tasks finish within the shutdown timeout and puts every
 // message it holds but has not run back on its queue (spec §11.10).
+// It returns an error at once if a queue of WithQueues is no valid queue
+// name (Broker.ValidateQueue: a key of the transport or the backend).
 //
 // Start-up order: pool goroutines and the acker, the restore sweep, the
 // pidbox node, worker-online and the heartbeat timer, then consuming.
@@ -281,6 +283,11 @@ func (r *request) acksLate(w *Worker) bool {
 // tasks finish; queued events are flushed and worker-offline sent; held
 // messages are restored last.
 func (w *Worker) Run(ctx context.Context) error {
+	for _, q := range w.Queues() {
+		if err := w.broker.ValidateQueue(q); err != nil { // a key of the transport or the backend
+			return fmt.Errorf("worker: %w", err)
+		}
+	}
 	w.started = time.Now()
 	log := w.o.logger
 	// The remote shutdown command cancels ctx too.

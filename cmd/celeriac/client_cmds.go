@@ -42,6 +42,9 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, reorder(fs, args), stderr); err != nil {
 		return err
 	}
+	if err := checkQueues(stderr, "call", "--queue", *queue); err != nil {
+		return err
+	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("want exactly one task name, got %d arguments", fs.NArg())
 	}
@@ -171,6 +174,9 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.register(fs)
 	queues := fs.String("Q", celery.DefaultQueue, "comma-separated queues to purge")
 	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := checkQueues(stderr, "purge", "-Q", *queues); err != nil {
 		return err
 	}
 	b, err := celery.NewBroker(c.brokerURL())

@@ -76,6 +76,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := checkQueues(stderr, "serve", "-Q", f.queues); err != nil {
+		return err
+	}
 	gin.SetMode(gin.ReleaseMode)
 	for _, p := range splitList(f.proxies) {
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {

@@ -80,6 +80,9 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := checkQueues(stderr, "worker", "-Q", f.queues); err != nil {
+		return err
+	}
 	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log)
 }
 
