@@ -979,7 +979,7 @@ func (b *Broker) unrecordMalformed(conn redis.Conn, ds []*Delivery) {
 	}
 	conn.Send("HDEL", append([]any{b.key(kombu.UnackedKey)}, args...)...)
 	conn.Send("ZREM", append([]any{b.key(kombu.UnackedIndexKey)}, args...)...)
-	if _, err := conn.Do(""); err != nil {
+	if reply, err := conn.Do(""); err != nil || rconn.ExecError(reply) != nil {
 		return
 	}
 	for _, d := range ds {
@@ -1253,12 +1253,20 @@ func (b *Broker) ackTags(ctx context.Context, tags []string) error {
 	for _, t := range tags {
 		args = append(args, t)
 	}
-	c.Send("MULTI")
-	args[0] = b.key(kombu.UnackedIndexKey)
-	c.Send("ZREM", args...)
+	// Two plain commands, not kombu's MULTI: Redis at maxmemory refuses
+	// every command queued in a MULTI, while HDEL and ZREM alone, which
+	// only free memory, go through, so acks keep working when Redis is
+	// full. The order keeps a crash between them harmless: an index entry
+	// without its hash entry is dropped by the next restore or sweep.
 	args[0] = b.key(kombu.UnackedKey)
 	c.Send("HDEL", args...)
-	if _, err := rconn.Exec(ctx, c); err != nil {
+	args[0] = b.key(kombu.UnackedIndexKey)
+	c.Send("ZREM", args...)
+	reply, err := rconn.Do(ctx, c, "")
+	if err == nil {
+		err = rconn.ExecError(reply)
+	}
+	if err != nil {
 		return fmt.Errorf("celery: ack: %w", err)
 	}
 	return nil

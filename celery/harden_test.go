@@ -172,7 +172,24 @@ func TestRecordRefusedAtMaxmemory(t *testing.T) {
 	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
 		t.Fatal(err)
 	}
+	// A delivery recorded before Redis filled up can still be acked: acks
+	// only free memory (no MULTI, which Redis refuses whole when full).
+	if _, err := c.SendTask(ctx, "t", TaskID("held"), Queue("other")); err != nil {
+		t.Fatal(err)
+	}
+	other := b.NewConsumer("other")
+	defer other.Close()
+	held, err := other.Receive(ctx)
+	if err != nil || held.Settle() != nil {
+		t.Fatalf("Receive(other) = %v", err)
+	}
 	srv.Do(t, "CONFIG", "SET", "maxmemory", "1")
+	if err := b.Ack(ctx, held); err != nil {
+		t.Errorf("Ack at maxmemory = %v", err)
+	}
+	if n, _ := redis.Int(srv.Do(t, "HLEN", "unacked"), nil); n != 0 {
+		t.Errorf("unacked holds %d entries after the ack at maxmemory", n)
+	}
 	if _, err := c.SendTask(ctx, "t", TaskID("refused")); err == nil {
 		t.Fatal("publish accepted at maxmemory: the test does not reach maxmemory")
 	}

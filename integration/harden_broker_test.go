@@ -71,6 +71,13 @@ func TestHardenMaxmemoryAcksLate(t *testing.T) {
 		t.Errorf("%d of %d tasks lost", lost, n)
 	}
 	log := w.Log()
+	if testing.Verbose() {
+		for _, l := range strings.Split(log, "\n") {
+			if !strings.Contains(l, "level=INFO") || strings.Contains(l, "resumed") || strings.Contains(l, "retrying") {
+				t.Log(l)
+			}
+		}
+	}
 	for _, want := range []string{"could not store result; retrying", "result stored after retrying"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("worker log lacks %q", want)

@@ -1150,16 +1150,28 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	conn := &rconn.State{Name: "visibility sweep", Logger: w.o.logger}
+	refused := false // Redis refused the last sweep (logged once)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if _, err := w.broker.RestoreVisible(ctx); err != nil && ctx.Err() == nil {
+		switch _, err := w.broker.RestoreVisible(ctx); {
+		case err != nil && ctx.Err() == nil && !celery.IsUnavailable(err):
+			// Redis answered, and refused (its lock at maxmemory, say).
+			if !refused {
+				w.o.logger.Warn("visibility sweep refused by Redis; retrying", "error", err)
+				refused = true
+			}
+		case err != nil && ctx.Err() == nil:
 			conn.Lost(err) // one line per outage, not one per sweep
-		} else if err == nil {
+		case err == nil:
 			conn.Up()
+			if refused {
+				w.o.logger.Info("visibility sweep runs again")
+				refused = false
+			}
 		}
 		t.Reset(w.o.sweepInterval)
 	}

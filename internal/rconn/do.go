@@ -40,7 +40,8 @@ var ErrTxAborted = errors.New("redis: transaction aborted")
 // it ran (WRONGTYPE on a key of the wrong kind, say) is an error element
 // of that array while EXEC itself succeeds: redigo returns it as a value,
 // not as an error, so every caller of EXEC must look inside. A nil reply
-// (nothing ran) is ErrTxAborted.
+// (nothing ran) is ErrTxAborted. It also checks the replies of a pipeline
+// read at once with Do("") (redigo returns them as a slice, unchecked).
 func ExecError(reply any) error {
 	switch r := reply.(type) {
 	case nil:
@@ -48,7 +49,7 @@ func ExecError(reply any) error {
 	case []any:
 		for i, v := range r {
 			if e, ok := v.(redis.Error); ok {
-				return fmt.Errorf("command %d of the transaction: %w", i+1, e)
+				return fmt.Errorf("reply %d: %w", i+1, e)
 			}
 		}
 	}
