@@ -32,6 +32,10 @@ func TestSendRefusesReservedQueues(t *testing.T) {
 			t.Errorf("queue %q: the key is a %s after a refused request", q, typ)
 		}
 	}
+	// Nor can the queue listing read one (LLEN on a hash was a 500).
+	if w := f.do("GET", "/api/v1/queues?queue=unacked", ""); w.Code != 422 {
+		t.Errorf("GET /api/v1/queues?queue=unacked: %d %s, want 422", w.Code, w.Body)
+	}
 	if w := f.do("POST", "/api/v1/tasks/tasks.add", `{"args": [1, 2], "queue": "jobs"}`, "Content-Type", "application/json"); w.Code != 202 {
 		t.Errorf("a valid queue: %d %s", w.Code, w.Body)
 	}

@@ -427,6 +427,10 @@ func (h *handlers) queues(c *gin.Context) {
 			h.fail(c, invalid("string_pattern_mismatch", []any{"query", "queue"}, "Queue must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", n, nil))
 			return
 		}
+		if err := celery.ValidateQueue(n); err != nil { // a key of the transport or the backend
+			h.fail(c, invalid("value_error", []any{"query", "queue"}, "Value error, "+err.Error(), n, nil))
+			return
+		}
 	}
 	broker := h.client.Broker()
 	steps := broker.PrioritySteps()

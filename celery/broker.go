@@ -497,8 +497,12 @@ func (b *Broker) QueueLengths(ctx context.Context, queue string) ([]int, error) 
 func (b *Broker) PrioritySteps() []int { return slices.Clone(b.o.steps) }
 
 // Purge deletes every message waiting in queue and returns how many there
-// were (celery purge).
+// were (celery purge). A name ValidateQueue refuses is not touched: it
+// would delete a key of the transport or the backend.
 func (b *Broker) Purge(ctx context.Context, queue string) (int, error) {
+	if err := b.ValidateQueue(queue); err != nil {
+		return 0, fmt.Errorf("celery: purge: %w", err)
+	}
 	c, err := b.conn(ctx)
 	if err != nil {
 		return 0, err
@@ -542,7 +546,9 @@ type Delivery struct {
 	RoutingKey string
 	// Priority is the message priority.
 	Priority int
-	// Tracked reports whether the delivery was recorded in unacked.
+	// Tracked reports whether the delivery was recorded in unacked. For
+	// a record sent ahead it is set before Redis answered: Settle tells
+	// whether Redis took it.
 	Tracked bool
 	// Size is the message's length in bytes as it was popped. For a
 	// message over the consumer's size limit Raw is nil, Err wraps
@@ -573,14 +579,16 @@ var ErrNotRecorded = errors.New("celery: delivery not recorded in unacked; given
 
 // Settle returns once the delivery's record in unacked is confirmed by
 // Redis, or has failed (which the consumer logs): then it returns an error
-// wrapping ErrNotRecorded. A consumer sends the
-// record of a message its blocking pop took without waiting for the
-// reply, so that the task can start while the record travels; an ack must
-// not be sent before that reply is read, or it could reach Redis first
-// and leave the record behind (the message would run again after the
-// visibility timeout). Ack and Reject call Settle; callers that ack or
-// restore by tag (AckTags, Restore, RestoreTags) call it first. It is safe
-// for concurrent use, and cheap once settled.
+// wrapping ErrNotRecorded. A consumer sends the record of a message its
+// blocking pop took without waiting for the reply, so that the message
+// is parsed and handed on while the record travels. The task must not
+// start before Settle returned nil (a refused record is given back to the
+// queue, and must not run), and an ack must not be sent before that reply
+// is read, or it could reach Redis first and leave the record behind (the
+// message would run again after the visibility timeout). Ack and Reject
+// call Settle; callers that run a delivery, or ack or restore it by tag
+// (AckTags, Restore, RestoreTags), call it first. It is safe for
+// concurrent use, and cheap once settled.
 func (d *Delivery) Settle() error {
 	if d.ahead != nil {
 		select {

@@ -314,4 +314,12 @@ func TestPublishRefusesReservedKeys(t *testing.T) {
 	if _, err := c.SendTask(ctx, "t"); err != nil {
 		t.Errorf("a valid publish after refused ones: %v", err)
 	}
+	// Purge deletes keys: it refuses the reserved ones.
+	srv.Do(t, "HSET", "unacked", "tag", "[{}, \"\", \"celery\"]")
+	if _, err := b.Purge(ctx, "unacked"); !errors.Is(err, ErrInvalidQueue) {
+		t.Errorf("Purge(unacked) = %v, want ErrInvalidQueue", err)
+	}
+	if n, _ := redis.Int(srv.Do(t, "HLEN", "unacked"), nil); n != 1 {
+		t.Errorf("unacked holds %d entries after a refused purge", n)
+	}
 }
