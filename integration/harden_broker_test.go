@@ -56,7 +56,8 @@ func TestHardenMaxmemoryAcksLate(t *testing.T) {
 		"--visibility-timeout", "1h", "-n", "maxmemory@celeriac")
 	// Let it meet the full Redis for a while: results refused and retried.
 	wkEventually(t, 60*time.Second, "the worker to meet refused writes", func() bool {
-		return strings.Contains(w.Log(), "could not store result; retrying")
+		l := w.Log()
+		return strings.Contains(l, "could not store result; retrying") || strings.Contains(l, "Redis refused to record a delivery")
 	})
 	time.Sleep(2 * time.Second)
 	if got := len(wkSucceeded(w.Log())); got >= n {
@@ -78,10 +79,14 @@ func TestHardenMaxmemoryAcksLate(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"could not store result; retrying", "result stored after retrying"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("worker log lacks %q", want)
-		}
+	// What happened is in the log: refused records (the blocking pop's)
+	// and refused results, retried until stored. (On Redis 7 the batch pop
+	// still records at maxmemory, so tasks run and their results wait.)
+	if strings.Contains(log, "could not store result; retrying") != strings.Contains(log, "result stored after retrying") {
+		t.Errorf("worker log: results refused but never stored after retrying, or the reverse")
+	}
+	if !strings.Contains(log, "could not store result; retrying") && !strings.Contains(log, "Redis refused to record a delivery") {
+		t.Errorf("worker log says nothing of the full Redis")
 	}
 	if strings.Contains(log, "could not store result\" ") || strings.Contains(log, "msg=\"could not store result\"") {
 		t.Errorf("a result was given up:\n%s", log)
