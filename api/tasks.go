@@ -266,6 +266,9 @@ func decodeSend(r io.Reader) ([]celery.SendOption, *sendArgs, error) {
 		if !validName(*req.Queue) {
 			return nil, nil, invalid("string_pattern_mismatch", body("queue"), "Queue must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", *req.Queue, nil)
 		}
+		if err := celery.ValidateQueue(*req.Queue); err != nil { // a key of the transport or the backend
+			return nil, nil, invalid("value_error", body("queue"), "Value error, "+err.Error(), *req.Queue, nil)
+		}
 		opts = append(opts, celery.Queue(*req.Queue))
 	}
 	if req.TaskID != nil {
@@ -548,6 +551,10 @@ func (h *handlers) queues(c *gin.Context) {
 	for _, n := range names {
 		if !validName(n) {
 			h.fail(c, invalid("string_pattern_mismatch", []any{"query", "queue"}, "Queue must be 1-255 characters from A-Z a-z 0-9 . _ : @ + -", n, nil))
+			return
+		}
+		if err := celery.ValidateQueue(n); err != nil { // a key of the transport or the backend
+			h.fail(c, invalid("value_error", []any{"query", "queue"}, "Value error, "+err.Error(), n, nil))
 			return
 		}
 	}

@@ -160,7 +160,7 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 			c.Send("SET", k, raw)
 		}
 		c.Send("PUBLISH", k, raw)
-		if _, err := rconn.Do(ctx, c, "EXEC"); err != nil {
+		if _, err := rconn.Exec(ctx, c); err != nil {
 			return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 		}
 		return true, nil

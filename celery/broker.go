@@ -2,7 +2,9 @@ package celery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +38,7 @@ type Broker struct {
 	cfg      *rconn.Config
 	o        brokerOptions
 
-	storeScript, restoreScript, releaseScript, popScript *redis.Script
+	storeScript, restoreScript, releaseScript, popScript, giveBackScript *redis.Script
 
 	mu       sync.Mutex
 	declared map[string]bool
@@ -150,10 +152,11 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 	}
 	return &Broker{
 		pool: pool, db: db, o: o, declared: map[string]bool{},
-		storeScript:   redis.NewScript(1, kombu.StoreResultScript),
-		restoreScript: redis.NewScript(3, kombu.RestoreScript),
-		releaseScript: redis.NewScript(1, kombu.ReleaseMutexScript),
-		popScript:     redis.NewScript(-1, kombu.PopBatchScript),
+		storeScript:    redis.NewScript(1, kombu.StoreResultScript),
+		restoreScript:  redis.NewScript(3, kombu.RestoreScript),
+		releaseScript:  redis.NewScript(1, kombu.ReleaseMutexScript),
+		popScript:      redis.NewScript(-1, kombu.PopBatchScript),
+		giveBackScript: redis.NewScript(3, kombu.GiveBackScript),
 	}
 }
 
@@ -242,6 +245,13 @@ type Publishing struct {
 // round trip per batch instead of one each. It returns when its message
 // was pushed (or the batch failed).
 func (b *Broker) PublishOne(ctx context.Context, pub Publishing) error {
+	if pub.Exchange == "" {
+		// Refused here, so that it fails only its own caller, not the
+		// batch it would share.
+		if err := b.ValidateQueue(pub.Queue); err != nil {
+			return fmt.Errorf("celery: publish: %w", err)
+		}
+	}
 	b.pubMu.Lock()
 	if !b.pubFlushing {
 		// Nothing in flight: send it from this goroutine, and hand what
@@ -309,6 +319,9 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 }
 
 // PublishBatch pushes several envelopes in one pipelined round trip. A
+// queue name ValidateQueue refuses fails the whole batch before anything
+// is sent (ErrInvalidQueue); a queue key that holds something other than a
+// list is left alone and reported (ErrNotAQueue). A
 // connection error is retried (three times within about a second, as
 // Celery's default publish retry policy), so a batch may be pushed twice
 // if Redis went away after it ran the commands: at least once.
@@ -317,46 +330,91 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
 }
 
 func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
+	// Every name is checked before anything is sent: a batch is published
+	// whole or not at all.
+	for _, m := range msgs {
+		if m.Exchange == "" {
+			if err := b.ValidateQueue(m.Queue); err != nil {
+				return fmt.Errorf("celery: publish: %w", err)
+			}
+		}
+	}
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	n := 0
-	for _, m := range msgs {
-		queues := []string{m.Queue}
-		if m.Exchange != "" {
-			if queues, err = b.lookup(ctx, c, m.Exchange, m.RoutingKey); err != nil {
-				return err
-			}
-			if len(queues) == 0 {
-				b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
-			}
-		} else if !b.isDeclared(m.Queue) {
-			// kombu 5.7 declares into both sets (redis.py `_queue_bind`).
-			member := kombu.BindingMember(m.Queue, "", m.Queue)
-			if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), member); err != nil {
-				return fmt.Errorf("celery: publish: %w", err)
-			}
-			if err := c.Send("SADD", b.key(kombu.PermanentBindingKey(m.Queue)), member); err != nil {
-				return fmt.Errorf("celery: publish: %w", err)
-			}
-			n += 2
+	// Routed messages: their queues, looked up before any command is
+	// pipelined (a lookup reads its own reply).
+	routed := make([][]string, len(msgs))
+	for i, m := range msgs {
+		if m.Exchange == "" {
+			continue
+		}
+		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey)
+		if err != nil {
+			return err
+		}
+		if len(queues) == 0 {
+			b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
 		}
 		for _, q := range queues {
-			if err := c.Send("LPUSH", b.queueKey(q, m.Priority), m.Body); err != nil {
+			if err := b.ValidateQueue(q); err != nil {
+				return fmt.Errorf("celery: publish through exchange %q: binding to %w", m.Exchange, err)
+			}
+		}
+		routed[i] = queues
+	}
+	n := 0
+	var pushes []string // the key of each LPUSH, for its error
+	for i, m := range msgs {
+		queues := routed[i]
+		if m.Exchange == "" {
+			queues = []string{m.Queue}
+			if !b.isDeclared(m.Queue) {
+				// kombu 5.7 declares into both sets (redis.py `_queue_bind`).
+				member := kombu.BindingMember(m.Queue, "", m.Queue)
+				if err := c.Send("SADD", b.key(kombu.BindingKey(m.Queue)), member); err != nil {
+					return fmt.Errorf("celery: publish: %w", err)
+				}
+				if err := c.Send("SADD", b.key(kombu.PermanentBindingKey(m.Queue)), member); err != nil {
+					return fmt.Errorf("celery: publish: %w", err)
+				}
+				n += 2
+				pushes = append(pushes, "", "")
+			}
+		}
+		for _, q := range queues {
+			k := b.queueKey(q, m.Priority)
+			if err := c.Send("LPUSH", k, m.Body); err != nil {
 				return fmt.Errorf("celery: publish: %w", err)
 			}
 			n++
+			pushes = append(pushes, k)
 		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("celery: publish: %w", err)
 	}
-	for range n {
-		if _, err := c.Receive(); err != nil {
+	// Every reply is read, so that one refused command (a key of the wrong
+	// type: LPUSH never turns another kind of key into a list) is reported
+	// without leaving the others unread.
+	var first error
+	for i := range n {
+		_, err := c.Receive()
+		var re redis.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &re) && strings.HasPrefix(string(re), "WRONGTYPE") && pushes[i] != "":
+			first = cmp.Or(first, fmt.Errorf("celery: publish: %w: key %q exists and is not a list", ErrNotAQueue, pushes[i]))
+		case errors.As(err, &re):
+			first = cmp.Or(first, fmt.Errorf("celery: publish: %w", err))
+		default:
 			return fmt.Errorf("celery: publish: %w", err)
 		}
+	}
+	if first != nil {
+		return first
 	}
 	for _, m := range msgs {
 		if m.Exchange == "" {
@@ -365,6 +423,11 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
 	}
 	return nil
 }
+
+// ErrNotAQueue is wrapped by a publish error when the queue's key exists
+// and holds something other than a list: Redis refuses the LPUSH, and the
+// key is left as it was.
+var ErrNotAQueue = errors.New("not a queue")
 
 func (b *Broker) isDeclared(q string) bool {
 	b.mu.Lock()
@@ -442,8 +505,12 @@ func (b *Broker) QueueLengths(ctx context.Context, queue string) ([]int, error) 
 func (b *Broker) PrioritySteps() []int { return slices.Clone(b.o.steps) }
 
 // Purge deletes every message waiting in queue and returns how many there
-// were (celery purge).
+// were (celery purge). A name ValidateQueue refuses is not touched: it
+// would delete a key of the transport or the backend.
 func (b *Broker) Purge(ctx context.Context, queue string) (int, error) {
+	if err := b.ValidateQueue(queue); err != nil {
+		return 0, fmt.Errorf("celery: purge: %w", err)
+	}
 	c, err := b.conn(ctx)
 	if err != nil {
 		return 0, err
@@ -457,7 +524,7 @@ func (b *Broker) Purge(ctx context.Context, queue string) (int, error) {
 		c.Send("LLEN", k)
 		c.Send("DEL", k)
 	}
-	vals, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
+	vals, err := rconn.Exec(ctx, c)
 	if err != nil {
 		return 0, fmt.Errorf("celery: purge %s: %w", queue, err)
 	}
@@ -487,7 +554,9 @@ type Delivery struct {
 	RoutingKey string
 	// Priority is the message priority.
 	Priority int
-	// Tracked reports whether the delivery was recorded in unacked.
+	// Tracked reports whether the delivery was recorded in unacked. For
+	// a record sent ahead it is set before Redis answered: Settle tells
+	// whether Redis took it.
 	Tracked bool
 	// Size is the message's length in bytes as it was popped. For a
 	// message over the consumer's size limit Raw is nil, Err wraps
@@ -499,6 +568,9 @@ type Delivery struct {
 	// ahead is set when the consumer sent the unacked record without
 	// reading its reply yet (see Consumer.ReceiveBatch and Settle).
 	ahead *recordAhead
+	// notRecorded is set (before ahead.done is closed) when Redis refused
+	// the record: the consumer gives the message back to its queue.
+	notRecorded error
 }
 
 // recordAhead is an unacked record sent ahead of its reply.
@@ -507,24 +579,33 @@ type recordAhead struct {
 	done chan struct{} // closed once the reply was read (or failed)
 }
 
+// ErrNotRecorded is Settle's error for a delivery whose record in unacked
+// Redis refused (a Redis at maxmemory, a key of the wrong type): the
+// consumer puts the message back at the front of its queue, so the caller
+// must not run it, acknowledge it or restore it, only forget it.
+var ErrNotRecorded = errors.New("celery: delivery not recorded in unacked; given back to its queue")
+
 // Settle returns once the delivery's record in unacked is confirmed by
-// Redis, or has failed (which the consumer logs). A consumer sends the
-// record of a message its blocking pop took without waiting for the
-// reply, so that the task can start while the record travels; an ack must
-// not be sent before that reply is read, or it could reach Redis first
-// and leave the record behind (the message would run again after the
-// visibility timeout). Ack and Reject call Settle; callers that ack or
-// restore by tag (AckTags, Restore, RestoreTags) call it first. It is safe
-// for concurrent use, and cheap once settled.
-func (d *Delivery) Settle() {
-	if d.ahead == nil {
-		return
+// Redis, or has failed (which the consumer logs): then it returns an error
+// wrapping ErrNotRecorded. A consumer sends the record of a message its
+// blocking pop took without waiting for the reply, so that the message
+// is parsed and handed on while the record travels. The task must not
+// start before Settle returned nil (a refused record is given back to the
+// queue, and must not run), and an ack must not be sent before that reply
+// is read, or it could reach Redis first and leave the record behind (the
+// message would run again after the visibility timeout). Ack and Reject
+// call Settle; callers that run a delivery, or ack or restore it by tag
+// (AckTags, Restore, RestoreTags), call it first. It is safe for
+// concurrent use, and cheap once settled.
+func (d *Delivery) Settle() error {
+	if d.ahead != nil {
+		select {
+		case <-d.ahead.done:
+		default:
+			d.ahead.c.settle()
+		}
 	}
-	select {
-	case <-d.ahead.done:
-	default:
-		d.ahead.c.settle()
-	}
+	return d.notRecorded
 }
 
 // ErrMessageTooLarge is a delivery's Err when the message was longer than
@@ -546,12 +627,14 @@ type Consumer struct {
 	max    int         // message size limit in bytes; 0 = none
 	wake   string      // private list in every BRPOP; Wake pushes to it
 
-	// mu guards ahead, and conn while ahead is not empty: a delivery's
-	// Settle may then read the pending replies from another goroutine.
-	// ReceiveBatch settles before it uses conn, so conn is never read by
-	// two goroutines at once.
-	mu    sync.Mutex
-	ahead []*Delivery // records sent, replies not read yet (oldest first)
+	// mu guards ahead, giveBack and refused, and conn while ahead is not
+	// empty: a delivery's Settle may then read the pending replies from
+	// another goroutine. ReceiveBatch settles before it uses conn, so conn
+	// is never read by two goroutines at once.
+	mu       sync.Mutex
+	ahead    []*Delivery // records sent, replies not read yet (oldest first)
+	giveBack []*Delivery // not recorded: to put back before the next pop
+	refused  int         // records refused in a row (0: Redis takes writes)
 }
 
 // wakeKeyPrefix names a consumer's wake-up list. It is no kombu queue:
@@ -600,9 +683,23 @@ func (c *Consumer) Queues() []string { return slices.Clone(c.queues) }
 func (c *Consumer) SetQueues(queues []string) { c.queues = slices.Clone(queues) }
 
 // Close releases the consumer's connection, after reading the replies to
-// the records it sent ahead.
+// the records it sent ahead and giving back (within a few seconds) the
+// messages whose record failed.
 func (c *Consumer) Close() error {
 	c.settle()
+	if c.pendingGiveBack() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeGiveBackTimeout)
+		if err := c.giveBackAll(ctx); err != nil {
+			c.mu.Lock()
+			for _, d := range c.giveBack {
+				c.b.o.logger.Error("message lost: its record in unacked failed and it could not be put back on its queue",
+					"queue", d.Queue, "content", truncatedContent(d.Raw), "error", err)
+			}
+			c.giveBack = nil
+			c.mu.Unlock()
+		}
+		cancel()
+	}
 	if c.conn != nil {
 		err := c.conn.Close()
 		c.conn = nil
@@ -647,6 +744,21 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if c.pendingGiveBack() {
+			// Redis refused a record: the message goes back to its queue
+			// first, then consuming pauses (growing backoff) before the
+			// next pop, until Redis takes records again.
+			if err := c.giveBackAll(ctx); err != nil {
+				if !c.wait(ctx, err) {
+					return nil, ctx.Err()
+				}
+				continue
+			}
+			if !c.pause(ctx) {
+				return nil, ctx.Err()
+			}
+			continue
 		}
 		if len(c.queues) == 0 {
 			<-ctx.Done()
@@ -726,15 +838,16 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 // at once.
 func (c *Consumer) recordAhead(d *Delivery) {
 	b := c.b
-	obj := bytes.TrimSpace(d.Raw)
-	record := b.o.ackEmulation && len(obj) >= 2 && obj[0] == '{' && obj[len(obj)-1] == '}'
+	record, described := b.recordable(d)
 	tag := ""
 	if record {
 		tag = b.sendRecord(c.conn, d)
 	}
 	c.conn.Send("EXISTS", c.keys()...)
 	err := c.conn.Flush()
-	b.describe(d) // while the record travels
+	if !described {
+		b.describe(d) // while the record travels
+	}
 	if record {
 		d.recordedAs(tag)
 	}
@@ -748,9 +861,11 @@ func (c *Consumer) recordAhead(d *Delivery) {
 }
 
 // settle reads the replies to the records sent ahead, oldest first, and
-// marks their deliveries settled. A failure is logged per delivery and
-// drops the connection; the deliveries still run (the window kombu has
-// between its BRPOP and its record).
+// marks their deliveries settled. A record Redis refused (an error reply
+// anywhere, including inside EXEC) or whose reply was lost with the
+// connection marks its delivery not recorded (Settle returns
+// ErrNotRecorded) and queues its message to be given back; a lost
+// connection is dropped.
 func (c *Consumer) settle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -762,12 +877,9 @@ func (c *Consumer) settle() {
 		if err == nil && c.conn == nil {
 			err = errors.New("connection closed")
 		}
+		var refused error
 		if err == nil && d.Tracked {
-			for range 4 { // MULTI, ZADD, HSET, EXEC
-				if _, err = c.conn.Receive(); err != nil {
-					break
-				}
-			}
+			refused, err = receiveRecord(c.conn)
 		}
 		if err == nil {
 			var n int
@@ -775,8 +887,11 @@ func (c *Consumer) settle() {
 				c.busy = n > 0
 			}
 		}
-		if err != nil && d.Tracked {
-			c.b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
+		if d.Tracked {
+			if refused == nil {
+				refused = err
+			}
+			c.recordDone(d, refused)
 		}
 		close(d.ahead.done)
 	}
@@ -845,13 +960,49 @@ func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
 		if tag != "" {
 			b.describe(d)
 			d.recordedAs(tag)
-		} else if err := b.track(c.conn, d); err != nil { // untracked: try as BRPOP would
-			c.drop()
-			b.o.logger.Warn("could not record delivery in unacked", "queue", d.Queue, "delivery_tag", d.Tag, "error", err)
+			c.mu.Lock()
+			c.recordDone(d, nil)
+			c.mu.Unlock()
+		} else if conn, err := b.track(c.conn, d); err != nil { // untracked: try as BRPOP would
+			if conn {
+				c.drop()
+			}
+			c.mu.Lock()
+			c.recordDone(d, err)
+			c.mu.Unlock()
 		}
 		out = append(out, d)
 	}
+	b.unrecordMalformed(c.conn, out)
 	return out, nil
+}
+
+// unrecordMalformed removes from unacked the deliveries of a batch that
+// the script recorded but that are no envelope (d.Err set): among them
+// what Redis's cjson accepts and Python's json does not, such as hex
+// numbers and "inf", which must not wait there for a Python worker's
+// restore sweep. They are rejected anyway. On failure they stay recorded
+// and the caller's acknowledgement removes them.
+func (b *Broker) unrecordMalformed(conn redis.Conn, ds []*Delivery) {
+	var args []any
+	for _, d := range ds {
+		if d.Tracked && d.Err != nil {
+			args = append(args, d.Tag)
+		}
+	}
+	if len(args) == 0 || conn == nil {
+		return
+	}
+	conn.Send("HDEL", append([]any{b.key(kombu.UnackedKey)}, args...)...)
+	conn.Send("ZREM", append([]any{b.key(kombu.UnackedIndexKey)}, args...)...)
+	if reply, err := conn.Do(""); err != nil || rconn.ExecError(reply) != nil {
+		return
+	}
+	for _, d := range ds {
+		if d.Tracked && slices.Contains(args, any(d.Tag)) {
+			d.Tracked = false
+		}
+	}
 }
 
 func (c *Consumer) rotate(queue string) {
@@ -882,6 +1033,93 @@ func (c *Consumer) wait(ctx context.Context, err error) bool {
 	}
 }
 
+// recordDone notes the outcome of d's record in unacked; c.mu is held. A
+// refused record marks d not recorded and queues it to be given back;
+// the first of a run is logged as a warning, and the first success after
+// a run as its end.
+func (c *Consumer) recordDone(d *Delivery, refused error) {
+	log := c.b.o.logger
+	if refused == nil {
+		if c.refused > 0 {
+			log.Info("Redis records deliveries in unacked again: consuming resumed", "refused", c.refused)
+			c.refused = 0
+		}
+		return
+	}
+	d.notRecorded = fmt.Errorf("%w: %w", ErrNotRecorded, refused)
+	c.giveBack = append(c.giveBack, d)
+	if c.refused == 0 {
+		log.Warn("Redis refused to record a delivery in unacked: the message goes back to its queue unrun, and consuming pauses until Redis accepts writes",
+			"queue", d.Queue, "error", refused)
+	}
+	c.refused++
+}
+
+func (c *Consumer) pendingGiveBack() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.giveBack) > 0
+}
+
+// closeGiveBackTimeout bounds how long Close tries to give back messages
+// whose record failed.
+const closeGiveBackTimeout = 5 * time.Second
+
+// giveBackAll puts every message whose record failed back at the front of
+// its queue (GiveBackScript), newest first so that the oldest is served
+// next, on a connection of its own. It stops at the first failure; what
+// is left is tried again on the next call.
+func (c *Consumer) giveBackAll(ctx context.Context) error {
+	b := c.b
+	conn, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.giveBack) > 0 {
+		d := c.giveBack[len(c.giveBack)-1]
+		tag := cmp.Or(d.Tag, "-")
+		if _, err := b.giveBackScript.DoContext(ctx, conn, b.key(kombu.UnackedKey), b.key(kombu.UnackedIndexKey), b.queueKey(d.Queue, d.Priority), tag, d.Raw); err != nil {
+			return fmt.Errorf("celery: give back a message to %s: %w", d.Queue, err)
+		}
+		c.giveBack[len(c.giveBack)-1] = nil
+		c.giveBack = c.giveBack[:len(c.giveBack)-1]
+	}
+	return nil
+}
+
+// pause waits before the next pop after a refused record: the backoff
+// grows with the number of records refused in a row. It reports false
+// when ctx ended first.
+func (c *Consumer) pause(ctx context.Context) bool {
+	c.mu.Lock()
+	n := c.refused
+	c.mu.Unlock()
+	t := time.NewTimer(c.b.o.backoff.Delay(max(n-1, 0)))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Content returns the start of the delivery's message, for a log line:
+// at most 256 bytes, then its total length.
+func (d *Delivery) Content() string { return truncatedContent(d.Raw) }
+
+// truncatedContent is the start of a message for a log line.
+func truncatedContent(raw []byte) string {
+	const n = 256
+	if len(raw) <= n {
+		return string(raw)
+	}
+	return string(raw[:n]) + "... (" + strconv.Itoa(len(raw)) + " bytes)"
+}
+
 // describe parses the envelope and fills the delivery's routing fields; it
 // reports false for a malformed envelope (d.Err set).
 func (b *Broker) describe(d *Delivery) bool {
@@ -906,19 +1144,70 @@ func (b *Broker) describe(d *Delivery) bool {
 // (sendRecord), waiting for the reply: for a message of a batch pop that
 // the script did not record (JSON it could not recognise, such as an
 // envelope padded with whitespace).
-func (b *Broker) track(conn redis.Conn, d *Delivery) error {
+//
+// A failed record is returned with connErr true when the connection
+// failed (the caller drops it), false when Redis refused the record; d.Tag
+// then holds the tag of the failed record.
+func (b *Broker) track(conn redis.Conn, d *Delivery) (connErr bool, err error) {
 	if !b.describe(d) || !b.o.ackEmulation {
-		return nil
+		return false, nil
 	}
 	if conn == nil {
-		return errors.New("no connection")
+		return true, errors.New("no connection")
 	}
 	tag := b.sendRecord(conn, d)
-	if _, err := conn.Do(""); err != nil {
-		return err
+	d.Tag = tag
+	if err := conn.Flush(); err != nil {
+		return true, err
+	}
+	refused, err := receiveRecord(conn)
+	if err != nil {
+		return true, err
+	}
+	if refused != nil {
+		return false, refused
 	}
 	d.recordedAs(tag)
-	return nil
+	return false, nil
+}
+
+// receiveRecord reads the four replies to a record sent by sendRecord
+// (MULTI, ZADD, HSET, EXEC). refused is the first error reply: a command
+// refused when queued (OOM), EXECABORT, or an error inside EXEC's reply (a
+// key of the wrong type), which redigo does not report as an error. err is
+// a connection failure; the replies after it are not read.
+func receiveRecord(conn redis.Conn) (refused, err error) {
+	for i := range 4 {
+		reply, err := conn.Receive()
+		var re redis.Error
+		if errors.As(err, &re) {
+			refused = cmp.Or(refused, error(re))
+			continue
+		}
+		if err != nil {
+			return refused, err
+		}
+		if i == 3 && refused == nil {
+			refused = rconn.ExecError(reply)
+		}
+	}
+	return refused, nil
+}
+
+// recordable reports whether d's message may be recorded in unacked: only
+// a valid JSON object may (a Python worker's restore sweep loads every
+// entry), with ack emulation on. A message encoding/json rejects is
+// parsed the way Python would (describe, which then need not run again:
+// described) and recorded if that succeeds.
+func (b *Broker) recordable(d *Delivery) (record, described bool) {
+	obj := bytes.TrimSpace(d.Raw)
+	if !b.o.ackEmulation || len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return false, false
+	}
+	if json.Valid(obj) {
+		return true, false
+	}
+	return b.describe(d), true
 }
 
 // sendRecord queues on conn kombu's QoS.append for d (ZADD unacked_index
@@ -949,12 +1238,16 @@ func nowScore() string {
 	return strconv.FormatFloat(float64(time.Now().UnixMicro())/1e6, 'f', 6, 64)
 }
 
-// Ack acknowledges a delivery: it is removed from unacked (QoS.ack).
+// Ack acknowledges a delivery: it is removed from unacked (QoS.ack). A
+// delivery whose record failed (ErrNotRecorded) was given back to its
+// queue and is not acknowledged: the error is returned.
 func (b *Broker) Ack(ctx context.Context, d *Delivery) error {
+	if err := d.Settle(); err != nil {
+		return err
+	}
 	if !d.Tracked {
 		return nil
 	}
-	d.Settle()
 	return b.AckTags(ctx, d.Tag)
 }
 
@@ -978,12 +1271,20 @@ func (b *Broker) ackTags(ctx context.Context, tags []string) error {
 	for _, t := range tags {
 		args = append(args, t)
 	}
-	c.Send("MULTI")
-	args[0] = b.key(kombu.UnackedIndexKey)
-	c.Send("ZREM", args...)
+	// Two plain commands, not kombu's MULTI: Redis at maxmemory refuses
+	// every command queued in a MULTI, while HDEL and ZREM alone, which
+	// only free memory, go through, so acks keep working when Redis is
+	// full. The order keeps a crash between them harmless: an index entry
+	// without its hash entry is dropped by the next restore or sweep.
 	args[0] = b.key(kombu.UnackedKey)
 	c.Send("HDEL", args...)
-	if _, err := rconn.Do(ctx, c, "EXEC"); err != nil {
+	args[0] = b.key(kombu.UnackedIndexKey)
+	c.Send("ZREM", args...)
+	reply, err := rconn.Do(ctx, c, "")
+	if err == nil {
+		err = rconn.ExecError(reply)
+	}
+	if err != nil {
 		return fmt.Errorf("celery: ack: %w", err)
 	}
 	return nil
@@ -995,11 +1296,13 @@ func (b *Broker) Reject(ctx context.Context, d *Delivery, requeue bool) error {
 	if !requeue {
 		return b.Ack(ctx, d)
 	}
+	if err := d.Settle(); err != nil {
+		return err // given back already
+	}
 	if !d.Tracked {
 		// Not in unacked: push the raw message back ourselves.
 		return b.Publish(ctx, d.Queue, d.Priority, d.Raw)
 	}
-	d.Settle()
 	_, err := b.Restore(ctx, d.Tag, true)
 	return err
 }

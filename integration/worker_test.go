@@ -32,6 +32,7 @@ import (
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
+	"github.com/celeriac/celeriac/worker/builtin"
 )
 
 // wkGoNode is the node name of the in-process Go workers.
@@ -432,7 +433,7 @@ func TestWorkerFromPython(t *testing.T) {
 
 	t.Run("flaky_counter", func(t *testing.T) {
 		// The flaky result was awaited above (results ran to completion).
-		if n := wkInt(t, e, "GET", data["flaky_key"]); n != 3 {
+		if n := wkInt(t, e, "GET", builtin.FlakyKeyPrefix+data["flaky_key"].(string)); n != 3 {
 			t.Errorf("flaky counter %d, want 3", n)
 		}
 	})
@@ -664,7 +665,7 @@ func TestWorkerFromPython(t *testing.T) {
 				t.Errorf("exception %+v, want celery.exceptions.TaskRevokedError", exc)
 			}
 			wkEqual(t, "exc_message", wkMeta(t, e, id).Result.(map[string]any)["exc_message"], []any{"expired"})
-			if n := wkInt(t, e, "EXISTS", key); n != 0 {
+			if n := wkInt(t, e, "EXISTS", builtin.FlakyKeyPrefix+key); n != 0 {
 				t.Error("the expired task ran")
 			}
 		})

@@ -95,6 +95,10 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		if q == "" {
 			return nil, pyErr("TypeError(\"add_consumer() missing 1 required positional argument: 'queue'\")")
 		}
+		if err := w.broker.ValidateQueue(q); err != nil { // a key of the transport or the backend
+			w.o.logger.Warn("remote control: add_consumer refused", "queue", q, "error", err)
+			return nil, valueError(err.Error())
+		}
 		w.setQueues(func(qs []string) []string {
 			if !slices.Contains(qs, q) {
 				qs = append(qs, q)

@@ -59,6 +59,11 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	if id != "" {
 		attrs = append(attrs, "task_id", id)
 	}
+	if d.Envelope == nil && d.Raw != nil {
+		// Not even an envelope (invalid JSON, say): show what came, as
+		// Celery's decode-error line does (its first bytes, quoted).
+		attrs = append(attrs, "content", d.Content())
+	}
 	w.o.logger.Error("rejected malformed message", attrs...)
 	w.tm.reject()
 	w.ack(ctx, d)

@@ -77,6 +77,7 @@ type options struct {
 	hostname           string
 	logger             *slog.Logger
 	shutdownTimeout    time.Duration
+	storeRetryFor      time.Duration // how long a refused final result is retried
 	timeLimit          time.Duration
 	softTimeLimit      time.Duration
 	resultExtended     bool
@@ -171,6 +172,7 @@ func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...
 		hostname:           "celery@" + host,
 		logger:             slog.Default(),
 		shutdownTimeout:    30 * time.Second,
+		storeRetryFor:      time.Minute,
 		resultExtended:     true,
 		sweepInterval:      100 * time.Second,
 		pidbox:             true,
@@ -261,6 +263,7 @@ type request struct {
 	acked    bool
 	isActive bool
 	killed   bool
+	unsaved  bool          // its final result or retry could not be stored
 	kill     chan struct{} // closed by revoke(terminate=True)
 	signum   int
 	seq      uint64 // arrival order, for inspect listings
@@ -282,6 +285,8 @@ func (r *request) acksLate(w *Worker) bool {
 // message is restored with the others, as is that of an acks-late task
 // that returned a cancellation error. Run then returns: a handler that
 // ignores its context cannot hold up the shutdown.
+// It returns an error at once if a queue of WithQueues is no valid queue
+// name (Broker.ValidateQueue: a key of the transport or the backend).
 //
 // Start-up order: pool goroutines and the acker, the restore sweep, the
 // pidbox node, worker-online and the heartbeat timer, then consuming.
@@ -290,6 +295,11 @@ func (r *request) acksLate(w *Worker) bool {
 // tasks finish; queued events are flushed and worker-offline sent; held
 // messages are restored last.
 func (w *Worker) Run(ctx context.Context) error {
+	for _, q := range w.Queues() {
+		if err := w.broker.ValidateQueue(q); err != nil { // a key of the transport or the backend
+			return fmt.Errorf("worker: %w", err)
+		}
+	}
 	w.started = time.Now()
 	log := w.o.logger
 	// The remote shutdown command cancels ctx too.
@@ -614,8 +624,9 @@ func (w *Worker) restore(rs []*request) {
 	slices.SortStableFunc(rs, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
 	tags := make([]string, 0, len(rs))
 	for _, r := range rs {
-		if r.d.Tracked {
-			r.d.Settle() // the restore must not overtake the record
+		// The restore must not overtake the record (Settle); a message
+		// whose record failed is back on its queue already.
+		if r.d.Tracked && r.d.Settle() == nil {
 			tags = append(tags, r.d.Tag)
 		}
 		w.forget(r)
@@ -783,6 +794,14 @@ type outcome struct {
 
 func (w *Worker) execute(ctx context.Context, r *request) {
 	msg := r.msg
+	// Never run a task whose delivery is not recorded in unacked: Redis
+	// refused the record (at maxmemory, say) and the consumer gives the
+	// message back to its queue (Delivery.Settle).
+	if err := r.d.Settle(); err != nil {
+		w.o.logger.Info("Task "+msg.Name()+"["+msg.ID+"] not run: its delivery could not be recorded, and it goes back to its queue", "task_id", msg.ID, "error", err)
+		w.done(r)
+		return
+	}
 	if w.maybeRevoke(ctx, r) {
 		return
 	}
@@ -911,9 +930,29 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	}
 	w.finish(ctx, r, t, o, runtime)
 	if lateAck {
-		w.ack(ctx, r.d)
+		if r.unsaved {
+			w.giveBack(r)
+		} else {
+			w.ack(ctx, r.d)
+		}
 	}
 	w.done(r)
+}
+
+// giveBack puts the message of a late-acknowledged task whose outcome
+// could not be stored (a result, or the retry message) back on its queue
+// instead of acknowledging it: the task runs again rather than its
+// outcome being lost. If even that fails, the message stays in unacked
+// and the visibility sweep restores it.
+func (w *Worker) giveBack(r *request) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	log := w.o.logger
+	if err := w.broker.Reject(ctx, r.d, true); err != nil {
+		log.Error("Task "+r.msg.Name()+"["+r.msg.ID+"] outcome not stored and message not requeued; it stays unacknowledged and runs again after the visibility timeout", "task_id", r.msg.ID, "error", err)
+		return
+	}
+	log.Warn("Task "+r.msg.Name()+"["+r.msg.ID+"] outcome could not be stored: message requeued, not acknowledged, to run again", "task_id", r.msg.ID)
 }
 
 func (w *Worker) trackStarted(r *request) bool {
@@ -945,8 +984,8 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		// line come after. Waiting clients see the result first; the
 		// event's repr and round trip are not in their way.
 		w.onSuccess(ctx, msg, o.result)
-		if !w.ignoreResult(r) {
-			w.store(ctx, w.meta(t, celery.StateSuccess, o.result))
+		if !w.ignoreResult(r) && w.store(ctx, w.meta(t, celery.StateSuccess, o.result)) != nil {
+			r.unsaved = true
 		}
 		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		w.tm.succeeded(r)
@@ -1111,11 +1150,17 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 	t := &Task{Message: r.msg, Queue: r.d.Queue}
 	m := w.meta(t, celery.StateFailure, exc)
 	m.Traceback = tb
-	w.store(ctx, m)
+	if w.store(ctx, m) != nil {
+		r.unsaved = true
+	}
 	w.onFailure(ctx, r.msg, exc, tb)
 }
 
-func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {
+// store writes a result meta. A final state (SUCCESS, FAILURE, REVOKED)
+// that Redis refuses is retried with backoff (100 ms growing to 5 s) for up to
+// storeRetryFor, or until ctx ends, since a Redis at maxmemory may take
+// writes again soon; the error is returned when it was not stored.
+func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) error {
 	state := m.Status
 	raw, err := m.Encode()
 	if err != nil {
@@ -1131,12 +1176,33 @@ func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) {
 		f.Traceback = "Traceback (most recent call last):\n  File \"<go>\", in " + m.Name + "\nkombu.exceptions.EncodeError: " + err.Error() + "\n"
 		if raw, err = f.Encode(); err != nil {
 			w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
-			return
+			return err
 		}
 		state = f.Status
 	}
-	if _, err := w.backend.StoreRaw(context.WithoutCancel(ctx), m.TaskID, state, raw); err != nil {
-		w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
+	log := w.o.logger
+	deadline := time.Now().Add(w.o.storeRetryFor)
+	for attempt := 0; ; attempt++ {
+		_, err := w.backend.StoreRaw(context.WithoutCancel(ctx), m.TaskID, state, raw)
+		if err == nil {
+			if attempt > 0 {
+				log.Info("result stored after retrying", "task_id", m.TaskID, "state", state, "attempts", attempt+1)
+			}
+			return nil
+		}
+		if !state.Ready() || time.Now().After(deadline) || ctx.Err() != nil {
+			log.Error("could not store result", "task_id", m.TaskID, "state", state, "attempts", attempt+1, "error", err)
+			return err
+		}
+		if attempt == 0 {
+			log.Warn("could not store result; retrying", "task_id", m.TaskID, "state", state, "retry_for", w.o.storeRetryFor, "error", err)
+		}
+		t := time.NewTimer(rconn.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
 	}
 }
 
@@ -1162,16 +1228,28 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	conn := &rconn.State{Name: "visibility sweep", Logger: w.o.logger}
+	refused := false // Redis refused the last sweep (logged once)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if _, err := w.broker.RestoreVisible(ctx); err != nil && ctx.Err() == nil {
+		switch _, err := w.broker.RestoreVisible(ctx); {
+		case err != nil && ctx.Err() == nil && !celery.IsUnavailable(err):
+			// Redis answered, and refused (its lock at maxmemory, say).
+			if !refused {
+				w.o.logger.Warn("visibility sweep refused by Redis; retrying", "error", err)
+				refused = true
+			}
+		case err != nil && ctx.Err() == nil:
 			conn.Lost(err) // one line per outage, not one per sweep
-		} else if err == nil {
+		case err == nil:
 			conn.Up()
+			if refused {
+				w.o.logger.Info("visibility sweep runs again")
+				refused = false
+			}
 		}
 		t.Reset(w.o.sweepInterval)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/celery"
@@ -121,6 +122,15 @@ func TestBuiltins(t *testing.T) {
 	m := wait(t, f, "tasks.flaky", celery.Args("flaky-key", 2))
 	if m.Status != celery.StateSuccess || pyRepr(m.Result) != "3" || m.Retries != 2 {
 		t.Errorf("tasks.flaky: %+v", m)
+	}
+	// Its counter lives in its own namespace: a caller naming a key of
+	// the transport (the default queue) cannot touch it.
+	if n, _ := redis.Int(f.srv.Do(t, "GET", builtin.FlakyKeyPrefix+"flaky-key"), nil); n != 3 {
+		t.Errorf("flaky counter %d, want 3", n)
+	}
+	m = wait(t, f, "tasks.flaky", celery.Args("celery", 0))
+	if typ, _ := redis.String(f.srv.Do(t, "TYPE", "celery"), nil); m.Status != celery.StateSuccess || typ == "string" {
+		t.Errorf("tasks.flaky(\"celery\", 0): %v, the queue key is a %s", m.Status, typ)
 	}
 	m = wait(t, f, "tasks.unknown")
 	if m.Status != celery.StateFailure || m.Err().(*celery.TaskError).Type != "NotRegistered" {

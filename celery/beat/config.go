@@ -14,6 +14,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 // Entry is one periodic task: Celery's beat_schedule item.
@@ -288,7 +290,9 @@ func (e *Entry) setOption(k string, v any) error {
 	var err error
 	switch k {
 	case "queue":
-		e.Queue, err = asString(v)
+		if e.Queue, err = asString(v); err == nil {
+			err = celery.ValidateQueue(e.Queue) // a key of the transport or the backend
+		}
 	case "priority":
 		var n int64
 		if n, err = asInt(v); err == nil && (n < 0 || n > 9) {

@@ -107,6 +107,8 @@ func TestParseConfigErrors(t *testing.T) {
 			`beat: schedule.yaml: entry "cleanup": want exactly one of every, cron, crontab`},
 		{"schedule.yaml", "entries:\n  cleanup:\n    every: 1s\n",
 			`beat: schedule.yaml: entry "cleanup": field task: a task name is required`},
+		{"schedule.yaml", "entries:\n  cleanup:\n    task: t\n    every: 1s\n    queue: unacked\n",
+			`beat: schedule.yaml: entry "cleanup": field queue: invalid queue name: "unacked" starts with`},
 		{"schedule.yaml", "entries:\n  cleanup:\n    task: t\n    every: 1s\n    priority: 12\n",
 			`beat: schedule.yaml: entry "cleanup": field priority: value 12 out of range 0-9`},
 		{"schedule.yaml", "entries:\n  cleanup:\n    task: t\n    crontab: {minutes: 5}\n",

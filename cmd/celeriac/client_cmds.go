@@ -51,6 +51,9 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := checkQueues("--queue", []string{queue}); err != nil {
+		return err
+	}
 	if fs.NArg() != 1 {
 		return usagef("want exactly one task name, got %d arguments", fs.NArg())
 	}
@@ -219,6 +222,9 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	excluded := splitList(exclude)
 	list := slices.DeleteFunc(splitList(queues), func(q string) bool { return slices.Contains(excluded, q) })
+	if err := checkQueues("-Q", list); err != nil {
+		return err
+	}
 	b, err := c.newBroker(c.logger(stderr))
 	if err != nil {
 		return err

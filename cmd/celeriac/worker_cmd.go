@@ -106,6 +106,9 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	if len(f.queueList) == 0 {
 		return usagef("-Q/--queues: no queues left to consume")
 	}
+	if err := checkQueues("-Q/--queues", f.queueList); err != nil {
+		return err
+	}
 	if f.pool == "solo" && !fs.Changed("c") {
 		f.concurrency = 1
 	}

@@ -141,10 +141,11 @@ def echo(*args, **kwargs):
 @app.task(name="tasks.flaky", bind=True)
 def flaky(self, key, failures):
     """Retry (countdown 0.2 s) until called more than `failures` times;
-    returns the number of calls, counted in Redis under `key`."""
+    returns the number of calls, counted in Redis under
+    "celeriac:flaky:" + key (the Go built-in's namespace)."""
     r = broker_redis()
-    counter = r.incr(key)
-    r.expire(key, 3600)
+    counter = r.incr("celeriac:flaky:" + key)
+    r.expire("celeriac:flaky:" + key, 3600)
     if counter <= failures:
         raise self.retry(countdown=0.2, max_retries=failures + 5)
     return counter

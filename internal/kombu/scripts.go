@@ -111,6 +111,17 @@ return 1
 //	returns a flat array of key, message, unacked field ("" when not
 //	recorded: ack emulation off, or not a JSON object); for a message over
 //	the limit key, size (integer), task id ("" when none was found)
+//
+// Only a valid JSON object is recorded (cjson.decode, and the text must
+// start with "{" and end with "}"): the unacked hash must hold nothing a
+// Python worker's restore sweep cannot load. Before popping anything the
+// script checks that unacked and unacked_index are a hash and a sorted set
+// (or absent): a write refused halfway through a script is not rolled
+// back, so a wrong-typed key found after a pop would destroy the messages
+// already popped. A queue key that is not a list is skipped (RPOP through
+// pcall) for the same reason. At maxmemory the script still records what
+// it popped: its first write is the RPOP, which frees memory, and Redis
+// refuses a script's writes for memory only until it has written once.
 const PopBatchScript = `
 local function task_id(msg)
   local parts = {string.sub(msg, -16384), string.sub(msg, 1, 4096)}
@@ -122,23 +133,37 @@ local function task_id(msg)
   end
   return ''
 end
+local function is_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  return t == want or t == 'none'
+end
+if ARGV[4] == '1' and not (is_type(KEYS[1], 'hash') and is_type(KEYS[2], 'zset')) then
+  return redis.error_reply('WRONGTYPE unacked or unacked_index holds the wrong kind of value; nothing popped')
+end
+local function json_object(msg)
+  if string.byte(msg, 1) ~= 123 or string.byte(msg, -1) ~= 125 then
+    return false
+  end
+  local ok, v = pcall(cjson.decode, msg)
+  return ok and type(v) == 'table'
+end
 local limit = tonumber(ARGV[5])
 local n = tonumber(ARGV[1])
 local out = {}
 local got = 0
 for i = 3, #KEYS do
   while got < n do
-    local msg = redis.call('RPOP', KEYS[i])
-    if not msg then break end
+    local msg = redis.pcall('RPOP', KEYS[i])
+    if type(msg) ~= 'string' then break end -- empty, or not a list
     out[#out + 1] = KEYS[i]
     if limit > 0 and #msg > limit then
       out[#out + 1] = #msg
       out[#out + 1] = task_id(msg)
     else
       local tag = ''
-      -- Only what could be an envelope is recorded: unacked must hold
-      -- JSON, or a Python worker's sweep would die restoring it.
-      if ARGV[4] == '1' and string.byte(msg, 1) == 123 and string.byte(msg, -1) == 125 then
+      -- Only a JSON object is recorded: unacked must hold JSON, or a
+      -- Python worker's sweep would die restoring it.
+      if ARGV[4] == '1' and json_object(msg) then
         tag = ARGV[2] .. ':' .. got
         redis.call('ZADD', KEYS[2], ARGV[3], tag)
         redis.call('HSET', KEYS[1], tag, '[' .. msg .. ', "", ' .. ARGV[i + 3] .. ']')
@@ -151,4 +176,22 @@ for i = 3, #KEYS do
   if got >= n then break end
 end
 return out
+`
+
+// GiveBackScript puts a message whose record in unacked failed back at
+// the front of its queue (RPUSH: the next pop takes it), after removing
+// whatever part of the record was written. The removal comes first on
+// purpose: Redis refuses a script's writes for memory (maxmemory with
+// noeviction) only until the script has written once, and an HDEL never
+// needs memory, so the message goes back even when Redis refuses new
+// data. That is no loophole: the push only returns the memory its pop
+// freed.
+//
+//	KEYS[1] unacked hash, KEYS[2] unacked_index zset, KEYS[3] queue key
+//	ARGV[1] the delivery tag of the failed record, ARGV[2] the message
+//	returns the queue's new length
+const GiveBackScript = `
+redis.pcall('HDEL', KEYS[1], ARGV[1])
+redis.pcall('ZREM', KEYS[2], ARGV[1])
+return redis.call('RPUSH', KEYS[3], ARGV[2])
 `

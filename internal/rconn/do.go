@@ -2,6 +2,8 @@ package rconn
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -27,4 +29,43 @@ func DoScript(ctx context.Context, s *redis.Script, c redis.Conn, keysAndArgs ..
 		return s.Do(c, keysAndArgs...)
 	}
 	return s.DoContext(ctx, c, keysAndArgs...)
+}
+
+// ErrTxAborted is ExecError's error for an EXEC that ran nothing (a nil
+// reply: a WATCHed key changed).
+var ErrTxAborted = errors.New("redis: transaction aborted")
+
+// ExecError returns the first error inside an EXEC reply. Redis answers
+// EXEC with one reply per queued command, and a command that failed when
+// it ran (WRONGTYPE on a key of the wrong kind, say) is an error element
+// of that array while EXEC itself succeeds: redigo returns it as a value,
+// not as an error, so every caller of EXEC must look inside. A nil reply
+// (nothing ran) is ErrTxAborted. It also checks the replies of a pipeline
+// read at once with Do("") (redigo returns them as a slice, unchecked).
+func ExecError(reply any) error {
+	switch r := reply.(type) {
+	case nil:
+		return ErrTxAborted
+	case []any:
+		for i, v := range r {
+			if e, ok := v.(redis.Error); ok {
+				return fmt.Errorf("reply %d: %w", i+1, e)
+			}
+		}
+	}
+	return nil
+}
+
+// Exec sends EXEC on c (see Do) and returns its replies, or the first
+// error among them (ExecError).
+func Exec(ctx context.Context, c redis.Conn) ([]any, error) {
+	reply, err := Do(ctx, c, "EXEC")
+	if err != nil {
+		return nil, err
+	}
+	if err := ExecError(reply); err != nil {
+		return nil, err
+	}
+	vals, _ := reply.([]any)
+	return vals, nil
 }

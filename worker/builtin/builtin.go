@@ -18,6 +18,12 @@ import (
 	"github.com/celeriac/celeriac/worker"
 )
 
+// FlakyKeyPrefix is the namespace of tasks.flaky's counters: the counter
+// of flaky(key, n) is the Redis key FlakyKeyPrefix+key, so that a caller
+// can never make the task INCR a key of the transport, the result backend
+// or anything else that shares the Redis.
+const FlakyKeyPrefix = "celeriac:flaky:"
+
 // APITasks returns the built-in tasks the HTTP API may send by default:
 // sample_task, add, mul and xsum. The test-only tasks (tasks.sleep,
 // tasks.stubborn, tasks.fail, tasks.echo, tasks.flaky) are registered on
@@ -57,7 +63,7 @@ func WithMaxSleep(d time.Duration) Option { return func(o *options) { o.maxSleep
 func WithMaxResultBytes(n int) Option { return func(o *options) { o.maxResult = n } }
 
 // Register adds the built-in tasks to mux. pool is the broker's Redis,
-// used by tasks.flaky for its counter.
+// used by tasks.flaky for its counter (under FlakyKeyPrefix).
 func Register(mux *worker.ServeMux, pool *redis.Pool, opts ...Option) {
 	o := &options{maxSleep: DefaultMaxSleep, maxResult: DefaultMaxResultBytes}
 	for _, opt := range opts {
@@ -90,14 +96,18 @@ func Register(mux *worker.ServeMux, pool *redis.Pool, opts ...Option) {
 			return 0, err
 		}
 		defer c.Close()
+		counter := FlakyKeyPrefix + key
 		c.Send("MULTI")
-		c.Send("INCR", key)
-		c.Send("EXPIRE", key, 3600)
+		c.Send("INCR", counter)
+		c.Send("EXPIRE", counter, 3600)
 		vals, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
 		if err != nil {
 			return 0, err
 		}
-		n, _ := redis.Int(vals[0], nil)
+		n, err := redis.Int(vals[0], nil)
+		if err != nil { // an error inside EXEC
+			return 0, fmt.Errorf("flaky %s: %w", key, err)
+		}
 		if n <= failures {
 			return 0, worker.Retry(fmt.Errorf("flaky %s: attempt %d of %d failing", key, n, failures), worker.In(200*time.Millisecond), worker.WithMaxRetries(failures+5))
 		}
