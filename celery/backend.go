@@ -19,7 +19,7 @@ import (
 // Backend is Celery's Redis result backend: results are stored under
 // celery-task-meta-<id> with SETEX and published on the channel of the
 // same name in one atomic step, and waiting readers subscribe before they
-// read, so no wait ever polls (spec §5).
+// read, so no wait ever polls (docs/wire.md#result-backend).
 //
 // A Backend is safe for concurrent use.
 type Backend struct {

@@ -28,7 +28,7 @@ var ErrClosed = errors.New("celery: closed")
 // Broker is kombu's Redis transport: it publishes task messages to queue
 // lists, consumes them with BRPOP and emulates acknowledgements with the
 // unacked hash and index, so that Python workers sharing the Redis can
-// restore what a Go consumer held and vice versa (spec §2).
+// restore what a Go consumer held and vice versa (docs/wire.md#ack-emulation).
 //
 // A Broker is safe for concurrent use.
 type Broker struct {
@@ -68,7 +68,7 @@ type brokerOptions struct {
 type BrokerOption func(*brokerOptions)
 
 // WithKeyPrefix sets kombu's global_keyprefix transport option: a prefix
-// for every key and channel (spec §2.8). Default none.
+// for every key and channel (docs/wire.md#global-key-prefix). Default none.
 func WithKeyPrefix(p string) BrokerOption { return func(o *brokerOptions) { o.prefix = p } }
 
 // WithPrioritySteps sets kombu's priority_steps. Default [0 3 6 9]; the
@@ -113,7 +113,8 @@ func defaultBrokerOptions() brokerOptions {
 }
 
 // NewBroker connects to the Redis named by url (redis://, rediss://,
-// unix://, sentinel://; spec §2.9). It does not dial until first use; call
+// unix://, sentinel://; docs/wire.md#connection-urls). It does not dial
+// until first use; call
 // Ping to check reachability. A global_keyprefix query parameter in url
 // is the default of WithKeyPrefix.
 func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
@@ -312,7 +313,8 @@ func (b *Broker) flushPublishes() {
 	}
 }
 
-// Publish pushes one envelope onto queue (LPUSH, spec §2.1), declaring the
+// Publish pushes one envelope onto queue (LPUSH,
+// docs/wire.md#publishing-and-routing), declaring the
 // queue's binding first as kombu does.
 func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelope []byte) error {
 	return b.PublishBatch(ctx, []Publishing{{Queue: queue, Priority: priority, Body: envelope}})
@@ -463,7 +465,7 @@ func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey 
 }
 
 // QueueLength returns the number of messages waiting in queue, summed over
-// its priority buckets (as Flower counts them, spec §10.1).
+// its priority buckets (as Flower counts them, docs/wire.md#queue-length).
 func (b *Broker) QueueLength(ctx context.Context, queue string) (int, error) {
 	lens, err := b.QueueLengths(ctx, queue)
 	if err != nil {
@@ -615,7 +617,7 @@ var ErrMessageTooLarge = fmt.Errorf("%w: message too large", ErrMalformedMessage
 
 // Consumer takes messages from a set of queues with one blocking BRPOP
 // over all queues and priority buckets, rotating queues round-robin after
-// each delivery as kombu does (spec §2.3). A Consumer is not safe for
+// each delivery as kombu does (docs/wire.md#consuming). A Consumer is not safe for
 // concurrent use; create one per consuming goroutine.
 type Consumer struct {
 	b      *Broker
@@ -1379,7 +1381,7 @@ func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost
 }
 
 // RestoreTags restores several unacked messages (a worker's warm shutdown:
-// spec §11.10), in order, each to the front of its queue.
+// docs/wire.md#warm-shutdown), in order, each to the front of its queue.
 func (b *Broker) RestoreTags(ctx context.Context, tags []string) (int, error) {
 	if len(tags) == 0 {
 		return 0, nil
@@ -1406,7 +1408,7 @@ func (b *Broker) RestoreTags(ctx context.Context, tags []string) (int, error) {
 
 // RestoreVisible runs one visibility-timeout sweep: every unacked message
 // delivered longer than the visibility timeout ago goes back to its queue
-// (kombu QoS.restore_visible; spec §2.6). The sweep is serialised with
+// (kombu QoS.restore_visible; docs/wire.md#visibility-sweep). The sweep is serialised with
 // Python workers through unacked_mutex; when another process holds it, the
 // sweep is skipped and 0 is returned.
 func (b *Broker) RestoreVisible(ctx context.Context) (int, error) {

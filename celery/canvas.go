@@ -10,7 +10,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Subtask types of composite signatures (canvas.py; spec §7).
+// Subtask types of composite signatures (canvas.py;
+// docs/wire.md#composite-signatures).
 const (
 	SubtaskChain = "chain"
 	SubtaskGroup = "group"
@@ -270,7 +271,7 @@ type CanvasResult struct {
 // ApplyCanvas publishes sig as Python's sig.apply_async does: a plain
 // task as one message, a chain as its first step carrying the rest, a
 // group as one message per member, a chord as its header members plus the
-// chord size key (spec §4, §7).
+// chord size key (docs/wire.md#composite-signatures).
 func (c *Client) ApplyCanvas(ctx context.Context, sig Signature, info ApplyInfo) (*CanvasResult, error) {
 	return c.applyCanvas(ctx, sig, info, member{})
 }

@@ -132,7 +132,7 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// SendOption is one apply_async option (spec §7).
+// SendOption is one apply_async option (docs/wire.md#signature-options).
 type SendOption func(*sendOptions)
 
 type sendOptions struct {
@@ -234,7 +234,7 @@ func ReplyTo(oid string) SendOption {
 func WithMessage(fn func(*Message)) SendOption { return func(o *sendOptions) { fn(&o.msg) } }
 
 // BuildMessage applies opts to a new message for task name, filling
-// defaults as Python's send_task does (spec §3.5), and returns it with the
+// defaults as Python's send_task does (docs/wire.md#sender-defaults), and returns it with the
 // destination queue or exchange.
 func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publishing) {
 	var o sendOptions

@@ -12,7 +12,7 @@ import (
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
-// Content types (kombu serialization.py; spec §3.6).
+// Content types (kombu serialization.py; docs/wire.md#serializers).
 const (
 	ContentTypeJSON   = "application/json"
 	ContentTypePickle = "application/x-python-serialize"
@@ -42,7 +42,7 @@ type TimeLimit struct {
 }
 
 // Embed is the third element of a protocol-v2 body: the canvas that
-// follows the task (spec §3.2, §4).
+// follows the task (docs/wire.md#task-body, docs/wire.md#canvas).
 type Embed struct {
 	Callbacks []Signature
 	Errbacks  []Signature
@@ -52,7 +52,7 @@ type Embed struct {
 }
 
 // Message is one task message, in the protocol-v2 view whether it arrived
-// as v1 or v2 (spec §3).
+// as v1 or v2 (docs/wire.md#task-message).
 type Message struct {
 	ID       string
 	Task     string
@@ -336,7 +336,7 @@ func FormatTime(t time.Time) string {
 
 // ParseTime parses the ISO-8601 forms Celery and its ports send: with or
 // without offset ("Z", "+00:00", "+0000"), with or without fractional
-// seconds, 'T' or space separated. A naive time is UTC (spec §11.4).
+// seconds, 'T' or space separated. A naive time is UTC (docs/wire.md#times).
 func ParseTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	layouts := [...]string{
@@ -357,7 +357,7 @@ func ParseTime(s string) (time.Time, error) {
 }
 
 // DecodeMessage decodes a raw envelope (as popped from a queue) into a
-// Message, accepting protocol v2 and v1/hybrid bodies (spec §3.4), base64
+// Message, accepting protocol v2 and v1/hybrid bodies (docs/wire.md#protocol-v1), base64
 // or plain body encoding, and zlib/bzip2 compression. Every failure wraps
 // ErrMalformedMessage; pickle and other non-JSON content types wrap
 // ErrContentType and are never parsed.

@@ -9,7 +9,7 @@ import (
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
-// State is a task state (celery/states.py; spec §5.3). Custom states such
+// State is a task state (celery/states.py; docs/wire.md#states). Custom states such
 // as "PROGRESS" are plain State values too.
 type State string
 
@@ -35,7 +35,7 @@ func (s State) IsException() bool {
 }
 
 // ResultMeta is a task's entry in the result backend, the celery-task-meta
-// JSON (spec §5.2).
+// JSON (docs/wire.md#result-meta).
 type ResultMeta struct {
 	TaskID    string
 	Status    State
@@ -180,7 +180,7 @@ func DecodeResultMeta(raw []byte) (*ResultMeta, error) {
 }
 
 // TaskError is a task's exception as stored by a Python or Go worker
-// (spec §5.4). Get returns it for FAILURE and REVOKED; match it with
+// (docs/wire.md#exceptions). Get returns it for FAILURE and REVOKED; match it with
 // errors.As.
 type TaskError struct {
 	TaskID string
@@ -216,7 +216,8 @@ func (e *TaskError) Error() string {
 	return fmt.Sprintf("celery: task %s %s: %s", e.TaskID, strings.ToLower(string(e.State)), e.Type)
 }
 
-// Exception builds the exc dict a worker stores for a failure (spec §5.4).
+// Exception builds the exc dict a worker stores for a failure
+// (docs/wire.md#exceptions).
 func Exception(excType, module string, args ...any) map[string]any {
 	if args == nil {
 		args = []any{}

@@ -4,7 +4,7 @@ import "fmt"
 
 // Signature describes one task invocation that travels inside a message:
 // a callback, errback, chain step or chord body. It serializes to and from
-// Celery's signature dict (canvas.py `Signature`; spec §4.1).
+// Celery's signature dict (canvas.py `Signature`; docs/wire.md#signatures).
 type Signature struct {
 	Task    string
 	Args    []any

@@ -2,7 +2,7 @@
 
 package integration
 
-// Canvas interop (spec §4, §5.6, §14 items 14-18): chains, groups, chords,
+// Canvas interop (docs/wire.md#canvas, docs/wire.md#chord-join): chains, groups, chords,
 // link and link_error built by Python Celery and run by Go workers, built
 // by the Go client and run by Python workers, and chords completed by a
 // mixed Go + Python fleet.

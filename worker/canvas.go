@@ -8,7 +8,8 @@ import (
 	"github.com/celeriac/celeriac/celery"
 )
 
-// This file applies the canvas a finished task carries (spec §4, §5.6):
+// This file applies the canvas a finished task carries
+// (docs/wire.md#applying-what-a-task-carries, docs/wire.md#chord-join):
 // success callbacks and the next chain step, errbacks on final failure,
 // and the Redis-backend chord join.
 

@@ -202,7 +202,7 @@ func truthy(v any) bool {
 	return n != 0
 }
 
-// stats is WorkController.stats (spec §9.4).
+// stats is WorkController.stats (docs/wire.md#stats-reply).
 func (w *Worker) stats() map[string]any {
 	w.mu.Lock()
 	total := make(map[string]any, len(w.total))
@@ -357,7 +357,7 @@ func pyBool(b bool) string {
 	return "False"
 }
 
-// info is Request.info (spec §9.5).
+// info is Request.info (docs/wire.md#request-info).
 func (w *Worker) info(r *request, safe bool) map[string]any {
 	msg := r.msg
 	var args, kwargs any = msg.Args, msg.Kwargs

@@ -278,7 +278,8 @@ func (r *request) acksLate(w *Worker) bool {
 
 // Run consumes until ctx ends (call it once), then shuts down warm: it stops consuming,
 // lets running tasks finish within the shutdown timeout and puts every
-// message it holds but has not run back on its queue (spec §11.10). At
+// message it holds but has not run back on its queue
+// (docs/wire.md#warm-shutdown). At
 // the shutdown timeout it cancels the running tasks' contexts; a handler
 // that has not returned abandonGrace later is abandoned (left running in
 // the background, as at a hard time limit) and, with acks-late, its
@@ -512,7 +513,7 @@ func (w *Worker) releaseSlot() {
 }
 
 // accept routes one delivery: reject it, revoke it, hold it for its ETA or
-// rate limit, or queue it for the pool (spec §11.1).
+// rate limit, or queue it for the pool (docs/wire.md#receive-path).
 func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	log := w.o.logger
 	if d.Err != nil {

@@ -1,5 +1,5 @@
 // Package control is Celery's remote-control client (celery/app/control.py
-// over kombu's pidbox, spec §9): it broadcasts commands such as ping,
+// over kombu's pidbox, docs/wire.md#remote-control): it broadcasts commands such as ping,
 // stats, revoke or rate_limit to Go and Python workers and collects their
 // replies.
 //

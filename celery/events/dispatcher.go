@@ -22,7 +22,7 @@ import (
 // EventDispatcher). Send queues an event and returns; a background flush
 // publishes what queued meanwhile in one pipelined round trip, with
 // several task events sent as one "task.multi" list. Worker events are
-// always sent one per message (spec §8.1).
+// always sent one per message (docs/wire.md#event-transport).
 //
 // A Dispatcher is safe for concurrent use. Close (or Flush) waits until
 // every queued event was published.

@@ -1,4 +1,5 @@
-// Package events sends and receives Celery's monitoring events (spec §8):
+// Package events sends and receives Celery's monitoring events
+// (docs/wire.md#events):
 // worker-online, worker-heartbeat, worker-offline and the task-* events
 // that Flower and `celery events` consume.
 //

@@ -10,7 +10,7 @@ import (
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
-// Event types Celery defines (celery/events; spec §8.3).
+// Event types Celery defines (celery/events; docs/wire.md#event-types).
 const (
 	WorkerOnline    = "worker-online"
 	WorkerHeartbeat = "worker-heartbeat"

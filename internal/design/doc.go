@@ -10,4 +10,9 @@
 // one-shot timers. The few calls that look like polling but are not
 // (a periodic send, a back-off after an error) are on an allowlist in
 // design_test.go, each with a one-line justification.
+//
+// wire_test.go keeps the wire facts in the repository: it fails when a Go
+// file cites the old, unpublished wire specification by section ("spec"
+// and a section sign), and when a Go file or a page of docs/ links to a
+// docs/wire.md anchor that no heading of docs/wire.md produces.
 package design

@@ -5,5 +5,5 @@
 //
 // Every name here has one constant or builder, commented with the Redis
 // type it denotes and the kombu source it mirrors (see
-// shared/celery-wire-spec.md, §0–§2). Nothing in this package talks to Redis.
+// docs/wire.md#key-names). Nothing in this package talks to Redis.
 package kombu

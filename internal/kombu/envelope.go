@@ -26,8 +26,8 @@ var ErrUnsupportedCompression = errors.New("kombu: unsupported compression")
 const MaxDecompressedSize = 512 << 20
 
 // Envelope is kombu's virtual message as it sits on a Redis list or a
-// pub/sub channel (kombu virtual/base.py `Channel.prepare_message`; spec
-// §1.1).
+// pub/sub channel (kombu virtual/base.py `Channel.prepare_message`;
+// docs/wire.md#envelope).
 type Envelope struct {
 	// Body is the serialized (and possibly compressed) payload, after the
 	// body_encoding (base64) has been removed.
@@ -44,7 +44,7 @@ type Envelope struct {
 
 // Properties are the envelope's AMQP-like properties. All of them but
 // Expiration are always written, because a Python worker dies on a message
-// that lacks them (spec §1.3).
+// that lacks them (docs/wire.md#required-fields).
 type Properties struct {
 	CorrelationID string
 	ReplyTo       string
@@ -131,7 +131,7 @@ func AppendString(dst []byte, s string) []byte {
 // ParseEnvelope decodes a message as popped from a list or received on a
 // channel. It is more forgiving than kombu where that loses nothing: a
 // missing delivery_info or delivery_tag is left empty for the caller to
-// fill in, rather than killing the consumer (spec §1.3).
+// fill in, rather than killing the consumer (docs/wire.md#required-fields).
 func ParseEnvelope(raw []byte) (*Envelope, error) {
 	v, err := pyjson.Decode(raw)
 	if err != nil {
@@ -271,7 +271,7 @@ func AsInt(v any) (int, bool) {
 }
 
 // Compression MIME types and aliases Celery may set in the `compression`
-// header (kombu compression.py; spec §3.7).
+// header (kombu compression.py; docs/wire.md#compression).
 const (
 	CompressionZlib  = "application/x-gzip" // zlib framing despite the name
 	CompressionBzip2 = "application/x-bz2"

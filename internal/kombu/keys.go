@@ -6,10 +6,10 @@ import (
 )
 
 // Sep separates the parts of a binding member and a queue from its
-// priority suffix (kombu redis.py `Channel.sep`; spec §0).
+// priority suffix (kombu redis.py `Channel.sep`; docs/wire.md#key-names).
 const Sep = "\x06\x16"
 
-// Default names used by Celery and kombu on Redis (spec §0, §2).
+// Default names used by Celery and kombu on Redis (docs/wire.md#key-names).
 const (
 	// DefaultQueue is the list that tasks go to when no queue is named
 	// (celery `task_default_queue`).
@@ -116,7 +116,7 @@ func GroupKey(groupID string) string { return GroupKeyPrefix + groupID }
 
 // FanoutChannel returns the pub/sub channel for a fanout exchange:
 // "/{db}.exchange" plus "/routing.key" when the routing key is not empty
-// (redis.py `Channel._get_publish_topic`; spec §2.4).
+// (redis.py `Channel._get_publish_topic`; docs/wire.md#fanout-channels).
 func FanoutChannel(db int, exchange, routingKey string) string {
 	ch := "/" + strconv.Itoa(db) + "." + exchange
 	if routingKey != "" {

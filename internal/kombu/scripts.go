@@ -6,7 +6,8 @@ package kombu
 // StoreResultScript stores a task's result meta unless a SUCCESS is already
 // stored, and publishes it on the key's channel, atomically: the GET check,
 // SETEX and PUBLISH that celery's Redis backend performs in two round trips
-// (backends/base.py `store_result`, backends/redis.py `set`; spec §5.1).
+// (backends/base.py `store_result`, backends/redis.py `set`;
+// docs/wire.md#storing-a-result).
 //
 //	KEYS[1] result key (also the channel)
 //	ARGV[1] meta JSON

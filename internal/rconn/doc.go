@@ -1,7 +1,7 @@
 // Package rconn turns Celery/kombu Redis URLs into redigo connections and
 // pools, and holds the one reconnect backoff used across celeriac.
 //
-// Supported URLs (kombu utils/url.py, connection.py; spec §2.9):
+// Supported URLs (kombu utils/url.py, connection.py; docs/wire.md#connection-urls):
 //
 //	redis://[user:pass@]host[:port][/db]
 //	rediss://…?ssl_cert_reqs=required|optional|none&ssl_ca_certs=…&ssl_certfile=…&ssl_keyfile=…
