@@ -106,8 +106,10 @@ func (c *Clock) Adjust(other int64) int64 {
 func (c *Clock) Value() int64 { return c.v.Load() }
 
 // UTCOffset returns Celery's utcoffset for t's zone: whole hours west of
-// UTC, rounded down as Python's time.timezone // 3600 (celery/utils/time.py
-// `utcoffset`). UTC → 0, UTC+2 → -2, UTC-5 → 5.
+// UTC, rounded down as Python's time.timezone // 3600. UTC → 0, UTC+2 → -2,
+// UTC-5 → 5. Celery 5.7 sends the exact value as a float instead
+// (celery/utils/time.py `utcoffset`; docs/wire.md#event-fields): the two
+// agree in whole-hour zones only.
 func UTCOffset(t time.Time) int {
 	_, off := t.Zone()
 	west := -off
