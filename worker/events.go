@@ -116,11 +116,17 @@ func nilIfEmpty(s string) any {
 	return s
 }
 
-// isoOrNil formats t as Python's isoformat, or None when zero.
-func isoOrNil(t time.Time) any {
+// isoOrNil formats t as Python's isoformat, or None (nil) when zero.
+func isoOrNil(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
+	s := isoTime(t)
+	return &s
+}
+
+// isoTime formats t as Python's isoformat.
+func isoTime(t time.Time) string {
 	layout := "2006-01-02T15:04:05.000000-07:00"
 	if t.Nanosecond()/1000 == 0 {
 		layout = "2006-01-02T15:04:05-07:00"
