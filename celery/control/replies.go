@@ -97,6 +97,8 @@ type BrokerInfo struct {
 	Heartbeat        *float64       `json:"heartbeat"`
 	FailoverStrategy string         `json:"failover_strategy"`
 	Alternates       []string       `json:"alternates"`
+	// CredentialProvider is kombu ≥ 5.5's (a class path or null).
+	CredentialProvider any `json:"credential_provider"`
 }
 
 // Rusage is getrusage(RUSAGE_SELF) of the worker process, as stats
