@@ -125,9 +125,9 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		w.o.logger.Info("Events of group {task} disabled by remote.")
 		return ok("task events disabled"), nil
 	case "heartbeat":
-		f := softwareInfo()
-		f["freq"] = 5.0
-		w.events.Send(events.WorkerHeartbeat, f)
+		st := softwareInfo()
+		st.Freq = 5.0
+		w.events.Emit(&events.WorkerHeartbeatEvent{WorkerState: st})
 		return nil, nil
 	case "shutdown":
 		w.o.logger.Warn(stringOr(args["msg"], "Got shutdown from remote"))
