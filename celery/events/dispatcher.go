@@ -111,8 +111,10 @@ func (d *Dispatcher) Build(eventType string, fields map[string]any) Event {
 
 // stamp sets the standard header fields of a typed event (type,
 // hostname, utcoffset, pid, clock; timestamp unless set), as Build does
-// for a map.
-func (d *Dispatcher) stamp(ev Typed) {
+// for a map, and returns the body to send: a map for this package's
+// types (the encoder's fast path, the bytes Send would give), else the
+// value itself. d.mu must be held, so that clocks follow the queue order.
+func (d *Dispatcher) stamp(ev Typed) any {
 	now := d.now()
 	h := ev.EventHeader()
 	h.Type = ev.EventType()
@@ -123,6 +125,15 @@ func (d *Dispatcher) stamp(ev Typed) {
 	if h.Timestamp == 0 {
 		h.Timestamp = float64(now.UnixMicro()) / 1e6
 	}
+	f, ok := ev.(fielder)
+	if !ok {
+		return ev
+	}
+	e := make(Event, 16)
+	e["type"], e["hostname"], e["utcoffset"] = h.Type, h.Hostname, h.UTCOffset
+	e["pid"], e["clock"], e["timestamp"] = h.PID, h.Clock, h.Timestamp
+	f.fields(e)
+	return e
 }
 
 // Emit queues a typed event; the dispatcher fills its Header. Task events
@@ -137,8 +148,7 @@ func (d *Dispatcher) Emit(ev Typed) {
 	if d.closed {
 		return
 	}
-	d.stamp(ev)
-	d.enqueue(queued{ev.EventType(), ev})
+	d.enqueue(queued{ev.EventType(), d.stamp(ev)})
 }
 
 // Send queues an event of eventType with fields given as a map, for
@@ -229,9 +239,9 @@ func (d *Dispatcher) SendNow(ctx context.Context, eventType string, fields map[s
 // (worker-offline during shutdown, after Flush).
 func (d *Dispatcher) EmitNow(ctx context.Context, ev Typed) error {
 	d.mu.Lock()
-	d.stamp(ev)
+	body := d.stamp(ev)
 	d.mu.Unlock()
-	return d.publish(ctx, []queued{{ev.EventType(), ev}})
+	return d.publish(ctx, []queued{{ev.EventType(), body}})
 }
 
 // message is one PUBLISH.

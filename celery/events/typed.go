@@ -243,3 +243,77 @@ func Parse(e Event) (Typed, error) {
 	t.EventHeader().Raw = e
 	return t, nil
 }
+
+// fielder is implemented by this package's typed events: fields puts the
+// event's own fields (not the header) into e, so a Dispatcher sends typed
+// events through the same encoding as maps (sorted keys, no reflection).
+type fielder interface{ fields(e Event) }
+
+// str is a nullable string as the wire carries it.
+func str(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func (ev *TaskSentEvent) fields(e Event) {
+	e["uuid"], e["root_id"], e["parent_id"], e["name"] = ev.UUID, str(ev.RootID), str(ev.ParentID), ev.Name
+	e["args"], e["kwargs"], e["retries"], e["eta"] = ev.Args, ev.Kwargs, ev.Retries, str(ev.ETA)
+	e["expires"], e["queue"], e["exchange"], e["routing_key"] = str(ev.Expires), ev.Queue, ev.Exchange, ev.RoutingKey
+}
+
+func (ev *TaskReceivedEvent) fields(e Event) {
+	e["uuid"], e["name"], e["args"], e["kwargs"] = ev.UUID, ev.Name, ev.Args, ev.Kwargs
+	e["root_id"], e["parent_id"], e["retries"] = str(ev.RootID), str(ev.ParentID), ev.Retries
+	e["eta"], e["expires"] = str(ev.ETA), str(ev.Expires)
+}
+
+func (ev *TaskStartedEvent) fields(e Event) { e["uuid"] = ev.UUID }
+
+func (ev *TaskSucceededEvent) fields(e Event) {
+	e["uuid"], e["result"], e["runtime"] = ev.UUID, ev.Result, ev.Runtime
+}
+
+func (ev *TaskFailedEvent) fields(e Event) {
+	e["uuid"], e["exception"] = ev.UUID, ev.Exception
+	if ev.Traceback != "" {
+		e["traceback"] = ev.Traceback
+	}
+}
+
+func (ev *TaskRetriedEvent) fields(e Event) {
+	e["uuid"], e["exception"], e["traceback"] = ev.UUID, ev.Exception, ev.Traceback
+}
+
+func (ev *TaskRevokedEvent) fields(e Event) {
+	var signum any
+	if ev.Signum != nil {
+		signum = *ev.Signum
+	}
+	e["uuid"], e["terminated"], e["signum"], e["expired"] = ev.UUID, ev.Terminated, signum, ev.Expired
+}
+
+func (ev *TaskRejectedEvent) fields(e Event) { e["uuid"], e["requeue"] = ev.UUID, ev.Requeue }
+
+func (st *WorkerState) fields(e Event) {
+	e["sw_ident"], e["sw_ver"], e["sw_sys"], e["freq"] = st.SWIdent, st.SWVer, st.SWSys, st.Freq
+	if st.Active != nil {
+		e["active"] = *st.Active
+	}
+	if st.Processed != nil {
+		e["processed"] = *st.Processed
+	}
+	if st.Loadavg != nil {
+		e["loadavg"] = st.Loadavg
+	}
+}
+
+// fields of Unknown are those of Raw but the header's.
+func (u *Unknown) fields(e Event) {
+	for k, v := range u.Raw {
+		if _, header := e[k]; !header && k != "local_received" {
+			e[k] = v
+		}
+	}
+}
