@@ -515,8 +515,16 @@ func (w *Worker) hello(args map[string]any) any {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if rv, ok := args["revoked"].(map[string]any); ok {
+	// Celery ≤ 5.6 sends its revoked set as {id: [stamp, id]}, 5.7 as a
+	// list of ids (celery/worker/state.py merge_revoked takes both); only
+	// the ids count, stamped with our clock.
+	switch rv := args["revoked"].(type) {
+	case map[string]any:
 		for id := range rv {
+			w.revoked.add(id, now)
+		}
+	case []any:
+		for _, id := range stringList(rv) {
 			w.revoked.add(id, now)
 		}
 	}
