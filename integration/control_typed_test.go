@@ -7,12 +7,16 @@ package integration
 // losing a field either side sends.
 
 import (
+	"encoding/json"
 	"maps"
+	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/celeriac/celeriac/api"
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -232,5 +236,59 @@ func TestControlTypedRepliesPythonAndGo(t *testing.T) {
 	// Stop the sleepers so that both workers shut down at once.
 	if err := ctl.Revoke(ctx, running, true, "SIGKILL"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestAPIWorkersPythonAndGo: GET /api/v1/workers, built from the typed
+// ping, active and stats replies, lists a Python and a Go worker with
+// what they are running and have run.
+func TestAPIWorkersPythonAndGo(t *testing.T) {
+	e := newEnv(t)
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithPool("prefork"))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithQueues("goq"), wkLogger(t))
+	ctl := control.New(e.Client.Broker())
+	waitGoNode(t, ctl, ctlGoNode)
+	waitGoNode(t, ctl, py.NodeName())
+	ctx := ctxFor(t, 60*time.Second)
+	var sleepers []string
+	for _, q := range []string{"pyq", "goq"} {
+		r, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(1, 1), celery.Queue(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Get(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		s, err := e.Client.SendTask(ctx, "tasks.sleep", celery.Args(20), celery.Queue(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sleepers = append(sleepers, s.ID)
+	}
+	defer func() { _ = ctl.Revoke(ctx, sleepers, true, "SIGKILL") }()
+
+	p := startProc(t, exec.Command(binary, "serve", "--worker=false", "--addr", "127.0.0.1:0", "-b", e.URL), "celeriac serve", 20*time.Second)
+	waitFor(t, "celeriac is serving", 30*time.Second, func() bool { return strings.Contains(p.Log(), "celeriac is serving.") })
+	apiURL := bannerField(p.Log(), "API:")
+	var got []api.WorkerInfo
+	waitFor(t, "both workers busy in /api/v1/workers", 20*time.Second, func() bool {
+		resp, err := http.Get(apiURL + "/api/v1/workers")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct{ Workers []api.WorkerInfo }
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil || len(body.Workers) != 2 {
+			return false
+		}
+		got = body.Workers
+		return got[0].Active == 1 && got[1].Active == 1
+	})
+	want := []string{ctlGoNode, py.NodeName()}
+	slices.Sort(want)
+	for i, w := range got {
+		if w.Hostname != want[i] || !w.Online || w.Processed < 1 {
+			t.Errorf("worker %d = %+v, want %s online with processed >= 1", i, w, want[i])
+		}
 	}
 }
