@@ -65,14 +65,14 @@ type PoolStats struct {
 	Implementation string `json:"implementation"`
 	MaxConcurrency int    `json:"max-concurrency"`
 	// Processes are the pool's process ids (prefork, solo, the Go
-	// worker); nil for pools without processes.
-	Processes []int `json:"processes,omitempty"`
+	// worker); nil for pools without processes (threads).
+	Processes []int `json:"processes"`
 	// MaxTasksPerChild is an int, "N/A" or null, depending on the pool.
 	MaxTasksPerChild      any   `json:"max-tasks-per-child,omitempty"`
 	PutGuardedBySemaphore *bool `json:"put-guarded-by-semaphore,omitempty"`
 	// Timeouts are the soft and hard time limits in seconds (0: none);
 	// empty for the solo pool.
-	Timeouts []float64 `json:"timeouts,omitempty"`
+	Timeouts []float64 `json:"timeouts"`
 	// Writes is the prefork pool's write statistics (an object, or
 	// "N/A").
 	Writes any `json:"writes,omitempty"`
