@@ -136,9 +136,11 @@ func (d *Dispatcher) stamp(ev Typed) any {
 	return e
 }
 
-// Emit queues a typed event; the dispatcher fills its Header. Task events
-// are dropped while task events are off. It never blocks on the network.
-// The event must not be changed after Emit.
+// Emit queues a typed event; the dispatcher fills its Header (a
+// Timestamp already set is kept). Task events are dropped while task
+// events are off. It never blocks on the network. An event of a type
+// defined outside this package (embedding Header) is encoded by its JSON
+// tags and must not be changed after Emit.
 func (d *Dispatcher) Emit(ev Typed) {
 	if !d.taskOn.Load() && groupOf(ev.EventType()) == "task" {
 		return

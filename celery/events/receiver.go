@@ -66,7 +66,7 @@ func (r *Receiver) Channel() string {
 
 // Run delivers events to handle until ctx ends; it returns nil then.
 // Each event is typed (a *TaskSucceededEvent, ..., or *Unknown for other
-// types) with the map as decoded from the wire in its Header().Raw. An
+// types) with the map as decoded from the wire in EventHeader().Raw. An
 // event whose fields have unexpected JSON types is logged and handed out
 // as *Unknown. handle runs on Run's goroutine: keep it short. Lost
 // connections are retried with backoff and the subscription renewed.
