@@ -202,7 +202,7 @@ func TestControlPythonAgainstGo(t *testing.T) {
 		t.Errorf("enable_events = %v", r)
 	}
 	// Still alive after all that; then shutdown (no reply) stops it.
-	if p, err := ctl.Ping(ctx, time.Second, ctlGoNode); err != nil || p[ctlGoNode] == nil {
+	if p, err := ctl.Ping(ctx, time.Second, ctlGoNode); err != nil || p[ctlGoNode].OK != "pong" {
 		t.Fatalf("ping after commands = %v, %v", p, err)
 	}
 	var none []map[string]any
@@ -224,7 +224,7 @@ func waitGoNode(t *testing.T, ctl *control.Control, node string) {
 	ctx := ctxFor(t, 15*time.Second)
 	waitFor(t, node+" answering ping", 15*time.Second, func() bool {
 		p, err := ctl.Ping(ctx, 200*time.Millisecond, node)
-		return err == nil && p[node] != nil
+		return err == nil && p[node].OK == "pong"
 	})
 }
 
@@ -262,7 +262,7 @@ func TestControlGoAgainstMixedFleet(t *testing.T) {
 	}
 	// Go rate_limit on the Python worker.
 	rl, err := ctl.RateLimit(ctx, "tasks.add", "5/s", 2*time.Second, py.NodeName())
-	if err != nil || rl[py.NodeName()].(map[string]any)["ok"] != "new rate limit set successfully" {
+	if err != nil || rl[py.NodeName()].OK != "new rate limit set successfully" {
 		t.Errorf("rate_limit on Python = %v, %v", rl, err)
 	}
 	// The CLI against both.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/celery/events"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -28,11 +29,12 @@ func (e pyErr) Error() string { return string(e) }
 
 func valueError(msg string) error { return pyErr("ValueError(" + pyjson.PyRepr(msg) + ")") }
 
-func ok(msg string) map[string]any  { return map[string]any{"ok": msg} }
-func nok(msg string) map[string]any { return map[string]any{"error": msg} }
+func ok(msg string) control.Status  { return control.OK(msg) }
+func nok(msg string) control.Status { return control.Failed(msg) }
 
 // dispatchControl runs one remote-control command (celery/worker/control.py
-// Panel). Replies have the shapes Python's handlers produce.
+// Panel). Replies are the celery/control reply types, the shapes Python's
+// handlers produce, so the client decodes Go and Python replies alike.
 func (w *Worker) dispatchControl(ctx context.Context, method string, args map[string]any) (any, error) {
 	switch method {
 	case "ping":
@@ -57,9 +59,9 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		}
 		return ids, nil
 	case "active_queues":
-		out := []any{}
+		out := []control.QueueInfo{}
 		for _, q := range w.Queues() {
-			out = append(out, queueDict(q))
+			out = append(out, queueInfo(q))
 		}
 		return out, nil
 	case "query_task":
@@ -69,7 +71,7 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 	case "report":
 		return ok(w.report()), nil
 	case "clock":
-		return map[string]any{"clock": w.clock.Forward()}, nil
+		return control.ClockValue{Clock: w.clock.Forward()}, nil
 	case "hello":
 		return w.hello(args), nil
 	case "objgraph", "memdump", "memsample":
@@ -123,9 +125,9 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		w.o.logger.Info("Events of group {task} disabled by remote.")
 		return ok("task events disabled"), nil
 	case "heartbeat":
-		f := softwareInfo()
-		f["freq"] = 5.0
-		w.events.Send(events.WorkerHeartbeat, f)
+		st := softwareInfo()
+		st.Freq = 5.0
+		w.events.Emit(&events.WorkerHeartbeatEvent{WorkerState: st})
 		return nil, nil
 	case "shutdown":
 		w.o.logger.Warn(stringOr(args["msg"], "Got shutdown from remote"))
@@ -203,41 +205,44 @@ func truthy(v any) bool {
 }
 
 // stats is WorkController.stats (docs/wire.md#stats-reply).
-func (w *Worker) stats() map[string]any {
+func (w *Worker) stats() control.Stats {
 	w.mu.Lock()
-	total := make(map[string]any, len(w.total))
+	total := make(map[string]int64, len(w.total))
 	for k, v := range w.total {
-		total[k] = v
+		total[k] = int64(v)
 	}
 	w.mu.Unlock()
 	pid := os.Getpid()
 	soft, hard := w.o.softTimeLimit.Seconds(), w.o.timeLimit.Seconds()
-	return map[string]any{
-		"total":  total,
-		"pid":    pid,
-		"clock":  strconv.FormatInt(w.clock.Value(), 10),
-		"uptime": int64(time.Since(w.started).Round(time.Second) / time.Second),
-		"pool": map[string]any{
-			"implementation":           "celeriac.worker:goroutines",
-			"max-concurrency":          w.Concurrency(),
-			"processes":                []int{pid},
-			"max-tasks-per-child":      "N/A",
-			"put-guarded-by-semaphore": false,
-			"timeouts":                 []float64{soft, hard},
+	guarded := false
+	abandoned := int64(w.Abandoned()) // celeriac: handlers abandoned, still running
+	return control.Stats{
+		Total:  total,
+		PID:    pid,
+		Clock:  strconv.FormatInt(w.clock.Value(), 10),
+		Uptime: int64(time.Since(w.started).Round(time.Second) / time.Second),
+		Pool: control.PoolStats{
+			Implementation:        "celeriac.worker:goroutines",
+			MaxConcurrency:        w.Concurrency(),
+			Processes:             []int{pid},
+			MaxTasksPerChild:      "N/A",
+			PutGuardedBySemaphore: &guarded,
+			Timeouts:              []float64{soft, hard},
 		},
-		"broker":         w.brokerInfo(),
-		"prefetch_count": w.PrefetchCount(),
-		"abandoned":      w.Abandoned(), // celeriac: handlers abandoned, still running
-		"rusage":         rusage(),
+		Broker:        w.brokerInfo(),
+		PrefetchCount: w.PrefetchCount(),
+		Abandoned:     &abandoned,
+		Rusage:        rusage(),
 	}
 }
 
-func (w *Worker) brokerInfo() map[string]any {
-	info := map[string]any{
-		"hostname": "localhost", "userid": nil, "virtual_host": strconv.Itoa(w.broker.DB()),
-		"port": 6379, "insist": false, "ssl": false, "transport": "redis",
-		"connect_timeout": 4, "transport_options": map[string]any{}, "login_method": nil,
-		"uri_prefix": nil, "heartbeat": 120.0, "failover_strategy": "round-robin", "alternates": []any{},
+func (w *Worker) brokerInfo() control.BrokerInfo {
+	heartbeat := 120.0
+	info := control.BrokerInfo{
+		Hostname: "localhost", VirtualHost: strconv.Itoa(w.broker.DB()),
+		Port: 6379, SSL: false, Transport: "redis",
+		ConnectTimeout: "4", TransportOptions: map[string]any{}, Heartbeat: &heartbeat,
+		FailoverStrategy: "round-robin", Alternates: []string{},
 	}
 	if w.o.brokerURL == "" {
 		return info
@@ -247,33 +252,33 @@ func (w *Worker) brokerInfo() map[string]any {
 		if i := strings.LastIndex(host, ":"); i >= 0 {
 			host, port = host[:i], host[i+1:]
 		}
-		info["hostname"] = host
+		info.Hostname = host
 		if p, err := strconv.Atoi(port); err == nil {
-			info["port"] = p
+			info.Port = p
 		}
 		if cfg.Username != "" {
-			info["userid"] = cfg.Username
+			info.UserID = &cfg.Username
 		}
-		info["ssl"] = cfg.TLS != nil
+		info.SSL = cfg.TLS != nil
 		if cfg.Network == "unix" {
-			info["transport"] = "redis+socket"
+			info.Transport = "redis+socket"
 		}
 	}
 	return info
 }
 
-func rusage() any {
+func rusage() control.Rusage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return "N/A"
+		return control.Rusage{Unavailable: true}
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return map[string]any{
-		"utime": tv(ru.Utime), "stime": tv(ru.Stime), "maxrss": ru.Maxrss,
-		"ixrss": ru.Ixrss, "idrss": ru.Idrss, "isrss": ru.Isrss,
-		"minflt": ru.Minflt, "majflt": ru.Majflt, "nswap": ru.Nswap,
-		"inblock": ru.Inblock, "oublock": ru.Oublock, "msgsnd": ru.Msgsnd,
-		"msgrcv": ru.Msgrcv, "nsignals": ru.Nsignals, "nvcsw": ru.Nvcsw, "nivcsw": ru.Nivcsw,
+	return control.Rusage{
+		UTime: tv(ru.Utime), STime: tv(ru.Stime), MaxRSS: ru.Maxrss,
+		IxRSS: ru.Ixrss, IdRSS: ru.Idrss, IsRSS: ru.Isrss,
+		MinFlt: ru.Minflt, MajFlt: ru.Majflt, NSwap: ru.Nswap,
+		InBlock: ru.Inblock, OuBlock: ru.Oublock, MsgSnd: ru.Msgsnd,
+		MsgRcv: ru.Msgrcv, NSignals: ru.Nsignals, NVCSw: ru.Nvcsw, NIVCSw: ru.Nivcsw,
 	}
 }
 
@@ -358,7 +363,7 @@ func pyBool(b bool) string {
 }
 
 // info is Request.info (docs/wire.md#request-info).
-func (w *Worker) info(r *request, safe bool) map[string]any {
+func (w *Worker) info(r *request, safe bool) control.TaskInfo {
 	msg := r.msg
 	var args, kwargs any = msg.Args, msg.Kwargs
 	if len(msg.Args) == 0 {
@@ -370,27 +375,28 @@ func (w *Worker) info(r *request, safe bool) map[string]any {
 	if safe {
 		args, kwargs = argsRepr(msg), kwargsRepr(msg)
 	}
-	var start, pid any
-	if r.isActive {
-		start = float64(r.started.UnixMicro()) / 1e6
-		pid = os.Getpid()
-	}
-	return map[string]any{
-		"id": msg.ID, "name": msg.Name(), "args": args, "kwargs": kwargs, "type": msg.Task,
-		"hostname": w.o.hostname, "time_start": start, "acknowledged": r.acked,
-		"delivery_info": map[string]any{
-			"exchange": r.d.Exchange, "routing_key": r.d.RoutingKey,
-			"priority": r.d.Priority, "redelivered": msg.Redelivered,
+	prio, redelivered := r.d.Priority, msg.Redelivered
+	info := control.TaskInfo{
+		ID: msg.ID, Name: msg.Name(), Args: args, Kwargs: kwargs, Type: msg.Task,
+		Hostname: w.o.hostname, Acknowledged: r.acked,
+		DeliveryInfo: control.DeliveryInfo{
+			Exchange: r.d.Exchange, RoutingKey: r.d.RoutingKey,
+			Priority: &prio, Redelivered: &redelivered,
 		},
-		"worker_pid": pid,
 	}
+	if r.isActive {
+		start, pid := float64(r.started.UnixMicro())/1e6, os.Getpid()
+		info.TimeStart, info.WorkerPID = &start, &pid
+	}
+	return info
 }
 
-// requests returns a snapshot of the worker's requests, oldest first.
-func (w *Worker) requestInfos(match func(*request) bool, safe bool) []any {
+// requestInfos returns the info of the worker's requests that match,
+// oldest first.
+func (w *Worker) requestInfos(match func(*request) bool, safe bool) []control.TaskInfo {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := []any{}
+	out := []control.TaskInfo{}
 	for _, r := range w.sortedRequests() {
 		if match(r) {
 			out = append(out, w.info(r, safe))
@@ -413,23 +419,24 @@ func (w *Worker) sortedRequests() []*request {
 	return rs
 }
 
-func (w *Worker) scheduled() []any {
+func (w *Worker) scheduled() []control.ScheduledTask {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := []any{}
+	out := []control.ScheduledTask{}
 	for _, r := range w.sortedRequests() {
 		if r.isActive || r.timer == nil || r.msg.ETA.IsZero() {
 			continue
 		}
-		out = append(out, map[string]any{"eta": isoOrNil(r.msg.ETA), "priority": 6, "request": w.info(r, false)})
+		eta := isoTime(r.msg.ETA)
+		out = append(out, control.ScheduledTask{ETA: &eta, Priority: 6, Request: w.info(r, false)})
 	}
 	return out
 }
 
-func (w *Worker) queryTask(ids []string) map[string]any {
+func (w *Worker) queryTask(ids []string) map[string]control.TaskState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := map[string]any{}
+	out := map[string]control.TaskState{}
 	for _, r := range w.sortedRequests() {
 		if !slices.Contains(ids, r.msg.ID) {
 			continue
@@ -441,31 +448,27 @@ func (w *Worker) queryTask(ids []string) map[string]any {
 		case r.timer != nil && !r.msg.ETA.IsZero():
 			state = "scheduled"
 		}
-		out[r.msg.ID] = []any{state, w.info(r, false)}
+		out[r.msg.ID] = control.TaskState{State: state, Info: w.info(r, false)}
 	}
 	return out
 }
 
-// queueDict is kombu's Queue.as_dict(recurse=True) for a queue declared
+// queueInfo is kombu's Queue.as_dict(recurse=True) for a queue declared
 // by name (routing key = name, direct exchange = name).
-func queueDict(name string) map[string]any {
-	return map[string]any{
-		"name": name,
-		"exchange": map[string]any{
-			"name": name, "type": "direct", "arguments": nil, "durable": true, "passive": false,
-			"auto_delete": false, "delivery_mode": nil, "no_declare": false,
+func queueInfo(name string) control.QueueInfo {
+	return control.QueueInfo{
+		Name: name,
+		Exchange: control.ExchangeInfo{
+			Name: name, Type: "direct", Durable: true,
 		},
-		"routing_key": name, "queue_arguments": nil, "binding_arguments": nil,
-		"consumer_arguments": nil, "durable": true, "exclusive": false, "auto_delete": false,
-		"no_ack": false, "alias": nil, "bindings": []any{}, "no_declare": nil, "expires": nil,
-		"message_ttl": nil, "max_length": nil, "max_length_bytes": nil, "max_priority": nil,
+		RoutingKey: name, Durable: true, Bindings: []any{},
 	}
 }
 
 // conf is the worker's non-default configuration, under Celery's setting
 // names.
-func (w *Worker) conf() map[string]any {
-	c := map[string]any{
+func (w *Worker) conf() control.Conf {
+	c := control.Conf{
 		"worker_concurrency":         w.Concurrency(),
 		"worker_prefetch_multiplier": w.o.prefetchMultiplier,
 		"task_acks_late":             w.o.acksLate,
@@ -512,8 +515,16 @@ func (w *Worker) hello(args map[string]any) any {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if rv, ok := args["revoked"].(map[string]any); ok {
+	// Celery ≤ 5.6 sends its revoked set as {id: [stamp, id]}, 5.7 as a
+	// list of ids (celery/worker/state.py merge_revoked takes both); only
+	// the ids count, stamped with our clock.
+	switch rv := args["revoked"].(type) {
+	case map[string]any:
 		for id := range rv {
+			w.revoked.add(id, now)
+		}
+	case []any:
+		for _, id := range stringList(rv) {
 			w.revoked.add(id, now)
 		}
 	}
@@ -634,7 +645,7 @@ func (w *Worker) rateLimit(args map[string]any) (any, error) {
 	return ok("new rate limit set successfully"), nil
 }
 
-func (w *Worker) timeLimit(args map[string]any) any {
+func (w *Worker) timeLimit(args map[string]any) control.Status {
 	name := stringOr(args["task_name"], "")
 	dur := func(v any) time.Duration {
 		if f, ok := floatOf(v); ok && f > 0 {

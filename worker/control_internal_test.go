@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -87,5 +88,27 @@ func TestPySet(t *testing.T) {
 		if got := pySet(tc.ids); got != tc.want {
 			t.Errorf("pySet(%v) = %q, want %q", tc.ids, got, tc.want)
 		}
+	}
+}
+
+// TestHelloMergesBothForms: mingle's hello carries the peer's revoked ids
+// as a dict (Celery ≤ 5.6, the Go worker) or a list (Celery 5.7); both
+// are merged.
+func TestHelloMergesBothForms(t *testing.T) {
+	w := New(nil, nil, NewServeMux(), WithHostname("go@h"))
+	for _, rv := range []any{
+		map[string]any{"a": []any{1.5, "a"}},
+		[]any{"b", "c"},
+	} {
+		w.hello(map[string]any{"from_node": "py@h", "revoked": rv})
+	}
+	w.mu.Lock()
+	got := w.revoked.list()
+	w.mu.Unlock()
+	if !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("revoked after hello = %v", got)
+	}
+	if r := w.hello(map[string]any{"from_node": "go@h"}); r != nil {
+		t.Errorf("hello from self = %v, want nil", r)
 	}
 }

@@ -23,29 +23,26 @@ const (
 	SoftwareVersion = "5.7.0"
 )
 
-func softwareInfo() map[string]any {
+func softwareInfo() events.WorkerState {
 	sys := runtime.GOOS
 	if sys != "" {
 		sys = strings.ToUpper(sys[:1]) + sys[1:] // platform.system(): "Linux"
 	}
-	return map[string]any{"sw_ident": SoftwareIdent, "sw_ver": SoftwareVersion, "sw_sys": sys}
+	return events.WorkerState{SWIdent: SoftwareIdent, SWVer: SoftwareVersion, SWSys: sys}
 }
 
-// workerFields are the fields of worker-online/-heartbeat/-offline
+// workerState is the body of worker-online/-heartbeat/-offline
 // (worker/heartbeat.py Heart._send).
-func (w *Worker) workerFields() map[string]any {
-	f := softwareInfo()
-	f["freq"] = w.o.heartbeat.Seconds() // a float: 2.0, never 2
+func (w *Worker) workerState() events.WorkerState {
+	st := softwareInfo()
+	st.Freq = w.o.heartbeat.Seconds() // a float: 2.0, never 2
 	w.mu.Lock()
-	f["active"] = len(w.active)
+	active := len(w.active)
 	w.mu.Unlock()
-	f["processed"] = w.processed.Load()
-	f["loadavg"] = loadAverage()
-	return f
-}
-
-func (w *Worker) sendWorkerEvent(eventType string) {
-	w.events.Send(eventType, w.workerFields())
+	processed := w.processed.Load()
+	st.Active, st.Processed = &active, &processed
+	st.Loadavg = loadAverage()
+	return st
 }
 
 // heartbeatLoop sends worker-heartbeat every interval until ctx ends.
@@ -57,7 +54,7 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.sendWorkerEvent(events.WorkerHeartbeat)
+			w.events.Emit(&events.WorkerHeartbeatEvent{WorkerState: w.workerState()})
 		}
 	}
 }
@@ -87,11 +84,10 @@ func (w *Worker) sendReceived(r *request) {
 		return
 	}
 	msg := r.msg
-	w.events.Send(events.TaskReceived, map[string]any{
-		"uuid": msg.ID, "name": msg.Name(),
-		"args": argsRepr(msg), "kwargs": kwargsRepr(msg),
-		"root_id": nilIfEmpty(msg.RootID), "parent_id": nilIfEmpty(msg.ParentID),
-		"retries": msg.Retries, "eta": isoOrNil(msg.ETA), "expires": isoOrNil(msg.Expires),
+	w.events.Emit(&events.TaskReceivedEvent{
+		UUID: msg.ID, Name: msg.Name(), Args: argsRepr(msg), Kwargs: kwargsRepr(msg),
+		RootID: nilIfEmpty(msg.RootID), ParentID: nilIfEmpty(msg.ParentID),
+		Retries: msg.Retries, ETA: isoOrNil(msg.ETA), Expires: isoOrNil(msg.Expires),
 	})
 }
 
@@ -109,18 +105,25 @@ func kwargsRepr(msg *celery.Message) string {
 	return pyjson.KwargsRepr(msg.Kwargs)
 }
 
-func nilIfEmpty(s string) any {
+// nilIfEmpty is s, or None (nil) when empty.
+func nilIfEmpty(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return s
+	return &s
 }
 
-// isoOrNil formats t as Python's isoformat, or None when zero.
-func isoOrNil(t time.Time) any {
+// isoOrNil formats t as Python's isoformat, or None (nil) when zero.
+func isoOrNil(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
+	s := isoTime(t)
+	return &s
+}
+
+// isoTime formats t as Python's isoformat.
+func isoTime(t time.Time) string {
 	layout := "2006-01-02T15:04:05.000000-07:00"
 	if t.Nanosecond()/1000 == 0 {
 		layout = "2006-01-02T15:04:05-07:00"
@@ -156,7 +159,7 @@ func (w *Worker) terminated(ctx context.Context, r *request, t *Task) {
 	w.store(ctx, meta)
 	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
 	w.tm.revoked(r)
-	w.events.Send(events.TaskRevoked, map[string]any{"uuid": r.msg.ID, "terminated": true, "signum": signum, "expired": false})
+	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Terminated: true, Signum: &signum})
 }
 
 // signalNumbers maps signal names as Celery accepts them ("SIGKILL",

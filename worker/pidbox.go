@@ -12,6 +12,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
+	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -161,7 +162,7 @@ func (w *Worker) handleControl(ctx context.Context, raw []byte) {
 		return
 	}
 	if err != nil {
-		reply = map[string]any{"error": err.Error()}
+		reply = control.Failed(err.Error())
 	}
 	if !req.replyWant {
 		return

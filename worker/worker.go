@@ -342,7 +342,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	w.sendWorkerEvent(events.WorkerOnline)
+	w.events.Emit(&events.WorkerOnlineEvent{WorkerState: w.workerState()})
 	ctl.Go(func() { w.heartbeatLoop(ctlCtx) })
 
 	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
@@ -382,7 +382,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	held = append(held, w.ready.drain()...)
 	w.events.Flush()
 	octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := w.events.SendNow(octx, events.WorkerOffline, w.workerFields()); err != nil {
+	if err := w.events.EmitNow(octx, &events.WorkerOfflineEvent{WorkerState: w.workerState()}); err != nil {
 		log.Warn("could not send worker-offline", "error", err)
 	}
 	cancel()
@@ -532,7 +532,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
 		w.ack(ctx, d)
 		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
-		w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
+		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
 		w.done(r)
 		return
 	}
@@ -777,7 +777,7 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 	w.o.logger.Info("Discarding revoked task: "+r.msg.Name()+"["+r.msg.ID+"]", "task_id", r.msg.ID, "reason", reason)
 	w.tm.revoked(r)
 	w.ack(ctx, r.d)
-	w.events.Send(events.TaskRevoked, map[string]any{"uuid": r.msg.ID, "terminated": false, "signum": nil, "expired": reason == "expired"})
+	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Expired: reason == "expired"})
 	meta := w.meta(&Task{Message: r.msg, Queue: r.d.Queue}, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, reason))
 	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
 		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
@@ -848,7 +848,7 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	r.cancel = cancel
 	r.started = start
 	w.mu.Unlock()
-	w.events.Send(events.TaskStarted, map[string]any{"uuid": msg.ID, "pid": os.Getpid()})
+	w.events.Emit(&events.TaskStartedEvent{UUID: msg.ID}) // Header.PID: this process
 
 	done := make(chan outcome, 1)
 	run := &handlerRun{}
@@ -976,7 +976,7 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		log.Error(name+" raised unexpected: panic", "task_id", msg.ID, "traceback", o.panic)
 		exc := celery.Exception("PanicError", "celeriac", firstLine(o.panic))
 		w.storeFailure(ctx, r, exc, o.panic)
-		w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": excRepr(exc), "traceback": o.panic})
+		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: excRepr(exc), Traceback: o.panic})
 		return
 	}
 	if o.err == nil {
@@ -991,7 +991,7 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		w.tm.succeeded(r)
 		if w.events.TaskEvents() { // the repr is a real cost per task; skip it when the event is dropped
-			w.events.Send(events.TaskSucceeded, map[string]any{"uuid": msg.ID, "result": pyjson.SafeRepr(o.result, 1024, 3), "runtime": runtime.Seconds()})
+			w.events.Emit(&events.TaskSucceededEvent{UUID: msg.ID, Result: pyjson.SafeRepr(o.result, 1024, 3), Runtime: runtime.Seconds()})
 		}
 		if log.Enabled(ctx, slog.LevelInfo) {
 			log.Info(name+" succeeded in "+strconv.FormatFloat(runtime.Seconds(), 'f', -1, 64)+"s: "+pyjson.Truncate(pyjson.PyRepr(o.result), 1024), "task_id", msg.ID, "runtime", runtime)
@@ -1010,7 +1010,7 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 	exc, tb := excInfo(o.err, msg)
 	log.Error(name+" raised unexpected: "+excString(exc), "task_id", msg.ID)
 	w.storeFailure(ctx, r, exc, tb)
-	w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": excRepr(exc), "traceback": tb})
+	w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: excRepr(exc), Traceback: tb})
 }
 
 func firstLine(s string) string {
@@ -1091,7 +1091,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		}
 		log.Error("Task "+msg.Name()+"["+msg.ID+"] max retries exceeded: "+excString(exc), "task_id", msg.ID, "retries", msg.Retries)
 		w.storeFailure(ctx, r, exc, tb)
-		w.events.Send(events.TaskFailed, map[string]any{"uuid": msg.ID, "exception": excRepr(exc), "traceback": tb})
+		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: excRepr(exc), Traceback: tb})
 		return
 	}
 	countdown := re.Countdown
@@ -1138,7 +1138,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		retryExc = excRepr(m)
 	}
 	w.tm.retried(r)
-	w.events.Send(events.TaskRetried, map[string]any{"uuid": msg.ID, "exception": retryExc, "traceback": tb})
+	w.events.Emit(&events.TaskRetriedEvent{UUID: msg.ID, Exception: retryExc, Traceback: tb})
 	if !w.ignoreResult(r) {
 		m := w.meta(t, celery.StateRetry, exc)
 		m.Traceback = tb

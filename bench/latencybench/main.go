@@ -119,13 +119,13 @@ func run(url, impl string, conc, round, rate int, dur, warm time.Duration, withE
 	recv := events.NewReceiver(c.Broker(), events.WithOnReady(func(context.Context) { close(recvReady) }))
 	var recvDone sync.WaitGroup
 	recvDone.Go(func() {
-		_ = recv.Run(rctx, func(e events.Event) {
-			switch e.Type() {
-			case events.WorkerOnline, events.WorkerHeartbeat:
+		_ = recv.Run(rctx, func(ev events.Typed) {
+			switch e := ev.(type) {
+			case *events.WorkerOnlineEvent, *events.WorkerHeartbeatEvent:
 				onlineOnce.Do(func() { close(online) })
-			case events.TaskStarted:
+			case *events.TaskStartedEvent:
 				mu.Lock()
-				if s := samples[e.UUID()]; s != nil {
+				if s := samples[e.UUID]; s != nil {
 					s.started = e.Time()
 				}
 				mu.Unlock()

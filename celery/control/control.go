@@ -294,10 +294,13 @@ func flatten(rs []Reply) map[string]any {
 }
 
 // Inspect runs an inspect method (celery inspect <method>) and returns
-// node name → reply. args are the method's keyword arguments (nil for
-// none). With destinations it returns as soon as each has answered. Any
-// timeout works, beyond the connection's read timeout too; an error that
-// ends the wait early comes with the replies received before it.
+// node name → reply as decoded from the wire: the generic form, for
+// custom commands and for printing replies as they came. The typed
+// methods (Ping, Stats, Active, ...) decode the same replies into types.
+// args are the method's keyword arguments (nil for none). With
+// destinations it returns as soon as each has answered. Any timeout
+// works, beyond the connection's read timeout too; an error that ends the
+// wait early comes with the replies received before it.
 func (c *Control) Inspect(ctx context.Context, method string, args map[string]any, timeout time.Duration, destination ...string) (map[string]any, error) {
 	rs, err := c.Broadcast(ctx, Request{Method: method, Arguments: args, Destination: destination, Reply: true, Timeout: timeout})
 	return flatten(rs), err
@@ -309,9 +312,72 @@ func (c *Control) Call(ctx context.Context, method string, args map[string]any, 
 	return c.Inspect(ctx, method, args, timeout, destination...)
 }
 
-// Ping asks nodes to answer {"ok": "pong"}.
-func (c *Control) Ping(ctx context.Context, timeout time.Duration, destination ...string) (map[string]any, error) {
-	return c.Inspect(ctx, "ping", nil, timeout, destination...)
+// Ping asks nodes to answer; each answers Status{OK: "pong"}.
+func (c *Control) Ping(ctx context.Context, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Inspect(ctx, "ping", nil, timeout, destination...))
+}
+
+// Stats asks nodes for their statistics.
+func (c *Control) Stats(ctx context.Context, timeout time.Duration, destination ...string) (map[string]Stats, error) {
+	return decodeReplies[Stats](c.Inspect(ctx, "stats", nil, timeout, destination...))
+}
+
+// Active lists the tasks nodes are running. With safe, each TaskInfo's
+// Args and Kwargs are repr strings instead of values (inspect active
+// --safe).
+func (c *Control) Active(ctx context.Context, safe bool, timeout time.Duration, destination ...string) (map[string][]TaskInfo, error) {
+	var args map[string]any
+	if safe {
+		args = map[string]any{"safe": true}
+	}
+	return decodeReplies[[]TaskInfo](c.Inspect(ctx, "active", args, timeout, destination...))
+}
+
+// Reserved lists the tasks nodes prefetched and have not started.
+func (c *Control) Reserved(ctx context.Context, timeout time.Duration, destination ...string) (map[string][]TaskInfo, error) {
+	return decodeReplies[[]TaskInfo](c.Inspect(ctx, "reserved", nil, timeout, destination...))
+}
+
+// Scheduled lists the tasks nodes hold until their ETA.
+func (c *Control) Scheduled(ctx context.Context, timeout time.Duration, destination ...string) (map[string][]ScheduledTask, error) {
+	return decodeReplies[[]ScheduledTask](c.Inspect(ctx, "scheduled", nil, timeout, destination...))
+}
+
+// QueryTask asks nodes about task ids they hold: node → task id → state.
+func (c *Control) QueryTask(ctx context.Context, ids []string, timeout time.Duration, destination ...string) (map[string]map[string]TaskState, error) {
+	return decodeReplies[map[string]TaskState](c.Inspect(ctx, "query_task", map[string]any{"ids": slices.Clone(ids)}, timeout, destination...))
+}
+
+// Registered lists the task names nodes know, each followed by
+// " [attr=value ...]" for the requested task attributes that are set
+// (none: Celery's default, rate_limit and the routing).
+func (c *Control) Registered(ctx context.Context, timeout time.Duration, destination ...string) (map[string][]string, error) {
+	return decodeReplies[[]string](c.Inspect(ctx, "registered", nil, timeout, destination...))
+}
+
+// Revoked lists the task ids nodes hold as revoked.
+func (c *Control) Revoked(ctx context.Context, timeout time.Duration, destination ...string) (map[string][]string, error) {
+	return decodeReplies[[]string](c.Inspect(ctx, "revoked", nil, timeout, destination...))
+}
+
+// ActiveQueues lists the queues nodes consume from.
+func (c *Control) ActiveQueues(ctx context.Context, timeout time.Duration, destination ...string) (map[string][]QueueInfo, error) {
+	return decodeReplies[[]QueueInfo](c.Inspect(ctx, "active_queues", nil, timeout, destination...))
+}
+
+// Conf asks nodes for their configuration (without Celery's defaults).
+func (c *Control) Conf(ctx context.Context, timeout time.Duration, destination ...string) (map[string]Conf, error) {
+	return decodeReplies[Conf](c.Inspect(ctx, "conf", map[string]any{"with_defaults": false}, timeout, destination...))
+}
+
+// Report asks nodes for their bug-report text (Status.OK).
+func (c *Control) Report(ctx context.Context, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Inspect(ctx, "report", nil, timeout, destination...))
+}
+
+// Clock asks nodes for their Lamport clock values.
+func (c *Control) Clock(ctx context.Context, timeout time.Duration, destination ...string) (map[string]ClockValue, error) {
+	return decodeReplies[ClockValue](c.Inspect(ctx, "clock", nil, timeout, destination...))
 }
 
 // Revoke broadcasts revoke for ids without waiting for replies
@@ -334,22 +400,22 @@ func revokeArgs(ids []string, terminate bool, signal string) map[string]any {
 }
 
 // RevokeWithReply is Revoke that collects the workers' replies.
-func (c *Control) RevokeWithReply(ctx context.Context, ids []string, terminate bool, signal string, timeout time.Duration, destination ...string) (map[string]any, error) {
+func (c *Control) RevokeWithReply(ctx context.Context, ids []string, terminate bool, signal string, timeout time.Duration, destination ...string) (map[string]Status, error) {
 	if signal == "" {
 		signal = "SIGTERM"
 	}
-	return c.Call(ctx, "revoke", revokeArgs(ids, terminate, signal), timeout, destination...)
+	return decodeStatus(c.Call(ctx, "revoke", revokeArgs(ids, terminate, signal), timeout, destination...))
 }
 
 // RateLimit sets a task's rate limit ("10/s", "5/m", "1/h", a number per
 // second, or "" to disable) on nodes.
-func (c *Control) RateLimit(ctx context.Context, task, rate string, timeout time.Duration, destination ...string) (map[string]any, error) {
-	return c.Call(ctx, "rate_limit", map[string]any{"task_name": task, "rate_limit": rate}, timeout, destination...)
+func (c *Control) RateLimit(ctx context.Context, task, rate string, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Call(ctx, "rate_limit", map[string]any{"task_name": task, "rate_limit": rate}, timeout, destination...))
 }
 
 // TimeLimit sets a task's soft and hard time limits in seconds; a nil
 // pointer sends null (no limit).
-func (c *Control) TimeLimit(ctx context.Context, task string, soft, hard *float64, timeout time.Duration, destination ...string) (map[string]any, error) {
+func (c *Control) TimeLimit(ctx context.Context, task string, soft, hard *float64, timeout time.Duration, destination ...string) (map[string]Status, error) {
 	args := map[string]any{"task_name": task, "soft": nil, "hard": nil}
 	if soft != nil {
 		args["soft"] = *soft
@@ -357,27 +423,27 @@ func (c *Control) TimeLimit(ctx context.Context, task string, soft, hard *float6
 	if hard != nil {
 		args["hard"] = *hard
 	}
-	return c.Call(ctx, "time_limit", args, timeout, destination...)
+	return decodeStatus(c.Call(ctx, "time_limit", args, timeout, destination...))
 }
 
 // PoolGrow adds n to the nodes' concurrency.
-func (c *Control) PoolGrow(ctx context.Context, n int, timeout time.Duration, destination ...string) (map[string]any, error) {
-	return c.Call(ctx, "pool_grow", map[string]any{"n": n}, timeout, destination...)
+func (c *Control) PoolGrow(ctx context.Context, n int, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Call(ctx, "pool_grow", map[string]any{"n": n}, timeout, destination...))
 }
 
 // PoolShrink removes n from the nodes' concurrency.
-func (c *Control) PoolShrink(ctx context.Context, n int, timeout time.Duration, destination ...string) (map[string]any, error) {
-	return c.Call(ctx, "pool_shrink", map[string]any{"n": n}, timeout, destination...)
+func (c *Control) PoolShrink(ctx context.Context, n int, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Call(ctx, "pool_shrink", map[string]any{"n": n}, timeout, destination...))
 }
 
 // AddConsumer makes nodes consume from queue.
-func (c *Control) AddConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]any, error) {
-	return c.Call(ctx, "add_consumer", map[string]any{"queue": queue}, timeout, destination...)
+func (c *Control) AddConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Call(ctx, "add_consumer", map[string]any{"queue": queue}, timeout, destination...))
 }
 
 // CancelConsumer makes nodes stop consuming from queue.
-func (c *Control) CancelConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]any, error) {
-	return c.Call(ctx, "cancel_consumer", map[string]any{"queue": queue}, timeout, destination...)
+func (c *Control) CancelConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Call(ctx, "cancel_consumer", map[string]any{"queue": queue}, timeout, destination...))
 }
 
 // EnableEvents turns task events on at nodes (no reply wanted, as Flower

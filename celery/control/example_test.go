@@ -19,17 +19,34 @@ func ExampleControl_Ping() {
 		return
 	}
 	for node, reply := range replies {
-		fmt.Println(node, reply)
+		fmt.Println(node, reply.OK) // "pong"
 	}
 }
 
 // Ask one node for its stats.
+func ExampleControl_Stats() {
+	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	defer broker.Close()
+	c := control.New(broker)
+	stats, err := c.Stats(context.Background(), time.Second, "celery@host")
+	if err != nil {
+		fmt.Println(err) // the broadcast failed, or a node answered an error
+	}
+	if s, ok := stats["celery@host"]; ok {
+		fmt.Println(s.Pool.MaxConcurrency, s.Total)
+	}
+}
+
+// Run a command the typed methods do not cover and get the replies as
+// they came.
 func ExampleControl_Inspect() {
 	broker, _ := celery.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	c := control.New(broker)
-	stats, _ := c.Inspect(context.Background(), "stats", nil, time.Second, "celery@host")
-	fmt.Println(stats["celery@host"])
+	replies, _ := c.Inspect(context.Background(), "memsample", nil, time.Second)
+	for node, v := range replies {
+		fmt.Println(node, v)
+	}
 }
 
 // Revoke a task and stop it if it is running.

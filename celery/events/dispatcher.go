@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,7 @@ type Dispatcher struct {
 	conn     rconn.State // logs lost/restored once per outage
 
 	mu       sync.Mutex
-	pending  []Event
+	pending  []queued
 	flushing bool
 	idle     *sync.Cond // signalled when a flush round ends
 	closed   bool
@@ -108,10 +109,40 @@ func (d *Dispatcher) Build(eventType string, fields map[string]any) Event {
 	return e
 }
 
-// Send queues an event of eventType with fields. Task events are dropped
-// while task events are off. It never blocks on the network.
-func (d *Dispatcher) Send(eventType string, fields map[string]any) {
-	if !d.taskOn.Load() && (Event{"type": eventType}).Group() == "task" {
+// stamp sets the standard header fields of a typed event (type,
+// hostname, utcoffset, pid, clock; timestamp unless set), as Build does
+// for a map, and returns the body to send: a map for this package's
+// types (the encoder's fast path, the bytes Send would give), else the
+// value itself. d.mu must be held, so that clocks follow the queue order.
+func (d *Dispatcher) stamp(ev Typed) any {
+	now := d.now()
+	h := ev.EventHeader()
+	h.Type = ev.EventType()
+	h.Hostname = d.hostname
+	h.UTCOffset = UTCOffset(now)
+	h.PID = d.pid
+	h.Clock = d.clock.Forward()
+	if h.Timestamp == 0 {
+		h.Timestamp = float64(now.UnixMicro()) / 1e6
+	}
+	f, ok := ev.(fielder)
+	if !ok {
+		return ev
+	}
+	e := make(Event, 16)
+	e["type"], e["hostname"], e["utcoffset"] = h.Type, h.Hostname, h.UTCOffset
+	e["pid"], e["clock"], e["timestamp"] = h.PID, h.Clock, h.Timestamp
+	f.fields(e)
+	return e
+}
+
+// Emit queues a typed event; the dispatcher fills its Header (a
+// Timestamp already set is kept). Task events are dropped while task
+// events are off. It never blocks on the network. An event of a type
+// defined outside this package (embedding Header) is encoded by its JSON
+// tags and must not be changed after Emit.
+func (d *Dispatcher) Emit(ev Typed) {
+	if !d.taskOn.Load() && groupOf(ev.EventType()) == "task" {
 		return
 	}
 	d.mu.Lock()
@@ -119,12 +150,44 @@ func (d *Dispatcher) Send(eventType string, fields map[string]any) {
 	if d.closed {
 		return
 	}
-	d.pending = append(d.pending, d.Build(eventType, fields))
+	d.enqueue(queued{ev.EventType(), d.stamp(ev)})
+}
+
+// Send queues an event of eventType with fields given as a map, for
+// event types or fields the typed events do not cover (relays, custom
+// events). Task events are dropped while task events are off. It never
+// blocks on the network.
+func (d *Dispatcher) Send(eventType string, fields map[string]any) {
+	if !d.taskOn.Load() && groupOf(eventType) == "task" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	d.enqueue(queued{eventType, d.Build(eventType, fields)})
+}
+
+// enqueue adds q to the pending events and starts a flush if none runs;
+// d.mu must be held.
+func (d *Dispatcher) enqueue(q queued) {
+	d.pending = append(d.pending, q)
 	if !d.flushing {
 		d.flushing = true
 		go d.flushLoop()
 	}
 }
+
+// queued is one event waiting to be published: its type and its body (an
+// Event map or a Typed value).
+type queued struct {
+	typ  string
+	body any
+}
+
+// groupOf is an event type's group: "task" or "worker".
+func groupOf(eventType string) string { g, _, _ := strings.Cut(eventType, "-"); return g }
 
 // flushLoop publishes pending events until none are left.
 func (d *Dispatcher) flushLoop() {
@@ -168,39 +231,52 @@ func (d *Dispatcher) Close() error {
 	return nil
 }
 
-// SendNow publishes one event synchronously, bypassing the queue (used for
-// worker-offline during shutdown, after Flush).
+// SendNow publishes one event given as a map synchronously, bypassing the
+// queue.
 func (d *Dispatcher) SendNow(ctx context.Context, eventType string, fields map[string]any) error {
-	return d.publish(ctx, []Event{d.Build(eventType, fields)})
+	return d.publish(ctx, []queued{{eventType, d.Build(eventType, fields)}})
+}
+
+// EmitNow publishes one typed event synchronously, bypassing the queue
+// (worker-offline during shutdown, after Flush).
+func (d *Dispatcher) EmitNow(ctx context.Context, ev Typed) error {
+	d.mu.Lock()
+	body := d.stamp(ev)
+	d.mu.Unlock()
+	return d.publish(ctx, []queued{{ev.EventType(), body}})
 }
 
 // message is one PUBLISH.
 type message struct {
 	routingKey string
-	body       any // Event or []Event
+	body       any // one event, or []any of task events
 }
 
-func group(batch []Event) []message {
+func group(batch []queued) []message {
 	var out []message
-	var tasks []Event
-	for _, e := range batch {
-		if e.Group() == "task" {
-			tasks = append(tasks, e)
+	var tasks []queued
+	for _, q := range batch {
+		if groupOf(q.typ) == "task" {
+			tasks = append(tasks, q)
 			continue
 		}
-		out = append(out, message{RoutingKey(e.Type()), e})
+		out = append(out, message{RoutingKey(q.typ), q.body})
 	}
 	switch len(tasks) {
 	case 0:
 	case 1:
-		out = append(out, message{RoutingKey(tasks[0].Type()), tasks[0]})
+		out = append(out, message{RoutingKey(tasks[0].typ), tasks[0].body})
 	default:
-		out = append(out, message{"task.multi", tasks})
+		list := make([]any, len(tasks))
+		for i, q := range tasks {
+			list[i] = q.body
+		}
+		out = append(out, message{"task.multi", list})
 	}
 	return out
 }
 
-func (d *Dispatcher) publish(ctx context.Context, batch []Event) error {
+func (d *Dispatcher) publish(ctx context.Context, batch []queued) error {
 	msgs := group(batch)
 	conn, err := d.broker.Pool().GetContext(ctx)
 	if err != nil {
@@ -270,5 +346,5 @@ func (d *Dispatcher) TaskSent(m *celery.Message, pub celery.Publishing) {
 	if exchange == "" && rk == "" {
 		rk = queue
 	}
-	d.Send(TaskSent, TaskSentFields(m, queue, exchange, rk))
+	d.Emit(NewTaskSent(m, queue, exchange, rk))
 }

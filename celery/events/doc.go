@@ -11,7 +11,15 @@
 // waiting task events as one list body on "task.multi", as a Python
 // worker's buffered dispatcher does; receivers accept both forms.
 //
-// A Receiver PSUBSCRIBEs /{db}.celeryev/* and hands every event, with
-// local_received added, to a callback; it resubscribes after a lost
-// connection with exponential backoff.
+// Events are Go types: TaskSentEvent, TaskReceivedEvent, ...,
+// WorkerHeartbeatEvent, each with the common Header (type, hostname,
+// timestamp, utcoffset, pid, clock, local_received) and Celery's field
+// names, so a Python and a Go worker's events decode alike. A Dispatcher
+// sends them with Emit (Send takes a map, for custom events). Parse turns
+// a decoded wire map into its type (Unknown for types not modelled).
+//
+// A Receiver PSUBSCRIBEs /{db}.celeryev/* and hands every event, typed,
+// with local_received added and the wire map kept in Header.Raw, to a
+// callback; it resubscribes after a lost connection with exponential
+// backoff.
 package events

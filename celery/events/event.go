@@ -77,7 +77,7 @@ func (e Event) Time() time.Time {
 
 // Group returns the event's group, the part of its type before "-"
 // ("task" or "worker").
-func (e Event) Group() string { g, _, _ := strings.Cut(e.Type(), "-"); return g }
+func (e Event) Group() string { return groupOf(e.Type()) }
 
 // RoutingKey returns the routing key of an event type: "-" replaced by
 // "." (celery/events/event.py `get_exchange`/`group_from`).
@@ -120,16 +120,16 @@ func UTCOffset(t time.Time) int {
 	return q
 }
 
-// TaskSentFields returns the fields of a task-sent event for a message
-// published to queue (celery/app/amqp.py send_task_message with
-// task_send_sent_event): send them with Dispatcher.Send(TaskSent, …) after
-// the publish.
-func TaskSentFields(msg *celery.Message, queue, exchange, routingKey string) map[string]any {
-	iso := func(t time.Time) any {
+// NewTaskSent returns the task-sent event of a message published to
+// queue (celery/app/amqp.py send_task_message with task_send_sent_event):
+// Emit it after the publish.
+func NewTaskSent(msg *celery.Message, queue, exchange, routingKey string) *TaskSentEvent {
+	iso := func(t time.Time) *string {
 		if t.IsZero() {
 			return nil
 		}
-		return t.Format("2006-01-02T15:04:05.000000-07:00")
+		s := t.Format("2006-01-02T15:04:05.000000-07:00")
+		return &s
 	}
 	args, kwargs := msg.ArgsRepr, msg.KwargsRepr
 	if args == "" {
@@ -138,19 +138,17 @@ func TaskSentFields(msg *celery.Message, queue, exchange, routingKey string) map
 	if kwargs == "" {
 		kwargs = pyjson.KwargsRepr(msg.Kwargs)
 	}
-	nilIf := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
 	root := msg.RootID
 	if root == "" {
 		root = msg.ID
 	}
-	return map[string]any{
-		"uuid": msg.ID, "root_id": root, "parent_id": nilIf(msg.ParentID), "name": msg.Name(),
-		"args": args, "kwargs": kwargs, "retries": msg.Retries, "eta": iso(msg.ETA),
-		"expires": iso(msg.Expires), "queue": queue, "exchange": exchange, "routing_key": routingKey,
+	var parent *string
+	if p := msg.ParentID; p != "" {
+		parent = &p
+	}
+	return &TaskSentEvent{
+		UUID: msg.ID, RootID: &root, ParentID: parent, Name: msg.Name(),
+		Args: args, Kwargs: kwargs, Retries: msg.Retries, ETA: iso(msg.ETA),
+		Expires: iso(msg.Expires), Queue: queue, Exchange: exchange, RoutingKey: routingKey,
 	}
 }

@@ -72,15 +72,17 @@ func TestDispatchReceive(t *testing.T) {
 
 	var mu sync.Mutex
 	var got []events.Event
+	var typed []events.Typed
 	ready := make(chan struct{})
 	var once sync.Once
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	r := events.NewReceiver(broker, events.WithOnReady(func(context.Context) { once.Do(func() { close(ready) }) }))
 	go func() {
-		done <- r.Run(rctx, func(e events.Event) {
+		done <- r.Run(rctx, func(e events.Typed) {
 			mu.Lock()
-			got = append(got, e)
+			got = append(got, e.EventHeader().Raw)
+			typed = append(typed, e)
 			mu.Unlock()
 		})
 	}()
@@ -90,9 +92,11 @@ func TestDispatchReceive(t *testing.T) {
 	d.Send(events.TaskStarted, map[string]any{"uuid": "dropped"}) // task events off
 	d.SetTaskEvents(true)
 	d.Send(events.WorkerHeartbeat, map[string]any{"freq": 2.0})
-	for _, id := range []string{"a", "b", "c"} {
+	for _, id := range []string{"a", "b"} {
 		d.Send(events.TaskSucceeded, map[string]any{"uuid": id, "result": "4", "runtime": 0.1})
 	}
+	d.Emit(&events.TaskSucceededEvent{UUID: "c", Result: "4", Runtime: 0.1})
+	d.Emit(&events.Unknown{Header: events.Header{Type: "custom-thing"}})
 	// A list body, as a buffering Python worker sends on task.multi.
 	if err := d.Publish(ctx, "task.multi", []events.Event{d.Build(events.TaskReceived, map[string]any{"uuid": "x"}), d.Build(events.TaskStarted, map[string]any{"uuid": "x"})}); err != nil {
 		t.Fatal(err)
@@ -111,12 +115,12 @@ func TestDispatchReceive(t *testing.T) {
 		mu.Lock()
 		n := len(got)
 		mu.Unlock()
-		if n >= 7 {
+		if n >= 8 {
 			break
 		}
 		select {
 		case <-deadline:
-			t.Fatalf("received %d events, want 7: %v", n, got)
+			t.Fatalf("received %d events, want 8: %v", n, got)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -134,7 +138,7 @@ func TestDispatchReceive(t *testing.T) {
 			t.Errorf("task event sent while off: %v", e)
 		}
 	}
-	if types[events.WorkerHeartbeat] != 1 || types[events.TaskSucceeded] != 3 || types[events.TaskReceived] != 1 || types[events.TaskSent] != 1 {
+	if types[events.WorkerHeartbeat] != 1 || types[events.TaskSucceeded] != 3 || types[events.TaskReceived] != 1 || types[events.TaskSent] != 1 || types["custom-thing"] != 1 {
 		t.Errorf("event types = %v", types)
 	}
 	for _, e := range got {
@@ -148,5 +152,53 @@ func TestDispatchReceive(t *testing.T) {
 				t.Errorf("freq = %v", e["freq"])
 			}
 		}
+	}
+	// The same events, typed: sent as maps or typed, they decode alike.
+	for _, ev := range typed {
+		h := ev.EventHeader()
+		if h.Hostname != "w@test" || h.LocalReceived == 0 || h.Clock == 0 || h.PID == 0 || h.Type != ev.EventType() {
+			t.Errorf("typed header = %+v", h)
+		}
+		switch e := ev.(type) {
+		case *events.TaskSucceededEvent:
+			if e.Result != "4" || e.Runtime != 0.1 {
+				t.Errorf("task-succeeded = %+v", e)
+			}
+		case *events.TaskSentEvent:
+			if e.UUID != sent.ID || e.Name != "tasks.add" || e.Queue != "q1" || e.Args != "(2, 2)" || e.RootID == nil || *e.RootID != sent.ID || e.ParentID != nil {
+				t.Errorf("task-sent = %+v", e)
+			}
+		case *events.WorkerHeartbeatEvent:
+			if e.Freq != 2.0 || e.Active != nil {
+				t.Errorf("worker-heartbeat = %+v", e)
+			}
+		case *events.Unknown:
+			if e.Type != "custom-thing" {
+				t.Errorf("unknown = %+v", e)
+			}
+		}
+	}
+}
+
+// TestParse: an event decoded from the wire becomes its typed form with
+// the map kept; one of unexpected JSON types becomes Unknown with an
+// error.
+func TestParse(t *testing.T) {
+	raw := []byte(`{"body": "W3sidHlwZSI6ICJ0YXNrLWZhaWxlZCIsICJob3N0bmFtZSI6ICJweUBoIiwgInRpbWVzdGFtcCI6IDEuNSwgInV0Y29mZnNldCI6IDAsICJwaWQiOiA3LCAiY2xvY2siOiAzLCAidXVpZCI6ICJ1MSIsICJleGNlcHRpb24iOiAiVmFsdWVFcnJvcignbm8nKSIsICJ0cmFjZWJhY2siOiAiVHJhY2ViYWNrIiwgImV4dHJhIjogMX0sIHsidHlwZSI6ICJ3b3JrZXItb25saW5lIiwgImhvc3RuYW1lIjogInB5QGgiLCAiY2xvY2siOiAieCJ9XQ==", "content-encoding": "utf-8", "content-type": "application/json", "headers": {}, "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev", "routing_key": "task.multi"}, "delivery_mode": 1, "delivery_tag": "t"}}`)
+	evs, err := events.Decode(raw)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("Decode = %v, %v", evs, err)
+	}
+	ev, err := events.Parse(evs[0])
+	f, ok := ev.(*events.TaskFailedEvent)
+	if err != nil || !ok || f.UUID != "u1" || f.Exception != "ValueError('no')" || f.Traceback != "Traceback" || f.PID != 7 || f.Clock != 3 || f.Time().Unix() != 1 {
+		t.Fatalf("Parse(task-failed) = %+v, %v", ev, err)
+	}
+	if f.Raw["extra"] == nil {
+		t.Errorf("raw map lost a field: %v", f.Raw)
+	}
+	ev, err = events.Parse(evs[1])
+	if u, ok := ev.(*events.Unknown); err == nil || !ok || u.Type != events.WorkerOnline || u.Hostname != "py@h" || u.Raw == nil {
+		t.Errorf("Parse(bad clock) = %+v, %v", ev, err)
 	}
 }

@@ -2,8 +2,10 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -63,9 +65,12 @@ func (r *Receiver) Channel() string {
 }
 
 // Run delivers events to handle until ctx ends; it returns nil then.
-// handle runs on Run's goroutine: keep it short. Lost connections are
-// retried with backoff and the subscription renewed.
-func (r *Receiver) Run(ctx context.Context, handle func(Event)) error {
+// Each event is typed (a *TaskSucceededEvent, ..., or *Unknown for other
+// types) with the map as decoded from the wire in EventHeader().Raw. An
+// event whose fields have unexpected JSON types is logged and handed out
+// as *Unknown. handle runs on Run's goroutine: keep it short. Lost
+// connections are retried with backoff and the subscription renewed.
+func (r *Receiver) Run(ctx context.Context, handle func(Typed)) error {
 	fails := 0
 	down := false
 	for {
@@ -96,7 +101,7 @@ func (r *Receiver) Run(ctx context.Context, handle func(Event)) error {
 	}
 }
 
-func (r *Receiver) session(ctx context.Context, handle func(Event), up func()) error {
+func (r *Receiver) session(ctx context.Context, handle func(Typed), up func()) error {
 	psc, done, err := rconn.PubSub(ctx, r.broker.Pool())
 	if err != nil {
 		return err
@@ -125,12 +130,17 @@ func (r *Receiver) session(ctx context.Context, handle func(Event), up func()) e
 			now := float64(time.Now().UnixMicro()) / 1e6
 			for _, e := range evs {
 				if e.Type() == TaskSent {
-					e["clock"] = r.clock.Forward()
+					// A number as the decoder gives them, so Parse takes it.
+					e["clock"] = json.Number(strconv.FormatInt(r.clock.Forward(), 10))
 				} else if c, ok := e.Int("clock"); ok {
 					r.clock.Adjust(c)
 				}
 				e["local_received"] = now
-				handle(e)
+				t, err := Parse(e)
+				if err != nil {
+					r.logger.Warn("malformed event", "type", e.Type(), "hostname", e.Hostname(), "error", err)
+				}
+				handle(t)
 			}
 		}
 	}

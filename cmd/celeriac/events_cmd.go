@@ -47,7 +47,10 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}))
 	}
 	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+pattern)
-	return events.NewReceiver(broker, opts...).Run(ctx, func(e events.Event) {
+	return events.NewReceiver(broker, opts...).Run(ctx, func(ev events.Typed) {
+		// The fields exactly as received: the typed event may not model
+		// them all.
+		e := ev.EventHeader().Raw
 		if asJSON {
 			b, err := marshalJSON(map[string]any(e), "")
 			if err == nil {

@@ -189,7 +189,10 @@ func runControl(ctx context.Context, f *ctlFlags, method string, args map[string
 		return err
 	}
 	defer closeFn()
-	// Replies that came before an error are printed, then the error.
+	// Replies are printed as they came (Inspect's wire form, not the
+	// typed replies): any command, and fields a newer Celery adds, print
+	// in full. Replies that came before an error are printed, then the
+	// error.
 	replies, err := c.Inspect(ctx, method, args, f.timeout, f.destinations()...)
 	if len(replies) == 0 {
 		if err != nil {

@@ -329,53 +329,39 @@ const inspectTimeout = time.Second
 func (w controlWorkers) Workers(ctx context.Context) ([]api.WorkerInfo, error) {
 	var (
 		wg                    sync.WaitGroup
-		pings, active, stats  map[string]any
+		pings                 map[string]control.Status
+		active                map[string][]control.TaskInfo
+		stats                 map[string]control.Stats
 		pingErr, actErr, sErr error
 	)
 	wg.Go(func() { pings, pingErr = w.c.Ping(ctx, inspectTimeout) })
-	wg.Go(func() { active, actErr = w.c.Inspect(ctx, "active", nil, inspectTimeout) })
-	wg.Go(func() { stats, sErr = w.c.Inspect(ctx, "stats", nil, inspectTimeout) })
+	wg.Go(func() { active, actErr = w.c.Active(ctx, false, inspectTimeout) })
+	wg.Go(func() { stats, sErr = w.c.Stats(ctx, inspectTimeout) })
 	wg.Wait()
-	if err := errors.Join(pingErr, actErr, sErr); err != nil {
+	// A node whose reply is an error or of another shape is still listed
+	// (it answered); only a failed broadcast fails the listing.
+	if err := errors.Join(control.WithoutNodeErrors(pingErr), control.WithoutNodeErrors(actErr), control.WithoutNodeErrors(sErr)); err != nil {
 		return nil, err
 	}
 	names := map[string]bool{}
-	for _, m := range []map[string]any{pings, active, stats} {
-		for n := range m {
-			names[n] = true
-		}
+	for n := range pings {
+		names[n] = true
+	}
+	for n := range active {
+		names[n] = true
+	}
+	for n := range stats {
+		names[n] = true
 	}
 	out := make([]api.WorkerInfo, 0, len(names))
 	for n := range names {
-		info := api.WorkerInfo{Hostname: n}
+		info := api.WorkerInfo{Hostname: n, Active: len(active[n])}
 		_, info.Online = pings[n]
-		if l, ok := active[n].([]any); ok {
-			info.Active = len(l)
-		}
-		if s, ok := stats[n].(map[string]any); ok {
-			if total, ok := s["total"].(map[string]any); ok {
-				for _, v := range total {
-					info.Processed += toInt(v)
-				}
-			}
+		for _, v := range stats[n].Total {
+			info.Processed += int(v)
 		}
 		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b api.WorkerInfo) int { return strings.Compare(a.Hostname, b.Hostname) })
 	return out, nil
-}
-
-func toInt(v any) int {
-	switch x := v.(type) {
-	case int:
-		return x
-	case int64:
-		return int(x)
-	case float64:
-		return int(x)
-	case interface{ Int64() (int64, error) }:
-		n, _ := x.Int64()
-		return int(n)
-	}
-	return 0
 }

@@ -87,6 +87,18 @@ func Unmarshal(data []byte, target any) error {
 	return (&unmarshaler{}).assign(v, rv.Elem())
 }
 
+// Assign stores v, a value as Decode returns it, into the value target
+// points to, by Unmarshal's rules. It lets a caller that already holds a
+// decoded message (a control reply, an event) fill a typed value without
+// encoding it again.
+func Assign(v any, target any) error {
+	rv := reflect.ValueOf(target)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("pyjson: Assign needs a non-nil pointer, got %s", typeName(target))
+	}
+	return (&unmarshaler{}).assign(v, rv.Elem())
+}
+
 func typeName(v any) string {
 	if v == nil {
 		return "nil"
