@@ -105,19 +105,13 @@ func (c *Clock) Adjust(other int64) int64 {
 // Value returns the current value without ticking.
 func (c *Clock) Value() int64 { return c.v.Load() }
 
-// UTCOffset returns Celery's utcoffset for t's zone: whole hours west of
-// UTC, rounded down as Python's time.timezone // 3600. UTC → 0, UTC+2 → -2,
-// UTC-5 → 5. Celery 5.7 sends the exact value as a float instead
-// (celery/utils/time.py `utcoffset`; docs/wire.md#event-fields): the two
-// agree in whole-hour zones only.
-func UTCOffset(t time.Time) int {
+// UTCOffset returns Celery's utcoffset for t's zone: hours west of UTC,
+// exact, as Celery 5.7 computes it (celery/utils/time.py `utcoffset`, a
+// true division; docs/wire.md#event-fields). UTC → 0, UTC+2 → -2,
+// UTC-5 → 5, UTC+5:30 → -5.5.
+func UTCOffset(t time.Time) float64 {
 	_, off := t.Zone()
-	west := -off
-	q := west / 3600
-	if west%3600 != 0 && west < 0 {
-		q--
-	}
-	return q
+	return float64(-off) / 3600
 }
 
 // NewTaskSent returns the task-sent event of a message published to

@@ -19,18 +19,18 @@ func TestUTCOffset(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		off  int // seconds east
-		want int
+		want float64
 	}{
 		{"UTC", 0, 0},
 		{"UTC+2", 2 * 3600, -2},
 		{"UTC-5", -5 * 3600, 5},
-		{"UTC+5:30", 5*3600 + 1800, -6}, // floor(-5.5)
-		{"UTC-3:30", -(3*3600 + 1800), 3},
+		{"UTC+5:30", 5*3600 + 1800, -5.5},
+		{"UTC-3:30", -(3*3600 + 1800), 3.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone(tc.name, tc.off))
 			if got := events.UTCOffset(at); got != tc.want {
-				t.Errorf("UTCOffset = %d, want %d", got, tc.want)
+				t.Errorf("UTCOffset = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -25,9 +25,10 @@ type Header struct {
 	Hostname string `json:"hostname"`
 	// Timestamp is when the event was sent, in Unix seconds.
 	Timestamp float64 `json:"timestamp"`
-	// UTCOffset is the sender's zone in whole hours west of UTC (see
-	// UTCOffset).
-	UTCOffset int `json:"utcoffset"`
+	// UTCOffset is the sender's zone in hours west of UTC (see
+	// UTCOffset): a float from Celery 5.7 and celeriac, an int from older
+	// Celery.
+	UTCOffset float64 `json:"utcoffset"`
 	// PID is the sender's process id; for task-started, the process
 	// running the task.
 	PID int `json:"pid"`
