@@ -18,6 +18,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
+	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
@@ -47,9 +48,7 @@ type Broker struct {
 	reconnects atomic.Int64 // consumer connections restored after a loss
 
 	// Single publishes waiting for the next shared round trip (PublishOne).
-	pubMu       sync.Mutex
-	pubPending  []*pendingPublish
-	pubFlushing bool
+	pub *batch.Flusher[Publishing]
 }
 
 type brokerOptions struct {
@@ -150,7 +149,7 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 	if len(o.steps) == 0 || o.steps[0] != 0 {
 		o.steps = append([]int{0}, o.steps...)
 	}
-	return &Broker{
+	b := &Broker{
 		pool: pool, db: db, o: o, declared: map[string]bool{},
 		storeScript:    redis.NewScript(1, kombu.StoreResultScript),
 		restoreScript:  redis.NewScript(3, kombu.RestoreScript),
@@ -158,7 +157,13 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 		popScript:      redis.NewScript(-1, kombu.PopBatchScript),
 		giveBackScript: redis.NewScript(3, kombu.GiveBackScript),
 	}
+	b.pub = batch.New(publishFlushTimeout, b.PublishBatch)
+	return b
 }
+
+// publishFlushTimeout bounds a batch of single publishes sent from the
+// background (PublishOne).
+const publishFlushTimeout = 30 * time.Second
 
 // DB returns the Redis database number (part of fanout channel names).
 func (b *Broker) DB() int { return b.db }
@@ -252,64 +257,7 @@ func (b *Broker) PublishOne(ctx context.Context, pub Publishing) error {
 			return fmt.Errorf("celery: publish: %w", err)
 		}
 	}
-	b.pubMu.Lock()
-	if !b.pubFlushing {
-		// Nothing in flight: send it from this goroutine, and hand what
-		// queued up meanwhile to a flusher.
-		b.pubFlushing = true
-		b.pubMu.Unlock()
-		err := b.PublishBatch(ctx, []Publishing{pub})
-		b.pubMu.Lock()
-		if len(b.pubPending) == 0 {
-			b.pubFlushing = false
-		} else {
-			go b.flushPublishes()
-		}
-		b.pubMu.Unlock()
-		return err
-	}
-	p := &pendingPublish{pub: pub, done: make(chan error, 1)}
-	b.pubPending = append(b.pubPending, p)
-	b.pubMu.Unlock()
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-type pendingPublish struct {
-	pub  Publishing
-	done chan error
-}
-
-// flushPublishes runs while single publishes are pending and exits when
-// none are.
-func (b *Broker) flushPublishes() {
-	var pubs []Publishing
-	for {
-		b.pubMu.Lock()
-		batch := b.pubPending
-		b.pubPending = nil
-		if len(batch) == 0 {
-			b.pubFlushing = false
-			b.pubMu.Unlock()
-			return
-		}
-		b.pubMu.Unlock()
-		pubs = pubs[:0]
-		for _, p := range batch {
-			pubs = append(pubs, p.pub)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := b.PublishBatch(ctx, pubs)
-		cancel()
-		clear(pubs)
-		for _, p := range batch {
-			p.done <- err
-		}
-	}
+	return b.pub.Do(ctx, pub)
 }
 
 // Publish pushes one envelope onto queue (LPUSH, spec §2.1), declaring the

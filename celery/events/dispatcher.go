@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -36,11 +37,10 @@ type Dispatcher struct {
 	taskOn   atomic.Bool
 	conn     rconn.State // logs lost/restored once per outage
 
-	mu       sync.Mutex
-	pending  []Event
-	flushing bool
-	idle     *sync.Cond // signalled when a flush round ends
-	closed   bool
+	// mu orders events: each is stamped (Build: Lamport clock) and queued
+	// under it, so that a batch carries increasing clocks.
+	mu      sync.Mutex
+	flusher *batch.Flusher[Event]
 }
 
 // DispatcherOption configures a Dispatcher.
@@ -70,7 +70,7 @@ func NewDispatcher(broker *celery.Broker, hostname string, opts ...DispatcherOpt
 	if d.clock == nil {
 		d.clock = &Clock{}
 	}
-	d.idle = sync.NewCond(&d.mu)
+	d.flusher = batch.New(dispatchFlushTimeout, d.flush)
 	d.conn.Name, d.conn.Logger = "event dispatcher", d.logger
 	return d
 }
@@ -116,55 +116,30 @@ func (d *Dispatcher) Send(eventType string, fields map[string]any) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return
-	}
-	d.pending = append(d.pending, d.Build(eventType, fields))
-	if !d.flushing {
-		d.flushing = true
-		go d.flushLoop()
-	}
+	d.flusher.Enqueue(d.Build(eventType, fields))
 }
 
-// flushLoop publishes pending events until none are left.
-func (d *Dispatcher) flushLoop() {
-	for {
-		d.mu.Lock()
-		batch := d.pending
-		d.pending = nil
-		if len(batch) == 0 {
-			d.flushing = false
-			d.idle.Broadcast()
-			d.mu.Unlock()
-			return
-		}
-		d.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := d.publish(ctx, batch); err != nil {
-			// One line per outage, not one per heartbeat.
-			d.conn.Lost(err, "dropped_events", len(batch))
-		} else {
-			d.conn.Up()
-		}
-		cancel()
+// dispatchFlushTimeout bounds one batch of events.
+const dispatchFlushTimeout = 10 * time.Second
+
+// flush publishes one batch of queued events. A failure is logged once
+// per outage, not once per heartbeat; the events are dropped.
+func (d *Dispatcher) flush(ctx context.Context, batch []Event) error {
+	err := d.publish(ctx, batch)
+	if err != nil {
+		d.conn.Lost(err, "dropped_events", len(batch))
+	} else {
+		d.conn.Up()
 	}
+	return err
 }
 
 // Flush waits until every queued event was published (or failed).
-func (d *Dispatcher) Flush() {
-	d.mu.Lock()
-	for d.flushing {
-		d.idle.Wait()
-	}
-	d.mu.Unlock()
-}
+func (d *Dispatcher) Flush() { d.flusher.Wait() }
 
 // Close flushes and stops accepting events.
 func (d *Dispatcher) Close() error {
-	d.Flush()
-	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
+	d.flusher.Close()
 	return nil
 }
 
