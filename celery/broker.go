@@ -274,10 +274,24 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 // Celery's default publish retry policy), so a batch may be pushed twice
 // if Redis went away after it ran the commands: at least once.
 func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
-	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs) })
+	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs, false) })
 }
 
-func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
+// PublishReply sends a remote-control reply through the direct exchange
+// (kombu Node.reply → Mailbox._publish_reply): to the queues bound with
+// exactly routingKey, the requester's reply queue. It takes the path of
+// every publish (PublishBatch), except that the reply queue, which no
+// task may use, is its destination, and that a reply nobody is bound for
+// any more (the requester stopped waiting) is dropped quietly, as kombu
+// drops it.
+func (b *Broker) PublishReply(ctx context.Context, exchange, routingKey string, body []byte) error {
+	msgs := []Publishing{{Exchange: exchange, RoutingKey: routingKey, Body: body}}
+	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs, true) })
+}
+
+// publishBatch pushes msgs in one pipelined round trip; reply selects
+// PublishReply's routing.
+func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing, reply bool) error {
 	// Every name is checked before anything is sent: a batch is published
 	// whole or not at all.
 	for _, m := range msgs {
@@ -299,9 +313,13 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
 		if m.Exchange == "" {
 			continue
 		}
-		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey)
+		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey, reply)
 		if err != nil {
 			return err
+		}
+		if reply {
+			routed[i] = queues
+			continue
 		}
 		if len(queues) == 0 {
 			b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
@@ -391,8 +409,9 @@ func (b *Broker) markDeclared(q string) {
 
 // lookup resolves exchange+routingKey to queues through the exchange's
 // bindings: direct match on the routing key, "#" or an empty key matching
-// all (kombu virtual/exchange.py, simplified for direct/fanout).
-func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey string) ([]string, error) {
+// all (kombu virtual/exchange.py, simplified for direct/fanout); only the
+// direct match when exact.
+func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey string, exact bool) ([]string, error) {
 	if exchange == "" {
 		return []string{routingKey}, nil
 	}
@@ -403,7 +422,7 @@ func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey 
 	var out []string
 	for _, m := range members {
 		rk, _, q, ok := kombu.ParseBindingMember(m)
-		if ok && (rk == routingKey || rk == "#" || rk == "") && !slices.Contains(out, q) {
+		if ok && (rk == routingKey || !exact && (rk == "#" || rk == "")) && !slices.Contains(out, q) {
 			out = append(out, q)
 		}
 	}
@@ -1290,7 +1309,7 @@ func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost
 		if err != nil {
 			return false, err
 		}
-		queues, err := b.lookup(ctx, c, entry.Exchange, entry.RoutingKey)
+		queues, err := b.lookup(ctx, c, entry.Exchange, entry.RoutingKey, false)
 		if err != nil {
 			return false, err
 		}

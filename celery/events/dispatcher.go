@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
@@ -177,30 +176,15 @@ func group(batch []Event) []message {
 
 func (d *Dispatcher) publish(ctx context.Context, batch []Event) error {
 	msgs := group(batch)
-	conn, err := d.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	for _, m := range msgs {
+	out := make([]celery.BroadcastMessage, len(msgs))
+	for i, m := range msgs {
 		raw, err := d.envelope(m)
 		if err != nil {
 			return err
 		}
-		ch := d.broker.KeyPrefix() + kombu.FanoutChannel(d.broker.DB(), Exchange, m.routingKey)
-		if err := conn.Send("PUBLISH", ch, raw); err != nil {
-			return err
-		}
+		out[i] = celery.BroadcastMessage{RoutingKey: m.routingKey, Body: raw}
 	}
-	if err := conn.Flush(); err != nil {
-		return err
-	}
-	for range msgs {
-		if _, err := conn.Receive(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.broker.Broadcast(ctx, Exchange, out...)
 }
 
 func (d *Dispatcher) envelope(m message) ([]byte, error) {
@@ -226,13 +210,7 @@ func (d *Dispatcher) Publish(ctx context.Context, routingKey string, body any) e
 	if err != nil {
 		return err
 	}
-	conn, err := d.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_, err = redis.DoContext(conn, ctx, "PUBLISH", d.broker.KeyPrefix()+kombu.FanoutChannel(d.broker.DB(), Exchange, routingKey), raw)
-	return err
+	return d.broker.Broadcast(ctx, Exchange, celery.BroadcastMessage{RoutingKey: routingKey, Body: raw})
 }
 
 // TaskSent sends the task-sent event of a message a client published. Its

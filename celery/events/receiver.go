@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -59,7 +57,7 @@ func NewReceiver(broker *celery.Broker, opts ...ReceiverOption) *Receiver {
 
 // Channel returns the PSUBSCRIBE pattern.
 func (r *Receiver) Channel() string {
-	return r.broker.KeyPrefix() + kombu.FanoutChannel(r.broker.DB(), Exchange, r.pattern)
+	return r.broker.BroadcastChannel(Exchange, r.pattern)
 }
 
 // Run delivers events to handle until ctx ends; it returns nil then.
@@ -97,43 +95,28 @@ func (r *Receiver) Run(ctx context.Context, handle func(Event)) error {
 }
 
 func (r *Receiver) session(ctx context.Context, handle func(Event), up func()) error {
-	psc, done, err := rconn.PubSub(ctx, r.broker.Pool())
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := psc.PSubscribe(r.Channel()); err != nil {
-		return err
-	}
-	for {
-		switch m := psc.ReceiveWithTimeout(0).(type) { // no deadline: idle is fine
-		case error:
-			return m
-		case redis.Subscription:
-			if m.Kind == "psubscribe" {
-				up()
-				if r.onReady != nil {
-					r.onReady(ctx)
-				}
-			}
-		case redis.Message:
-			evs, err := Decode(m.Data)
-			if err != nil {
-				r.logger.Warn("undecodable event", "error", err)
-				continue
-			}
-			now := float64(time.Now().UnixMicro()) / 1e6
-			for _, e := range evs {
-				if e.Type() == TaskSent {
-					e["clock"] = r.clock.Forward()
-				} else if c, ok := e.Int("clock"); ok {
-					r.clock.Adjust(c)
-				}
-				e["local_received"] = now
-				handle(e)
-			}
+	return r.broker.Subscribe(ctx, Exchange, r.pattern, func() {
+		up()
+		if r.onReady != nil {
+			r.onReady(ctx)
 		}
-	}
+	}, func(body []byte) {
+		evs, err := Decode(body)
+		if err != nil {
+			r.logger.Warn("undecodable event", "error", err)
+			return
+		}
+		now := float64(time.Now().UnixMicro()) / 1e6
+		for _, e := range evs {
+			if e.Type() == TaskSent {
+				e["clock"] = r.clock.Forward()
+			} else if c, ok := e.Int("clock"); ok {
+				r.clock.Adjust(c)
+			}
+			e["local_received"] = now
+			handle(e)
+		}
+	})
 }
 
 // Decode parses an event message (a kombu envelope whose body is one
