@@ -166,3 +166,27 @@ func (b *Broker) Pop(ctx context.Context, queue string, wait time.Duration) ([]b
 	}
 	return reply[1], nil
 }
+
+// Incr adds one to the counter key on the broker's Redis, sets the
+// counter to expire ttl later, and returns its new value. The key is used
+// as given (no global key prefix): callers name keys of their own
+// namespace, never one of the transport's.
+func (b *Broker) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.Send("MULTI")
+	c.Send("INCR", key)
+	c.Send("EXPIRE", key, int(ttl/time.Second))
+	vals, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
+	if err != nil {
+		return 0, fmt.Errorf("celery: incr %s: %w", key, err)
+	}
+	n, err := redis.Int64(vals[0], nil)
+	if err != nil { // an error inside EXEC
+		return 0, fmt.Errorf("celery: incr %s: %w", key, err)
+	}
+	return n, nil
+}

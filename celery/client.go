@@ -86,7 +86,7 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 	if o.backendURL == "" || o.backendURL == brokerURL {
 		// The broker URL serves as the backend's too, global_keyprefix
 		// parameter included.
-		be = NewBackendFromPool(br.Pool(), append([]BackendOption{WithResultKeyPrefix(br.cfg.KeyPrefix)}, o.backendOpts...)...)
+		be = NewBackendOn(br, o.backendOpts...)
 	} else if be, err = NewBackend(o.backendURL, o.backendOpts...); err != nil {
 		br.Close()
 		return nil, err

@@ -1605,7 +1605,7 @@ func TestWireEmbedded(t *testing.T) {
 			}
 			defer b.Close()
 			queue := "wire.emb.held." + strings.ReplaceAll(sw.name, " ", ".")
-			c := celery.NewClientFrom(b, celery.NewBackendFromPool(b.Pool()))
+			c := celery.NewClientFrom(b, celery.NewBackendOn(b))
 			r, err := c.SendTask(ctx, "tasks.echo", celery.Args("held"), celery.Queue(queue))
 			if err != nil {
 				t.Fatal(err)

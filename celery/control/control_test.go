@@ -24,7 +24,7 @@ func TestBroadcastToGoWorker(t *testing.T) {
 	}
 	defer client.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, client.Broker().Pool())
+	builtin.Register(mux, client.Broker())
 	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithHostname("go@ctl"), worker.WithConcurrency(1))
 	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
