@@ -175,9 +175,6 @@ func (b *Broker) KeyPrefix() string { return b.o.prefix }
 // after it was lost.
 func (b *Broker) Reconnects() int64 { return b.reconnects.Load() }
 
-// Pool returns the underlying connection pool.
-func (b *Broker) Pool() *redis.Pool { return b.pool }
-
 // Close releases the broker's connections (unless the pool was supplied).
 func (b *Broker) Close() error {
 	b.mu.Lock()

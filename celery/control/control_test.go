@@ -72,8 +72,7 @@ func TestBroadcastToGoWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reply queue and binding are cleaned up.
-	conn := client.Broker().Pool().Get()
-	defer conn.Close()
+	conn := srv.Dial(t)
 	if n, _ := conn.Do("SCARD", "_kombu.binding.reply.celery.pidbox"); n.(int64) != 0 {
 		t.Errorf("reply bindings left: %v", n)
 	}
