@@ -1202,17 +1202,53 @@ func nowScore() string {
 	return strconv.FormatFloat(float64(time.Now().UnixMicro())/1e6, 'f', 6, 64)
 }
 
-// Ack acknowledges a delivery: it is removed from unacked (QoS.ack). A
+// Ack acknowledges deliveries in one round trip: they are removed from
+// unacked (QoS.ack). Each delivery's record in unacked is confirmed first
+// (Settle), so that an ack never overtakes it: callers need not settle. A
 // delivery whose record failed (ErrNotRecorded) was given back to its
-// queue and is not acknowledged: the error is returned.
-func (b *Broker) Ack(ctx context.Context, d *Delivery) error {
-	if err := d.Settle(); err != nil {
+// queue and is not acknowledged: its error is returned, after the others
+// were acknowledged. A delivery never recorded (ack emulation off) needs
+// no ack.
+func (b *Broker) Ack(ctx context.Context, ds ...*Delivery) error {
+	var notRecorded error
+	n := 0
+	for _, d := range ds {
+		if err := d.Settle(); err != nil {
+			notRecorded = cmp.Or(notRecorded, err)
+			continue
+		}
+		if d.Tracked {
+			n++
+		}
+	}
+	if n == 0 {
+		return notRecorded
+	}
+	args := make([]any, 1, n+1)
+	for _, d := range ds {
+		if d.Tracked && d.notRecorded == nil {
+			args = append(args, d.Tag)
+		}
+	}
+	if err := withRetry(ctx, func() error { return b.ackArgs(ctx, args) }); err != nil {
 		return err
 	}
-	if !d.Tracked {
-		return nil
+	return notRecorded
+}
+
+// Requeue puts unacknowledged deliveries back on their queues, each to
+// the front, the first one served first (a worker's warm shutdown), and
+// returns how many were put back. Each record in unacked is
+// confirmed first (Settle); a delivery whose record failed is back on its
+// queue already, and one never recorded is skipped.
+func (b *Broker) Requeue(ctx context.Context, ds ...*Delivery) (int, error) {
+	tags := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if d.Settle() == nil && d.Tracked {
+			tags = append(tags, d.Tag)
+		}
 	}
-	return b.AckTags(ctx, d.Tag)
+	return b.RestoreTags(ctx, tags)
 }
 
 // AckTags acknowledges deliveries by tag in one round trip. A connection
@@ -1225,16 +1261,22 @@ func (b *Broker) AckTags(ctx context.Context, tags ...string) error {
 }
 
 func (b *Broker) ackTags(ctx context.Context, tags []string) error {
-	c, err := b.conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	args := make([]any, 0, len(tags)+1)
 	args = append(args, "")
 	for _, t := range tags {
 		args = append(args, t)
 	}
+	return b.ackArgs(ctx, args)
+}
+
+// ackArgs removes the tags args[1:] from unacked; args[0] is overwritten
+// with each key in turn.
+func (b *Broker) ackArgs(ctx context.Context, args []any) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	// Two plain commands, not kombu's MULTI: Redis at maxmemory refuses
 	// every command queued in a MULTI, while HDEL and ZREM alone, which
 	// only free memory, go through, so acks keep working when Redis is
