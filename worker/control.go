@@ -234,7 +234,7 @@ func (w *Worker) stats() map[string]any {
 
 func (w *Worker) brokerInfo() map[string]any {
 	info := map[string]any{
-		"hostname": "localhost", "userid": nil, "virtual_host": strconv.Itoa(w.broker.DB()),
+		"hostname": "localhost", "userid": nil, "virtual_host": w.broker.VirtualHost(),
 		"port": 6379, "insist": false, "ssl": false, "transport": "redis",
 		"connect_timeout": 4, "transport_options": map[string]any{}, "login_method": nil,
 		"uri_prefix": nil, "heartbeat": 120.0, "failover_strategy": "round-robin", "alternates": []any{},
@@ -497,9 +497,9 @@ func (w *Worker) conf() map[string]any {
 func maskURL(u string) string { return rconn.Mask(u, "**") }
 
 func (w *Worker) report() string {
-	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %d)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",
+	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %s)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",
 		SoftwareVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH, w.o.hostname,
-		w.broker.DB(), w.Concurrency(), strings.Join(w.Queues(), ", "))
+		w.broker.VirtualHost(), w.Concurrency(), strings.Join(w.Queues(), ", "))
 }
 
 // hello is mingle's sync request: merge the peer's revoked ids and answer
@@ -541,7 +541,7 @@ func (w *Worker) revokeCommand(ctx context.Context, ids []string, terminate bool
 		if running[id] != nil {
 			continue
 		}
-		m, err := w.backend.Get(ctx, id)
+		m, err := w.backend.GetMax(ctx, id, 0)
 		if err != nil {
 			w.o.logger.Warn("Failed to mark task "+id+" as revoked in backend", "error", err)
 			continue

@@ -25,8 +25,8 @@ import (
 // Worker consumes task messages from Redis queues and runs them with the
 // handlers of a ServeMux, storing results where Python clients read them.
 type Worker struct {
-	broker  *celery.Broker
-	backend *celery.Backend
+	broker  celery.Transport
+	backend celery.ResultBackend
 	mux     *ServeMux
 	o       options
 
@@ -164,7 +164,7 @@ func WithBrokerURL(broker, backend string) Option {
 // New returns a worker. broker and backend stay owned by the caller. Like
 // a Celery app, the worker serves the builtins celery.map and
 // celery.starmap: New adds them to mux unless it has them.
-func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...Option) *Worker {
+func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, opts ...Option) *Worker {
 	host, _ := os.Hostname()
 	o := options{
 		queues:             []string{celery.DefaultQueue},
@@ -345,7 +345,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	ctl.Go(func() { w.heartbeatLoop(ctlCtx) })
 
 	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
-	consumer := w.broker.NewConsumer(w.Queues()...)
+	consumer := w.broker.Consume(w.Queues()...)
 	consumer.SetMaxMessageSize(w.o.maxMessageSize)
 	err := w.consume(ctx, consumer)
 	consumer.Close()
@@ -396,7 +396,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // unlimitedBatch bounds one fetch when prefetch is unlimited.
 const unlimitedBatch = 256
 
-func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
+func (w *Worker) consume(ctx context.Context, c celery.Receiver) error {
 	// A queue change (add_consumer/cancel_consumer) cancels the fetch in
 	// progress and wakes its BRPOP (Consumer.Wake), which returns at once
 	// without losing a message; the new queue set applies to the next fetch.

@@ -37,7 +37,7 @@ type Clock interface {
 // A Control is safe for concurrent use: every broadcast that wants replies
 // uses a reply queue of its own.
 type Control struct {
-	broker *celery.Broker
+	broker celery.Mailbox
 	o      options
 }
 
@@ -58,7 +58,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // New returns a control client on broker. The broker stays owned by the
 // caller.
-func New(broker *celery.Broker, opts ...Option) *Control {
+func New(broker celery.Mailbox, opts ...Option) *Control {
 	o := options{logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)

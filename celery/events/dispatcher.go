@@ -27,7 +27,7 @@ import (
 // A Dispatcher is safe for concurrent use. Close (or Flush) waits until
 // every queued event was published.
 type Dispatcher struct {
-	broker   *celery.Broker
+	broker   celery.Broadcaster
 	hostname string
 	clock    *Clock
 	pid      int
@@ -60,7 +60,7 @@ func WithDispatcherLogger(l *slog.Logger) DispatcherOption {
 
 // NewDispatcher returns a dispatcher sending as node hostname on broker.
 // The broker stays owned by the caller.
-func NewDispatcher(broker *celery.Broker, hostname string, opts ...DispatcherOption) *Dispatcher {
+func NewDispatcher(broker celery.Broadcaster, hostname string, opts ...DispatcherOption) *Dispatcher {
 	d := &Dispatcher{broker: broker, hostname: hostname, pid: os.Getpid(), logger: slog.Default(), now: time.Now}
 	d.taskOn.Store(true)
 	for _, o := range opts {

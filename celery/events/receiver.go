@@ -16,7 +16,7 @@ import (
 // EventReceiver): PSUBSCRIBE /{db}.celeryev/<pattern>, single and list
 // bodies, local_received added, Lamport clock merged.
 type Receiver struct {
-	broker  *celery.Broker
+	broker  celery.Broadcaster
 	pattern string
 	clock   *Clock
 	logger  *slog.Logger
@@ -44,7 +44,7 @@ func WithReceiverLogger(l *slog.Logger) ReceiverOption { return func(r *Receiver
 func WithOnReady(f func(context.Context)) ReceiverOption { return func(r *Receiver) { r.onReady = f } }
 
 // NewReceiver returns a receiver on broker (owned by the caller).
-func NewReceiver(broker *celery.Broker, opts ...ReceiverOption) *Receiver {
+func NewReceiver(broker celery.Broadcaster, opts ...ReceiverOption) *Receiver {
 	r := &Receiver{broker: broker, pattern: "*", logger: slog.Default()}
 	for _, o := range opts {
 		o(r)
@@ -57,7 +57,12 @@ func NewReceiver(broker *celery.Broker, opts ...ReceiverOption) *Receiver {
 
 // Channel returns the PSUBSCRIBE pattern.
 func (r *Receiver) Channel() string {
-	return r.broker.BroadcastChannel(Exchange, r.pattern)
+	if b, ok := r.broker.(interface {
+		BroadcastChannel(exchange, routingKey string) string
+	}); ok {
+		return b.BroadcastChannel(Exchange, r.pattern)
+	}
+	return ""
 }
 
 // Run delivers events to handle until ctx ends; it returns nil then.
