@@ -19,6 +19,7 @@ type Flusher[T any] struct {
 	timeout time.Duration
 
 	mu       sync.Mutex
+	one      []T // the caller's own send (Do): one item, reused
 	pending  []entry[T]
 	flushing bool       // a round trip is in flight (or a flush loop runs)
 	idle     *sync.Cond // signalled when flushing ends
@@ -30,11 +31,12 @@ type entry[T any] struct {
 	done chan error // nil: nobody waits for the outcome (Enqueue)
 }
 
-// New returns a flusher that sends with send. Batches sent from the
+// New returns a flusher that sends with send, which must not keep items
+// after it returns (the slice is reused). Batches sent from the
 // background get a context with timeout; a caller's own send (Do with
 // nothing in flight) gets the caller's context.
 func New[T any](timeout time.Duration, send func(ctx context.Context, items []T) error) *Flusher[T] {
-	f := &Flusher[T]{send: send, timeout: timeout}
+	f := &Flusher[T]{send: send, timeout: timeout, one: make([]T, 1)}
 	f.idle = sync.NewCond(&f.mu)
 	return f
 }
@@ -48,7 +50,11 @@ func (f *Flusher[T]) Do(ctx context.Context, v T) error {
 	if !f.flushing {
 		f.flushing = true
 		f.mu.Unlock()
-		err := f.send(ctx, []T{v})
+		// f.one is this goroutine's alone while flushing is set and no
+		// flush loop runs (one starts only in roundEnded).
+		f.one[0] = v
+		err := f.send(ctx, f.one)
+		clear(f.one)
 		f.mu.Lock()
 		f.roundEnded()
 		f.mu.Unlock()
