@@ -557,10 +557,11 @@ var ErrNotRecorded = errors.New("celery: delivery not recorded in unacked; given
 // start before Settle returned nil (a refused record is given back to the
 // queue, and must not run), and an ack must not be sent before that reply
 // is read, or it could reach Redis first and leave the record behind (the
-// message would run again after the visibility timeout). Ack and Reject
-// call Settle; callers that run a delivery, or ack or restore it by tag
-// (AckTags, Restore, RestoreTags), call it first. It is safe for
-// concurrent use, and cheap once settled.
+// message would run again after the visibility timeout). Ack, Reject and
+// Requeue call Settle themselves: a caller calls it only to learn whether
+// it may run the delivery (and before the by-tag calls AckTags, Restore
+// and RestoreTags, which know no delivery). It is safe for concurrent
+// use, and cheap once settled.
 func (d *Delivery) Settle() error {
 	if d.ahead != nil {
 		select {
