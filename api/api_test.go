@@ -70,9 +70,9 @@ func (f *fixture) startWorker(register func(*worker.ServeMux)) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	backend := celery.NewBackendFromPool(broker.Pool())
+	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool())
+	builtin.Register(mux, broker)
 	if register != nil {
 		register(mux)
 	}

@@ -92,6 +92,18 @@ func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
 	return b, nil
 }
 
+// NewBackendOn returns a result backend on the broker's Redis, sharing
+// its connections (the broker URL serves as the backend's too); the
+// broker stays owned by the caller, and Close leaves its connections
+// open. A global_keyprefix query parameter in the broker's URL is the
+// default of WithResultKeyPrefix.
+func NewBackendOn(broker *Broker, opts ...BackendOption) *Backend {
+	if broker.cfg != nil && broker.cfg.KeyPrefix != "" {
+		opts = append([]BackendOption{WithResultKeyPrefix(broker.cfg.KeyPrefix)}, opts...)
+	}
+	return NewBackendFromPool(broker.pool, opts...)
+}
+
 // NewBackendFromPool uses an existing pool; the caller keeps ownership of
 // the pool (Close leaves it open).
 func NewBackendFromPool(pool *redis.Pool, opts ...BackendOption) *Backend {

@@ -18,6 +18,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
+	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
@@ -47,9 +48,7 @@ type Broker struct {
 	reconnects atomic.Int64 // consumer connections restored after a loss
 
 	// Single publishes waiting for the next shared round trip (PublishOne).
-	pubMu       sync.Mutex
-	pubPending  []*pendingPublish
-	pubFlushing bool
+	pub *batch.Flusher[Publishing]
 }
 
 type brokerOptions struct {
@@ -151,7 +150,7 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 	if len(o.steps) == 0 || o.steps[0] != 0 {
 		o.steps = append([]int{0}, o.steps...)
 	}
-	return &Broker{
+	b := &Broker{
 		pool: pool, db: db, o: o, declared: map[string]bool{},
 		storeScript:    redis.NewScript(1, kombu.StoreResultScript),
 		restoreScript:  redis.NewScript(3, kombu.RestoreScript),
@@ -159,7 +158,13 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 		popScript:      redis.NewScript(-1, kombu.PopBatchScript),
 		giveBackScript: redis.NewScript(3, kombu.GiveBackScript),
 	}
+	b.pub = batch.New(publishFlushTimeout, b.PublishBatch)
+	return b
 }
+
+// publishFlushTimeout bounds a batch of single publishes sent from the
+// background (PublishOne).
+const publishFlushTimeout = 30 * time.Second
 
 // DB returns the Redis database number (part of fanout channel names).
 func (b *Broker) DB() int { return b.db }
@@ -170,9 +175,6 @@ func (b *Broker) KeyPrefix() string { return b.o.prefix }
 // Reconnects returns how many times a consumer's connection came back
 // after it was lost.
 func (b *Broker) Reconnects() int64 { return b.reconnects.Load() }
-
-// Pool returns the underlying connection pool.
-func (b *Broker) Pool() *redis.Pool { return b.pool }
 
 // Close releases the broker's connections (unless the pool was supplied).
 func (b *Broker) Close() error {
@@ -253,64 +255,7 @@ func (b *Broker) PublishOne(ctx context.Context, pub Publishing) error {
 			return fmt.Errorf("celery: publish: %w", err)
 		}
 	}
-	b.pubMu.Lock()
-	if !b.pubFlushing {
-		// Nothing in flight: send it from this goroutine, and hand what
-		// queued up meanwhile to a flusher.
-		b.pubFlushing = true
-		b.pubMu.Unlock()
-		err := b.PublishBatch(ctx, []Publishing{pub})
-		b.pubMu.Lock()
-		if len(b.pubPending) == 0 {
-			b.pubFlushing = false
-		} else {
-			go b.flushPublishes()
-		}
-		b.pubMu.Unlock()
-		return err
-	}
-	p := &pendingPublish{pub: pub, done: make(chan error, 1)}
-	b.pubPending = append(b.pubPending, p)
-	b.pubMu.Unlock()
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-type pendingPublish struct {
-	pub  Publishing
-	done chan error
-}
-
-// flushPublishes runs while single publishes are pending and exits when
-// none are.
-func (b *Broker) flushPublishes() {
-	var pubs []Publishing
-	for {
-		b.pubMu.Lock()
-		batch := b.pubPending
-		b.pubPending = nil
-		if len(batch) == 0 {
-			b.pubFlushing = false
-			b.pubMu.Unlock()
-			return
-		}
-		b.pubMu.Unlock()
-		pubs = pubs[:0]
-		for _, p := range batch {
-			pubs = append(pubs, p.pub)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := b.PublishBatch(ctx, pubs)
-		cancel()
-		clear(pubs)
-		for _, p := range batch {
-			p.done <- err
-		}
-	}
+	return b.pub.Do(ctx, pub)
 }
 
 // Publish pushes one envelope onto queue (LPUSH,
@@ -328,10 +273,24 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 // Celery's default publish retry policy), so a batch may be pushed twice
 // if Redis went away after it ran the commands: at least once.
 func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
-	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs) })
+	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs, false) })
 }
 
-func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
+// PublishReply sends a remote-control reply through the direct exchange
+// (kombu Node.reply → Mailbox._publish_reply): to the queues bound with
+// exactly routingKey, the requester's reply queue. It takes the path of
+// every publish (PublishBatch), except that the reply queue, which no
+// task may use, is its destination, and that a reply nobody is bound for
+// any more (the requester stopped waiting) is dropped quietly, as kombu
+// drops it.
+func (b *Broker) PublishReply(ctx context.Context, exchange, routingKey string, body []byte) error {
+	msgs := []Publishing{{Exchange: exchange, RoutingKey: routingKey, Body: body}}
+	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs, true) })
+}
+
+// publishBatch pushes msgs in one pipelined round trip; reply selects
+// PublishReply's routing.
+func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing, reply bool) error {
 	// Every name is checked before anything is sent: a batch is published
 	// whole or not at all.
 	for _, m := range msgs {
@@ -353,9 +312,13 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing) error {
 		if m.Exchange == "" {
 			continue
 		}
-		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey)
+		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey, reply)
 		if err != nil {
 			return err
+		}
+		if reply {
+			routed[i] = queues
+			continue
 		}
 		if len(queues) == 0 {
 			b.o.logger.Warn("message routed to no queue", "exchange", m.Exchange, "routing_key", m.RoutingKey)
@@ -445,8 +408,9 @@ func (b *Broker) markDeclared(q string) {
 
 // lookup resolves exchange+routingKey to queues through the exchange's
 // bindings: direct match on the routing key, "#" or an empty key matching
-// all (kombu virtual/exchange.py, simplified for direct/fanout).
-func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey string) ([]string, error) {
+// all (kombu virtual/exchange.py, simplified for direct/fanout); only the
+// direct match when exact.
+func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey string, exact bool) ([]string, error) {
 	if exchange == "" {
 		return []string{routingKey}, nil
 	}
@@ -457,7 +421,7 @@ func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey 
 	var out []string
 	for _, m := range members {
 		rk, _, q, ok := kombu.ParseBindingMember(m)
-		if ok && (rk == routingKey || rk == "#" || rk == "") && !slices.Contains(out, q) {
+		if ok && (rk == routingKey || !exact && (rk == "#" || rk == "")) && !slices.Contains(out, q) {
 			out = append(out, q)
 		}
 	}
@@ -595,10 +559,11 @@ var ErrNotRecorded = errors.New("celery: delivery not recorded in unacked; given
 // start before Settle returned nil (a refused record is given back to the
 // queue, and must not run), and an ack must not be sent before that reply
 // is read, or it could reach Redis first and leave the record behind (the
-// message would run again after the visibility timeout). Ack and Reject
-// call Settle; callers that run a delivery, or ack or restore it by tag
-// (AckTags, Restore, RestoreTags), call it first. It is safe for
-// concurrent use, and cheap once settled.
+// message would run again after the visibility timeout). Ack, Reject and
+// Requeue call Settle themselves: a caller calls it only to learn whether
+// it may run the delivery (and before the by-tag calls AckTags, Restore
+// and RestoreTags, which know no delivery). It is safe for concurrent
+// use, and cheap once settled.
 func (d *Delivery) Settle() error {
 	if d.ahead != nil {
 		select {
@@ -1240,17 +1205,53 @@ func nowScore() string {
 	return strconv.FormatFloat(float64(time.Now().UnixMicro())/1e6, 'f', 6, 64)
 }
 
-// Ack acknowledges a delivery: it is removed from unacked (QoS.ack). A
+// Ack acknowledges deliveries in one round trip: they are removed from
+// unacked (QoS.ack). Each delivery's record in unacked is confirmed first
+// (Settle), so that an ack never overtakes it: callers need not settle. A
 // delivery whose record failed (ErrNotRecorded) was given back to its
-// queue and is not acknowledged: the error is returned.
-func (b *Broker) Ack(ctx context.Context, d *Delivery) error {
-	if err := d.Settle(); err != nil {
+// queue and is not acknowledged: its error is returned, after the others
+// were acknowledged. A delivery never recorded (ack emulation off) needs
+// no ack.
+func (b *Broker) Ack(ctx context.Context, ds ...*Delivery) error {
+	var notRecorded error
+	n := 0
+	for _, d := range ds {
+		if err := d.Settle(); err != nil {
+			notRecorded = cmp.Or(notRecorded, err)
+			continue
+		}
+		if d.Tracked {
+			n++
+		}
+	}
+	if n == 0 {
+		return notRecorded
+	}
+	args := make([]any, 1, n+1)
+	for _, d := range ds {
+		if d.Tracked && d.notRecorded == nil {
+			args = append(args, d.Tag)
+		}
+	}
+	if err := withRetry(ctx, func() error { return b.ackArgs(ctx, args) }); err != nil {
 		return err
 	}
-	if !d.Tracked {
-		return nil
+	return notRecorded
+}
+
+// Requeue puts unacknowledged deliveries back on their queues, each to
+// the front, the first one served first (a worker's warm shutdown), and
+// returns how many were put back. Each record in unacked is
+// confirmed first (Settle); a delivery whose record failed is back on its
+// queue already, and one never recorded is skipped.
+func (b *Broker) Requeue(ctx context.Context, ds ...*Delivery) (int, error) {
+	tags := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if d.Settle() == nil && d.Tracked {
+			tags = append(tags, d.Tag)
+		}
 	}
-	return b.AckTags(ctx, d.Tag)
+	return b.RestoreTags(ctx, tags)
 }
 
 // AckTags acknowledges deliveries by tag in one round trip. A connection
@@ -1263,16 +1264,22 @@ func (b *Broker) AckTags(ctx context.Context, tags ...string) error {
 }
 
 func (b *Broker) ackTags(ctx context.Context, tags []string) error {
-	c, err := b.conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
 	args := make([]any, 0, len(tags)+1)
 	args = append(args, "")
 	for _, t := range tags {
 		args = append(args, t)
 	}
+	return b.ackArgs(ctx, args)
+}
+
+// ackArgs removes the tags args[1:] from unacked; args[0] is overwritten
+// with each key in turn.
+func (b *Broker) ackArgs(ctx context.Context, args []any) error {
+	c, err := b.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	// Two plain commands, not kombu's MULTI: Redis at maxmemory refuses
 	// every command queued in a MULTI, while HDEL and ZREM alone, which
 	// only free memory, go through, so acks keep working when Redis is
@@ -1344,7 +1351,7 @@ func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost
 		if err != nil {
 			return false, err
 		}
-		queues, err := b.lookup(ctx, c, entry.Exchange, entry.RoutingKey)
+		queues, err := b.lookup(ctx, c, entry.Exchange, entry.RoutingKey, false)
 		if err != nil {
 			return false, err
 		}

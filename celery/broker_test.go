@@ -451,7 +451,7 @@ func TestReconnect(t *testing.T) {
 	srv.Restart(t)
 	c, _ := redis.Dial("tcp", srv.Addr())
 	defer c.Close()
-	client := NewClientFrom(b, NewBackendFromPool(b.Pool()))
+	client := NewClientFrom(b, NewBackendOn(b))
 	defer client.Close()
 	defer client.Backend().Close()
 	if _, err := client.SendTask(ctx, "t"); err != nil {

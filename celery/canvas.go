@@ -517,7 +517,7 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 	gid := uuid.NewString()
 	var sizeErr error
 	_, err = c.applyMembers(ctx, gid, header, info, &body, func(n int) {
-		sizeErr = c.backend.SetChordSize(ctx, gid, n)
+		sizeErr = c.results.SetChordSize(ctx, gid, n)
 	})
 	if err == nil {
 		err = sizeErr

@@ -102,8 +102,8 @@ type ChordClaim struct {
 	GroupID string
 	// Parts are the header results ordered by group index.
 	Parts []ChordPart
-	token string
-	b     *Backend
+	// done releases the claim (Done); set by the backend.
+	done func(ctx context.Context, applied bool) error
 }
 
 // ChordPartReturn records that a header task of chord gid finished with
@@ -141,7 +141,9 @@ func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, t
 	if err != nil {
 		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
 	}
-	cl := &ChordClaim{GroupID: gid, token: token, b: b}
+	cl := &ChordClaim{GroupID: gid, done: func(ctx context.Context, applied bool) error {
+		return b.chordDone(ctx, gid, token, applied)
+	}}
 	for _, r := range raw {
 		v, err := pyjson.Decode(r)
 		if err != nil {
@@ -162,18 +164,25 @@ func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, t
 // are deleted and a "done" marker stops late duplicates; after a failure
 // only the size key is dropped (Celery's behaviour).
 func (cl *ChordClaim) Done(ctx context.Context, applied bool) error {
-	c, err := cl.b.pool.GetContext(ctx)
+	if cl.done == nil {
+		return nil
+	}
+	return cl.done(ctx, applied)
+}
+
+// chordDone is ChordClaim.Done on Redis.
+func (b *Backend) chordDone(ctx context.Context, gid, token string, applied bool) error {
+	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	b, gid := cl.b, cl.GroupID
 	if !applied {
 		_, err = redis.DoContext(c, ctx, "DEL", b.groupKey(gid, ".s"))
 		return err
 	}
 	_, err = chordDoneScript.DoContext(ctx, c, b.groupKey(gid, ".c"), b.groupKey(gid, ".j"), b.groupKey(gid, ".t"),
-		b.groupKey(gid, ".s"), b.groupKey(gid, ".d"), cl.token, chordDoneSecs)
+		b.groupKey(gid, ".s"), b.groupKey(gid, ".d"), token, chordDoneSecs)
 	return err
 }
 
@@ -235,21 +244,31 @@ func (g *GroupResult) Ready(ctx context.Context) (bool, error) {
 // Save stores the group as Python's GroupResult.save does:
 // celery-taskset-meta-<id> = {"result": [[id, null], [[[tid, null], null], …]]}.
 func (g *GroupResult) Save(ctx context.Context) error {
-	members := make([]any, len(g.Results))
+	ids := make([]string, len(g.Results))
 	for i, r := range g.Results {
-		members[i] = []any{[]any{r.ID, nil}, nil}
+		ids[i] = r.ID
 	}
-	raw, err := pyjson.Encode(map[string]any{"result": []any{[]any{g.ID, nil}, members}})
+	return g.client.results.SaveGroup(ctx, g.ID, ids)
+}
+
+// SaveGroup stores group id with its members as Python's
+// GroupResult.save does: celery-taskset-meta-<id> =
+// {"result": [[id, null], [[[tid, null], null], …]]}.
+func (b *Backend) SaveGroup(ctx context.Context, id string, taskIDs []string) error {
+	members := make([]any, len(taskIDs))
+	for i, tid := range taskIDs {
+		members[i] = []any{[]any{tid, nil}, nil}
+	}
+	raw, err := pyjson.Encode(map[string]any{"result": []any{[]any{id, nil}, members}})
 	if err != nil {
 		return err
 	}
-	b := g.client.backend
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	k := b.groupKey(g.ID, "")
+	k := b.groupKey(id, "")
 	if secs := int(b.o.expires / time.Second); secs > 0 {
 		_, err = redis.DoContext(c, ctx, "SETEX", k, secs, raw)
 	} else {
@@ -264,7 +283,16 @@ var ErrGroupNotFound = errors.New("celery: group result not found")
 // RestoreGroup loads a group saved by GroupResult.Save or Python's
 // GroupResult.save.
 func (c *Client) RestoreGroup(ctx context.Context, id string) (*GroupResult, error) {
-	b := c.backend
+	ids, err := c.results.GroupMembers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.GroupResult(id, ids...), nil
+}
+
+// GroupMembers returns the member ids of a group saved by SaveGroup or
+// Python's GroupResult.save (ErrGroupNotFound when nothing is saved).
+func (b *Backend) GroupMembers(ctx context.Context, id string) ([]string, error) {
 	conn, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return nil, err
@@ -287,7 +315,7 @@ func (c *Client) RestoreGroup(ctx context.Context, id string) (*GroupResult, err
 		return nil, fmt.Errorf("celery: group %s: malformed saved result", id)
 	}
 	members, _ := tup[1].([]any)
-	g := &GroupResult{ID: id, client: c}
+	var ids []string
 	for _, mem := range members {
 		// [[tid, parent], children]
 		pair, _ := mem.([]any)
@@ -299,7 +327,7 @@ func (c *Client) RestoreGroup(ctx context.Context, id string) (*GroupResult, err
 			continue
 		}
 		tid, _ := head[0].(string)
-		g.Results = append(g.Results, c.AsyncResult(tid))
+		ids = append(ids, tid)
 	}
-	return g, nil
+	return ids, nil
 }

@@ -16,8 +16,10 @@ import (
 // Client sends tasks and reads their results, like a Python Celery app's
 // send_task/apply_async and AsyncResult. It is safe for concurrent use.
 type Client struct {
-	broker       *Broker
-	backend      *Backend
+	pub          Publisher     // where messages go
+	results      ResultBackend // where results are read (nil: none)
+	broker       *Broker       // pub, when it is a *Broker (Broker())
+	backend      *Backend      // results, when it is a *Backend (Backend())
 	ownsBroker   bool
 	ownsBackend  bool
 	defaultQueue string
@@ -86,7 +88,7 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 	if o.backendURL == "" || o.backendURL == brokerURL {
 		// The broker URL serves as the backend's too, global_keyprefix
 		// parameter included.
-		be = NewBackendFromPool(br.Pool(), append([]BackendOption{WithResultKeyPrefix(br.cfg.KeyPrefix)}, o.backendOpts...)...)
+		be = NewBackendOn(br, o.backendOpts...)
 	} else if be, err = NewBackend(o.backendURL, o.backendOpts...); err != nil {
 		br.Close()
 		return nil, err
@@ -100,24 +102,43 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 // caller keeps ownership of both (Close leaves them open). Only
 // WithDefaultQueue and WithSentHook are meaningful here.
 func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Client {
+	c := NewClientOn(broker, nil, opts...)
+	c.broker = broker
+	if backend != nil {
+		c.results, c.backend = backend, backend
+	}
+	return c
+}
+
+// NewClientOn builds a client over any transport's publisher and result
+// backend (results may be nil: no results are read); the caller keeps
+// ownership of both. Broker and Backend return nil for such a client
+// unless they are a *Broker and a *Backend. Only WithDefaultQueue and
+// WithSentHook are meaningful here.
+func NewClientOn(pub Publisher, results ResultBackend, opts ...ClientOption) *Client {
 	o := clientOptions{defaultQueue: DefaultQueue}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	host, _ := os.Hostname()
-	return &Client{
-		broker: broker, backend: backend, defaultQueue: o.defaultQueue, sent: o.sent,
+	c := &Client{
+		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent,
 		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
 	}
+	c.broker, _ = pub.(*Broker)
+	c.backend, _ = results.(*Backend)
+	return c
 }
 
 // DefaultQueue is Celery's default queue name.
 const DefaultQueue = "celery"
 
-// Broker returns the client's broker.
+// Broker returns the client's broker (nil for a client of NewClientOn
+// over another transport).
 func (c *Client) Broker() *Broker { return c.broker }
 
-// Backend returns the client's result backend.
+// Backend returns the client's result backend (nil for a client of
+// NewClientOn over another backend, or without one).
 func (c *Client) Backend() *Backend { return c.backend }
 
 // Close releases what NewClient opened.
@@ -292,7 +313,7 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 		return nil, err
 	}
 	pub.Body = body
-	if err := c.broker.PublishOne(ctx, pub); err != nil {
+	if err := c.pub.PublishOne(ctx, pub); err != nil {
 		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
 	}
 	if c.sent != nil {
@@ -374,13 +395,13 @@ func sigOptions(sig Signature) ([]SendOption, error) {
 
 // AsyncResult returns a handle on the result of task id.
 func (c *Client) AsyncResult(id string) *AsyncResult {
-	return &AsyncResult{ID: id, backend: c.backend}
+	return &AsyncResult{ID: id, backend: c.results}
 }
 
 // AsyncResult is a handle on one task's result (Python's AsyncResult).
 type AsyncResult struct {
 	ID      string
-	backend *Backend
+	backend ResultBackend
 }
 
 // Get waits until the task is ready (or ctx ends) and decodes a SUCCESS
@@ -403,12 +424,12 @@ func (r *AsyncResult) Get(ctx context.Context, out any) error {
 // Wait blocks until the task is ready and returns its meta whatever the
 // final state.
 func (r *AsyncResult) Wait(ctx context.Context) (*ResultMeta, error) {
-	return r.backend.Wait(ctx, r.ID)
+	return r.backend.WatchMax(ctx, r.ID, 0, nil)
 }
 
 // Info returns the current meta (PENDING when nothing is stored).
 func (r *AsyncResult) Info(ctx context.Context) (*ResultMeta, error) {
-	return r.backend.Get(ctx, r.ID)
+	return r.backend.GetMax(ctx, r.ID, 0)
 }
 
 // State returns the current state.

@@ -16,9 +16,9 @@ import (
 // runWorker starts a Go worker with the built-in tasks on url.
 func runWorker(ctx context.Context, url string) (stop func()) {
 	broker, _ := celery.NewBroker(url, celery.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	backend := celery.NewBackendFromPool(broker.Pool())
+	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool())
+	builtin.Register(mux, broker)
 	w := worker.New(broker, backend, mux, worker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

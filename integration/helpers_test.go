@@ -88,9 +88,9 @@ func runGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := celery.NewBackendFromPool(broker.Pool())
+	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool())
+	builtin.Register(mux, broker)
 	if register != nil {
 		register(mux)
 	}

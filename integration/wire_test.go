@@ -28,6 +28,7 @@ import (
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/pypeer"
+	"github.com/celeriac/celeriac/internal/rconn"
 )
 
 // Queues of the shared Python worker of TestWirePythonWorker.
@@ -1585,7 +1586,13 @@ func TestWireEmbedded(t *testing.T) {
 			if err != nil {
 				t.Fatalf("client.py restore-sweep: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 			}
-			conn := b.Pool().Get()
+			cfg, err := rconn.ParseURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := rconn.NewPool(cfg, 1, 0)
+			defer pool.Close()
+			conn := pool.Get()
 			defer conn.Close()
 			hash, err := redis.Strings(redis.DoContext(conn, ctx, "HKEYS", kombu.UnackedKey))
 			if err != nil {
@@ -1605,7 +1612,7 @@ func TestWireEmbedded(t *testing.T) {
 			}
 			defer b.Close()
 			queue := "wire.emb.held." + strings.ReplaceAll(sw.name, " ", ".")
-			c := celery.NewClientFrom(b, celery.NewBackendFromPool(b.Pool()))
+			c := celery.NewClientFrom(b, celery.NewBackendOn(b))
 			r, err := c.SendTask(ctx, "tasks.echo", celery.Args("held"), celery.Queue(queue))
 			if err != nil {
 				t.Fatal(err)

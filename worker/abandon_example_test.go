@@ -16,7 +16,7 @@ func ExampleWithRegisterer() {
 	broker, _ := celery.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	reg := prometheus.NewRegistry()
-	w := worker.New(broker, celery.NewBackendFromPool(broker.Pool()), worker.NewServeMux(),
+	w := worker.New(broker, celery.NewBackendOn(broker), worker.NewServeMux(),
 		worker.WithRegisterer(reg), worker.WithHostname("celery@example"))
 	fmt.Println(w.Abandoned())
 	// Output: 0

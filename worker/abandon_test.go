@@ -134,8 +134,7 @@ func TestShutdownTimeoutGivesUp(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("Run did not return after the shutdown timeout:\n%s", logs.String())
 	}
-	c := f.client.Broker().Pool().Get()
-	defer c.Close()
+	c := f.srv.Dial(t)
 	queued, err := redis.Strings(c.Do("LRANGE", celery.DefaultQueue, 0, -1))
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ func BenchmarkDrain(b *testing.B) {
 		}
 	}
 	mux := worker.NewServeMux()
-	builtin.Register(mux, client.Broker().Pool())
+	builtin.Register(mux, client.Broker())
 	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithConcurrency(8), worker.WithLogger(quiet))
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -239,7 +239,7 @@ func (w *Worker) stats() control.Stats {
 func (w *Worker) brokerInfo() control.BrokerInfo {
 	heartbeat := 120.0
 	info := control.BrokerInfo{
-		Hostname: "localhost", VirtualHost: strconv.Itoa(w.broker.DB()),
+		Hostname: "localhost", VirtualHost: w.broker.VirtualHost(),
 		Port: 6379, SSL: false, Transport: "redis",
 		ConnectTimeout: "4", TransportOptions: map[string]any{}, Heartbeat: &heartbeat,
 		FailoverStrategy: "round-robin", Alternates: []string{},
@@ -500,9 +500,9 @@ func (w *Worker) conf() control.Conf {
 func maskURL(u string) string { return rconn.Mask(u, "**") }
 
 func (w *Worker) report() string {
-	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %d)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",
+	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %s)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",
 		SoftwareVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH, w.o.hostname,
-		w.broker.DB(), w.Concurrency(), strings.Join(w.Queues(), ", "))
+		w.broker.VirtualHost(), w.Concurrency(), strings.Join(w.Queues(), ", "))
 }
 
 // hello is mingle's sync request: merge the peer's revoked ids and answer
@@ -552,7 +552,7 @@ func (w *Worker) revokeCommand(ctx context.Context, ids []string, terminate bool
 		if running[id] != nil {
 			continue
 		}
-		m, err := w.backend.Get(ctx, id)
+		m, err := w.backend.GetMax(ctx, id, 0)
 		if err != nil {
 			w.o.logger.Warn("Failed to mark task "+id+" as revoked in backend", "error", err)
 			continue

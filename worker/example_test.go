@@ -16,7 +16,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	backend := celery.NewBackendFromPool(broker.Pool())
+	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
 	mux.Handle("tasks.add", worker.Func(func(ctx context.Context, x, y int) (int, error) {
 		return x + y, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/worker"
 )
@@ -80,13 +81,25 @@ type harness struct {
 	ran    chan string
 }
 
+// testPool is a connection pool of the test's own on the Redis at url.
+func testPool(tb testing.TB, url string) *redis.Pool {
+	tb.Helper()
+	cfg, err := rconn.ParseURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := rconn.NewPool(cfg, 4, 0)
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
 func newHarness(tb testing.TB, url string, maxSize int) *harness {
 	tb.Helper()
 	client, err := celery.NewClient(url, celery.WithClientLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := &harness{rec: newRecorder(), client: client, pool: client.Broker().Pool(), ran: make(chan string, 1<<16)}
+	h := &harness{rec: newRecorder(), client: client, pool: testPool(tb, url), ran: make(chan string, 1<<16)}
 	mux := worker.NewServeMux()
 	mux.HandleFunc("t", func(ctx context.Context, t *worker.Task) (any, error) {
 		select {

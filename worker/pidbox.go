@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery/control"
@@ -57,29 +56,11 @@ func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 }
 
 func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
-	psc, done, err := rconn.PubSub(ctx, w.broker.Pool())
-	if err != nil {
-		return err
-	}
-	defer done()
-	prefix := w.broker.KeyPrefix()
 	// The binding is cosmetic (fanout ignores it) but Python declares it.
-	if _, err := psc.Conn.Do("SADD", prefix+kombu.BindingKey(kombu.PidboxExchange), kombu.BindingMember("", "", w.o.hostname+"."+kombu.PidboxExchange)); err != nil {
+	if err := w.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", w.o.hostname+"."+kombu.PidboxExchange); err != nil {
 		return err
 	}
-	if err := psc.PSubscribe(prefix + kombu.FanoutChannel(w.broker.DB(), kombu.PidboxExchange, "")); err != nil {
-		return err
-	}
-	for {
-		switch m := psc.ReceiveWithTimeout(0).(type) { // no deadline: idle is fine
-		case error:
-			return m
-		case redis.Subscription:
-			up()
-		case redis.Message:
-			w.handleControl(ctx, m.Data)
-		}
-	}
+	return w.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { w.handleControl(ctx, body) })
 }
 
 // controlRequest is a decoded pidbox message.
@@ -177,9 +158,9 @@ func (w *Worker) handleControl(ctx context.Context, raw []byte) {
 	}
 }
 
-// reply routes body through the reply exchange's bindings (a direct
-// exchange: members whose routing key is rk) and LPUSHes it (kombu
-// Node.reply → Mailbox._publish_reply). No binding: dropped, as kombu.
+// reply sends body to the requester through the reply exchange
+// (Broker.PublishReply: kombu Node.reply → Mailbox._publish_reply). No
+// binding: dropped, as kombu.
 func (w *Worker) reply(ctx context.Context, exchange, rk, ticket string, body any) error {
 	raw, err := pyjson.Encode(body)
 	if err != nil {
@@ -203,24 +184,5 @@ func (w *Worker) reply(ctx context.Context, exchange, rk, ticket string, body an
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	conn, err := w.broker.Pool().GetContext(cctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	prefix := w.broker.KeyPrefix()
-	members, err := redis.Strings(redis.DoContext(conn, cctx, "SMEMBERS", prefix+kombu.BindingKey(exchange)))
-	if err != nil {
-		return err
-	}
-	for _, m := range members {
-		mrk, _, queue, ok := kombu.ParseBindingMember(m)
-		if !ok || mrk != rk {
-			continue
-		}
-		if _, err := redis.DoContext(conn, cctx, "LPUSH", prefix+queue, msg); err != nil {
-			return err
-		}
-	}
-	return nil
+	return w.broker.PublishReply(cctx, exchange, rk, msg)
 }

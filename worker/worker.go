@@ -25,8 +25,8 @@ import (
 // Worker consumes task messages from Redis queues and runs them with the
 // handlers of a ServeMux, storing results where Python clients read them.
 type Worker struct {
-	broker  *celery.Broker
-	backend *celery.Backend
+	broker  celery.Transport
+	backend celery.ResultBackend
 	mux     *ServeMux
 	o       options
 
@@ -164,7 +164,7 @@ func WithBrokerURL(broker, backend string) Option {
 // New returns a worker. broker and backend stay owned by the caller. Like
 // a Celery app, the worker serves the builtins celery.map and
 // celery.starmap: New adds them to mux unless it has them.
-func New(broker *celery.Broker, backend *celery.Backend, mux *ServeMux, opts ...Option) *Worker {
+func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, opts ...Option) *Worker {
 	host, _ := os.Hostname()
 	o := options{
 		queues:             []string{celery.DefaultQueue},
@@ -346,7 +346,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	ctl.Go(func() { w.heartbeatLoop(ctlCtx) })
 
 	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
-	consumer := w.broker.NewConsumer(w.Queues()...)
+	consumer := w.broker.Consume(w.Queues()...)
 	consumer.SetMaxMessageSize(w.o.maxMessageSize)
 	err := w.consume(ctx, consumer)
 	consumer.Close()
@@ -397,7 +397,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // unlimitedBatch bounds one fetch when prefetch is unlimited.
 const unlimitedBatch = 256
 
-func (w *Worker) consume(ctx context.Context, c *celery.Consumer) error {
+func (w *Worker) consume(ctx context.Context, c celery.Receiver) error {
 	// A queue change (add_consumer/cancel_consumer) cancels the fetch in
 	// progress and wakes its BRPOP (Consumer.Wake), which returns at once
 	// without losing a message; the new queue set applies to the next fetch.
@@ -623,18 +623,16 @@ func (w *Worker) restore(rs []*request) {
 	}
 	// First taken, first restored: ETA-held requests come from a map.
 	slices.SortStableFunc(rs, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
-	tags := make([]string, 0, len(rs))
+	ds := make([]*celery.Delivery, 0, len(rs))
 	for _, r := range rs {
-		// The restore must not overtake the record (Settle); a message
-		// whose record failed is back on its queue already.
-		if r.d.Tracked && r.d.Settle() == nil {
-			tags = append(tags, r.d.Tag)
-		}
+		ds = append(ds, r.d)
 		w.forget(r)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := w.broker.RestoreTags(ctx, tags)
+	// Requeue confirms each record before it restores the message; a
+	// message whose record failed is back on its queue already.
+	n, err := w.broker.Requeue(ctx, ds...)
 	if err != nil {
 		w.o.logger.Error("could not restore all unacknowledged messages; the visibility sweep will", "error", err)
 	}
@@ -731,12 +729,9 @@ func (w *Worker) ack(_ context.Context, d *celery.Delivery) {
 // queued up meanwhile, until acks is closed and drained.
 func (w *Worker) ackLoop() {
 	const maxBatch = 512
-	batch := make([]string, 0, maxBatch)
+	batch := make([]*celery.Delivery, 0, maxBatch)
 	for d := range w.acks {
-		// An ack must not overtake the delivery's record in unacked,
-		// which the consumer may still be confirming (Delivery.Settle).
-		d.Settle()
-		batch = append(batch[:0], d.Tag)
+		batch = append(batch[:0], d)
 	more:
 		for len(batch) < maxBatch {
 			select {
@@ -744,17 +739,18 @@ func (w *Worker) ackLoop() {
 				if !ok {
 					break more
 				}
-				d.Settle()
-				batch = append(batch, d.Tag)
+				batch = append(batch, d)
 			default:
 				break more
 			}
 		}
 		// Not cancellable, so no goroutine per round trip (rconn.Do); the
-		// connection's read timeout bounds it.
-		if err := w.broker.AckTags(context.Background(), batch...); err != nil {
-			w.o.logger.Error("ack failed; the messages may run again after the visibility timeout", "count", len(batch), "delivery_tag", batch[0], "error", err)
+		// connection's read timeout bounds it. Ack keeps each ack behind
+		// its delivery's record in unacked.
+		if err := w.broker.Ack(context.Background(), batch...); err != nil && !errors.Is(err, celery.ErrNotRecorded) {
+			w.o.logger.Error("ack failed; the messages may run again after the visibility timeout", "count", len(batch), "delivery_tag", batch[0].Tag, "error", err)
 		}
+		clear(batch)
 	}
 }
 
@@ -1119,7 +1115,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 	next.Properties.DeliveryInfo = celery.DeliveryInfo{Exchange: r.d.Exchange, RoutingKey: r.d.RoutingKey}
 	body, err := celery.EncodeMessage(&next)
 	if err == nil {
-		err = w.broker.PublishBatch(context.WithoutCancel(ctx), []celery.Publishing{{Queue: r.d.Queue, Priority: r.d.Priority, Body: body}})
+		err = w.broker.PublishOne(context.WithoutCancel(ctx), celery.Publishing{Queue: r.d.Queue, Priority: r.d.Priority, Body: body})
 	}
 	if err != nil {
 		log.Error("could not publish retry; failing the task", "task_id", msg.ID, "error", err)

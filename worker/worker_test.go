@@ -38,7 +38,7 @@ func start(t *testing.T, register func(*worker.ServeMux), opts ...worker.Option)
 		t.Fatal(err)
 	}
 	mux := worker.NewServeMux()
-	builtin.Register(mux, f.client.Broker().Pool())
+	builtin.Register(mux, f.client.Broker())
 	if register != nil {
 		register(mux)
 	}

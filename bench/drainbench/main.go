@@ -33,6 +33,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/rconn"
 )
 
 const queue = "celery"
@@ -75,7 +76,12 @@ func run(cfg config) error {
 		return err
 	}
 	defer c.Close()
-	pool := c.Broker().Pool()
+	rcfg, err := rconn.ParseURL(cfg.url)
+	if err != nil {
+		return err
+	}
+	pool := rconn.NewPool(rcfg, 4, 0)
+	defer pool.Close()
 	if err := do(pool, "FLUSHDB"); err != nil {
 		return err
 	}

@@ -11,11 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/kombu"
 )
 
 // Message headers beat adds to every task it sends. Celery workers (Go
@@ -38,13 +36,10 @@ var ErrNotLeader = errors.New("beat: not the leader")
 // and recorded with the entry's last due time in one Lua script, so no due
 // time is sent twice.
 type Beat struct {
-	broker  *celery.Broker
+	store   Store
 	client  *celery.Client
 	entries []Entry
 	o       options
-
-	acquire, renew, release, due *redis.Script
-	lockKey, fenceKey, lastKey   string
 
 	leader atomic.Bool
 	state  map[string]time.Time // entry -> last due time handled (leader only)
@@ -64,6 +59,29 @@ type options struct {
 	logger       *slog.Logger
 	now          func() time.Time
 	registerer   prometheus.Registerer
+	store        Store
+}
+
+// Store keeps a Beat's lock and the last due time handled of each entry,
+// shared by every Beat of the same name. celery.BeatStore implements it
+// on the broker's Redis.
+type Store interface {
+	// Acquire takes the lock for instance id with a lease when it is
+	// free and returns the new token; otherwise token is "" and held is
+	// what is left of the holder's lease (negative: a lock without
+	// expiry).
+	Acquire(ctx context.Context, id string, lease time.Duration) (token string, held time.Duration, err error)
+	// Renew extends the lease if token still holds the lock.
+	Renew(ctx context.Context, token string, lease time.Duration) (bool, error)
+	// Release frees the lock if token holds it.
+	Release(ctx context.Context, token string) error
+	// LastRuns returns the last due time handled per entry.
+	LastRuns(ctx context.Context) (map[string]time.Time, error)
+	// Record records entry's due time as handled and publishes pub (when
+	// not nil) in one atomic step, fenced by token (celery.ErrLockLost)
+	// and only if the stored due time is older; it returns the due time
+	// stored and whether this call recorded it.
+	Record(ctx context.Context, token, entry string, due time.Time, pub *celery.Publishing) (last time.Time, recorded bool, err error)
 }
 
 // Option configures New.
@@ -96,6 +114,10 @@ func WithCatchUp(c CatchUp) Option { return func(o *options) { o.catchUp = c } }
 // "celery".
 func WithDefaultQueue(q string) Option { return func(o *options) { o.defaultQueue = q } }
 
+// WithStore keeps the lock and the last runs in s. Default: the broker's
+// Redis (celery.NewBeatStore with the Beat's name).
+func WithStore(s Store) Option { return func(o *options) { o.store = s } }
+
 // WithLogger sets the logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
@@ -124,16 +146,12 @@ func New(broker *celery.Broker, entries []Entry, opts ...Option) (*Beat, error) 
 		o.lateWindow = time.Minute
 	}
 	o.lateWindow = max(o.lateWindow, 2*o.lease)
+	if o.store == nil {
+		o.store = celery.NewBeatStore(broker, o.name)
+	}
 	b := &Beat{
-		broker: broker, o: o,
-		client:   celery.NewClientFrom(broker, nil, celery.WithDefaultQueue(o.defaultQueue)),
-		acquire:  redis.NewScript(2, acquireScript),
-		renew:    redis.NewScript(1, renewScript),
-		release:  redis.NewScript(1, releaseScript),
-		due:      redis.NewScript(5, dueScript),
-		lockKey:  broker.KeyPrefix() + keyBase + o.name + ".lock",
-		fenceKey: broker.KeyPrefix() + keyBase + o.name + ".fence",
-		lastKey:  broker.KeyPrefix() + keyBase + o.name + ".last",
+		store: o.store, o: o,
+		client: celery.NewClientFrom(broker, nil, celery.WithDefaultQueue(o.defaultQueue)),
 	}
 	b.sent = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "celeriac_beat_sent_total", Help: "Periodic tasks sent, by entry and task.",
@@ -309,98 +327,41 @@ func (b *Beat) setLeader(on bool) {
 	}
 }
 
-func (b *Beat) conn(ctx context.Context) (redis.Conn, error) {
-	c, err := b.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("beat: redis connection: %w", err)
-	}
-	return c, nil
-}
-
 // tryAcquire returns a new token, or the time left on the holder's lease.
 func (b *Beat) tryAcquire(ctx context.Context) (string, time.Duration, error) {
-	c, err := b.conn(ctx)
-	if err != nil {
-		return "", 0, err
+	token, held, err := b.store.Acquire(ctx, b.o.id, b.o.lease)
+	if err != nil || token != "" {
+		return token, 0, err
 	}
-	defer c.Close()
-	r, err := b.acquire.DoContext(ctx, c, b.lockKey, b.fenceKey, b.o.id, b.o.lease.Milliseconds())
-	if err != nil {
-		return "", 0, fmt.Errorf("beat: acquire lock: %w", err)
+	if held < 0 { // a lock without expiry (set by hand?): wait a lease
+		b.o.logger.Warn("beat: the lock has no expiry; is it set by something else?", "name", b.o.name)
+		return "", b.o.lease, nil
 	}
-	switch r := r.(type) {
-	case []byte:
-		return string(r), 0, nil
-	case int64:
-		if r < 0 { // a lock without expiry (set by hand?): wait a lease
-			b.o.logger.Warn("beat: the lock has no expiry; is it set by something else?", "key", b.lockKey)
-			return "", b.o.lease, nil
-		}
-		return "", time.Duration(r) * time.Millisecond, nil
-	}
-	return "", 0, fmt.Errorf("beat: acquire lock: unexpected reply %T", r)
+	return "", held, nil
 }
 
 func (b *Beat) renewLock(ctx context.Context, token string) (bool, error) {
-	c, err := b.conn(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer c.Close()
-	n, err := redis.Int(b.renew.DoContext(ctx, c, b.lockKey, token, b.o.lease.Milliseconds()))
-	if err != nil {
-		return false, fmt.Errorf("beat: renew lock: %w", err)
-	}
-	return n == 1, nil
+	return b.store.Renew(ctx, token, b.o.lease)
 }
 
 func (b *Beat) releaseLock(ctx context.Context, token string) error {
-	c, err := b.conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if _, err := b.release.DoContext(ctx, c, b.lockKey, token); err != nil {
-		return fmt.Errorf("beat: release lock: %w", err)
-	}
-	return nil
+	return b.store.Release(ctx, token)
 }
 
-// loadState reads every entry's last due time from Redis.
+// loadState reads every entry's last due time from the store.
 func (b *Beat) loadState(ctx context.Context) error {
-	c, err := b.conn(ctx)
+	m, err := b.store.LastRuns(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	m, err := redis.Int64Map(redis.DoContext(c, ctx, "HGETALL", b.lastKey))
-	if err != nil {
-		return fmt.Errorf("beat: load last runs: %w", err)
-	}
-	b.state = make(map[string]time.Time, len(m))
-	for k, ms := range m {
-		b.state[k] = time.UnixMilli(ms)
-	}
+	b.state = m
 	return nil
 }
 
-// LastRuns returns the last due time handled per entry, as stored in
-// Redis (entries never handled are absent).
+// LastRuns returns the last due time handled per entry, as stored
+// (entries never handled are absent).
 func (b *Beat) LastRuns(ctx context.Context) (map[string]time.Time, error) {
-	c, err := b.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	m, err := redis.Int64Map(redis.DoContext(c, ctx, "HGETALL", b.lastKey))
-	if err != nil {
-		return nil, fmt.Errorf("beat: load last runs: %w", err)
-	}
-	out := make(map[string]time.Time, len(m))
-	for k, ms := range m {
-		out[k] = time.UnixMilli(ms)
-	}
-	return out, nil
+	return b.store.LastRuns(ctx)
 }
 
 // maxPerTick bounds the due times one entry sends per tick; more are sent
@@ -508,47 +469,30 @@ func latestBefore(s Schedule, last, cutoff time.Time) time.Time {
 	}
 }
 
-// record runs dueScript for due: with send, the entry's message is pushed
-// in the same step.
+// record records due as handled in the store: with send, the entry's
+// message is published in the same step.
 func (b *Beat) record(ctx context.Context, token string, e *Entry, due time.Time, send bool) error {
 	var (
-		env      []byte
-		msg      *encoded
-		queue    = b.queueOf(e)
-		prefix   = b.broker.KeyPrefix()
-		queueKey = prefix + kombu.QueueKey(queue, kombu.PriorityStep(e.Priority, b.broker.PrioritySteps()))
+		msg   *encoded
+		pub   *celery.Publishing
+		queue = b.queueOf(e)
 	)
 	if send {
 		var err error
 		if msg, err = b.encode(*e, due); err != nil {
 			return err
 		}
-		env = msg.Body
+		pub = &celery.Publishing{Queue: queue, Priority: e.Priority, Body: msg.Body}
 	}
-	c, err := b.conn(ctx)
+	last, recorded, err := b.store.Record(ctx, token, e.Name, due, pub)
+	if errors.Is(err, celery.ErrLockLost) {
+		return ErrNotLeader
+	}
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	r, err := redis.Int(b.due.DoContext(ctx, c, b.lockKey, b.lastKey, queueKey,
-		prefix+kombu.BindingKey(queue), prefix+kombu.PermanentBindingKey(queue),
-		token, e.Name, due.UnixMilli(), env, kombu.BindingMember(queue, "", queue)))
-	if err != nil {
-		return fmt.Errorf("beat: entry %q: %w", e.Name, err)
-	}
-	switch r {
-	case -1:
-		return ErrNotLeader
-	case 0: // already handled (by a previous leader): take Redis's word
-		ms, err := redis.Int64(redis.DoContext(c, ctx, "HGET", b.lastKey, e.Name))
-		if err != nil {
-			return fmt.Errorf("beat: entry %q: %w", e.Name, err)
-		}
-		b.state[e.Name] = time.UnixMilli(ms)
-		return nil
-	}
-	b.state[e.Name] = due
-	if send {
+	b.state[e.Name] = last
+	if send && recorded {
 		b.sent.WithLabelValues(e.Name, e.Task).Inc()
 		b.o.logger.Info("Scheduler: Sending due task "+e.Name+" ("+e.Task+")",
 			"entry", e.Name, "task", e.Task, "id", msg.ID, "queue", queue, "due", due.UTC().Format(time.RFC3339Nano))

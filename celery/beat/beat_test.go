@@ -185,7 +185,7 @@ func TestFencing(t *testing.T) {
 	if tok, pttl, _ := b2.tryAcquire(ctx); tok != "" || pttl <= 0 {
 		t.Fatalf("b2 acquired a held lock: %q %v", tok, pttl)
 	}
-	srv.Do(t, "DEL", b1.lockKey) // the lease ran out
+	srv.Do(t, "DEL", "celeriac.beat.default.lock") // the lease ran out
 	tok2, _, err := b2.tryAcquire(ctx)
 	if err != nil || tok2 == "" || tok2 == tok1 {
 		t.Fatalf("b2 acquire: %q %v", tok2, err)
@@ -237,7 +237,7 @@ func TestCatchUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv.Do(t, "HSET", b.lastKey, "e", now.Add(-30*time.Minute).UnixMilli())
+			srv.Do(t, "HSET", "celeriac.beat.default.last", "e", now.Add(-30*time.Minute).UnixMilli())
 			tok, _, err := b.tryAcquire(ctx)
 			if err != nil || tok == "" {
 				t.Fatal(tok, err)
@@ -278,7 +278,7 @@ func TestCrontabCatchUpOnce(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 7, 0, 0, time.UTC)
 	e := []Entry{{Name: "q", Task: "t", Schedule: MustCrontab(CrontabSpec{Minute: "*/15"}, nil), Priority: 5}}
 	b, _ := New(br, e, WithLogger(quiet))
-	srv.Do(t, "HSET", b.lastKey, "q", now.Add(-48*time.Hour).UnixMilli())
+	srv.Do(t, "HSET", "celeriac.beat.default.last", "q", now.Add(-48*time.Hour).UnixMilli())
 	tok, _, _ := b.tryAcquire(ctx)
 	b.loadState(ctx)
 	if _, err := b.tick(ctx, tok, now); err != nil {

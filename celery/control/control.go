@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
@@ -39,7 +37,7 @@ type Clock interface {
 // A Control is safe for concurrent use: every broadcast that wants replies
 // uses a reply queue of its own.
 type Control struct {
-	broker *celery.Broker
+	broker celery.Mailbox
 	o      options
 }
 
@@ -60,7 +58,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 
 // New returns a control client on broker. The broker stays owned by the
 // caller.
-func New(broker *celery.Broker, opts ...Option) *Control {
+func New(broker celery.Mailbox, opts ...Option) *Control {
 	o := options{logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
@@ -116,13 +114,6 @@ func (c *Control) Broadcast(ctx context.Context, req Request) ([]Reply, error) {
 	if limit == 0 && len(req.Destination) > 0 {
 		limit = len(req.Destination)
 	}
-	conn, err := c.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("control: redis connection: %w", err)
-	}
-	defer conn.Close()
-
-	prefix := c.broker.KeyPrefix()
 	body := map[string]any{
 		"method":      req.Method,
 		"arguments":   orEmpty(req.Arguments),
@@ -141,23 +132,23 @@ func (c *Control) Broadcast(ctx context.Context, req Request) ([]Reply, error) {
 		}
 		body["matcher"] = m
 	}
-	var oid, ticket, replyQueue, bindKey, member string
+	var oid, ticket, replyQueue string
 	if req.Reply {
 		oid, ticket = uuid.NewString(), uuid.NewString()
 		replyQueue = oid + "." + kombu.ReplyExchange
-		bindKey = prefix + kombu.BindingKey(kombu.ReplyExchange)
-		member = kombu.BindingMember(oid, "", replyQueue)
 		body["ticket"] = ticket
 		body["reply_to"] = map[string]any{"exchange": kombu.ReplyExchange, "routing_key": oid}
 		// Declare the reply queue before anyone can answer (Mailbox._publish
 		// maybe_declare).
-		if _, err := redis.DoContext(conn, ctx, "SADD", bindKey, member); err != nil {
+		if err := c.broker.DeclareBinding(ctx, kombu.ReplyExchange, oid, replyQueue); err != nil {
 			return nil, fmt.Errorf("control: declare reply queue: %w", err)
 		}
 		defer func() {
+			// Remove the reply binding and lists (kombu virtual
+			// after_reply_message_received).
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			c.cleanup(cctx, replyQueue, bindKey, member)
+			c.broker.DeleteQueue(cctx, replyQueue, kombu.ReplyExchange, oid)
 		}()
 	}
 	raw, err := pyjson.Encode(body)
@@ -178,28 +169,21 @@ func (c *Control) Broadcast(ctx context.Context, req Request) ([]Reply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	channel := prefix + kombu.FanoutChannel(c.broker.DB(), kombu.PidboxExchange, "")
-	if _, err := redis.DoContext(conn, ctx, "PUBLISH", channel, msg); err != nil {
+	if err := c.broker.Broadcast(ctx, kombu.PidboxExchange, celery.BroadcastMessage{Body: msg}); err != nil {
 		return nil, fmt.Errorf("control: publish %s: %w", req.Method, err)
 	}
 	if !req.Reply {
 		return nil, nil
 	}
-	return c.collect(ctx, conn, prefix+replyQueue, ticket, limit, time.Now().Add(timeout))
+	return c.collect(ctx, replyQueue, ticket, limit, time.Now().Add(timeout))
 }
 
-// collect BRPOPs the reply queue's buckets until limit replies with our
-// ticket arrived or the deadline passed (Mailbox._collect), and returns
-// the replies it has, with the error if one ended it early.
+// collect takes replies from the reply queue until limit replies with
+// our ticket arrived or the deadline passed (Mailbox._collect), and
+// returns the replies it has, with the error if one ended it early.
 //
-// Each BRPOP blocks at most collectBlock, with an explicit read timeout
-// just above it, so a timeout longer than the connection's read timeout
-// (30 s) still works, and ctx is checked between them.
-func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket string, limit int, deadline time.Time) ([]Reply, error) {
-	var keys []any
-	for _, s := range c.broker.PrioritySteps() {
-		keys = append(keys, kombu.QueueKey(queue, s))
-	}
+// Each wait blocks at most collectBlock, and ctx is checked between them.
+func (c *Control) collect(ctx context.Context, queue, ticket string, limit int, deadline time.Time) ([]Reply, error) {
 	var out []Reply
 	for limit <= 0 || len(out) < limit {
 		if err := ctx.Err(); err != nil {
@@ -209,20 +193,14 @@ func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket st
 		if left <= 0 {
 			break
 		}
-		// Redis ≥ 6 takes a fractional BRPOP timeout.
-		block := min(left, collectBlock)
-		secs := strconv.FormatFloat(max(block.Seconds(), 0.01), 'f', 3, 64)
-		reply, err := redis.ByteSlices(redis.DoWithTimeout(conn, block+collectSlack, "BRPOP", append(slices.Clone(keys), secs)...))
-		if errors.Is(err, redis.ErrNil) {
-			continue
-		}
+		raw, err := c.broker.Pop(ctx, queue, min(left, collectBlock))
 		if err != nil {
 			return out, fmt.Errorf("control: collect replies: %w", err)
 		}
-		if len(reply) != 2 {
+		if raw == nil {
 			continue
 		}
-		env, err := kombu.ParseEnvelope(reply[1])
+		env, err := kombu.ParseEnvelope(raw)
 		if err != nil {
 			c.o.logger.Warn("control: malformed reply", "error", err)
 			continue
@@ -249,32 +227,8 @@ func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket st
 	return out, nil
 }
 
-// collectBlock bounds one BRPOP of collect; collectSlack is how much
-// longer than that the client waits for Redis' answer.
-const (
-	collectBlock = time.Second
-	collectSlack = 5 * time.Second
-)
-
-// cleanup removes the reply binding and the reply lists (kombu virtual
-// after_reply_message_received).
-func (c *Control) cleanup(ctx context.Context, queue, bindKey, member string) {
-	conn, err := c.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	args := []any{}
-	for _, s := range c.broker.PrioritySteps() {
-		args = append(args, c.broker.KeyPrefix()+kombu.QueueKey(queue, s))
-	}
-	conn.Send("SREM", bindKey, member)
-	conn.Send("DEL", args...)
-	if err := conn.Flush(); err == nil {
-		conn.Receive()
-		conn.Receive()
-	}
-}
+// collectBlock bounds one wait of collect.
+const collectBlock = time.Second
 
 func orEmpty(m map[string]any) map[string]any {
 	if m == nil {

@@ -26,7 +26,7 @@ func TestBroadcastToGoWorker(t *testing.T) {
 	}
 	defer client.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, client.Broker().Pool())
+	builtin.Register(mux, client.Broker())
 	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithHostname("go@ctl"), worker.WithConcurrency(1))
 	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -75,8 +75,7 @@ func TestBroadcastToGoWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Reply queue and binding are cleaned up.
-	conn := client.Broker().Pool().Get()
-	defer conn.Close()
+	conn := srv.Dial(t)
 	if n, _ := conn.Do("SCARD", "_kombu.binding.reply.celery.pidbox"); n.(int64) != 0 {
 		t.Errorf("reply bindings left: %v", n)
 	}

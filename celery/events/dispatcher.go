@@ -10,10 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -28,7 +28,7 @@ import (
 // A Dispatcher is safe for concurrent use. Close (or Flush) waits until
 // every queued event was published.
 type Dispatcher struct {
-	broker   *celery.Broker
+	broker   celery.Broadcaster
 	hostname string
 	clock    *Clock
 	pid      int
@@ -37,11 +37,10 @@ type Dispatcher struct {
 	taskOn   atomic.Bool
 	conn     rconn.State // logs lost/restored once per outage
 
-	mu       sync.Mutex
-	pending  []queued
-	flushing bool
-	idle     *sync.Cond // signalled when a flush round ends
-	closed   bool
+	// mu orders events: each is stamped (Build: Lamport clock) and queued
+	// under it, so that a batch carries increasing clocks.
+	mu      sync.Mutex
+	flusher *batch.Flusher[queued]
 }
 
 // DispatcherOption configures a Dispatcher.
@@ -62,7 +61,7 @@ func WithDispatcherLogger(l *slog.Logger) DispatcherOption {
 
 // NewDispatcher returns a dispatcher sending as node hostname on broker.
 // The broker stays owned by the caller.
-func NewDispatcher(broker *celery.Broker, hostname string, opts ...DispatcherOption) *Dispatcher {
+func NewDispatcher(broker celery.Broadcaster, hostname string, opts ...DispatcherOption) *Dispatcher {
 	d := &Dispatcher{broker: broker, hostname: hostname, pid: os.Getpid(), logger: slog.Default(), now: time.Now}
 	d.taskOn.Store(true)
 	for _, o := range opts {
@@ -71,7 +70,7 @@ func NewDispatcher(broker *celery.Broker, hostname string, opts ...DispatcherOpt
 	if d.clock == nil {
 		d.clock = &Clock{}
 	}
-	d.idle = sync.NewCond(&d.mu)
+	d.flusher = batch.New(dispatchFlushTimeout, d.flush)
 	d.conn.Name, d.conn.Logger = "event dispatcher", d.logger
 	return d
 }
@@ -147,10 +146,7 @@ func (d *Dispatcher) Emit(ev Typed) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return
-	}
-	d.enqueue(queued{ev.EventType(), d.stamp(ev)})
+	d.flusher.Enqueue(queued{ev.EventType(), d.stamp(ev)})
 }
 
 // Send queues an event of eventType with fields given as a map, for
@@ -163,20 +159,7 @@ func (d *Dispatcher) Send(eventType string, fields map[string]any) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return
-	}
-	d.enqueue(queued{eventType, d.Build(eventType, fields)})
-}
-
-// enqueue adds q to the pending events and starts a flush if none runs;
-// d.mu must be held.
-func (d *Dispatcher) enqueue(q queued) {
-	d.pending = append(d.pending, q)
-	if !d.flushing {
-		d.flushing = true
-		go d.flushLoop()
-	}
+	d.flusher.Enqueue(queued{eventType, d.Build(eventType, fields)})
 }
 
 // queued is one event waiting to be published: its type and its body (an
@@ -189,45 +172,27 @@ type queued struct {
 // groupOf is an event type's group: "task" or "worker".
 func groupOf(eventType string) string { g, _, _ := strings.Cut(eventType, "-"); return g }
 
-// flushLoop publishes pending events until none are left.
-func (d *Dispatcher) flushLoop() {
-	for {
-		d.mu.Lock()
-		batch := d.pending
-		d.pending = nil
-		if len(batch) == 0 {
-			d.flushing = false
-			d.idle.Broadcast()
-			d.mu.Unlock()
-			return
-		}
-		d.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := d.publish(ctx, batch); err != nil {
-			// One line per outage, not one per heartbeat.
-			d.conn.Lost(err, "dropped_events", len(batch))
-		} else {
-			d.conn.Up()
-		}
-		cancel()
+// dispatchFlushTimeout bounds one batch of events.
+const dispatchFlushTimeout = 10 * time.Second
+
+// flush publishes one batch of queued events. A failure is logged once
+// per outage, not once per heartbeat; the events are dropped.
+func (d *Dispatcher) flush(ctx context.Context, batch []queued) error {
+	err := d.publish(ctx, batch)
+	if err != nil {
+		d.conn.Lost(err, "dropped_events", len(batch))
+	} else {
+		d.conn.Up()
 	}
+	return err
 }
 
 // Flush waits until every queued event was published (or failed).
-func (d *Dispatcher) Flush() {
-	d.mu.Lock()
-	for d.flushing {
-		d.idle.Wait()
-	}
-	d.mu.Unlock()
-}
+func (d *Dispatcher) Flush() { d.flusher.Wait() }
 
 // Close flushes and stops accepting events.
 func (d *Dispatcher) Close() error {
-	d.Flush()
-	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
+	d.flusher.Close()
 	return nil
 }
 
@@ -278,30 +243,15 @@ func group(batch []queued) []message {
 
 func (d *Dispatcher) publish(ctx context.Context, batch []queued) error {
 	msgs := group(batch)
-	conn, err := d.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	for _, m := range msgs {
+	out := make([]celery.BroadcastMessage, len(msgs))
+	for i, m := range msgs {
 		raw, err := d.envelope(m)
 		if err != nil {
 			return err
 		}
-		ch := d.broker.KeyPrefix() + kombu.FanoutChannel(d.broker.DB(), Exchange, m.routingKey)
-		if err := conn.Send("PUBLISH", ch, raw); err != nil {
-			return err
-		}
+		out[i] = celery.BroadcastMessage{RoutingKey: m.routingKey, Body: raw}
 	}
-	if err := conn.Flush(); err != nil {
-		return err
-	}
-	for range msgs {
-		if _, err := conn.Receive(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.broker.Broadcast(ctx, Exchange, out...)
 }
 
 func (d *Dispatcher) envelope(m message) ([]byte, error) {
@@ -327,13 +277,7 @@ func (d *Dispatcher) Publish(ctx context.Context, routingKey string, body any) e
 	if err != nil {
 		return err
 	}
-	conn, err := d.broker.Pool().GetContext(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_, err = redis.DoContext(conn, ctx, "PUBLISH", d.broker.KeyPrefix()+kombu.FanoutChannel(d.broker.DB(), Exchange, routingKey), raw)
-	return err
+	return d.broker.Broadcast(ctx, Exchange, celery.BroadcastMessage{RoutingKey: routingKey, Body: raw})
 }
 
 // TaskSent sends the task-sent event of a message a client published. Its

@@ -102,7 +102,7 @@ func TestDispatchReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A client with the dispatcher as its sent hook: task_send_sent_event.
-	backend := celery.NewBackendFromPool(broker.Pool())
+	backend := celery.NewBackendOn(broker)
 	defer backend.Close()
 	client := celery.NewClientFrom(broker, backend, celery.WithSentHook(d.TaskSent))
 	sent, err := client.SendTask(ctx, "tasks.add", celery.Args(2, 2), celery.Queue("q1"))

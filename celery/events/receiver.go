@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -20,7 +18,7 @@ import (
 // EventReceiver): PSUBSCRIBE /{db}.celeryev/<pattern>, single and list
 // bodies, local_received added, Lamport clock merged.
 type Receiver struct {
-	broker  *celery.Broker
+	broker  celery.Broadcaster
 	pattern string
 	clock   *Clock
 	logger  *slog.Logger
@@ -48,7 +46,7 @@ func WithReceiverLogger(l *slog.Logger) ReceiverOption { return func(r *Receiver
 func WithOnReady(f func(context.Context)) ReceiverOption { return func(r *Receiver) { r.onReady = f } }
 
 // NewReceiver returns a receiver on broker (owned by the caller).
-func NewReceiver(broker *celery.Broker, opts ...ReceiverOption) *Receiver {
+func NewReceiver(broker celery.Broadcaster, opts ...ReceiverOption) *Receiver {
 	r := &Receiver{broker: broker, pattern: "*", logger: slog.Default()}
 	for _, o := range opts {
 		o(r)
@@ -61,7 +59,12 @@ func NewReceiver(broker *celery.Broker, opts ...ReceiverOption) *Receiver {
 
 // Channel returns the PSUBSCRIBE pattern.
 func (r *Receiver) Channel() string {
-	return r.broker.KeyPrefix() + kombu.FanoutChannel(r.broker.DB(), Exchange, r.pattern)
+	if b, ok := r.broker.(interface {
+		BroadcastChannel(exchange, routingKey string) string
+	}); ok {
+		return b.BroadcastChannel(Exchange, r.pattern)
+	}
+	return ""
 }
 
 // Run delivers events to handle until ctx ends; it returns nil then.
@@ -102,48 +105,33 @@ func (r *Receiver) Run(ctx context.Context, handle func(Typed)) error {
 }
 
 func (r *Receiver) session(ctx context.Context, handle func(Typed), up func()) error {
-	psc, done, err := rconn.PubSub(ctx, r.broker.Pool())
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := psc.PSubscribe(r.Channel()); err != nil {
-		return err
-	}
-	for {
-		switch m := psc.ReceiveWithTimeout(0).(type) { // no deadline: idle is fine
-		case error:
-			return m
-		case redis.Subscription:
-			if m.Kind == "psubscribe" {
-				up()
-				if r.onReady != nil {
-					r.onReady(ctx)
-				}
-			}
-		case redis.Message:
-			evs, err := Decode(m.Data)
-			if err != nil {
-				r.logger.Warn("undecodable event", "error", err)
-				continue
-			}
-			now := float64(time.Now().UnixMicro()) / 1e6
-			for _, e := range evs {
-				if e.Type() == TaskSent {
-					// A number as the decoder gives them, so Parse takes it.
-					e["clock"] = json.Number(strconv.FormatInt(r.clock.Forward(), 10))
-				} else if c, ok := e.Int("clock"); ok {
-					r.clock.Adjust(c)
-				}
-				e["local_received"] = now
-				t, err := Parse(e)
-				if err != nil {
-					r.logger.Warn("malformed event", "type", e.Type(), "hostname", e.Hostname(), "error", err)
-				}
-				handle(t)
-			}
+	return r.broker.Subscribe(ctx, Exchange, r.pattern, func() {
+		up()
+		if r.onReady != nil {
+			r.onReady(ctx)
 		}
-	}
+	}, func(body []byte) {
+		evs, err := Decode(body)
+		if err != nil {
+			r.logger.Warn("undecodable event", "error", err)
+			return
+		}
+		now := float64(time.Now().UnixMicro()) / 1e6
+		for _, e := range evs {
+			if e.Type() == TaskSent {
+				// A number as the decoder gives them, so Parse takes it.
+				e["clock"] = json.Number(strconv.FormatInt(r.clock.Forward(), 10))
+			} else if c, ok := e.Int("clock"); ok {
+				r.clock.Adjust(c)
+			}
+			e["local_received"] = now
+			t, err := Parse(e)
+			if err != nil {
+				r.logger.Warn("malformed event", "type", e.Type(), "hostname", e.Hostname(), "error", err)
+			}
+			handle(t)
+		}
+	})
 }
 
 // Decode parses an event message (a kombu envelope whose body is one

@@ -229,14 +229,13 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	var backend *celery.Backend
 	if backendURL == brokerURL {
 		// The broker URL serves results too, its ?global_keyprefix= included.
-		cfg, _ := rconn.ParseURL(brokerURL) // parsed by NewBroker above
-		backend = celery.NewBackendFromPool(broker.Pool(), append([]celery.BackendOption{celery.WithResultKeyPrefix(cfg.KeyPrefix)}, backendOpts...)...)
+		backend = celery.NewBackendOn(broker, backendOpts...)
 	} else if backend, err = celery.NewBackend(backendURL, backendOpts...); err != nil {
 		return err
 	}
 	defer backend.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker.Pool(), builtin.WithMaxSleep(f.maxDuration))
+	builtin.Register(mux, broker, builtin.WithMaxSleep(f.maxDuration))
 	var opts []worker.Option
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))

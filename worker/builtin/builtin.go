@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/worker"
 )
@@ -62,9 +60,16 @@ func WithMaxSleep(d time.Duration) Option { return func(o *options) { o.maxSleep
 // no bound.
 func WithMaxResultBytes(n int) Option { return func(o *options) { o.maxResult = n } }
 
-// Register adds the built-in tasks to mux. pool is the broker's Redis,
-// used by tasks.flaky for its counter (under FlakyKeyPrefix).
-func Register(mux *worker.ServeMux, pool *redis.Pool, opts ...Option) {
+// Counter keeps tasks.flaky's attempt counters: Incr adds one to the
+// counter key, which expires ttl after its last increment, and returns
+// its new value. *celery.Broker implements it on the broker's Redis.
+type Counter interface {
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+}
+
+// Register adds the built-in tasks to mux. counter keeps tasks.flaky's
+// counters (under FlakyKeyPrefix); usually the broker.
+func Register(mux *worker.ServeMux, counter Counter, opts ...Option) {
 	o := &options{maxSleep: DefaultMaxSleep, maxResult: DefaultMaxResultBytes}
 	for _, opt := range opts {
 		opt(o)
@@ -91,27 +96,14 @@ func Register(mux *worker.ServeMux, pool *redis.Pool, opts ...Option) {
 		return []any{t.Args, t.Kwargs}, nil
 	})))
 	mux.Handle("tasks.flaky", worker.Func(func(ctx context.Context, key string, failures int) (int, error) {
-		c, err := pool.GetContext(ctx)
+		n, err := counter.Incr(ctx, FlakyKeyPrefix+key, time.Hour)
 		if err != nil {
-			return 0, err
-		}
-		defer c.Close()
-		counter := FlakyKeyPrefix + key
-		c.Send("MULTI")
-		c.Send("INCR", counter)
-		c.Send("EXPIRE", counter, 3600)
-		vals, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
-		if err != nil {
-			return 0, err
-		}
-		n, err := redis.Int(vals[0], nil)
-		if err != nil { // an error inside EXEC
 			return 0, fmt.Errorf("flaky %s: %w", key, err)
 		}
-		if n <= failures {
+		if n <= int64(failures) {
 			return 0, worker.Retry(fmt.Errorf("flaky %s: attempt %d of %d failing", key, n, failures), worker.In(200*time.Millisecond), worker.WithMaxRetries(failures+5))
 		}
-		return n, nil
+		return int(n), nil
 	}, "key", "failures"))
 }
 

@@ -1,4 +1,4 @@
-package beat
+package celery
 
 // Redis keys (all under the broker's key prefix; <name> is the Beat's
 // name, WithName):
@@ -6,7 +6,7 @@ package beat
 //	celeriac.beat.<name>.lock   string: the leader's token "<fence>:<id>", with a lease (PX)
 //	celeriac.beat.<name>.fence  string: counter the fencing numbers come from (INCR)
 //	celeriac.beat.<name>.last   hash: entry name -> last due time handled (unix ms)
-const keyBase = "celeriac.beat."
+const beatKeyBase = "celeriac.beat."
 
 // acquireScript takes the lock when it is free.
 //

@@ -1,0 +1,166 @@
+package celery
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// This file is the seam between celeriac and a broker or a result
+// backend: small interfaces, composed into Transport and ResultBackend.
+// Broker (kombu's Redis transport) and Backend (Celery's Redis result
+// backend) implement them; the worker, the client, remote control,
+// events and beat use them. They follow kombu's Transport/Channel
+// (publish to an exchange with a routing key, consume with a prefetch
+// window, ack/reject/requeue, fanout exchanges, queue declaration), so a
+// transport with native acknowledgements and exchanges (AMQP) fits
+// behind them as well as Redis' emulation of them.
+
+// Publisher sends task messages to a queue, or through an exchange to
+// the queues bound to it.
+type Publisher interface {
+	// PublishOne sends one message, sharing a round trip with concurrent
+	// callers.
+	PublishOne(ctx context.Context, pub Publishing) error
+	// PublishBatch sends several messages at once, all or none.
+	PublishBatch(ctx context.Context, pubs []Publishing) error
+}
+
+// Broadcaster sends to and listens on fanout exchanges (remote control,
+// events): a message reaches whoever listens at that moment.
+type Broadcaster interface {
+	// Broadcast publishes msgs to exchange.
+	Broadcast(ctx context.Context, exchange string, msgs ...BroadcastMessage) error
+	// Subscribe delivers the bodies of exchange's messages whose routing
+	// key matches pattern to handle, until ctx ends (nil) or the
+	// connection fails (its error); ready is called once listening.
+	Subscribe(ctx context.Context, exchange, pattern string, ready func(), handle func(body []byte)) error
+}
+
+// Mailbox is what remote control needs beyond Broadcaster: reply queues
+// bound to the reply exchange, replies sent to them and collected
+// (kombu's pidbox Mailbox).
+type Mailbox interface {
+	Broadcaster
+	// DeclareBinding binds queue to exchange with routingKey.
+	DeclareBinding(ctx context.Context, exchange, routingKey, queue string) error
+	// DeleteQueue unbinds queue and drops what is left in it.
+	DeleteQueue(ctx context.Context, queue, exchange, routingKey string) error
+	// PublishReply sends a reply to the queues bound to exchange with
+	// exactly routingKey.
+	PublishReply(ctx context.Context, exchange, routingKey string, body []byte) error
+	// Pop takes one message from queue without acknowledgement, waiting
+	// up to wait; nil when none came.
+	Pop(ctx context.Context, queue string, wait time.Duration) ([]byte, error)
+}
+
+// Receiver takes deliveries from a set of queues (one consuming
+// goroutine; see Consumer). A delivery stays unacknowledged until a
+// Settler acknowledges, rejects or requeues it.
+type Receiver interface {
+	// ReceiveBatch blocks until at least one message arrives (or ctx
+	// ends) and returns up to max of them: the prefetch window's room.
+	ReceiveBatch(ctx context.Context, max int) ([]*Delivery, error)
+	// Wake makes a blocked ReceiveBatch look at its context now; safe
+	// from any goroutine.
+	Wake(ctx context.Context) error
+	Queues() []string
+	SetQueues(queues []string)
+	// SetMaxMessageSize bounds a message's size (0: none); a longer one
+	// comes as a delivery whose Err wraps ErrMessageTooLarge.
+	SetMaxMessageSize(n int)
+	Close() error
+}
+
+// Settler ends deliveries. Each method keeps the transport's own
+// ordering (Redis: an ack never overtakes the delivery's record in
+// unacked), so callers never settle by hand.
+type Settler interface {
+	// Ack acknowledges deliveries; one the transport gave back to its
+	// queue already is reported with ErrNotRecorded.
+	Ack(ctx context.Context, ds ...*Delivery) error
+	// Reject drops a delivery, or with requeue puts it at the back of
+	// its queue.
+	Reject(ctx context.Context, d *Delivery, requeue bool) error
+	// Requeue puts deliveries back at the front of their queues, the
+	// first one served first, and returns how many it put back.
+	Requeue(ctx context.Context, ds ...*Delivery) (int, error)
+	// RestoreVisible puts back the deliveries of dead consumers (Redis'
+	// visibility timeout; a transport with native acks has none: 0).
+	RestoreVisible(ctx context.Context) (int, error)
+}
+
+// QueueAdmin inspects and empties queues.
+type QueueAdmin interface {
+	// ValidateQueue refuses a name that cannot be a queue.
+	ValidateQueue(name string) error
+	// QueueLength returns the number of messages waiting in queue.
+	QueueLength(ctx context.Context, queue string) (int, error)
+	// Purge deletes the messages waiting in queue and returns how many.
+	Purge(ctx context.Context, queue string) (int, error)
+}
+
+// Transport is a broker: everything the worker, the client, remote
+// control and events need of it. Broker implements it on Redis.
+type Transport interface {
+	Publisher
+	Mailbox
+	Settler
+	QueueAdmin
+	// Consume returns a receiver of queues.
+	Consume(queues ...string) Receiver
+	// VirtualHost names the broker's namespace (Redis: the database
+	// number), as remote control's stats report it.
+	VirtualHost() string
+	// Reconnects counts the consumer connections restored after a loss.
+	Reconnects() int64
+	// Ping checks that the broker answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// ChordBackend keeps the state of chords and saved groups.
+type ChordBackend interface {
+	// SetChordSize records the number of header tasks of chord gid.
+	SetChordSize(ctx context.Context, gid string, n int) error
+	// ChordPartReturn records a header task's outcome; it returns a
+	// claim when this was the last one (the caller applies the body).
+	ChordPartReturn(ctx context.Context, gid string, index *int, taskID string, state State, result any) (*ChordClaim, error)
+	// SaveGroup stores the member ids of group id (GroupResult.save).
+	SaveGroup(ctx context.Context, id string, taskIDs []string) error
+	// GroupMembers returns the member ids saved for group id
+	// (ErrGroupNotFound when none are).
+	GroupMembers(ctx context.Context, id string) ([]string, error)
+}
+
+// ResultBackend stores and reads task results. Backend implements it on
+// Redis.
+type ResultBackend interface {
+	// Store writes meta unless a SUCCESS is stored already; it reports
+	// whether it wrote it.
+	Store(ctx context.Context, meta *ResultMeta) (bool, error)
+	// StoreRaw is Store for an encoded meta.
+	StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error)
+	// GetMax returns the stored meta (PENDING when none), at most limit
+	// bytes of it (0: no limit; over it, a *ResultTooLargeError).
+	GetMax(ctx context.Context, taskID string, limit int) (*ResultMeta, error)
+	// WatchMax waits for a ready state, calling onState (when not nil)
+	// with each state on the way, with GetMax's limit.
+	WatchMax(ctx context.Context, taskID string, limit int, onState func(*ResultMeta)) (*ResultMeta, error)
+	// Forget deletes a task's result.
+	Forget(ctx context.Context, taskID string) error
+	ChordBackend
+	Close() error
+}
+
+var (
+	_ Transport     = (*Broker)(nil)
+	_ ResultBackend = (*Backend)(nil)
+)
+
+// Consume returns a consumer of queues (Transport; NewConsumer returns
+// the concrete type).
+func (b *Broker) Consume(queues ...string) Receiver { return b.NewConsumer(queues...) }
+
+// VirtualHost returns the database number, kombu's virtual host on Redis.
+func (b *Broker) VirtualHost() string { return strconv.Itoa(b.db) }
