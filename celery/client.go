@@ -142,6 +142,7 @@ type sendOptions struct {
 	queue      string
 	exchange   string
 	routingKey string
+	err        error // from an invalid option, returned by SendTask
 }
 
 // Args sets the positional arguments.
@@ -201,7 +202,9 @@ func Shadow(name string) SendOption { return func(o *sendOptions) { o.msg.Shadow
 // IgnoreResult asks the worker not to store a result.
 func IgnoreResult() SendOption { return func(o *sendOptions) { o.msg.IgnoreResult = true } }
 
-// Compression compresses the body ("zlib"/"gzip" = application/x-gzip).
+// Compression compresses the body as kombu's compression= does: "zlib"
+// (or "gzip": application/x-gzip), "brotli", "lzma" (or "xz": the .xz
+// container), "zstd", or a MIME type. bzip2 can be read but not written.
 func Compression(name string) SendOption { return func(o *sendOptions) { o.msg.Compression = name } }
 
 // Link adds success callbacks.
@@ -237,6 +240,12 @@ func WithMessage(fn func(*Message)) SendOption { return func(o *sendOptions) { f
 // defaults as Python's send_task does (spec §3.5), and returns it with the
 // destination queue or exchange.
 func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publishing) {
+	m, pub, _ := c.buildMessage(name, opts...)
+	return m, pub
+}
+
+// buildMessage is BuildMessage that also returns an invalid option's error.
+func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publishing, error) {
 	var o sendOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -280,13 +289,16 @@ func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publis
 		pub.Queue = q
 		m.Properties.DeliveryInfo = DeliveryInfo{Exchange: "", RoutingKey: q}
 	}
-	return &m, pub
+	return &m, pub, o.err
 }
 
 // SendTask publishes task name with opts and returns its AsyncResult,
 // as Python's app.send_task.
 func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) (*AsyncResult, error) {
-	m, pub := c.BuildMessage(name, opts...)
+	m, pub, err := c.buildMessage(name, opts...)
+	if err != nil {
+		return nil, err
+	}
 	body, err := EncodeMessage(m)
 	if err != nil {
 		return nil, err

@@ -8,16 +8,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
 // Content types (kombu serialization.py; spec §3.6).
 const (
-	ContentTypeJSON   = "application/json"
-	ContentTypePickle = "application/x-python-serialize"
-	ContentTypeYAML   = "application/x-yaml"
-	ContentTypeMsgpk  = "application/x-msgpack"
+	ContentTypeJSON   = codec.JSON
+	ContentTypePickle = codec.Pickle
+	ContentTypeYAML   = codec.YAML
+	ContentTypeMsgpk  = codec.Msgpack
 )
 
 // ErrMalformedMessage wraps every reason a message cannot be decoded. A
@@ -121,23 +122,43 @@ func AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	if m.ID == "" || m.Task == "" {
 		return nil, fmt.Errorf("celery: encode message: task name and id are required")
 	}
-	body, err := appendBody(make([]byte, 0, 128), m)
+	ct := m.ContentType
+	if ct == "" {
+		ct = ContentTypeJSON
+	}
+	var body []byte
+	var err error
+	if ct == ContentTypeJSON && m.Protocol != 1 {
+		body, err = appendBody(make([]byte, 0, 128), m)
+	} else {
+		body, err = encodeBody(m)
+	}
 	if err != nil {
 		return nil, err
 	}
+	compression := ""
 	if m.Compression != "" {
-		if body, err = kombu.Compress(m.Compression, body); err != nil {
+		var ok bool
+		if compression, ok = kombu.CompressionType(m.Compression); !ok {
+			compression = m.Compression
+		}
+		if body, err = kombu.Compress(compression, body); err != nil {
 			return nil, fmt.Errorf("celery: encode message: %w", err)
 		}
 	}
-	headers, err := appendHeaders(make([]byte, 0, 512), m)
+	var headers []byte
+	if m.Protocol == 1 {
+		headers, err = appendHeadersV1(make([]byte, 0, 64), m, compression)
+	} else {
+		headers, err = appendHeaders(make([]byte, 0, 512), m, compression)
+	}
 	if err != nil {
 		return nil, err
 	}
 	env := kombu.Envelope{
 		Body:            body,
-		ContentType:     ContentTypeJSON,
-		ContentEncoding: "utf-8",
+		ContentType:     ct,
+		ContentEncoding: codec.ContentEncoding(ct),
 		RawHeaders:      headers,
 		Properties:      m.Properties,
 	}
@@ -200,7 +221,7 @@ func appendSigs(dst []byte, sigs []Signature) ([]byte, error) {
 	return out, nil
 }
 
-func appendHeaders(dst []byte, m *Message) ([]byte, error) {
+func appendHeaders(dst []byte, m *Message, compression string) ([]byte, error) {
 	str := func(key, val string) {
 		dst = append(dst, `"`+key+`": `...)
 		dst = kombu.AppendString(dst, val)
@@ -285,9 +306,9 @@ func appendHeaders(dst []byte, m *Message) ([]byte, error) {
 	} else if dst, err = pyjson.AppendEncode(dst, m.Stamps); err != nil {
 		return nil, fmt.Errorf("celery: encode stamps: %w", err)
 	}
-	if m.Compression != "" {
+	if compression != "" {
 		dst = append(dst, `, "compression": `...)
-		dst = kombu.AppendString(dst, compressionMIME(m.Compression))
+		dst = kombu.AppendString(dst, compression)
 	}
 	for k, v := range m.Headers {
 		if knownHeaders[k] {
@@ -301,16 +322,6 @@ func appendHeaders(dst []byte, m *Message) ([]byte, error) {
 		}
 	}
 	return append(dst, '}'), nil
-}
-
-func compressionMIME(name string) string {
-	switch name {
-	case "gzip", "zlib":
-		return kombu.CompressionZlib
-	case "bzip2", "bz2":
-		return kombu.CompressionBzip2
-	}
-	return name
 }
 
 func appendLimit(dst []byte, d time.Duration) []byte {
@@ -369,29 +380,21 @@ func DecodeMessage(raw []byte) (*Message, error) {
 	return DecodeEnvelope(env)
 }
 
-// DecodeEnvelope decodes a parsed envelope into a Message (see DecodeMessage).
+// DecodeEnvelope decodes a parsed envelope into a Message (see
+// DecodeMessage), accepting JSON only.
 func DecodeEnvelope(env *kombu.Envelope) (*Message, error) {
+	return DecodeEnvelopeWith(env, DecodeOptions{})
+}
+
+// DecodeEnvelopeWith is DecodeEnvelope for a consumer that accepts the
+// content types in opts.Accept (JSON, msgpack, YAML) and bounds the body
+// after decompression to opts.MaxSize. A content type not accepted wraps
+// ErrContentType; a body inflating past the bound wraps ErrMessageTooLarge.
+func DecodeEnvelopeWith(env *kombu.Envelope, opts DecodeOptions) (*Message, error) {
 	m := &Message{ContentType: env.ContentType, Properties: env.Properties}
-	switch env.ContentType {
-	case ContentTypeJSON, "":
-	default:
-		return nil, fmt.Errorf("%w: %q", ErrContentType, env.ContentType)
-	}
-	body := env.Body
-	switch c := env.Headers["compression"].(type) {
-	case nil:
-	case string:
-		m.Compression = c
-		var err error
-		if body, err = kombu.Decompress(c, body); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
-		}
-	default:
-		return nil, fmt.Errorf("%w: header \"compression\" has a wrong type", ErrMalformedMessage)
-	}
-	decoded, err := pyjson.Decode(body)
+	decoded, err := decodeBody(env, m, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+		return nil, err
 	}
 	h := env.Headers
 	if _, v2 := h["task"]; v2 {
