@@ -128,7 +128,7 @@ func bodyV1(m *Message) (map[string]any, error) {
 		"group": group, "group_index": groupIdx, "retries": m.Retries, "eta": eta, "expires": expires,
 		"utc": true, "callbacks": emb["callbacks"], "errbacks": emb["errbacks"],
 		"timelimit": []any{limitJSON(m.Hard), limitJSON(m.Soft)},
-		"taskset": group, "chord": emb["chord"],
+		"taskset":   group, "chord": emb["chord"],
 	}, nil
 }
 
