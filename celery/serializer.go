@@ -124,11 +124,21 @@ func bodyV1(m *Message) (map[string]any, error) {
 	}
 	emb := m.Embed.Map()
 	return map[string]any{
-		"task": m.Task, "id": m.ID, "args": argsOrEmpty(m.Args), "kwargs": kwargsOrEmpty(m.Kwargs),
-		"group": group, "group_index": groupIdx, "retries": m.Retries, "eta": eta, "expires": expires,
-		"utc": true, "callbacks": emb["callbacks"], "errbacks": emb["errbacks"],
-		"timelimit": []any{limitJSON(m.Hard), limitJSON(m.Soft)},
-		"taskset":   group, "chord": emb["chord"],
+		"task":        m.Task,
+		"id":          m.ID,
+		"args":        argsOrEmpty(m.Args),
+		"kwargs":      kwargsOrEmpty(m.Kwargs),
+		"group":       group,
+		"group_index": groupIdx,
+		"retries":     m.Retries,
+		"eta":         eta,
+		"expires":     expires,
+		"utc":         true,
+		"callbacks":   emb["callbacks"],
+		"errbacks":    emb["errbacks"],
+		"timelimit":   []any{limitJSON(m.Hard), limitJSON(m.Soft)},
+		"taskset":     group,
+		"chord":       emb["chord"],
 	}, nil
 }
 
@@ -212,7 +222,7 @@ func decodeResultPayload(raw []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return codec.Decode(codec.Sniff(raw), raw)
+	return codec.DecodeSniffed(raw)
 }
 
 // encodeResultPayload serializes a result meta in contentType and

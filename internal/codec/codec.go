@@ -97,8 +97,9 @@ func Decode(contentType string, data []byte) (any, error) {
 
 // Sniff guesses the serializer of a stored value that carries no content
 // type (a result in the backend): a msgpack map starts with a byte in
-// 0x80-0x8f or 0xde-0xdf, JSON with '{' (after spaces), and anything else
-// is read as YAML.
+// 0x80-0x8f or 0xde-0xdf, JSON with '{' or '[' (after spaces), and
+// anything else is read as YAML (a YAML flow mapping may also start with
+// '{': DecodeSniffed falls back to YAML when JSON fails).
 func Sniff(data []byte) string {
 	if len(data) == 0 {
 		return JSON
@@ -108,10 +109,22 @@ func Sniff(data []byte) string {
 		return Msgpack
 	}
 	s := strings.TrimLeft(string(data[:min(len(data), 64)]), " \t\r\n")
-	if strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[") || strings.HasPrefix(s, `"`) {
+	if strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[") {
 		return JSON
 	}
 	return YAML
+}
+
+// DecodeSniffed decodes data in the format Sniff finds.
+func DecodeSniffed(data []byte) (any, error) {
+	ct := Sniff(data)
+	v, err := Decode(ct, data)
+	if err != nil && ct == JSON {
+		if y, yerr := Decode(YAML, data); yerr == nil {
+			return y, nil
+		}
+	}
+	return v, err
 }
 
 // Accept is a set of accepted content types (Celery's accept_content).

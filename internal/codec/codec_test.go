@@ -160,7 +160,7 @@ func TestAccept(t *testing.T) {
 }
 
 func TestSniff(t *testing.T) {
-	for in, want := range map[string]string{`{"status": "SUCCESS"}`: JSON, "\x85\xa6status": Msgpack, "\xde\x00\x10": Msgpack, "status: SUCCESS\n": YAML, "": JSON} {
+	for in, want := range map[string]string{`{"status": "SUCCESS"}`: JSON, "\x85\xa6status": Msgpack, "\xde\x00\x10": Msgpack, "status: SUCCESS\n": YAML, "\"status\": SUCCESS\n": YAML, "": JSON} {
 		if got := Sniff([]byte(in)); got != want {
 			t.Errorf("Sniff(%q) = %s, want %s", in, got, want)
 		}

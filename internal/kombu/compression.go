@@ -107,9 +107,10 @@ func DecompressLimit(name string, data []byte, limit int) ([]byte, error) {
 		}
 	case CompressionZstd:
 		// One goroutine-free decoder per message, its window bounded by
-		// the limit so that a hostile frame header cannot make it
-		// allocate more.
-		window := uint64(max(limit, 1<<20))
+		// the limit (but at least 8 MiB, zstd's usual window for large
+		// inputs) so that a hostile frame header cannot make it allocate
+		// more.
+		window := uint64(max(limit, 8<<20))
 		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(min(window, zstd.MaxWindowSize)), zstd.WithDecoderMaxMemory(uint64(limit)+1))
 		if err != nil {
@@ -126,7 +127,7 @@ func DecompressLimit(name string, data []byte, limit int) ([]byte, error) {
 	}
 	if err != nil {
 		if errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) {
-			return nil, fmt.Errorf("%w: %s: %w", ErrTooLarge, t, err)
+			return nil, fmt.Errorf("%w: %s body inflates past %d bytes (%w)", ErrTooLarge, t, limit, err)
 		}
 		return nil, fmt.Errorf("kombu: decompress %s: %w", t, err)
 	}

@@ -1,0 +1,185 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/pypeer"
+	"github.com/celeriac/celeriac/internal/pyjson"
+	"github.com/celeriac/celeriac/worker"
+)
+
+// codecCompressions are the compressions kombu 5.7 registers on Python
+// 3.11 with the pinned packages ("" = none).
+var codecCompressions = []string{"", "zlib", "bzip2", "brotli", "lzma", "zstd"}
+
+// codecArgs are echoed back by tasks.echo: every JSON-shaped type.
+func codecArgs(i int) []any {
+	return []any{i, "héllo ☃", 1.5, nil, true, []any{1, -2, 1 << 40}, map[string]any{"a": "b"}}
+}
+
+// wantEcho is tasks.echo's result for codecArgs(i) and kwargs, as plain
+// JSON values.
+func wantEcho(t *testing.T, i int, kw map[string]any) any {
+	t.Helper()
+	return plainJSON(t, []any{codecArgs(i), kw})
+}
+
+func plainJSON(t *testing.T, v any) any {
+	t.Helper()
+	raw, err := pyjson.Encode(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Python Celery 5.7 clients with task_serializer and result_serializer
+// msgpack or yaml, sending with every compression, get their results
+// from a Go worker (celeriac worker --accept-content json,msgpack,yaml
+// --result-serializer X) through AsyncResult.get(); the Go client reads
+// the same results.
+func TestCodecPythonClientGoWorker(t *testing.T) {
+	e := newEnv(t)
+	for _, ser := range []string{"msgpack", "yaml", "json"} {
+		t.Run(ser, func(t *testing.T) {
+			queue := "codec-" + ser
+			args := []string{"worker", "--broker", e.URL, "-Q", queue, "-c", "2", "-n", "codec-" + ser + "@%h",
+				"--accept-content", "json,msgpack,yaml", "--result-serializer", ser}
+			resultCompression := ""
+			if ser == "yaml" {
+				resultCompression = "zstd" // Celery 5.7's result_compression, both ways
+				args = append(args, "--result-compression", resultCompression)
+			}
+			startBinary(t, "worker ready", args...)
+			type item struct {
+				Name    string         `json:"name"`
+				Args    []any          `json:"args"`
+				Kwargs  map[string]any `json:"kwargs"`
+				Options map[string]any `json:"options"`
+			}
+			var items []item
+			for i, c := range codecCompressions {
+				opts := map[string]any{"queue": queue}
+				if c != "" {
+					opts["compression"] = c
+				}
+				items = append(items, item{"tasks.echo", codecArgs(i), map[string]any{"compression": c}, opts})
+			}
+			stdin, _ := json.Marshal(items)
+			cmd := pypeer.Cmd{BrokerURL: e.URL, Stdin: stdin, Env: []string{
+				"CELERIAC_TASK_SERIALIZER=" + ser, "CELERIAC_RESULT_SERIALIZER=" + ser,
+				"CELERIAC_ACCEPT_CONTENT=json,msgpack,yaml", "CELERIAC_RESULT_COMPRESSION=" + resultCompression,
+			}}
+			var got []struct {
+				ID     string `json:"id"`
+				State  string `json:"state"`
+				Result any    `json:"result"`
+			}
+			cmd.RunJSON(t, &got, "client.py", "send-get", "--timeout", "60")
+			if len(got) != len(items) {
+				t.Fatalf("got %d results for %d tasks", len(got), len(items))
+			}
+			ctx := ctxFor(t, time.Minute)
+			for i, r := range got {
+				want := wantEcho(t, i, items[i].Kwargs)
+				if r.State != "SUCCESS" || !cmp.Equal(r.Result, want) {
+					t.Errorf("%s/%q: Python got %s %v, want %v", ser, codecCompressions[i], r.State, r.Result, want)
+				}
+				var goGot any
+				if err := e.Client.AsyncResult(r.ID).Get(ctx, &goGot); err != nil || !cmp.Equal(plainJSON(t, goGot), want) {
+					t.Errorf("%s/%q: Go client got %v, %v", ser, codecCompressions[i], goGot, err)
+				}
+			}
+		})
+	}
+}
+
+// A Go client sends msgpack and YAML messages, with every compression it
+// can write and with protocol 1, to a Python Celery 5.7 worker that
+// accepts them; the results come back to the Go client and to Python's
+// AsyncResult.get().
+func TestCodecGoClientPythonWorker(t *testing.T) {
+	e := newEnv(t)
+	for _, ser := range []string{"msgpack", "yaml"} {
+		t.Run(ser, func(t *testing.T) {
+			queue := "codec-py-" + ser
+			env := []string{"CELERIAC_ACCEPT_CONTENT=json,msgpack,yaml", "CELERIAC_RESULT_SERIALIZER=" + ser}
+			pypeer.StartWorker(t, e.URL, pypeer.WithQueues(queue), pypeer.WithEnv(env...))
+			ctx := ctxFor(t, 2*time.Minute)
+			type sent struct {
+				id, label string
+				want      any
+			}
+			var all []sent
+			for i, c := range append(codecCompressions[:1:1], "zlib", "brotli", "lzma", "zstd") {
+				for _, proto := range []int{2, 1} {
+					kw := map[string]any{"compression": c, "protocol": proto}
+					opts := []celery.SendOption{celery.Args(codecArgs(i)...), celery.Kwargs(kw), celery.Queue(queue),
+						celery.Serializer(ser), celery.Protocol(proto)}
+					if c != "" {
+						opts = append(opts, celery.Compression(c))
+					}
+					res, err := e.Client.SendTask(ctx, "tasks.echo", opts...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					all = append(all, sent{res.ID, c + "/v" + string(rune('0'+proto)), wantEcho(t, i, kw)})
+				}
+			}
+			for _, s := range all {
+				var got any
+				if err := e.Client.AsyncResult(s.id).Get(ctx, &got); err != nil || !cmp.Equal(plainJSON(t, got), s.want) {
+					t.Errorf("%s %s: Go client got %v, %v; want %v", ser, s.label, got, err, s.want)
+				}
+			}
+			// Python's AsyncResult.get() reads the worker's result too.
+			cmd := pypeer.Cmd{BrokerURL: e.URL, Env: env}
+			var r pyResult
+			cmd.RunJSON(t, &r, "client.py", "get", all[len(all)-1].id, "--timeout", "30")
+			if r.State != "SUCCESS" || !cmp.Equal(plainJSON(t, r.Result), all[len(all)-1].want) {
+				t.Errorf("Python get: %+v", r)
+			}
+		})
+	}
+}
+
+// A message whose compressed body inflates past the worker's message size
+// limit fails with kombu's LimitExceeded, whatever the compression;
+// decompression stops at the limit.
+func TestCodecDecompressionBomb(t *testing.T) {
+	e := newEnv(t)
+	startGoWorker(t, e.URL, nil, worker.WithMaxMessageSize(1<<20), worker.WithQueues("bomb"))
+	ctx := ctxFor(t, time.Minute)
+	bomb := strings.Repeat("0", 8<<20)
+	for _, c := range []string{"zlib", "brotli", "lzma", "zstd"} {
+		res, err := e.Client.SendTask(ctx, "tasks.echo", celery.Args(bomb), celery.Compression(c), celery.Queue("bomb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var te *celery.TaskError
+		if err := res.Get(ctx, nil); !errors.As(err, &te) || te.Type != "LimitExceeded" || !strings.Contains(te.Message(), "inflates past") {
+			t.Errorf("%s: %v, want LimitExceeded", c, err)
+		}
+	}
+	// Within the limit the same compressions run.
+	res, err := e.Client.SendTask(ctx, "tasks.echo", celery.Args("ok"), celery.Compression("zstd"), celery.Queue("bomb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Get(ctx, nil); err != nil {
+		t.Errorf("small zstd message: %v", err)
+	}
+}
