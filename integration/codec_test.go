@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
@@ -181,5 +182,36 @@ func TestCodecDecompressionBomb(t *testing.T) {
 	}
 	if err := res.Get(ctx, nil); err != nil {
 		t.Errorf("small zstd message: %v", err)
+	}
+}
+
+// A Python fleet whose task_serializer is msgpack sends its remote-control
+// commands in msgpack (kombu's Mailbox uses task_serializer): a Go worker
+// that accepts msgpack answers Python's ping in msgpack, and the Go
+// control client reads a Python worker's msgpack replies.
+func TestCodecControlMsgpack(t *testing.T) {
+	e := newEnv(t)
+	env := []string{"CELERIAC_TASK_SERIALIZER=msgpack", "CELERIAC_ACCEPT_CONTENT=msgpack"}
+	// The Python worker also takes the Go client's JSON commands.
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithEnv("CELERIAC_TASK_SERIALIZER=msgpack", "CELERIAC_ACCEPT_CONTENT=msgpack,json"))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithAcceptContent("json", "msgpack"), wkLogger(t))
+	ctl := control.New(e.Client.Broker())
+	waitGoNode(t, ctl, ctlGoNode)
+	waitGoNode(t, ctl, py.NodeName())
+	ctx := ctxFor(t, time.Minute)
+	stats, err := ctl.Inspect(ctx, "stats", nil, 2*time.Second, py.NodeName())
+	if err != nil || stats[py.NodeName()].(map[string]any)["pool"] == nil {
+		t.Fatalf("Go inspect stats of a msgpack Python worker = %v, %v", stats, err)
+	}
+	var pong []map[string]any
+	pypeer.Cmd{BrokerURL: e.URL, Env: env}.RunJSON(t, &pong, "control.py", "ping", "--timeout", "1.5")
+	nodes := map[string]bool{}
+	for _, r := range pong {
+		for n := range r {
+			nodes[n] = true
+		}
+	}
+	if !nodes[ctlGoNode] || !nodes[py.NodeName()] {
+		t.Errorf("msgpack Python ping of the mixed fleet = %v", pong)
 	}
 }

@@ -1,7 +1,11 @@
 package worker
 
 import (
+	"fmt"
+
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/codec"
+	"github.com/celeriac/celeriac/internal/kombu"
 )
 
 // WithAcceptContent sets accept_content: the content types (or serializer
@@ -21,4 +25,24 @@ func WithAcceptContent(names ...string) Option {
 // decodeOptions is what the worker accepts of a task message body.
 func (w *Worker) decodeOptions() celery.DecodeOptions {
 	return celery.DecodeOptions{Accept: w.o.accept, MaxSize: w.o.maxMessageSize}
+}
+
+// decodeControl decodes a remote-control request body: the pidbox takes
+// what accept_content allows, as kombu's Mailbox does (a Python fleet
+// whose task_serializer is msgpack sends its control commands in msgpack).
+func (w *Worker) decodeControl(env *kombu.Envelope) (any, error) {
+	if !w.o.accept.Allows(env.ContentType) {
+		return nil, fmt.Errorf("content type %q not accepted (accepted: %v)", env.ContentType, w.o.accept.Names())
+	}
+	return codec.Decode(env.ContentType, env.Body)
+}
+
+// replyContentType is the content type of a control reply: the request's,
+// which its sender can read, JSON for anything else.
+func replyContentType(requestType string) string {
+	switch requestType {
+	case codec.Msgpack, codec.YAML:
+		return requestType
+	}
+	return codec.JSON
 }

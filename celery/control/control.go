@@ -15,6 +15,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
@@ -233,7 +234,8 @@ func (c *Control) collect(ctx context.Context, conn redis.Conn, queue, ticket st
 		if n, ok := kombu.AsInt(env.Headers["clock"]); ok {
 			c.o.clock.Adjust(int64(n))
 		}
-		v, err := pyjson.Decode(env.Body)
+		// Replies come in the worker's serializer (its task_serializer).
+		v, err := codec.Decode(env.ContentType, env.Body)
 		if err != nil {
 			c.o.logger.Warn("control: undecodable reply", "error", err)
 			continue
