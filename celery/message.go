@@ -413,7 +413,7 @@ func DecodeEnvelopeWith(env *kombu.Envelope, opts DecodeOptions) (*Message, erro
 		}
 		// Hybrid messages: message headers overlay the body's fields.
 		merged := make(map[string]any, len(obj)+len(h))
-		for _, k := range [...]string{"lang", "task", "id", "root_id", "parent_id", "group", "shadow", "eta", "expires", "retries", "timelimit", "argsrepr", "kwargsrepr", "origin"} {
+		for _, k := range [...]string{"lang", "task", "id", "root_id", "parent_id", "group", "group_index", "shadow", "eta", "expires", "retries", "timelimit", "argsrepr", "kwargsrepr", "origin"} {
 			if v, ok := obj[k]; ok {
 				merged[k] = v
 			}
