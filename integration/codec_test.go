@@ -215,3 +215,27 @@ func TestCodecControlMsgpack(t *testing.T) {
 		t.Errorf("msgpack Python ping of the mixed fleet = %v", pong)
 	}
 }
+
+// `celeriac call --serializer --compression --protocol` reaches a Python
+// worker that accepts msgpack, and a Go worker started with
+// --accept-content refuses what it was not told to accept.
+func TestCodecCLI(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithQueues("py-cli"), pypeer.WithEnv("CELERIAC_ACCEPT_CONTENT=json,msgpack"))
+	for _, proto := range []string{"1", "2"} {
+		out, stderr, code := wireCLI(t, "call", "tasks.add", "-a", "[2, 3]", "--broker", e.URL, "--queue", "py-cli",
+			"--serializer", "msgpack", "--compression", "zstd", "--protocol", proto, "--wait", "--timeout", "60s")
+		if code != 0 || !strings.Contains(out, `"result": 5`) {
+			t.Errorf("call --protocol %s: exit %d\nstdout %s\nstderr %s", proto, code, out, stderr)
+		}
+	}
+	startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "go-cli", "--accept-content", "json,msgpack")
+	out, _, code := wireCLI(t, "call", "tasks.add", "-a", "[2, 3]", "--broker", e.URL, "--queue", "go-cli", "--serializer", "msgpack", "--wait", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, `"result": 5`) {
+		t.Errorf("msgpack to the Go worker: exit %d\n%s", code, out)
+	}
+	out, stderr, code := wireCLI(t, "call", "tasks.add", "-a", "[2, 3]", "--broker", e.URL, "--queue", "go-cli", "--serializer", "yaml", "--wait", "--timeout", "30s")
+	if code == 0 || !strings.Contains(out+stderr, "ContentDisallowed") {
+		t.Errorf("yaml to a worker accepting json,msgpack: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
