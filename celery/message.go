@@ -26,11 +26,12 @@ const (
 var ErrMalformedMessage = errors.New("celery: malformed message")
 
 // ErrContentType is returned for a message whose content type is not
-// accepted (pickle, yaml, msgpack, …). It wraps ErrMalformedMessage.
+// accepted (pickle always; msgpack and yaml unless DecodeOptions.Accept
+// lists them). It wraps ErrMalformedMessage.
 var ErrContentType = fmt.Errorf("%w: content type not accepted", ErrMalformedMessage)
 
 // ErrDecode is returned for a message body that cannot be decompressed or
-// is not JSON. It wraps ErrMalformedMessage.
+// deserialized. It wraps ErrMalformedMessage.
 var ErrDecode = fmt.Errorf("%w: cannot decode body", ErrMalformedMessage)
 
 // maxReprLen is Celery's limit for argsrepr/kwargsrepr (app/amqp.py).
@@ -110,7 +111,9 @@ var knownHeaders = map[string]bool{
 }
 
 // EncodeMessage serializes m into a kombu envelope as a Python Celery 5.x
-// client would (JSON body, base64 body encoding). Empty fields are filled:
+// client would (base64 body encoding; the body in m.ContentType, JSON when
+// empty, for protocol m.Protocol, 2 when not 1; compressed with
+// m.Compression). Empty fields are filled:
 // Lang "py", RootID = ID, repr strings from the arguments, correlation id =
 // ID. Properties.DeliveryTag must be set by the caller (the broker does).
 func EncodeMessage(m *Message) ([]byte, error) {
@@ -369,9 +372,9 @@ func ParseTime(s string) (time.Time, error) {
 
 // DecodeMessage decodes a raw envelope (as popped from a queue) into a
 // Message, accepting protocol v2 and v1/hybrid bodies (spec §3.4), base64
-// or plain body encoding, and zlib/bzip2 compression. Every failure wraps
-// ErrMalformedMessage; pickle and other non-JSON content types wrap
-// ErrContentType and are never parsed.
+// or plain body encoding, and every kombu compression. Every failure wraps
+// ErrMalformedMessage; content types other than JSON wrap ErrContentType
+// and are never parsed (see DecodeEnvelopeWith to accept msgpack or YAML).
 func DecodeMessage(raw []byte) (*Message, error) {
 	env, err := kombu.ParseEnvelope(raw)
 	if err != nil {
