@@ -85,7 +85,11 @@ type Message struct {
 
 	ContentType string
 	Compression string
-	Properties  kombu.Properties
+	// Signer, when set, signs the body (Celery's "auth" serializer); the
+	// message is then sent as application/data. See package
+	// celery/security. Not set on decoded messages.
+	Signer     BodySigner
+	Properties kombu.Properties
 	// Protocol is 1 or 2: how the message arrived.
 	Protocol int
 	// Redelivered is true after a kombu restore.
@@ -138,6 +142,12 @@ func AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if m.Signer != nil {
+		if body, err = m.Signer.Sign(body, ct, codec.ContentEncoding(ct)); err != nil {
+			return nil, fmt.Errorf("celery: encode message: %w", err)
+		}
+		ct = codec.Auth
 	}
 	compression := ""
 	if m.Compression != "" {

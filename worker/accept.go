@@ -22,9 +22,18 @@ func WithAcceptContent(names ...string) Option {
 	}
 }
 
+// WithSecurity verifies signed task messages (Celery's "auth"
+// serializer, package celery/security) with the trusted certificates of
+// v; list "auth" in WithAcceptContent too (Celery requires accept_content
+// to be ["auth"] alone). A message whose signature does not verify is
+// rejected with a FAILURE celery.exceptions.SecurityError. Default none.
+func WithSecurity(v celery.BodyVerifier) Option {
+	return func(o *options) { o.verifier = v }
+}
+
 // decodeOptions is what the worker accepts of a task message body.
 func (w *Worker) decodeOptions() celery.DecodeOptions {
-	return celery.DecodeOptions{Accept: w.o.accept, MaxSize: w.o.maxMessageSize}
+	return celery.DecodeOptions{Accept: w.o.accept, MaxSize: w.o.maxMessageSize, Verifier: w.o.verifier}
 }
 
 // decodeControl decodes a remote-control request body: the pidbox takes

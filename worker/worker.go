@@ -92,6 +92,7 @@ type options struct {
 	registerer         prometheus.Registerer
 	maxMessageSize     int
 	accept             codec.Accept
+	verifier           celery.BodyVerifier
 	maxMessageSizeSet  bool
 }
 

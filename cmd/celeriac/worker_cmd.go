@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/security"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
@@ -44,6 +45,8 @@ type workerFlags struct {
 	acceptContent         string
 	resultSerializer      string
 	resultCompression     string
+	securityCertStore     string
+	securityDigest        string
 	heartbeat             time.Duration
 	shutdownTimeout       time.Duration
 	timeLimit             time.Duration
@@ -96,6 +99,8 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.String(&f.acceptContent, "accept-content", "json", "accept_content: comma-separated serializers (json, msgpack, yaml) or content types of the task messages taken; others are rejected with ContentDisallowed (pickle never)")
 	fs.Choice(&f.resultSerializer, "result-serializer", "json", []string{"json", "msgpack", "yaml"}, "result_serializer: the format results are stored in (readers must accept it)")
 	fs.Choice(&f.resultCompression, "result-compression", "", []string{"", "zlib", "gzip", "brotli", "lzma", "xz", "zstd"}, "result_compression (Celery 5.7): compress stored results, with Celery's in-band marker (default none)")
+	fs.String(&f.securityCertStore, "security-cert-store", "", "security_cert_store: a directory, glob or file of PEM certificates whose signed (\"auth\") task messages are accepted; use with --accept-content auth (default: none)")
+	fs.String(&f.securityDigest, "security-digest", "sha256", "security_digest of signed messages (sha256, sha384, sha512, sha1)")
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
@@ -134,6 +139,9 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	}
 	if _, err := celery.ParseAccept(splitList(f.acceptContent)); err != nil {
 		return usagef("--accept-content: %w", err)
+	}
+	if _, err := security.Digest(f.securityDigest); err != nil {
+		return usagef("--security-digest: %w", err)
 	}
 	return nil
 }
@@ -248,6 +256,13 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	mux := worker.NewServeMux()
 	builtin.Register(mux, broker.Pool(), builtin.WithMaxSleep(f.maxDuration))
 	var opts []worker.Option
+	if f.securityCertStore != "" {
+		store, err := security.LoadStore(f.securityCertStore, f.securityDigest)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, worker.WithSecurity(store))
+	}
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))
 	}

@@ -32,6 +32,9 @@ const (
 	Msgpack = "application/x-msgpack"
 	YAML    = "application/x-yaml"
 	Pickle  = "application/x-python-serialize"
+	// Auth is Celery's signed body (celery.security, "auth"); package
+	// celery/security unpacks it, Decode does not.
+	Auth = "application/data"
 )
 
 // MaxDepth bounds the nesting of a decoded msgpack or YAML value, as
@@ -50,6 +53,7 @@ var names = map[string]string{
 	"msgpack": Msgpack, Msgpack: Msgpack,
 	"yaml": YAML, YAML: YAML,
 	"pickle": Pickle, Pickle: Pickle,
+	"auth": Auth, Auth: Auth,
 }
 
 // ContentType returns the content type for a serializer name ("json",
@@ -143,7 +147,7 @@ func ParseAccept(list []string) (Accept, error) {
 		}
 		ct, ok := ContentType(n)
 		if !ok {
-			return Accept{}, fmt.Errorf("%w: %q (known: json, msgpack, yaml)", ErrUnknown, n)
+			return Accept{}, fmt.Errorf("%w: %q (known: json, msgpack, yaml, auth)", ErrUnknown, n)
 		}
 		if ct == Pickle {
 			return Accept{}, fmt.Errorf("codec: pickle is never accepted")
@@ -174,7 +178,7 @@ func (a Accept) Names() []string {
 		return []string{JSON}
 	}
 	out := make([]string, 0, len(a.types))
-	for _, ct := range []string{JSON, Msgpack, YAML} {
+	for _, ct := range []string{JSON, Msgpack, YAML, Auth} {
 		if a.types[ct] {
 			out = append(out, ct)
 		}
