@@ -5,6 +5,9 @@ package integration
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
+	"github.com/celeriac/celeriac/celery/security"
+	"github.com/celeriac/celeriac/internal/certtest"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
@@ -237,5 +242,72 @@ func TestCodecCLI(t *testing.T) {
 	out, stderr, code := wireCLI(t, "call", "tasks.add", "-a", "[2, 3]", "--broker", e.URL, "--queue", "go-cli", "--serializer", "yaml", "--wait", "--timeout", "30s")
 	if code == 0 || !strings.Contains(out+stderr, "ContentDisallowed") {
 		t.Errorf("yaml to a worker accepting json,msgpack: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+// Message signing (Celery's "auth" serializer) both ways: a Go worker
+// trusting a Python client's certificate runs its signed tasks and
+// refuses unsigned ones and ones signed by an unknown key; a Python
+// worker trusting the Go client's certificate runs the Go client's.
+func TestCodecSigning(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	storeGo, storePy := filepath.Join(dir, "go-trusts"), filepath.Join(dir, "py-trusts")
+	for _, d := range []string{storeGo, storePy} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := time.Now().Add(time.Hour)
+	pyClient := certtest.New(t, dir, "py-client", 11, until)
+	goClient := certtest.New(t, dir, "go-client", 12, until)
+	mallory := certtest.New(t, dir, "mallory", 13, until)
+	certtest.Trust(t, storeGo, pyClient)
+	certtest.Trust(t, storePy, goClient)
+	pyEnv := func(s certtest.Signer) []string {
+		return []string{"CELERIAC_SECURITY_KEY=" + s.Key, "CELERIAC_SECURITY_CERT=" + s.Cert, "CELERIAC_SECURITY_STORE=" + storePy}
+	}
+	startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "sec-go", "--accept-content", "auth", "--security-cert-store", storeGo)
+
+	send := func(signer certtest.Signer) (state string, result any) {
+		t.Helper()
+		stdin := `[{"name": "tasks.add", "args": [2, 3], "options": {"queue": "sec-go"}}]`
+		var got []struct {
+			State  string `json:"state"`
+			Result any    `json:"result"`
+		}
+		pypeer.Cmd{BrokerURL: e.URL, Stdin: []byte(stdin), Env: pyEnv(signer)}.RunJSON(t, &got, "client.py", "send-get", "--timeout", "30")
+		return got[0].State, got[0].Result
+	}
+	if state, result := send(pyClient); state != "SUCCESS" || result != float64(5) {
+		t.Errorf("signed by a trusted key: %s %v", state, result)
+	}
+	if state, result := send(mallory); state != "FAILURE" || !strings.Contains(fmt.Sprint(result), "SecurityError") {
+		t.Errorf("signed by an unknown key: %s %v", state, result)
+	}
+	ctx := ctxFor(t, time.Minute)
+	var te *celery.TaskError
+	res, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(2, 3), celery.Queue("sec-go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Get(ctx, nil); !errors.As(err, &te) || te.Type != "ContentDisallowed" {
+		t.Errorf("unsigned: %v", err)
+	}
+
+	pypeer.StartWorker(t, e.URL, pypeer.WithQueues("sec-py"), pypeer.WithEnv(pyEnv(pyClient)...))
+	signer, err := security.LoadSigner(goClient.Key, goClient.Cert, "sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ser := range []string{"json", "msgpack"} {
+		res, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(2, 3), celery.Queue("sec-py"), celery.Signed(signer), celery.Serializer(ser))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := res.Get(ctx, &n); err != nil || n != 5 {
+			t.Errorf("Go-signed %s to Python: %d, %v", ser, n, err)
+		}
 	}
 }

@@ -22,6 +22,11 @@ imported by ``client.py``. Everything is configured from the environment:
                                  result_accept_content (default json)
     CELERIAC_TASK_COMPRESSION    task_compression (default none)
     CELERIAC_RESULT_COMPRESSION  result_compression (default none)
+    CELERIAC_SECURITY_KEY, CELERIAC_SECURITY_CERT, CELERIAC_SECURITY_STORE
+                                 message signing: security_key,
+                                 security_certificate, security_cert_store;
+                                 task_serializer and accept_content become
+                                 "auth", results stay JSON
 
 JSON by default; pickle is never accepted.
 """
@@ -64,6 +69,17 @@ app.conf.update(
     timezone="UTC",
     broker_connection_retry_on_startup=True,
 )
+if os.environ.get("CELERIAC_SECURITY_STORE"):
+    app.conf.update(
+        security_key=os.environ["CELERIAC_SECURITY_KEY"],
+        security_certificate=os.environ["CELERIAC_SECURITY_CERT"],
+        security_cert_store=os.environ["CELERIAC_SECURITY_STORE"],
+        task_serializer="auth",
+        accept_content=["auth"],
+        result_serializer="json",
+        result_accept_content=["json"],
+    )
+    app.setup_security()
 if os.environ.get("CELERIAC_VISIBILITY_TIMEOUT"):
     app.conf.broker_transport_options = {
         "visibility_timeout": float(os.environ["CELERIAC_VISIBILITY_TIMEOUT"]),
