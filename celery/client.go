@@ -23,6 +23,7 @@ type Client struct {
 	defaultQueue string
 	origin       string
 	sent         SentHook
+	signer       BodySigner
 }
 
 // SentHook is called after each message a Client published, e.g. to send
@@ -37,6 +38,7 @@ type clientOptions struct {
 	defaultQueue string
 	logger       *slog.Logger
 	sent         SentHook
+	signer       BodySigner
 }
 
 // ClientOption configures NewClient.
@@ -62,6 +64,10 @@ func WithDefaultQueue(q string) ClientOption { return func(o *clientOptions) { o
 
 // WithSentHook calls h after every published task message. Default none.
 func WithSentHook(h SentHook) ClientOption { return func(o *clientOptions) { o.sent = h } }
+
+// WithSigner signs every message the client sends (Celery's
+// task_serializer "auth"; see Signed). Default none.
+func WithSigner(s BodySigner) ClientOption { return func(o *clientOptions) { o.signer = s } }
 
 // WithClientLogger sets the logger of the client's broker and backend.
 func WithClientLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o.logger = l } }
@@ -91,14 +97,14 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 		br.Close()
 		return nil, err
 	}
-	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue), WithSentHook(o.sent))
+	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue), WithSentHook(o.sent), WithSigner(o.signer))
 	c.ownsBroker, c.ownsBackend = true, true
 	return c, nil
 }
 
 // NewClientFrom builds a client over an existing broker and backend; the
 // caller keeps ownership of both (Close leaves them open). Only
-// WithDefaultQueue and WithSentHook are meaningful here.
+// WithDefaultQueue, WithSentHook and WithSigner are meaningful here.
 func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Client {
 	o := clientOptions{defaultQueue: DefaultQueue}
 	for _, opt := range opts {
@@ -106,7 +112,7 @@ func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Clie
 	}
 	host, _ := os.Hostname()
 	return &Client{
-		broker: broker, backend: backend, defaultQueue: o.defaultQueue, sent: o.sent,
+		broker: broker, backend: backend, defaultQueue: o.defaultQueue, sent: o.sent, signer: o.signer,
 		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
 	}
 }
@@ -252,6 +258,9 @@ func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publis
 	}
 	m := o.msg
 	m.Task = name
+	if m.Signer == nil {
+		m.Signer = c.signer
+	}
 	if m.ID == "" {
 		m.ID = uuid.NewString()
 	}

@@ -88,7 +88,10 @@ type Message struct {
 	// Signer, when set, signs the body (Celery's "auth" serializer); the
 	// message is then sent as application/data. See package
 	// celery/security. Not set on decoded messages.
-	Signer     BodySigner
+	Signer BodySigner
+	// WasSigned is set on a decoded message that arrived signed and
+	// verified; ContentType is then its inner content type.
+	WasSigned  bool
 	Properties kombu.Properties
 	// Protocol is 1 or 2: how the message arrived.
 	Protocol int

@@ -109,6 +109,7 @@ func decodeBody(env *kombu.Envelope, m *Message, opts DecodeOptions) (any, error
 		if body, ct, _, err = opts.Verifier.Verify(body); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 		}
+		m.ContentType, m.WasSigned = ct, true
 		// As Celery (loads(..., force=True)): the inner type need not be
 		// in accept_content, but pickle is still never read.
 	}

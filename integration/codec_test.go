@@ -262,16 +262,18 @@ func TestCodecSigning(t *testing.T) {
 	pyClient := certtest.New(t, dir, "py-client", 11, until)
 	goClient := certtest.New(t, dir, "go-client", 12, until)
 	mallory := certtest.New(t, dir, "mallory", 13, until)
+	goWorker := certtest.New(t, dir, "go-worker", 14, until)
 	certtest.Trust(t, storeGo, pyClient)
+	certtest.Trust(t, storeGo, goWorker) // its own retries
 	certtest.Trust(t, storePy, goClient)
 	pyEnv := func(s certtest.Signer) []string {
 		return []string{"CELERIAC_SECURITY_KEY=" + s.Key, "CELERIAC_SECURITY_CERT=" + s.Cert, "CELERIAC_SECURITY_STORE=" + storePy}
 	}
-	startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "sec-go", "--accept-content", "auth", "--security-cert-store", storeGo)
+	startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "sec-go", "--accept-content", "auth", "--security-cert-store", storeGo,
+		"--security-key", goWorker.Key, "--security-certificate", goWorker.Cert)
 
-	send := func(signer certtest.Signer) (state string, result any) {
+	sendTask := func(signer certtest.Signer, stdin string) (state string, result any) {
 		t.Helper()
-		stdin := `[{"name": "tasks.add", "args": [2, 3], "options": {"queue": "sec-go"}}]`
 		var got []struct {
 			State  string `json:"state"`
 			Result any    `json:"result"`
@@ -279,11 +281,18 @@ func TestCodecSigning(t *testing.T) {
 		pypeer.Cmd{BrokerURL: e.URL, Stdin: []byte(stdin), Env: pyEnv(signer)}.RunJSON(t, &got, "client.py", "send-get", "--timeout", "30")
 		return got[0].State, got[0].Result
 	}
+	send := func(signer certtest.Signer) (string, any) {
+		return sendTask(signer, `[{"name": "tasks.add", "args": [2, 3], "options": {"queue": "sec-go"}}]`)
+	}
 	if state, result := send(pyClient); state != "SUCCESS" || result != float64(5) {
 		t.Errorf("signed by a trusted key: %s %v", state, result)
 	}
 	if state, result := send(mallory); state != "FAILURE" || !strings.Contains(fmt.Sprint(result), "SecurityError") {
 		t.Errorf("signed by an unknown key: %s %v", state, result)
+	}
+	// The Go worker signs its retry with its own key.
+	if state, result := sendTask(pyClient, `[{"name": "tasks.flaky", "args": ["sec", 1], "options": {"queue": "sec-go"}}]`); state != "SUCCESS" || result != float64(2) {
+		t.Errorf("signed retry: %s %v", state, result)
 	}
 	ctx := ctxFor(t, time.Minute)
 	var te *celery.TaskError

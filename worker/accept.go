@@ -27,8 +27,13 @@ func WithAcceptContent(names ...string) Option {
 // v; list "auth" in WithAcceptContent too (Celery requires accept_content
 // to be ["auth"] alone). A message whose signature does not verify is
 // rejected with a FAILURE celery.exceptions.SecurityError. Default none.
-func WithSecurity(v celery.BodyVerifier) Option {
-	return func(o *options) { o.verifier = v }
+//
+// s, when not nil, signs the messages the worker publishes (retries,
+// callbacks, chain steps), as a Celery worker signs with security_key;
+// without it they go unsigned, and workers accepting only "auth" refuse
+// them.
+func WithSecurity(v celery.BodyVerifier, s celery.BodySigner) Option {
+	return func(o *options) { o.verifier, o.signer = v, s }
 }
 
 // decodeOptions is what the worker accepts of a task message body.

@@ -93,6 +93,7 @@ type options struct {
 	maxMessageSize     int
 	accept             codec.Accept
 	verifier           celery.BodyVerifier
+	signer             celery.BodySigner
 	maxMessageSizeSet  bool
 }
 
@@ -1117,6 +1118,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		next.Kwargs, next.KwargsRepr = re.Kwargs, ""
 	}
 	next.Redelivered = false
+	next.Signer = w.o.signer
 	next.Properties.DeliveryTag = newTag()
 	next.Properties.DeliveryInfo = celery.DeliveryInfo{Exchange: r.d.Exchange, RoutingKey: r.d.RoutingKey}
 	body, err := celery.EncodeMessage(&next)

@@ -46,6 +46,8 @@ type workerFlags struct {
 	resultSerializer      string
 	resultCompression     string
 	securityCertStore     string
+	securityKey           string
+	securityCertificate   string
 	securityDigest        string
 	heartbeat             time.Duration
 	shutdownTimeout       time.Duration
@@ -100,6 +102,8 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Choice(&f.resultSerializer, "result-serializer", "json", []string{"json", "msgpack", "yaml"}, "result_serializer: the format results are stored in (readers must accept it)")
 	fs.Choice(&f.resultCompression, "result-compression", "", []string{"", "zlib", "gzip", "brotli", "lzma", "xz", "zstd"}, "result_compression (Celery 5.7): compress stored results, with Celery's in-band marker (default none)")
 	fs.String(&f.securityCertStore, "security-cert-store", "", "security_cert_store: a directory, glob or file of PEM certificates whose signed (\"auth\") task messages are accepted; use with --accept-content auth (default: none)")
+	fs.String(&f.securityKey, "security-key", "", "security_key: the PEM RSA key that signs the messages the worker sends (retries, callbacks, chain steps) when --security-cert-store is set; needs --security-certificate")
+	fs.String(&f.securityCertificate, "security-certificate", "", "security_certificate: the PEM certificate of --security-key")
 	fs.String(&f.securityDigest, "security-digest", "sha256", "security_digest of signed messages (sha256, sha384, sha512, sha1)")
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
@@ -142,6 +146,9 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	}
 	if _, err := security.Digest(f.securityDigest); err != nil {
 		return usagef("--security-digest: %w", err)
+	}
+	if (f.securityKey == "") != (f.securityCertificate == "") {
+		return usagef("--security-key and --security-certificate go together")
 	}
 	return nil
 }
@@ -261,7 +268,17 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		if err != nil {
 			return err
 		}
-		opts = append(opts, worker.WithSecurity(store))
+		var signer celery.BodySigner
+		if f.securityKey != "" {
+			s, err := security.LoadSigner(f.securityKey, f.securityCertificate, f.securityDigest)
+			if err != nil {
+				return err
+			}
+			signer = s
+		} else {
+			log.Warn("--security-cert-store without --security-key: retries, callbacks and chain steps are sent unsigned")
+		}
+		opts = append(opts, worker.WithSecurity(store, signer))
 	}
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))
