@@ -14,7 +14,7 @@ with a non-zero exit status; a timeout exits with status 3.
             "worker", "retries", "queue", "date_done"}
     raw-publish [--protocol 1|2] < [{"name", "args", "kwargs", "options"}, ...]
         -> ["id", ...]
-    send-get [--timeout F] < [{"name", "args", "kwargs", "options"}, ...]
+    send-get [--timeout F] [--protocol 1|2] < [{"name", "args", "kwargs", "options"}, ...]
         (options may name any serializer and compression the app allows)
         -> [{"id", "state", "result"}, ...] read with AsyncResult.get
     lpop-raw QUEUE [--timeout F]
@@ -155,6 +155,7 @@ def cmd_raw_publish(a):
 
 
 def cmd_send_get(a):
+    set_protocol(a.protocol)
     sent = []
     for item in kjson.loads(sys.stdin.read()):
         sent.append(app.send_task(item["name"], args=item.get("args") or [],
@@ -240,6 +241,7 @@ def main(argv=None):
                        help="send_task each {name,args,kwargs,options} read "
                             "from stdin, then get every result")
     s.add_argument("--timeout", type=float, default=30.0)
+    s.add_argument("--protocol", type=int, choices=(1, 2))
     s.set_defaults(func=cmd_send_get)
 
     s = sub.add_parser("lpop-raw", help="BRPOP one raw item from a list")
