@@ -331,3 +331,29 @@ func TestCodecSigning(t *testing.T) {
 		}
 	}
 }
+
+// `celeriac events` reads a Python worker's events sent with
+// event_serializer msgpack.
+func TestCodecEventsMsgpack(t *testing.T) {
+	e := newEnv(t)
+	ev := startBinary(t, "", "events", "--json", "--broker", e.URL)
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("ev-py"), pypeer.WithEvents(),
+		pypeer.WithEnv("CELERIAC_EVENT_SERIALIZER=msgpack", "CELERIAC_ACCEPT_CONTENT=json,msgpack"))
+	ctx := ctxFor(t, time.Minute)
+	res, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(2, 3), celery.Queue("ev-py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Python worker's msgpack task-succeeded in `celeriac events`", 15*time.Second, func() bool {
+		for line := range strings.Lines(ev.Log()) {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["type"] == "task-succeeded" && m["uuid"] == res.ID && m["hostname"] == py.NodeName() {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -22,6 +22,7 @@ imported by ``client.py``. Everything is configured from the environment:
                                  result_accept_content (default json)
     CELERIAC_TASK_COMPRESSION    task_compression (default none)
     CELERIAC_RESULT_COMPRESSION  result_compression (default none)
+    CELERIAC_EVENT_SERIALIZER    event_serializer (default json)
     CELERIAC_SECURITY_KEY, CELERIAC_SECURITY_CERT, CELERIAC_SECURITY_STORE
                                  message signing: security_key,
                                  security_certificate, security_cert_store;
@@ -62,6 +63,7 @@ app.conf.update(
     result_accept_content=_ACCEPT,
     task_compression=os.environ.get("CELERIAC_TASK_COMPRESSION") or None,
     result_compression=os.environ.get("CELERIAC_RESULT_COMPRESSION") or None,
+    event_serializer=os.environ.get("CELERIAC_EVENT_SERIALIZER") or "json",
     result_extended=True,
     task_track_started=_env_bool("CELERIAC_TRACK_STARTED"),
     task_acks_late=_env_bool("CELERIAC_ACKS_LATE"),
