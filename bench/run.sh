@@ -261,6 +261,9 @@ section_micro() {
     benchjson "" >"$out/micro.jsonl"
   go test -run '^$' -bench '^Benchmark(Decode|Encode)$' -benchmem -count 1 ./internal/pyjson |
     benchjson pyjson. >>"$out/micro.jsonl"
+  # msgpack and YAML against JSON on the same task body.
+  go test -run '^$' -bench '^Benchmark(Decode|Encode)$' -benchmem -count 1 ./internal/codec |
+    benchjson codec. >>"$out/micro.jsonl"
   jq -r '"  \(.name): \(.ns_op) ns/op \(.allocs_op) allocs/op"' "$out/micro.jsonl"
 }
 

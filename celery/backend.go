@@ -44,9 +44,11 @@ func (e *ResultTooLargeError) Error() string {
 }
 
 type backendOptions struct {
-	prefix  string
-	expires time.Duration
-	logger  *slog.Logger
+	prefix      string
+	expires     time.Duration
+	logger      *slog.Logger
+	serializer  string // content type results are written in
+	compression string // result_compression: MIME type, "" for none
 }
 
 // BackendOption configures a Backend.
@@ -133,11 +135,17 @@ func (b *Backend) key(id string) string { return b.o.prefix + kombu.ResultKey(id
 // Store writes meta unless a SUCCESS is already stored for the task, and
 // publishes it to waiting readers. It reports whether it was written.
 func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
-	raw, err := meta.Encode()
+	raw, err := b.EncodeMeta(meta)
 	if err != nil {
 		return false, err
 	}
 	return b.StoreRaw(ctx, meta.TaskID, meta.Status, raw)
+}
+
+// EncodeMeta serializes meta as Store writes it: in the backend's
+// result_serializer, compressed with its result_compression.
+func (b *Backend) EncodeMeta(meta *ResultMeta) ([]byte, error) {
+	return encodeResultPayload(meta, b.o.serializer, b.o.compression)
 }
 
 // StoreRaw is Store for an already encoded meta in state.

@@ -25,6 +25,7 @@ type Client struct {
 	defaultQueue string
 	origin       string
 	sent         SentHook
+	signer       BodySigner
 }
 
 // SentHook is called after each message a Client published, e.g. to send
@@ -39,6 +40,7 @@ type clientOptions struct {
 	defaultQueue string
 	logger       *slog.Logger
 	sent         SentHook
+	signer       BodySigner
 }
 
 // ClientOption configures NewClient.
@@ -64,6 +66,10 @@ func WithDefaultQueue(q string) ClientOption { return func(o *clientOptions) { o
 
 // WithSentHook calls h after every published task message. Default none.
 func WithSentHook(h SentHook) ClientOption { return func(o *clientOptions) { o.sent = h } }
+
+// WithSigner signs every message the client sends (Celery's
+// task_serializer "auth"; see Signed). Default none.
+func WithSigner(s BodySigner) ClientOption { return func(o *clientOptions) { o.signer = s } }
 
 // WithClientLogger sets the logger of the client's broker and backend.
 func WithClientLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o.logger = l } }
@@ -93,14 +99,14 @@ func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
 		br.Close()
 		return nil, err
 	}
-	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue), WithSentHook(o.sent))
+	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue), WithSentHook(o.sent), WithSigner(o.signer))
 	c.ownsBroker, c.ownsBackend = true, true
 	return c, nil
 }
 
 // NewClientFrom builds a client over an existing broker and backend; the
 // caller keeps ownership of both (Close leaves them open). Only
-// WithDefaultQueue and WithSentHook are meaningful here.
+// WithDefaultQueue, WithSentHook and WithSigner are meaningful here.
 func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Client {
 	c := NewClientOn(broker, nil, opts...)
 	c.broker = broker
@@ -113,8 +119,8 @@ func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Clie
 // NewClientOn builds a client over any transport's publisher and result
 // backend (results may be nil: no results are read); the caller keeps
 // ownership of both. Broker and Backend return nil for such a client
-// unless they are a *Broker and a *Backend. Only WithDefaultQueue and
-// WithSentHook are meaningful here.
+// unless they are a *Broker and a *Backend. Only WithDefaultQueue,
+// WithSentHook and WithSigner are meaningful here.
 func NewClientOn(pub Publisher, results ResultBackend, opts ...ClientOption) *Client {
 	o := clientOptions{defaultQueue: DefaultQueue}
 	for _, opt := range opts {
@@ -122,7 +128,7 @@ func NewClientOn(pub Publisher, results ResultBackend, opts ...ClientOption) *Cl
 	}
 	host, _ := os.Hostname()
 	c := &Client{
-		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent,
+		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent, signer: o.signer,
 		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
 	}
 	c.broker, _ = pub.(*Broker)
@@ -163,6 +169,7 @@ type sendOptions struct {
 	queue      string
 	exchange   string
 	routingKey string
+	err        error // from an invalid option, returned by SendTask
 }
 
 // Args sets the positional arguments.
@@ -222,7 +229,9 @@ func Shadow(name string) SendOption { return func(o *sendOptions) { o.msg.Shadow
 // IgnoreResult asks the worker not to store a result.
 func IgnoreResult() SendOption { return func(o *sendOptions) { o.msg.IgnoreResult = true } }
 
-// Compression compresses the body ("zlib"/"gzip" = application/x-gzip).
+// Compression compresses the body as kombu's compression= does: "zlib"
+// (or "gzip": application/x-gzip), "brotli", "lzma" (or "xz": the .xz
+// container), "zstd", or a MIME type. bzip2 can be read but not written.
 func Compression(name string) SendOption { return func(o *sendOptions) { o.msg.Compression = name } }
 
 // Link adds success callbacks.
@@ -258,12 +267,21 @@ func WithMessage(fn func(*Message)) SendOption { return func(o *sendOptions) { f
 // defaults as Python's send_task does (docs/wire.md#sender-defaults), and returns it with the
 // destination queue or exchange.
 func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publishing) {
+	m, pub, _ := c.buildMessage(name, opts...)
+	return m, pub
+}
+
+// buildMessage is BuildMessage that also returns an invalid option's error.
+func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publishing, error) {
 	var o sendOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	m := o.msg
 	m.Task = name
+	if m.Signer == nil {
+		m.Signer = c.signer
+	}
 	if m.ID == "" {
 		m.ID = uuid.NewString()
 	}
@@ -301,13 +319,16 @@ func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publis
 		pub.Queue = q
 		m.Properties.DeliveryInfo = DeliveryInfo{Exchange: "", RoutingKey: q}
 	}
-	return &m, pub
+	return &m, pub, o.err
 }
 
 // SendTask publishes task name with opts and returns its AsyncResult,
 // as Python's app.send_task.
 func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) (*AsyncResult, error) {
-	m, pub := c.BuildMessage(name, opts...)
+	m, pub, err := c.buildMessage(name, opts...)
+	if err != nil {
+		return nil, err
+	}
 	body, err := EncodeMessage(m)
 	if err != nil {
 		return nil, err

@@ -8,16 +8,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
 // Content types (kombu serialization.py; docs/wire.md#serializers).
 const (
-	ContentTypeJSON   = "application/json"
-	ContentTypePickle = "application/x-python-serialize"
-	ContentTypeYAML   = "application/x-yaml"
-	ContentTypeMsgpk  = "application/x-msgpack"
+	ContentTypeJSON   = codec.JSON
+	ContentTypePickle = codec.Pickle
+	ContentTypeYAML   = codec.YAML
+	ContentTypeMsgpk  = codec.Msgpack
 )
 
 // ErrMalformedMessage wraps every reason a message cannot be decoded. A
@@ -25,11 +26,12 @@ const (
 var ErrMalformedMessage = errors.New("celery: malformed message")
 
 // ErrContentType is returned for a message whose content type is not
-// accepted (pickle, yaml, msgpack, …). It wraps ErrMalformedMessage.
+// accepted (pickle always; msgpack and yaml unless DecodeOptions.Accept
+// lists them). It wraps ErrMalformedMessage.
 var ErrContentType = fmt.Errorf("%w: content type not accepted", ErrMalformedMessage)
 
 // ErrDecode is returned for a message body that cannot be decompressed or
-// is not JSON. It wraps ErrMalformedMessage.
+// deserialized. It wraps ErrMalformedMessage.
 var ErrDecode = fmt.Errorf("%w: cannot decode body", ErrMalformedMessage)
 
 // maxReprLen is Celery's limit for argsrepr/kwargsrepr (app/amqp.py).
@@ -83,7 +85,14 @@ type Message struct {
 
 	ContentType string
 	Compression string
-	Properties  kombu.Properties
+	// Signer, when set, signs the body (Celery's "auth" serializer); the
+	// message is then sent as application/data. See package
+	// celery/security. Not set on decoded messages.
+	Signer BodySigner
+	// WasSigned is set on a decoded message that arrived signed and
+	// verified; ContentType is then its inner content type.
+	WasSigned  bool
+	Properties kombu.Properties
 	// Protocol is 1 or 2: how the message arrived.
 	Protocol int
 	// Redelivered is true after a kombu restore.
@@ -109,7 +118,9 @@ var knownHeaders = map[string]bool{
 }
 
 // EncodeMessage serializes m into a kombu envelope as a Python Celery 5.x
-// client would (JSON body, base64 body encoding). Empty fields are filled:
+// client would (base64 body encoding; the body in m.ContentType, JSON when
+// empty, for protocol m.Protocol, 2 when not 1; compressed with
+// m.Compression). Empty fields are filled:
 // Lang "py", RootID = ID, repr strings from the arguments, correlation id =
 // ID. Properties.DeliveryTag must be set by the caller (the broker does).
 func EncodeMessage(m *Message) ([]byte, error) {
@@ -121,23 +132,49 @@ func AppendMessage(dst []byte, m *Message) ([]byte, error) {
 	if m.ID == "" || m.Task == "" {
 		return nil, fmt.Errorf("celery: encode message: task name and id are required")
 	}
-	body, err := appendBody(make([]byte, 0, 128), m)
+	ct := m.ContentType
+	if ct == "" {
+		ct = ContentTypeJSON
+	}
+	var body []byte
+	var err error
+	if ct == ContentTypeJSON && m.Protocol != 1 {
+		body, err = appendBody(make([]byte, 0, 128), m)
+	} else {
+		body, err = encodeBody(m)
+	}
 	if err != nil {
 		return nil, err
 	}
+	if m.Signer != nil {
+		if body, err = m.Signer.Sign(body, ct, codec.ContentEncoding(ct)); err != nil {
+			return nil, fmt.Errorf("celery: encode message: %w", err)
+		}
+		ct = codec.Auth
+	}
+	compression := ""
 	if m.Compression != "" {
-		if body, err = kombu.Compress(m.Compression, body); err != nil {
+		var ok bool
+		if compression, ok = kombu.CompressionType(m.Compression); !ok {
+			compression = m.Compression
+		}
+		if body, err = kombu.Compress(compression, body); err != nil {
 			return nil, fmt.Errorf("celery: encode message: %w", err)
 		}
 	}
-	headers, err := appendHeaders(make([]byte, 0, 512), m)
+	var headers []byte
+	if m.Protocol == 1 {
+		headers, err = appendHeadersV1(make([]byte, 0, 64), m, compression)
+	} else {
+		headers, err = appendHeaders(make([]byte, 0, 512), m, compression)
+	}
 	if err != nil {
 		return nil, err
 	}
 	env := kombu.Envelope{
 		Body:            body,
-		ContentType:     ContentTypeJSON,
-		ContentEncoding: "utf-8",
+		ContentType:     ct,
+		ContentEncoding: codec.ContentEncoding(ct),
 		RawHeaders:      headers,
 		Properties:      m.Properties,
 	}
@@ -200,7 +237,7 @@ func appendSigs(dst []byte, sigs []Signature) ([]byte, error) {
 	return out, nil
 }
 
-func appendHeaders(dst []byte, m *Message) ([]byte, error) {
+func appendHeaders(dst []byte, m *Message, compression string) ([]byte, error) {
 	str := func(key, val string) {
 		dst = append(dst, `"`+key+`": `...)
 		dst = kombu.AppendString(dst, val)
@@ -285,9 +322,9 @@ func appendHeaders(dst []byte, m *Message) ([]byte, error) {
 	} else if dst, err = pyjson.AppendEncode(dst, m.Stamps); err != nil {
 		return nil, fmt.Errorf("celery: encode stamps: %w", err)
 	}
-	if m.Compression != "" {
+	if compression != "" {
 		dst = append(dst, `, "compression": `...)
-		dst = kombu.AppendString(dst, compressionMIME(m.Compression))
+		dst = kombu.AppendString(dst, compression)
 	}
 	for k, v := range m.Headers {
 		if knownHeaders[k] {
@@ -301,16 +338,6 @@ func appendHeaders(dst []byte, m *Message) ([]byte, error) {
 		}
 	}
 	return append(dst, '}'), nil
-}
-
-func compressionMIME(name string) string {
-	switch name {
-	case "gzip", "zlib":
-		return kombu.CompressionZlib
-	case "bzip2", "bz2":
-		return kombu.CompressionBzip2
-	}
-	return name
 }
 
 func appendLimit(dst []byte, d time.Duration) []byte {
@@ -358,9 +385,9 @@ func ParseTime(s string) (time.Time, error) {
 
 // DecodeMessage decodes a raw envelope (as popped from a queue) into a
 // Message, accepting protocol v2 and v1/hybrid bodies (docs/wire.md#protocol-v1), base64
-// or plain body encoding, and zlib/bzip2 compression. Every failure wraps
-// ErrMalformedMessage; pickle and other non-JSON content types wrap
-// ErrContentType and are never parsed.
+// or plain body encoding, and every kombu compression. Every failure wraps
+// ErrMalformedMessage; content types other than JSON wrap ErrContentType
+// and are never parsed (see DecodeEnvelopeWith to accept msgpack or YAML).
 func DecodeMessage(raw []byte) (*Message, error) {
 	env, err := kombu.ParseEnvelope(raw)
 	if err != nil {
@@ -369,29 +396,21 @@ func DecodeMessage(raw []byte) (*Message, error) {
 	return DecodeEnvelope(env)
 }
 
-// DecodeEnvelope decodes a parsed envelope into a Message (see DecodeMessage).
+// DecodeEnvelope decodes a parsed envelope into a Message (see
+// DecodeMessage), accepting JSON only.
 func DecodeEnvelope(env *kombu.Envelope) (*Message, error) {
+	return DecodeEnvelopeWith(env, DecodeOptions{})
+}
+
+// DecodeEnvelopeWith is DecodeEnvelope for a consumer that accepts the
+// content types in opts.Accept (JSON, msgpack, YAML) and bounds the body
+// after decompression to opts.MaxSize. A content type not accepted wraps
+// ErrContentType; a body inflating past the bound wraps ErrMessageTooLarge.
+func DecodeEnvelopeWith(env *kombu.Envelope, opts DecodeOptions) (*Message, error) {
 	m := &Message{ContentType: env.ContentType, Properties: env.Properties}
-	switch env.ContentType {
-	case ContentTypeJSON, "":
-	default:
-		return nil, fmt.Errorf("%w: %q", ErrContentType, env.ContentType)
-	}
-	body := env.Body
-	switch c := env.Headers["compression"].(type) {
-	case nil:
-	case string:
-		m.Compression = c
-		var err error
-		if body, err = kombu.Decompress(c, body); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrDecode, err)
-		}
-	default:
-		return nil, fmt.Errorf("%w: header \"compression\" has a wrong type", ErrMalformedMessage)
-	}
-	decoded, err := pyjson.Decode(body)
+	decoded, err := decodeBody(env, m, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDecode, err)
+		return nil, err
 	}
 	h := env.Headers
 	if _, v2 := h["task"]; v2 {
@@ -410,7 +429,7 @@ func DecodeEnvelope(env *kombu.Envelope) (*Message, error) {
 		}
 		// Hybrid messages: message headers overlay the body's fields.
 		merged := make(map[string]any, len(obj)+len(h))
-		for _, k := range [...]string{"lang", "task", "id", "root_id", "parent_id", "group", "shadow", "eta", "expires", "retries", "timelimit", "argsrepr", "kwargsrepr", "origin"} {
+		for _, k := range [...]string{"lang", "task", "id", "root_id", "parent_id", "group", "group_index", "shadow", "eta", "expires", "retries", "timelimit", "argsrepr", "kwargsrepr", "origin"} {
 			if v, ok := obj[k]; ok {
 				merged[k] = v
 			}

@@ -146,9 +146,10 @@ func (m *ResultMeta) Encode() ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// DecodeResultMeta parses a celery-task-meta value.
+// DecodeResultMeta parses a celery-task-meta value: JSON, msgpack or YAML
+// (result_serializer), compressed or not (result_compression).
 func DecodeResultMeta(raw []byte) (*ResultMeta, error) {
-	v, err := pyjson.Decode(raw)
+	v, err := decodeResultPayload(raw)
 	if err != nil {
 		return nil, fmt.Errorf("celery: result meta: %w", err)
 	}

@@ -139,6 +139,10 @@ type ResultBackend interface {
 	// Store writes meta unless a SUCCESS is stored already; it reports
 	// whether it wrote it.
 	Store(ctx context.Context, meta *ResultMeta) (bool, error)
+	// EncodeMeta encodes meta as Store writes it (the backend's result
+	// serializer and compression), so that a caller can turn a value that
+	// cannot be encoded into a FAILURE before storing.
+	EncodeMeta(meta *ResultMeta) ([]byte, error)
 	// StoreRaw is Store for an encoded meta.
 	StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error)
 	// GetMax returns the stored meta (PENDING when none), at most limit

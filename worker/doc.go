@@ -32,12 +32,13 @@
 //
 // # Malformed and hostile messages
 //
-// A message the worker cannot run (not JSON, a pickle/yaml/msgpack content
-// type, wrongly typed headers, over the WithMaxMessageSize limit, 32 MiB by
-// default) is logged in one line and acknowledged; when its task id can be
-// found a FAILURE is stored under it (kombu's ContentDisallowed,
-// DecodeError, LimitExceeded, or celery's InvalidTaskError), so a client's
-// get() raises instead of waiting. Nothing but JSON is ever deserialized.
+// A message the worker cannot run (an undecodable body, a content type
+// not in WithAcceptContent (JSON only by default; pickle never), wrongly
+// typed headers, over the WithMaxMessageSize limit, 32 MiB by default,
+// before or after decompression) is logged in one line and acknowledged;
+// when its task id can be found a FAILURE is stored under it (kombu's
+// ContentDisallowed, DecodeError, LimitExceeded, or celery's
+// InvalidTaskError), so a client's get() raises instead of waiting.
 //
 // # Hard time limits
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery/control"
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -73,6 +74,8 @@ type controlRequest struct {
 	hasClock  bool
 	forUs     bool
 	replyWant bool
+	// contentType is the request's; the reply uses it too.
+	contentType string
 }
 
 func (w *Worker) parseControl(raw []byte) (*controlRequest, error) {
@@ -80,7 +83,7 @@ func (w *Worker) parseControl(raw []byte) (*controlRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := pyjson.Decode(env.Body)
+	v, err := w.decodeControl(env)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +91,7 @@ func (w *Worker) parseControl(raw []byte) (*controlRequest, error) {
 	if !ok {
 		return nil, fmt.Errorf("body is not an object")
 	}
-	req := &controlRequest{}
+	req := &controlRequest{contentType: env.ContentType}
 	req.method, _ = body["method"].(string)
 	req.args, _ = body["arguments"].(map[string]any)
 	if req.args == nil {
@@ -153,25 +156,26 @@ func (w *Worker) handleControl(ctx context.Context, raw []byte) {
 	if ex == "" {
 		ex = kombu.ReplyExchange
 	}
-	if err := w.reply(ctx, ex, rk, req.ticket, map[string]any{w.o.hostname: reply}); err != nil {
+	if err := w.reply(ctx, ex, rk, req.ticket, req.contentType, map[string]any{w.o.hostname: reply}); err != nil {
 		w.o.logger.Warn("remote control: reply failed", "method", req.method, "error", err)
 	}
 }
 
 // reply sends body to the requester through the reply exchange
-// (Broker.PublishReply: kombu Node.reply → Mailbox._publish_reply). No
-// binding: dropped, as kombu.
-func (w *Worker) reply(ctx context.Context, exchange, rk, ticket string, body any) error {
-	raw, err := pyjson.Encode(body)
+// (Broker.PublishReply: kombu Node.reply → Mailbox._publish_reply), in
+// the request's serializer. No binding: dropped, as kombu.
+func (w *Worker) reply(ctx context.Context, exchange, rk, ticket, contentType string, body any) error {
+	contentType = replyContentType(contentType)
+	raw, err := codec.Encode(contentType, body)
 	if err != nil {
-		// A value JSON cannot carry: answer with its repr instead.
-		raw, err = pyjson.Encode(map[string]any{w.o.hostname: map[string]any{"error": "EncodeError(" + pyjson.PyRepr(err.Error()) + ")"}})
+		// A value the serializer cannot carry: answer with its repr instead.
+		raw, err = codec.Encode(contentType, map[string]any{w.o.hostname: map[string]any{"error": "EncodeError(" + pyjson.PyRepr(err.Error()) + ")"}})
 		if err != nil {
 			return err
 		}
 	}
 	env := kombu.Envelope{
-		Body: raw, ContentType: "application/json", ContentEncoding: "utf-8",
+		Body: raw, ContentType: contentType, ContentEncoding: codec.ContentEncoding(contentType),
 		Headers: map[string]any{"ticket": ticket, "clock": w.clock.Forward()},
 		Properties: kombu.Properties{
 			DeliveryMode: 1, BodyEncoding: "base64", DeliveryTag: uuid.NewString(),

@@ -37,6 +37,8 @@ func classify(d *celery.Delivery, err error) rejection {
 		return rejection{"ContentDisallowed", "kombu.exceptions"}
 	case errors.Is(err, celery.ErrMessageTooLarge):
 		return rejection{"LimitExceeded", "kombu.exceptions"}
+	case errors.Is(err, celery.ErrSignature):
+		return rejection{"SecurityError", celeryExc}
 	case d.Err != nil, errors.Is(err, celery.ErrDecode):
 		return rejection{"DecodeError", "kombu.exceptions"}
 	}

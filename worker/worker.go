@@ -17,6 +17,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,9 @@ type options struct {
 	backendURL         string
 	registerer         prometheus.Registerer
 	maxMessageSize     int
+	accept             codec.Accept
+	verifier           celery.BodyVerifier
+	signer             celery.BodySigner
 	maxMessageSizeSet  bool
 }
 
@@ -520,7 +524,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.reject(ctx, d, d.Err)
 		return
 	}
-	msg, err := celery.DecodeEnvelope(d.Envelope)
+	msg, err := celery.DecodeEnvelopeWith(d.Envelope, w.decodeOptions())
 	if err != nil {
 		w.reject(ctx, d, err)
 		return
@@ -1111,6 +1115,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		next.Kwargs, next.KwargsRepr = re.Kwargs, ""
 	}
 	next.Redelivered = false
+	next.Signer = w.o.signer
 	next.Properties.DeliveryTag = newTag()
 	next.Properties.DeliveryInfo = celery.DeliveryInfo{Exchange: r.d.Exchange, RoutingKey: r.d.RoutingKey}
 	body, err := celery.EncodeMessage(&next)
@@ -1159,7 +1164,7 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 // writes again soon; the error is returned when it was not stored.
 func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) error {
 	state := m.Status
-	raw, err := m.Encode()
+	raw, err := w.backend.EncodeMeta(m)
 	if err != nil {
 		// A value the serializer cannot encode fails the task with kombu's
 		// EncodeError, as Celery's trace does, rather than leaving the
@@ -1171,7 +1176,7 @@ func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) error {
 		}
 		f.Result = celery.Exception("EncodeError", "kombu.exceptions", err.Error())
 		f.Traceback = "Traceback (most recent call last):\n  File \"<go>\", in " + m.Name + "\nkombu.exceptions.EncodeError: " + err.Error() + "\n"
-		if raw, err = f.Encode(); err != nil {
+		if raw, err = w.backend.EncodeMeta(&f); err != nil {
 			w.o.logger.Error("could not store result", "task_id", m.TaskID, "state", m.Status, "error", err)
 			return err
 		}

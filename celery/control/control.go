@@ -13,6 +13,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
@@ -211,7 +212,8 @@ func (c *Control) collect(ctx context.Context, queue, ticket string, limit int, 
 		if n, ok := kombu.AsInt(env.Headers["clock"]); ok {
 			c.o.clock.Adjust(int64(n))
 		}
-		v, err := pyjson.Decode(env.Body)
+		// Replies come in the worker's serializer (its task_serializer).
+		v, err := codec.Decode(env.ContentType, env.Body)
 		if err != nil {
 			c.o.logger.Warn("control: undecodable reply", "error", err)
 			continue

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
-	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
 
@@ -147,7 +147,8 @@ func Decode(raw []byte) ([]Event, error) {
 			return nil, err
 		}
 	}
-	v, err := pyjson.Decode(body)
+	// Any safe serializer (event_serializer): JSON, msgpack or YAML.
+	v, err := codec.Decode(env.ContentType, body)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/security"
 	"github.com/celeriac/celeriac/internal/duration"
 	"github.com/celeriac/celeriac/internal/pyjson"
 )
@@ -44,15 +45,24 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Int(&priority, "priority", 0, "priority 0 (first) .. 9")
 	fs.String(&queue, "queue", celery.DefaultQueue, "queue name")
 	fs.String(&taskID, "task-id", "", "task id (default: a new UUID)")
-	var serializer string
+	var serializer, compression, secKey, secCert, secDigest string
+	var protocol int
 	fs.Bool(&wait, "wait", false, "wait for the result and print it")
 	fs.Duration(&timeout, "timeout", 0, "with --wait: give up after this long (0 = never)")
-	fs.Choice(&serializer, "serializer", "json", []string{"json"}, "accepted for Celery compatibility: celeriac sends JSON only")
+	fs.Choice(&serializer, "serializer", "json", []string{"json", "msgpack", "yaml"}, "task_serializer of the message body (the worker must accept it)")
+	fs.Choice(&compression, "compression", "", []string{"", "zlib", "gzip", "brotli", "lzma", "xz", "zstd"}, "compress the message body (default none)")
+	fs.String(&secKey, "security-key", "", "sign the message (Celery's \"auth\" serializer) with this PEM RSA key; needs --security-certificate")
+	fs.String(&secCert, "security-certificate", "", "the PEM certificate of --security-key")
+	fs.String(&secDigest, "security-digest", "sha256", "security_digest of the signature (sha256, sha384, sha512, sha1)")
+	fs.Int(&protocol, "protocol", 2, "task message protocol: 2, or 1 for Celery 3.x workers (task_protocol)")
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if err := checkQueues("--queue", []string{queue}); err != nil {
 		return err
+	}
+	if protocol != 1 && protocol != 2 {
+		return usagef("--protocol: want 1 or 2, got %d", protocol)
 	}
 	if fs.NArg() != 1 {
 		return usagef("want exactly one task name, got %d arguments", fs.NArg())
@@ -70,7 +80,21 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if kw, _ = v.(map[string]any); kw == nil {
 		return usagef("--kwargs: want a JSON object")
 	}
-	opts := []celery.SendOption{celery.Args(a...), celery.Kwargs(kw), celery.Queue(queue), celery.Priority(priority)}
+	opts := []celery.SendOption{celery.Args(a...), celery.Kwargs(kw), celery.Queue(queue), celery.Priority(priority),
+		celery.Serializer(serializer), celery.Protocol(protocol)}
+	if compression != "" {
+		opts = append(opts, celery.Compression(compression))
+	}
+	if secKey != "" || secCert != "" {
+		if secKey == "" || secCert == "" {
+			return usagef("--security-key and --security-certificate go together")
+		}
+		signer, err := security.LoadSigner(secKey, secCert, secDigest)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, celery.Signed(signer))
+	}
 	if countdown > 0 {
 		opts = append(opts, celery.Countdown(countdown))
 	}

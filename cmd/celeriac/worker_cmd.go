@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/security"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
@@ -41,6 +42,13 @@ type workerFlags struct {
 	purge                 bool
 	disablePrefetch       bool
 	pool, optimization    string
+	acceptContent         string
+	resultSerializer      string
+	resultCompression     string
+	securityCertStore     string
+	securityKey           string
+	securityCertificate   string
+	securityDigest        string
 	heartbeat             time.Duration
 	shutdownTimeout       time.Duration
 	timeLimit             time.Duration
@@ -90,7 +98,14 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Count(&f.maxMemoryPerChild, "max-memory-per-child", 0, "accepted for Celery compatibility and ignored with a warning: tasks run in goroutines, not child processes")
 	fs.Duration(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
 	fs.Duration(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
-	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes; a larger one is rejected with a FAILURE (0 = unlimited)")
+	fs.String(&f.acceptContent, "accept-content", "json", "accept_content: comma-separated serializers (json, msgpack, yaml) or content types of the task messages taken; others are rejected with ContentDisallowed (pickle never)")
+	fs.Choice(&f.resultSerializer, "result-serializer", "json", []string{"json", "msgpack", "yaml"}, "result_serializer: the format results are stored in (readers must accept it)")
+	fs.Choice(&f.resultCompression, "result-compression", "", []string{"", "zlib", "gzip", "brotli", "lzma", "xz", "zstd"}, "result_compression (Celery 5.7): compress stored results, with Celery's in-band marker (default none)")
+	fs.String(&f.securityCertStore, "security-cert-store", "", "security_cert_store: a directory, glob or file of PEM certificates whose signed (\"auth\") task messages are accepted; use with --accept-content auth (default: none)")
+	fs.String(&f.securityKey, "security-key", "", "security_key: the PEM RSA key that signs the messages the worker sends (retries, callbacks, chain steps) when --security-cert-store is set; needs --security-certificate")
+	fs.String(&f.securityCertificate, "security-certificate", "", "security_certificate: the PEM certificate of --security-key")
+	fs.String(&f.securityDigest, "security-digest", "sha256", "security_digest of signed messages (sha256, sha384, sha512, sha1)")
+	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
 }
@@ -125,6 +140,15 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	}
 	if f.heartbeat <= 0 {
 		return usagef("--heartbeat-interval must be positive")
+	}
+	if _, err := celery.ParseAccept(splitList(f.acceptContent)); err != nil {
+		return usagef("--accept-content: %w", err)
+	}
+	if _, err := security.Digest(f.securityDigest); err != nil {
+		return usagef("--security-digest: %w", err)
+	}
+	if (f.securityKey == "") != (f.securityCertificate == "") {
+		return usagef("--security-key and --security-certificate go together")
 	}
 	return nil
 }
@@ -225,7 +249,8 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		}
 		log.Warn(fmt.Sprintf("purged %d messages from %d queues", n, len(queues)), "queues", queues)
 	}
-	backendOpts := append([]celery.BackendOption{celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log)}, f.backendOptions()...)
+	backendOpts := append([]celery.BackendOption{celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log),
+		celery.WithResultSerializer(f.resultSerializer), celery.WithResultCompression(f.resultCompression)}, f.backendOptions()...)
 	var backend *celery.Backend
 	if backendURL == brokerURL {
 		// The broker URL serves results too, its ?global_keyprefix= included.
@@ -237,6 +262,23 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	mux := worker.NewServeMux()
 	builtin.Register(mux, broker, builtin.WithMaxSleep(f.maxDuration))
 	var opts []worker.Option
+	if f.securityCertStore != "" {
+		store, err := security.LoadStore(f.securityCertStore, f.securityDigest)
+		if err != nil {
+			return err
+		}
+		var signer celery.BodySigner
+		if f.securityKey != "" {
+			s, err := security.LoadSigner(f.securityKey, f.securityCertificate, f.securityDigest)
+			if err != nil {
+				return err
+			}
+			signer = s
+		} else {
+			log.Warn("--security-cert-store without --security-key: retries, callbacks and chain steps are sent unsigned")
+		}
+		opts = append(opts, worker.WithSecurity(store, signer))
+	}
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))
 	}
@@ -256,6 +298,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithBrokerURL(brokerURL, backendURL),
 		worker.WithSweepInterval(sweepInterval(f.visibility)),
 		worker.WithMaxMessageSize(f.maxMessageSize),
+		worker.WithAcceptContent(splitList(f.acceptContent)...),
 	)...)
 	log.Info("starting", "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold

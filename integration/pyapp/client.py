@@ -14,6 +14,9 @@ with a non-zero exit status; a timeout exits with status 3.
             "worker", "retries", "queue", "date_done"}
     raw-publish [--protocol 1|2] < [{"name", "args", "kwargs", "options"}, ...]
         -> ["id", ...]
+    send-get [--timeout F] [--protocol 1|2] < [{"name", "args", "kwargs", "options"}, ...]
+        (options may name any serializer and compression the app allows)
+        -> [{"id", "state", "result"}, ...] read with AsyncResult.get
     lpop-raw QUEUE [--timeout F]
         -> {"raw": "..."}
     store-result ID STATE [--result JSON] [--exc TYPE:MESSAGE] [--traceback T]
@@ -151,6 +154,25 @@ def cmd_raw_publish(a):
     out(ids)
 
 
+def cmd_send_get(a):
+    set_protocol(a.protocol)
+    sent = []
+    for item in kjson.loads(sys.stdin.read()):
+        sent.append(app.send_task(item["name"], args=item.get("args") or [],
+                                  kwargs=item.get("kwargs") or {},
+                                  **dict(item.get("options") or {})))
+    results = []
+    for res in sent:
+        try:
+            value = res.get(timeout=a.timeout, propagate=False)
+        except CeleryTimeoutError:
+            die(f"no result for {res.id} after {a.timeout}s", EXIT_TIMEOUT)
+        if isinstance(value, BaseException):
+            value = exception_info(value)
+        results.append({"id": res.id, "state": res.state, "result": value})
+    out(results)
+
+
 def cmd_lpop_raw(a):
     # redis-py's default 5 s socket timeout would cut a longer BRPOP short.
     r = redis.Redis.from_url(app.conf.broker_url,
@@ -214,6 +236,13 @@ def main(argv=None):
                             "read from stdin")
     s.add_argument("--protocol", type=int, choices=(1, 2))
     s.set_defaults(func=cmd_raw_publish)
+
+    s = sub.add_parser("send-get",
+                       help="send_task each {name,args,kwargs,options} read "
+                            "from stdin, then get every result")
+    s.add_argument("--timeout", type=float, default=30.0)
+    s.add_argument("--protocol", type=int, choices=(1, 2))
+    s.set_defaults(func=cmd_send_get)
 
     s = sub.add_parser("lpop-raw", help="BRPOP one raw item from a list")
     s.add_argument("queue")

@@ -16,8 +16,20 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERIAC_RESULT_GLOBAL_KEYPREFIX
                                  result_backend_transport_options
                                  global_keyprefix
+    CELERIAC_TASK_SERIALIZER     task_serializer (default json)
+    CELERIAC_RESULT_SERIALIZER   result_serializer (default json)
+    CELERIAC_ACCEPT_CONTENT      comma-separated accept_content and
+                                 result_accept_content (default json)
+    CELERIAC_TASK_COMPRESSION    task_compression (default none)
+    CELERIAC_RESULT_COMPRESSION  result_compression (default none)
+    CELERIAC_EVENT_SERIALIZER    event_serializer (default json)
+    CELERIAC_SECURITY_KEY, CELERIAC_SECURITY_CERT, CELERIAC_SECURITY_STORE
+                                 message signing: security_key,
+                                 security_certificate, security_cert_store;
+                                 task_serializer and accept_content become
+                                 "auth", results stay JSON
 
-JSON only: pickle is never accepted.
+JSON by default; pickle is never accepted.
 """
 
 import datetime
@@ -42,11 +54,16 @@ BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or BROKER_URL
 
 app = Celery("tasks", broker=BROKER_URL, backend=RESULT_BACKEND)
+_ACCEPT = [n for n in os.environ.get("CELERIAC_ACCEPT_CONTENT", "json").split(",") if n]
+assert "pickle" not in _ACCEPT
 app.conf.update(
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-    result_accept_content=["json"],
+    task_serializer=os.environ.get("CELERIAC_TASK_SERIALIZER") or "json",
+    result_serializer=os.environ.get("CELERIAC_RESULT_SERIALIZER") or "json",
+    accept_content=_ACCEPT,
+    result_accept_content=_ACCEPT,
+    task_compression=os.environ.get("CELERIAC_TASK_COMPRESSION") or None,
+    result_compression=os.environ.get("CELERIAC_RESULT_COMPRESSION") or None,
+    event_serializer=os.environ.get("CELERIAC_EVENT_SERIALIZER") or "json",
     result_extended=True,
     task_track_started=_env_bool("CELERIAC_TRACK_STARTED"),
     task_acks_late=_env_bool("CELERIAC_ACKS_LATE"),
@@ -54,6 +71,17 @@ app.conf.update(
     timezone="UTC",
     broker_connection_retry_on_startup=True,
 )
+if os.environ.get("CELERIAC_SECURITY_STORE"):
+    app.conf.update(
+        security_key=os.environ["CELERIAC_SECURITY_KEY"],
+        security_certificate=os.environ["CELERIAC_SECURITY_CERT"],
+        security_cert_store=os.environ["CELERIAC_SECURITY_STORE"],
+        task_serializer="auth",
+        accept_content=["auth"],
+        result_serializer="json",
+        result_accept_content=["json"],
+    )
+    app.setup_security()
 if os.environ.get("CELERIAC_VISIBILITY_TIMEOUT"):
     app.conf.broker_transport_options = {
         "visibility_timeout": float(os.environ["CELERIAC_VISIBILITY_TIMEOUT"]),

@@ -1,13 +1,9 @@
 package kombu
 
 import (
-	"bytes"
-	"compress/bzip2"
-	"compress/zlib"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -16,14 +12,6 @@ import (
 // ErrMalformed marks an envelope that is not kombu's message shape. Callers
 // branch on it (errors.Is) to reject rather than retry.
 var ErrMalformed = errors.New("kombu: malformed envelope")
-
-// ErrUnsupportedCompression is returned for a compression this build cannot
-// decode (kombu can also send lzma, brotli and zstd).
-var ErrUnsupportedCompression = errors.New("kombu: unsupported compression")
-
-// MaxDecompressedSize bounds what Decompress inflates, so a small hostile
-// body cannot exhaust memory. Redis refuses values above 512 MiB anyway.
-const MaxDecompressedSize = 512 << 20
 
 // Envelope is kombu's virtual message as it sits on a Redis list or a
 // pub/sub channel (kombu virtual/base.py `Channel.prepare_message`;
@@ -268,58 +256,4 @@ func AsInt(v any) (int, bool) {
 		return x, true
 	}
 	return 0, false
-}
-
-// Compression MIME types and aliases Celery may set in the `compression`
-// header (kombu compression.py; docs/wire.md#compression).
-const (
-	CompressionZlib  = "application/x-gzip" // zlib framing despite the name
-	CompressionBzip2 = "application/x-bz2"
-)
-
-// Decompress undoes the compression named by a `compression` header value
-// (MIME type or alias). zlib/gzip and bzip2 are supported; lzma, brotli and
-// zstd yield ErrUnsupportedCompression.
-func Decompress(name string, data []byte) ([]byte, error) {
-	var r io.Reader
-	switch name {
-	case CompressionZlib, "gzip", "zlib":
-		zr, err := zlib.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("kombu: zlib: %w", err)
-		}
-		defer zr.Close()
-		r = zr
-	case CompressionBzip2, "bzip2", "bz2":
-		r = bzip2.NewReader(bytes.NewReader(data))
-	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedCompression, name)
-	}
-	out, err := io.ReadAll(io.LimitReader(r, MaxDecompressedSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("kombu: decompress %s: %w", name, err)
-	}
-	if len(out) > MaxDecompressedSize {
-		return nil, fmt.Errorf("kombu: decompress %s: larger than %d bytes", name, MaxDecompressedSize)
-	}
-	return out, nil
-}
-
-// Compress applies zlib compression for the `compression` header value
-// CompressionZlib (or its aliases).
-func Compress(name string, data []byte) ([]byte, error) {
-	switch name {
-	case CompressionZlib, "gzip", "zlib":
-		var buf bytes.Buffer
-		zw := zlib.NewWriter(&buf)
-		if _, err := zw.Write(data); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
-	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedCompression, name)
-	}
 }

@@ -79,28 +79,6 @@ func TestParseEnvelopeLenient(t *testing.T) {
 	}
 }
 
-func TestCompression(t *testing.T) {
-	data := bytes.Repeat([]byte("celeriac "), 100)
-	for _, name := range []string{CompressionZlib, "zlib", "gzip"} {
-		c, err := Compress(name, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := Decompress(name, c)
-		if err != nil || !bytes.Equal(d, data) {
-			t.Errorf("Decompress(%s) = %q, %v", name, d, err)
-		}
-	}
-	for _, name := range []string{"application/x-lzma", "application/zstd", "application/x-brotli", "nope"} {
-		if _, err := Decompress(name, data); !errors.Is(err, ErrUnsupportedCompression) {
-			t.Errorf("Decompress(%s) = %v, want ErrUnsupportedCompression", name, err)
-		}
-	}
-	if _, err := Decompress(CompressionZlib, []byte("not zlib")); err == nil {
-		t.Error("Decompress(garbage) succeeded")
-	}
-}
-
 func TestUnackedEntry(t *testing.T) {
 	raw := AppendUnackedEntry(nil, []byte(pyEnvelope), "", "celery")
 	u, err := ParseUnackedEntry(raw)
