@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/celeriac/celeriac/beat"
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/celery/beat"
 )
 
 type beatFlags struct {

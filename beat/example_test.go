@@ -8,8 +8,8 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/celeriac/celeriac/beat"
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/celery/beat"
 )
 
 // A Beat built from Go code: one interval entry and one crontab entry.
