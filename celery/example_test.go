@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -29,7 +30,7 @@ func runWorker(ctx context.Context, url string) (stop func()) {
 func ExampleClient_SendTask() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	emb, err := celery.StartEmbedded("127.0.0.1:0") // or a real redis:// URL
+	emb, err := embedded.Start("127.0.0.1:0") // or a real redis:// URL
 	if err != nil {
 		panic(err)
 	}
