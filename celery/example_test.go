@@ -10,6 +10,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/embedded"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -19,7 +20,8 @@ func runWorker(ctx context.Context, url string) (stop func()) {
 	broker, _ := celery.NewBroker(url, celery.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker)
+	builtin.Register(mux)
+	testtasks.Register(mux, broker)
 	w := worker.New(broker, backend, mux, worker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
