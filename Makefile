@@ -104,7 +104,7 @@ fuzztime = $(or $(FUZZTIME),$(1))
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(call fuzztime,100000x) ./internal/pyjson
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(call fuzztime,40000x) ./celery
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCron$$' -fuzztime $(call fuzztime,50000x) ./celery/beat
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCron$$' -fuzztime $(call fuzztime,50000x) ./beat
 	$(GO) test -run '^$$' -fuzz '^FuzzWorkerMessage$$' -fuzztime $(call fuzztime,5000x) ./worker
 
 ## vulncheck: govulncheck against the Go vulnerability database, which the module

@@ -23,6 +23,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -72,7 +73,8 @@ func (f *fixture) startWorker(register func(*worker.ServeMux)) {
 	}
 	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker)
+	builtin.Register(mux)
+	testtasks.Register(mux, broker)
 	if register != nil {
 		register(mux)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/embedded"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -18,7 +20,8 @@ func runWorker(ctx context.Context, url string) (stop func()) {
 	broker, _ := celery.NewBroker(url, celery.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker)
+	builtin.Register(mux)
+	testtasks.Register(mux, broker)
 	w := worker.New(broker, backend, mux, worker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -29,7 +32,7 @@ func runWorker(ctx context.Context, url string) (stop func()) {
 func ExampleClient_SendTask() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	emb, err := celery.StartEmbedded("127.0.0.1:0") // or a real redis:// URL
+	emb, err := embedded.Start("127.0.0.1:0") // or a real redis:// URL
 	if err != nil {
 		panic(err)
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/celeriac/celeriac/beat"
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/celery/beat"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
 )

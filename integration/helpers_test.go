@@ -17,6 +17,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -90,7 +91,8 @@ func runGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts
 	}
 	backend := celery.NewBackendOn(broker)
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker)
+	builtin.Register(mux)
+	testtasks.Register(mux, broker)
 	if register != nil {
 		register(mux)
 	}

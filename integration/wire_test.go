@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/pypeer"
@@ -1490,7 +1491,7 @@ func TestWireGoWorker(t *testing.T) {
 // and Python and Go clients (acceptance 6).
 func TestWireEmbedded(t *testing.T) {
 	t.Parallel()
-	emb, err := celery.StartEmbedded("127.0.0.1:0")
+	emb, err := embedded.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

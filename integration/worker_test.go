@@ -31,8 +31,8 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/pypeer"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
-	"github.com/celeriac/celeriac/worker/builtin"
 )
 
 // wkGoNode is the node name of the in-process Go workers.
@@ -433,7 +433,7 @@ func TestWorkerFromPython(t *testing.T) {
 
 	t.Run("flaky_counter", func(t *testing.T) {
 		// The flaky result was awaited above (results ran to completion).
-		if n := wkInt(t, e, "GET", builtin.FlakyKeyPrefix+data["flaky_key"].(string)); n != 3 {
+		if n := wkInt(t, e, "GET", testtasks.FlakyKeyPrefix+data["flaky_key"].(string)); n != 3 {
 			t.Errorf("flaky counter %d, want 3", n)
 		}
 	})
@@ -665,7 +665,7 @@ func TestWorkerFromPython(t *testing.T) {
 				t.Errorf("exception %+v, want celery.exceptions.TaskRevokedError", exc)
 			}
 			wkEqual(t, "exc_message", wkMeta(t, e, id).Result.(map[string]any)["exc_message"], []any{"expired"})
-			if n := wkInt(t, e, "EXISTS", builtin.FlakyKeyPrefix+key); n != 0 {
+			if n := wkInt(t, e, "EXISTS", testtasks.FlakyKeyPrefix+key); n != 0 {
 				t.Error("the expired task ran")
 			}
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -39,7 +40,8 @@ func BenchmarkDrain(b *testing.B) {
 		}
 	}
 	mux := worker.NewServeMux()
-	builtin.Register(mux, client.Broker())
+	builtin.Register(mux)
+	testtasks.Register(mux, client.Broker())
 	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithConcurrency(8), worker.WithLogger(quiet))
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -15,6 +15,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/worker"
@@ -412,7 +413,7 @@ func FuzzWorkerMessage(f *testing.F) {
 	for i, tc := range hostileCases(5<<10, 600) {
 		f.Add(tc.make(fmt.Sprintf("seed-%d", i)))
 	}
-	emb, err := celery.StartEmbedded("127.0.0.1:0")
+	emb, err := embedded.Start("127.0.0.1:0")
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -38,7 +39,8 @@ func start(t *testing.T, register func(*worker.ServeMux), opts ...worker.Option)
 		t.Fatal(err)
 	}
 	mux := worker.NewServeMux()
-	builtin.Register(mux, f.client.Broker())
+	builtin.Register(mux)
+	testtasks.Register(mux, f.client.Broker())
 	if register != nil {
 		register(mux)
 	}
@@ -125,7 +127,7 @@ func TestBuiltins(t *testing.T) {
 	}
 	// Its counter lives in its own namespace: a caller naming a key of
 	// the transport (the default queue) cannot touch it.
-	if n, _ := redis.Int(f.srv.Do(t, "GET", builtin.FlakyKeyPrefix+"flaky-key"), nil); n != 3 {
+	if n, _ := redis.Int(f.srv.Do(t, "GET", testtasks.FlakyKeyPrefix+"flaky-key"), nil); n != 3 {
 		t.Errorf("flaky counter %d, want 3", n)
 	}
 	m = wait(t, f, "tasks.flaky", celery.Args("celery", 0))

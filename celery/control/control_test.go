@@ -12,6 +12,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/internal/redistest"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -26,7 +27,8 @@ func TestBroadcastToGoWorker(t *testing.T) {
 	}
 	defer client.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, client.Broker())
+	builtin.Register(mux)
+	testtasks.Register(mux, client.Broker())
 	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithHostname("go@ctl"), worker.WithConcurrency(1))
 	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/celeriac/celeriac/beat"
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/celery/beat"
 )
 
 type beatFlags struct {
@@ -89,7 +89,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer broker.Close()
 	reg := prometheus.NewRegistry()
-	b, err := beat.New(broker, cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
+	b, err := beat.New(celery.NewBeatStore(broker, f.name), cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
 		beat.WithLateWindow(window), beat.WithCatchUp(catchUp), beat.WithDefaultQueue(f.defaultQueue),
 		beat.WithLogger(log), beat.WithRegisterer(reg))
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/celeriac/celeriac/celery/beat"
+	"github.com/celeriac/celeriac/beat"
 )
 
 func TestBeatErrors(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
 
@@ -239,8 +240,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // startEmbedded starts the in-memory broker on addr, or on a free port
 // when addr is taken (with a message saying so).
-func startEmbedded(addr string, stderr io.Writer) (*celery.Embedded, error) {
-	emb, err := celery.StartEmbedded(addr)
+func startEmbedded(addr string, stderr io.Writer) (*embedded.Server, error) {
+	emb, err := embedded.Start(addr)
 	if err == nil {
 		return emb, nil
 	}
@@ -248,7 +249,7 @@ func startEmbedded(addr string, stderr io.Writer) (*celery.Embedded, error) {
 	if !errors.As(err, &opErr) {
 		return nil, err
 	}
-	if emb, err = celery.StartEmbedded("127.0.0.1:0"); err != nil {
+	if emb, err = embedded.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "celeriac serve: %s is taken (%v); the embedded broker uses %s instead.\n"+

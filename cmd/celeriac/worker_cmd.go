@@ -20,6 +20,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/security"
 	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
@@ -260,7 +261,9 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	}
 	defer backend.Close()
 	mux := worker.NewServeMux()
-	builtin.Register(mux, broker, builtin.WithMaxSleep(f.maxDuration))
+	bounds := builtin.WithMaxSleep(f.maxDuration)
+	builtin.Register(mux, bounds)
+	testtasks.Register(mux, broker, bounds) // Python's interop tests call them on the binary
 	var opts []worker.Option
 	if f.securityCertStore != "" {
 		store, err := security.LoadStore(f.securityCertStore, f.securityDigest)

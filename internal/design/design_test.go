@@ -24,7 +24,7 @@ var allowed = map[string]string{
 	"celery/backend.go:subscriber.run:time.NewTimer":               "reconnect back-off after a lost result subscription (error path only)",
 	"celery/events/receiver.go:Receiver.Run:time.NewTimer":         "reconnect back-off after a lost event subscription (error path only)",
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
-	"celery/beat/beat.go:Beat.Run:time.NewTimer":                   "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",
+	"beat/beat.go:Beat.Run:time.NewTimer":                          "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",
 	"celery/unavailable.go:withRetry:time.NewTimer":                "retry back-off after a connection error (error path only)",
 	"worker/worker.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",
 	"cmd/celeriac/worker_cmd.go:checkAuth:time.Sleep":              "start-up check retries a transient, non-dial error at most 5 times (error path only)",

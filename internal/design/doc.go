@@ -15,4 +15,8 @@
 // file cites the old, unpublished wire specification by section ("spec"
 // and a section sign), and when a Go file or a page of docs/ links to a
 // docs/wire.md anchor that no heading of docs/wire.md produces.
+//
+// deps_test.go fails when a library package (celery, worker, beat, api and
+// their subpackages) links miniredis: the embedded broker is for
+// `celeriac serve` and tests, in internal/embedded.
 package design

@@ -2,6 +2,7 @@ package pyjson
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"strconv"
@@ -304,4 +305,44 @@ func isIntegerText(s string) bool {
 		}
 	}
 	return true
+}
+
+// Decimal is the text of a Python decimal.Decimal, the value of a kombu
+// "decimal" marker, e.g. "3.14", "-1E+2", "NaN" or "-Infinity".
+//
+// Decode stores the canonical str(Decimal(...)) form, which is exactly the
+// text Python sends. Encode sends the text unchanged after checking that
+// Python's Decimal constructor accepts it.
+type Decimal string
+
+// String returns the decimal's text.
+func (d Decimal) String() string { return string(d) }
+
+// Float64 converts the decimal to the nearest float64, like Python's
+// float(Decimal). A signalling NaN is an error, as in Python.
+func (d Decimal) Float64() (float64, error) {
+	p, err := parseDecimal(string(d))
+	if err != nil {
+		return 0, fmt.Errorf("pyjson: invalid Decimal %q: %w", string(d), err)
+	}
+	return p.float64()
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Decimal) MarshalText() ([]byte, error) {
+	if _, err := parseDecimal(string(d)); err != nil {
+		return nil, fmt.Errorf("pyjson: invalid Decimal %q: %w", string(d), err)
+	}
+	return []byte(d), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler. The text is validated
+// and stored in canonical form.
+func (d *Decimal) UnmarshalText(text []byte) error {
+	p, err := parseDecimal(string(text))
+	if err != nil {
+		return fmt.Errorf("pyjson: invalid Decimal %q: %w", text, err)
+	}
+	*d = Decimal(p.String())
+	return nil
 }

@@ -131,8 +131,8 @@ const maxRepeat = 64 << 20
 
 // pyMul is Python's x * y for the JSON types: numbers multiply, a string
 // or list times an int repeats. A repetition whose JSON would be over
-// o.maxResult bytes fails before it is built.
-func (o *options) pyMul(x, y any) (any, error) {
+// o.MaxResult bytes fails before it is built.
+func pyMul(o *options, x, y any) (any, error) {
 	origX, origY := x, y
 	if n, ok := asNumber(x); ok {
 		if m, ok := asNumber(y); ok {
@@ -156,19 +156,19 @@ func (o *options) pyMul(x, y any) (any, error) {
 		if len(a)*times > maxRepeat {
 			return nil, worker.NewPyError("MemoryError", "repeated sequence too large")
 		}
-		if n := len(a)*times + 2; o.maxResult > 0 && n > o.maxResult {
-			return nil, o.tooLarge(n)
+		if n := len(a)*times + 2; o.MaxResult > 0 && n > o.MaxResult {
+			return nil, o.TooLarge(n)
 		}
 		return strings.Repeat(a, times), nil
 	case []any:
 		if len(a)*times > maxRepeat {
 			return nil, worker.NewPyError("MemoryError", "repeated sequence too large")
 		}
-		if o.maxResult > 0 && times > 0 && len(a) > 0 {
+		if o.MaxResult > 0 && times > 0 && len(a) > 0 {
 			// Each repetition is the list's elements plus a ", ".
 			if b, err := pyjson.Encode(a); err == nil {
-				if per := len(b); per > o.maxResult/times {
-					return nil, o.tooLarge(per * times)
+				if per := len(b); per > o.MaxResult/times {
+					return nil, o.TooLarge(per * times)
 				}
 			}
 		}

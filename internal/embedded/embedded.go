@@ -1,4 +1,9 @@
-package celery
+// Package embedded is an in-process, in-memory Redis (miniredis) for
+// `celeriac serve` without a broker, examples and tests: no redis-server
+// needed. Python Celery clients, workers and Flower can use it through its
+// URL. It lives outside celery/ so that users of the library do not link
+// miniredis.
+package embedded
 
 import (
 	"fmt"
@@ -12,33 +17,33 @@ import (
 	"github.com/alicebob/miniredis/v2/server"
 )
 
-// Embedded is an in-process Redis (miniredis) for `make run`, examples and
+// Server is an in-process Redis (miniredis) for `make run`, examples and
 // demos: no redis-server needed. Python Celery clients, workers and Flower
 // can use it through its URL. It keeps everything in memory.
-type Embedded struct {
+type Server struct {
 	mr *miniredis.Miniredis
 }
 
-// StartEmbedded starts an embedded Redis listening on addr, e.g.
+// Start starts an embedded Redis listening on addr, e.g.
 // "127.0.0.1:6379" or "127.0.0.1:0" for a free port.
-func StartEmbedded(addr string) (*Embedded, error) {
+func Start(addr string) (*Server, error) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.StartAddr(addr); err != nil {
-		return nil, fmt.Errorf("celery: embedded broker on %s: %w", addr, err)
+		return nil, fmt.Errorf("embedded: broker on %s: %w", addr, err)
 	}
 	// Set before anyone can know the address.
 	mr.Server().SetPreHook(newResp3Fix(mr).hook)
-	return &Embedded{mr: mr}, nil
+	return &Server{mr: mr}, nil
 }
 
 // URL returns the redis:// URL of database 0.
-func (e *Embedded) URL() string { return "redis://" + e.mr.Addr() + "/0" }
+func (e *Server) URL() string { return "redis://" + e.mr.Addr() + "/0" }
 
 // Addr returns host:port.
-func (e *Embedded) Addr() string { return e.mr.Addr() }
+func (e *Server) Addr() string { return e.mr.Addr() }
 
 // Close stops the server.
-func (e *Embedded) Close() { e.mr.Close() }
+func (e *Server) Close() { e.mr.Close() }
 
 // resp3Fix answers sorted-set range commands WITH SCORES the way Redis
 // does on RESP3 connections: an array of [member, score] pairs. miniredis

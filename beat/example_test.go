@@ -8,8 +8,8 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/celeriac/celeriac/beat"
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/celery/beat"
 )
 
 // A Beat built from Go code: one interval entry and one crontab entry.
@@ -21,7 +21,7 @@ func ExampleNew() {
 	}
 	defer broker.Close()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	b, err := beat.New(broker, []beat.Entry{
+	b, err := beat.New(celery.NewBeatStore(broker, "default"), []beat.Entry{
 		{Name: "ping", Task: "tasks.add", Schedule: beat.Every(30 * time.Second), Args: []any{2, 3}},
 		{
 			Name: "cleanup", Task: "tasks.cleanup", Queue: "maintenance", Expires: 10 * time.Minute,

@@ -1,46 +1,9 @@
 package pyjson
 
 import (
-	"errors"
 	"fmt"
-	"strconv"
 	"time"
 )
-
-// MaxDepth is the deepest nesting of JSON arrays and objects that Decode
-// accepts and Encode produces. Deeper input fails with ErrTooDeep.
-// (CPython's own json module gives up at roughly 1000 levels.)
-const MaxDepth = 512
-
-var (
-	// ErrTooDeep is returned (wrapped) when arrays and objects are nested
-	// more than MaxDepth levels deep.
-	ErrTooDeep = errors.New("pyjson: nesting too deep")
-
-	// ErrUnknownMarker is returned (wrapped) when a kombu marker object has a
-	// __type__ that kombu does not know, which kombu rejects too.
-	ErrUnknownMarker = errors.New("pyjson: unsupported __type__ in marker object")
-
-	// ErrBadMarker is returned (wrapped) when a kombu marker object has a
-	// known __type__ but a __value__ that Python could not decode.
-	ErrBadMarker = errors.New("pyjson: invalid marker value")
-
-	// ErrLoneSurrogate is returned (wrapped) by DecodeStrict for a \u
-	// escape of a UTF-16 surrogate that is not part of a pair.
-	ErrLoneSurrogate = errors.New("pyjson: lone UTF-16 surrogate")
-)
-
-// SyntaxError describes malformed JSON input, including input that is not
-// valid UTF-8.
-type SyntaxError struct {
-	Offset int64  // byte offset in the input where the error was detected
-	msg    string // description of the problem
-}
-
-// Error implements the error interface.
-func (e *SyntaxError) Error() string {
-	return "pyjson: syntax error at offset " + strconv.FormatInt(e.Offset, 10) + ": " + e.msg
-}
 
 // Date is a calendar date, the value of a kombu "date" marker
 // (Python datetime.date).
@@ -170,46 +133,6 @@ func (t *TimeOfDay) UnmarshalText(text []byte) error {
 		return fmt.Errorf("pyjson: invalid time %q: %w", text, err)
 	}
 	*t = v
-	return nil
-}
-
-// Decimal is the text of a Python decimal.Decimal, the value of a kombu
-// "decimal" marker, e.g. "3.14", "-1E+2", "NaN" or "-Infinity".
-//
-// Decode stores the canonical str(Decimal(...)) form, which is exactly the
-// text Python sends. Encode sends the text unchanged after checking that
-// Python's Decimal constructor accepts it.
-type Decimal string
-
-// String returns the decimal's text.
-func (d Decimal) String() string { return string(d) }
-
-// Float64 converts the decimal to the nearest float64, like Python's
-// float(Decimal). A signalling NaN is an error, as in Python.
-func (d Decimal) Float64() (float64, error) {
-	p, err := parseDecimal(string(d))
-	if err != nil {
-		return 0, fmt.Errorf("pyjson: invalid Decimal %q: %w", string(d), err)
-	}
-	return p.float64()
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Decimal) MarshalText() ([]byte, error) {
-	if _, err := parseDecimal(string(d)); err != nil {
-		return nil, fmt.Errorf("pyjson: invalid Decimal %q: %w", string(d), err)
-	}
-	return []byte(d), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler. The text is validated
-// and stored in canonical form.
-func (d *Decimal) UnmarshalText(text []byte) error {
-	p, err := parseDecimal(string(text))
-	if err != nil {
-		return fmt.Errorf("pyjson: invalid Decimal %q: %w", text, err)
-	}
-	*d = Decimal(p.String())
 	return nil
 }
 
