@@ -3,11 +3,11 @@ package beat
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -133,7 +133,7 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		}
 	}
 	cfg := &Config{Timezone: time.UTC}
-	for _, k := range sortedKeys(raw) {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		v := raw[k]
 		var err error
 		switch k {
@@ -161,7 +161,7 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	if len(entries) == 0 {
 		return fail(errors.New("no entries"))
 	}
-	for _, n := range sortedKeys(entries) {
+	for _, n := range slices.Sorted(maps.Keys(entries)) {
 		e, err := parseEntry(n, entries[n], cfg.Timezone)
 		if err != nil {
 			return nil, &ConfigError{File: name, Entry: n, Err: err}
@@ -183,7 +183,7 @@ func parseEntry(name string, v any, tz *time.Location) (Entry, error) {
 	if !ok {
 		return e, errors.New("want a mapping")
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if !slices.Contains(entryKeys, k) {
 			return e, fmt.Errorf("unknown key %q (want one of %s)", k, strings.Join(entryKeys, ", "))
 		}
@@ -233,7 +233,7 @@ func parseEntry(name string, v any, tz *time.Location) (Entry, error) {
 		var spec CrontabSpec
 		dst := map[string]*string{FieldMinute: &spec.Minute, FieldHour: &spec.Hour, FieldDayOfWeek: &spec.DayOfWeek,
 			FieldDayOfMonth: &spec.DayOfMonth, FieldMonthOfYear: &spec.MonthOfYear}
-		for _, k := range sortedKeys(ct) {
+		for _, k := range slices.Sorted(maps.Keys(ct)) {
 			p, ok := dst[k]
 			if !ok {
 				return e, fmt.Errorf("crontab: unknown key %q (want minute, hour, day_of_week, day_of_month, month_of_year)", k)
@@ -276,7 +276,7 @@ func parseEntry(name string, v any, tz *time.Location) (Entry, error) {
 			opts[k] = v
 		}
 	}
-	for _, k := range sortedKeys(opts) {
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		if err := e.setOption(k, opts[k]); err != nil {
 			return e, field(k, err)
 		}
@@ -320,15 +320,6 @@ func (e *Entry) setOption(k string, v any) error {
 		err = fmt.Errorf("unknown option (want one of %s)", strings.Join(optionKeys, ", "))
 	}
 	return err
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func asString(v any) (string, error) {

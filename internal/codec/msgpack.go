@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -109,7 +110,7 @@ func msgpackValue(enc *msgpack.Encoder, v any, depth int) error {
 		if err := enc.EncodeMapLen(len(x)); err != nil {
 			return err
 		}
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			if err := enc.EncodeString(k); err != nil {
 				return err
 			}
@@ -149,15 +150,6 @@ func msgpackInt(enc *msgpack.Encoder, n int64) error {
 		return enc.EncodeUint(uint64(n))
 	}
 	return enc.EncodeInt(n)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func decodeMsgpack(data []byte) (any, error) {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -253,7 +255,7 @@ func yamlNode(v any, depth int) (*yaml.Node, error) {
 		return n, nil
 	case map[string]any:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: tagMap}
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			c, err := yamlNode(x[k], depth+1)
 			if err != nil {
 				return nil, err
