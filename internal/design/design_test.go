@@ -26,7 +26,7 @@ var allowed = map[string]string{
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
 	"celery/beat/beat.go:Beat.Run:time.NewTimer":                   "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",
 	"celery/unavailable.go:withRetry:time.NewTimer":                "retry back-off after a connection error (error path only)",
-	"worker/worker.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",
+	"worker/result.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",
 	"cmd/celeriac/worker_cmd.go:checkAuth:time.Sleep":              "start-up check retries a transient, non-dial error at most 5 times (error path only)",
 	"cmd/celeriac/connect.go:waitForBroker:time.NewTimer":          "start-up back-off between connection attempts to a broker that does not answer (Celery's retry schedule; error path only)",
 	"bench/latencybench/main.go:run:time.NewTicker":                "the benchmark's open-loop pacer sends at a fixed rate; it does not wait for state",

@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+)
+
+// request is one delivery on its way through the worker.
+type request struct {
+	d        *celery.Delivery
+	msg      *celery.Message
+	entry    *entry
+	handler  Handler
+	timer    *time.Timer // ETA or rate-limit hold
+	started  time.Time
+	cancel   context.CancelCauseFunc
+	hasSlot  bool
+	acked    bool
+	isActive bool
+	killed   bool
+	unsaved  bool          // its final result or retry could not be stored
+	kill     chan struct{} // closed by revoke(terminate=True)
+	signum   int
+	seq      uint64 // arrival order, for inspect listings
+}
+
+func (r *request) acksLate(w *Worker) bool {
+	if r.entry != nil && r.entry.opts.AcksLate != nil {
+		return *r.entry.opts.AcksLate
+	}
+	return w.o.acksLate
+}
+
+// giveUpAtShutdown records a running request given up at the shutdown
+// timeout; Run restores its message (abandonedAtShutdown).
+func (w *Worker) giveUpAtShutdown(r *request) {
+	w.mu.Lock()
+	w.givenUp = append(w.givenUp, r)
+	w.mu.Unlock()
+}
+
+// abandonedAtShutdown logs the requests given up at the shutdown timeout
+// and returns those whose message is still unacknowledged (acks-late),
+// to be restored. An early-acknowledged one is not restored: it was
+// acknowledged before it ran (at most once), as a crash would lose it.
+func (w *Worker) abandonedAtShutdown(log *slog.Logger) []*request {
+	w.mu.Lock()
+	rs := w.givenUp
+	w.givenUp = nil
+	w.mu.Unlock()
+	if len(rs) == 0 {
+		return nil
+	}
+	var restore []*request
+	var restored, lost []string
+	for _, r := range rs {
+		w.mu.Lock()
+		acked := r.acked
+		w.mu.Unlock()
+		if acked {
+			lost = append(lost, r.msg.ID)
+			w.forget(r)
+			continue
+		}
+		restored = append(restored, r.msg.ID)
+		restore = append(restore, r)
+	}
+	log.Warn("shutdown timeout: gave up on running tasks; unacknowledged ones go back to their queues",
+		"restored_task_ids", restored, "early_acked_not_restored_task_ids", lost)
+	return restore
+}
+
+func (w *Worker) forget(r *request) {
+	w.mu.Lock()
+	delete(w.reserved, r.d.Tag)
+	delete(w.active, r.d.Tag)
+	w.mu.Unlock()
+}
+
+// done releases a request's resources after it was acked or rejected.
+func (w *Worker) done(r *request) {
+	w.forget(r)
+	w.giveBackSlot(r)
+}

@@ -1,0 +1,76 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
+)
+
+// Revoke marks task ids as revoked: they are discarded when they arrive or
+// come due, with a REVOKED result.
+func (w *Worker) Revoke(ids ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		w.revoked.add(id, time.Now())
+	}
+}
+
+// maybeRevoke handles expired and revoked requests; it reports whether the
+// request was consumed.
+func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
+	reason := ""
+	w.mu.Lock()
+	if w.revoked.has(r.msg.ID) {
+		reason = "revoked"
+	}
+	w.mu.Unlock()
+	if reason == "" && !r.msg.Expires.IsZero() && time.Now().After(r.msg.Expires) {
+		reason = "expired"
+		w.Revoke(r.msg.ID)
+	}
+	if reason == "" {
+		return false
+	}
+	w.o.logger.Info("Discarding revoked task: "+r.msg.Name()+"["+r.msg.ID+"]", "task_id", r.msg.ID, "reason", reason)
+	w.tm.revoked(r)
+	w.ack(ctx, r.d)
+	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Expired: reason == "expired"})
+	meta := w.meta(&Task{Message: r.msg, Queue: r.d.Queue}, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, reason))
+	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
+		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
+	}
+	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
+	w.done(r)
+	return true
+}
+
+// revokedSet is Celery's LimitedSet of revoked ids: at most maxLen ids,
+// entries older than expiry dropped when full (worker/state.py).
+type revokedSet struct {
+	maxLen int
+	expiry time.Duration
+	ids    map[string]time.Time
+	order  []string
+}
+
+func newRevokedSet(maxLen int, expiry time.Duration) *revokedSet {
+	return &revokedSet{maxLen: maxLen, expiry: expiry, ids: map[string]time.Time{}}
+}
+
+func (s *revokedSet) add(id string, now time.Time) {
+	if _, ok := s.ids[id]; !ok {
+		s.order = append(s.order, id)
+	}
+	s.ids[id] = now
+	for len(s.ids) > s.maxLen || (len(s.order) > 0 && now.Sub(s.ids[s.order[0]]) > s.expiry) {
+		delete(s.ids, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+func (s *revokedSet) has(id string) bool { _, ok := s.ids[id]; return ok }
+
+func (s *revokedSet) list() []string { return append([]string(nil), s.order...) }
