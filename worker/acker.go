@@ -1,60 +1,62 @@
 package worker
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"slices"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
 )
 
-// restore puts messages the worker holds but never ran back on their
-// queues, first-taken first out.
-func (w *Worker) restore(rs []*request) {
-	if len(rs) == 0 {
-		return
-	}
-	// First taken, first restored: ETA-held requests come from a map.
-	slices.SortStableFunc(rs, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
-	ds := make([]*celery.Delivery, 0, len(rs))
-	for _, r := range rs {
-		ds = append(ds, r.d)
-		w.forget(r)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// Requeue confirms each record before it restores the message; a
-	// message whose record failed is back on its queue already.
-	n, err := w.broker.Requeue(ctx, ds...)
-	if err != nil {
-		w.o.logger.Error("could not restore all unacknowledged messages; the visibility sweep will", "error", err)
-	}
-	w.o.logger.Info("restored unacknowledged messages", "count", n)
+// acker settles deliveries with the transport: acknowledgements go out in
+// batches from one goroutine; requeues (a task given back) and restores
+// (messages held at shutdown) are sent at once. The transport keeps each
+// settlement behind its delivery's record (Transport.Ack, Requeue,
+// Reject); the acker never settles by hand.
+type acker struct {
+	broker celery.Transport
+	log    *slog.Logger
+	acks   chan *celery.Delivery
+	wg     sync.WaitGroup
+}
+
+func newAcker(broker celery.Transport, log *slog.Logger) *acker {
+	return &acker{broker: broker, log: log, acks: make(chan *celery.Delivery, 4096)}
+}
+
+// start starts the goroutine that sends queued acknowledgements.
+func (a *acker) start() { a.wg.Go(a.loop) }
+
+// shutdown sends the acknowledgements still queued and stops. Nothing may
+// call ack after it.
+func (a *acker) shutdown() {
+	close(a.acks)
+	a.wg.Wait()
 }
 
 // ack hands a delivery's acknowledgement to the acker, which sends acks in
 // batches. An early ack may thus reach Redis just after its task started,
 // as in Celery, whose main process acks while the pool child already runs
 // the task.
-func (w *Worker) ack(_ context.Context, d *celery.Delivery) {
+func (a *acker) ack(d *celery.Delivery) {
 	if d.Tracked {
-		w.acks <- d
+		a.acks <- d
 	}
 }
 
-// ackLoop sends queued acknowledgements, as many per round trip as have
+// loop sends queued acknowledgements, as many per round trip as have
 // queued up meanwhile, until acks is closed and drained.
-func (w *Worker) ackLoop() {
+func (a *acker) loop() {
 	const maxBatch = 512
 	batch := make([]*celery.Delivery, 0, maxBatch)
-	for d := range w.acks {
+	for d := range a.acks {
 		batch = append(batch[:0], d)
 	more:
 		for len(batch) < maxBatch {
 			select {
-			case d, ok := <-w.acks:
+			case d, ok := <-a.acks:
 				if !ok {
 					break more
 				}
@@ -66,8 +68,8 @@ func (w *Worker) ackLoop() {
 		// Not cancellable, so no goroutine per round trip (rconn.Do); the
 		// connection's read timeout bounds it. Ack keeps each ack behind
 		// its delivery's record in unacked.
-		if err := w.broker.Ack(context.Background(), batch...); err != nil && !errors.Is(err, celery.ErrNotRecorded) {
-			w.o.logger.Error("ack failed; the messages may run again after the visibility timeout", "count", len(batch), "delivery_tag", batch[0].Tag, "error", err)
+		if err := a.broker.Ack(context.Background(), batch...); err != nil && !errors.Is(err, celery.ErrNotRecorded) {
+			a.log.Error("ack failed; the messages may run again after the visibility timeout", "count", len(batch), "delivery_tag", batch[0].Tag, "error", err)
 		}
 		clear(batch)
 	}
@@ -78,13 +80,26 @@ func (w *Worker) ackLoop() {
 // instead of acknowledging it: the task runs again rather than its
 // outcome being lost. If even that fails, the message stays in unacked
 // and the visibility sweep restores it.
-func (w *Worker) giveBack(r *request) {
+func (a *acker) giveBack(r *request) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	log := w.o.logger
-	if err := w.broker.Reject(ctx, r.d, true); err != nil {
-		log.Error("Task "+r.msg.Name()+"["+r.msg.ID+"] outcome not stored and message not requeued; it stays unacknowledged and runs again after the visibility timeout", "task_id", r.msg.ID, "error", err)
+	if err := a.broker.Reject(ctx, r.d, true); err != nil {
+		a.log.Error("Task "+r.msg.Name()+"["+r.msg.ID+"] outcome not stored and message not requeued; it stays unacknowledged and runs again after the visibility timeout", "task_id", r.msg.ID, "error", err)
 		return
 	}
-	log.Warn("Task "+r.msg.Name()+"["+r.msg.ID+"] outcome could not be stored: message requeued, not acknowledged, to run again", "task_id", r.msg.ID)
+	a.log.Warn("Task "+r.msg.Name()+"["+r.msg.ID+"] outcome could not be stored: message requeued, not acknowledged, to run again", "task_id", r.msg.ID)
+}
+
+// restore puts messages the worker holds but never ran back on their
+// queues, in the order given.
+func (a *acker) restore(ds []*celery.Delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Requeue confirms each record before it restores the message; a
+	// message whose record failed is back on its queue already.
+	n, err := a.broker.Requeue(ctx, ds...)
+	if err != nil {
+		a.log.Error("could not restore all unacknowledged messages; the visibility sweep will", "error", err)
+	}
+	a.log.Info("restored unacknowledged messages", "count", n)
 }

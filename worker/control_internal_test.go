@@ -57,7 +57,7 @@ func TestMaskURL(t *testing.T) {
 }
 
 func TestAddressed(t *testing.T) {
-	w := &Worker{o: options{hostname: "go1@host"}}
+	w := &pidboxNode{hostname: "go1@host"}
 	for _, tc := range []struct {
 		name string
 		body map[string]any

@@ -48,7 +48,7 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 		w.mu.Lock()
 		r.acked = true
 		w.mu.Unlock()
-		w.ack(ctx, r.d)
+		w.acker.ack(r.d)
 		// Acknowledged: it no longer counts against the prefetch window
 		// (kombu's QoS counts unacked deliveries).
 		w.giveBackSlot(r)
@@ -143,7 +143,7 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	if killed {
 		w.terminated(ctx, r, t)
 		if lateAck {
-			w.ack(ctx, r.d)
+			w.acker.ack(r.d)
 		}
 		w.done(r)
 		return
@@ -162,9 +162,9 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	w.finish(ctx, r, t, o, runtime)
 	if lateAck {
 		if r.unsaved {
-			w.giveBack(r)
+			w.acker.giveBack(r)
 		} else {
-			w.ack(ctx, r.d)
+			w.acker.ack(r.d)
 		}
 	}
 	w.done(r)

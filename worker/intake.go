@@ -148,7 +148,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	w.tm.received(r)
 	if r.entry == nil {
 		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
-		w.ack(ctx, d)
+		w.acker.ack(d)
 		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
 		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
 		w.done(r)

@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
@@ -84,4 +86,20 @@ func (w *Worker) forget(r *request) {
 func (w *Worker) done(r *request) {
 	w.forget(r)
 	w.giveBackSlot(r)
+}
+
+// restore puts messages the worker holds but never ran back on their
+// queues, first-taken first out, and forgets their requests.
+func (w *Worker) restore(rs []*request) {
+	if len(rs) == 0 {
+		return
+	}
+	// First taken, first restored: ETA-held requests come from a map.
+	slices.SortStableFunc(rs, func(a, b *request) int { return cmp.Compare(a.seq, b.seq) })
+	ds := make([]*celery.Delivery, 0, len(rs))
+	for _, r := range rs {
+		ds = append(ds, r.d)
+		w.forget(r)
+	}
+	w.acker.restore(ds)
 }

@@ -66,7 +66,7 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	}
 	w.o.logger.Error("rejected malformed message", attrs...)
 	w.tm.reject()
-	w.ack(ctx, d)
+	w.acker.ack(d)
 	w.releaseSlot()
 	if id == "" {
 		return

@@ -2,16 +2,48 @@ package worker
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
 
-func (w *Worker) sweepLoop(ctx context.Context) {
+// sweeper is the visibility sweep: every interval it asks the transport to
+// put back on their queues the unacknowledged messages whose visibility
+// timeout passed (kombu's restore_visible), those of workers that died
+// included.
+type sweeper struct {
+	broker   celery.Transport
+	log      *slog.Logger
+	interval time.Duration // 0: no sweep
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// start starts sweeping (at once, then every interval) until ctx ends or
+// shutdown is called.
+func (s *sweeper) start(ctx context.Context) {
+	if s.interval <= 0 {
+		return
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Go(func() { s.loop(ctx) })
+}
+
+// shutdown stops sweeping and waits for a sweep in progress.
+func (s *sweeper) shutdown() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+}
+
+func (s *sweeper) loop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
-	conn := &rconn.State{Name: "visibility sweep", Logger: w.o.logger}
+	conn := &rconn.State{Name: "visibility sweep", Logger: s.log}
 	refused := false // Redis refused the last sweep (logged once)
 	for {
 		select {
@@ -19,11 +51,11 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		switch _, err := w.broker.RestoreVisible(ctx); {
+		switch _, err := s.broker.RestoreVisible(ctx); {
 		case err != nil && ctx.Err() == nil && !celery.IsUnavailable(err):
 			// Redis answered, and refused (its lock at maxmemory, say).
 			if !refused {
-				w.o.logger.Warn("visibility sweep refused by Redis; retrying", "error", err)
+				s.log.Warn("visibility sweep refused by Redis; retrying", "error", err)
 				refused = true
 			}
 		case err != nil && ctx.Err() == nil:
@@ -31,10 +63,10 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 		case err == nil:
 			conn.Up()
 			if refused {
-				w.o.logger.Info("visibility sweep runs again")
+				s.log.Info("visibility sweep runs again")
 				refused = false
 			}
 		}
-		t.Reset(w.o.sweepInterval)
+		t.Reset(s.interval)
 	}
 }

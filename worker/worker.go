@@ -22,9 +22,12 @@ type Worker struct {
 	mux     *ServeMux
 	o       options
 
-	ready readyQueue
-	slots *window               // prefetch window; nil = unlimited
-	acks  chan *celery.Delivery // for ackLoop
+	ready   readyQueue
+	slots   *window // prefetch window; nil = unlimited
+	acker   *acker
+	sweeper *sweeper
+	pidbox  *pidboxNode // nil without WithPidbox
+	heart   *heartbeater
 
 	conc   atomic.Int64  // current pool size (pool_grow/pool_shrink)
 	quit   chan struct{} // one token per pool goroutine to retire
@@ -96,7 +99,8 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
 	}
 	w.ready.notify = make(chan struct{}, 1)
-	w.acks = make(chan *celery.Delivery, 4096)
+	w.acker = newAcker(broker, o.logger)
+	w.sweeper = &sweeper{broker: broker, log: o.logger, interval: o.sweepInterval}
 	if o.prefetchMultiplier > 0 {
 		w.slots = newWindow(o.concurrency * o.prefetchMultiplier)
 	}
@@ -107,6 +111,10 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
 		events.WithTaskEvents(o.taskEvents), events.WithDispatcherLogger(o.logger))
+	if o.pidbox {
+		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl}
+	}
+	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
 	w.registerMetrics()
 	w.registerTaskMetrics()
 	return w
@@ -186,35 +194,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.grow(w.Concurrency())
 	w.growMu.Unlock()
-	var acker sync.WaitGroup
-	acker.Go(w.ackLoop)
-	var bg sync.WaitGroup
-	if w.o.sweepInterval > 0 {
-		bg.Go(func() { w.sweepLoop(ctx) })
-	}
+	w.acker.start()
+	w.sweeper.start(ctx)
 	// Remote control and heartbeats run until consuming stops.
-	ctlCtx, stopCtl := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCtl()
-	var ctl sync.WaitGroup
-	if w.o.pidbox {
-		ready := make(chan struct{})
-		ctl.Go(func() { w.pidboxLoop(ctlCtx, ready) })
-		select { // so a broadcast right after start-up is heard
-		case <-ready:
-		case <-time.After(5 * time.Second):
-		case <-ctx.Done():
-		}
+	if w.pidbox != nil {
+		w.pidbox.start(ctx)
 	}
-	w.events.Emit(&events.WorkerOnlineEvent{WorkerState: w.workerState()})
-	ctl.Go(func() { w.heartbeatLoop(ctlCtx) })
+	w.heart.start(context.WithoutCancel(ctx))
 
 	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	consumer := w.broker.Consume(w.Queues()...)
 	consumer.SetMaxMessageSize(w.o.maxMessageSize)
 	err := w.consume(ctx, consumer)
 	consumer.Close()
-	stopCtl()
-	ctl.Wait()
+	if w.pidbox != nil {
+		w.pidbox.shutdown()
+	}
+	w.heart.shutdown()
 	w.growMu.Lock()
 	w.grow = nil // the pool is about to stop: no pool_grow any more
 	w.growMu.Unlock()
@@ -239,13 +235,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-finished
 	}
 	held = append(held, w.abandonedAtShutdown(log)...)
-	bg.Wait()
-	close(w.acks)
-	acker.Wait()
+	w.sweeper.shutdown()
+	w.acker.shutdown()
 	held = append(held, w.ready.drain()...)
-	w.events.Flush()
 	octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := w.events.EmitNow(octx, &events.WorkerOfflineEvent{WorkerState: w.workerState()}); err != nil {
+	if err := w.heart.offline(octx); err != nil {
 		log.Warn("could not send worker-offline", "error", err)
 	}
 	cancel()

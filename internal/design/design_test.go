@@ -18,9 +18,9 @@ import (
 // is not polling. Func is the enclosing function (Type.Method for methods,
 // "-" at file level). Keep each justification to one line.
 var allowed = map[string]string{
-	"worker/events.go:Worker.heartbeatLoop:time.NewTicker":         "worker-heartbeat is a periodic send (Celery's event heartbeat), not a wait for work",
+	"worker/heartbeat.go:heartbeater.loop:time.NewTicker":          "worker-heartbeat is a periodic send (Celery's event heartbeat), not a wait for work",
 	"api/sse.go:handlers.taskEvents:time.NewTicker":                "SSE keep-alive comments are periodic writes to the client, not a poll",
-	"worker/pidbox.go:Worker.pidboxLoop:time.NewTimer":             "reconnect back-off after a lost pidbox subscription (error path only)",
+	"worker/pidbox.go:pidboxNode.loop:time.NewTimer":               "reconnect back-off after a lost pidbox subscription (error path only)",
 	"celery/backend.go:subscriber.run:time.NewTimer":               "reconnect back-off after a lost result subscription (error path only)",
 	"celery/events/receiver.go:Receiver.Run:time.NewTimer":         "reconnect back-off after a lost event subscription (error path only)",
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
