@@ -131,11 +131,9 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		return nil, nil
 	case "shutdown":
 		w.o.logger.Warn(stringOr(args["msg"], "Got shutdown from remote"))
-		w.growMu.Lock()
-		if w.shutdown != nil {
-			w.shutdown()
+		if stop := w.remoteStop.Load(); stop != nil {
+			(*stop)()
 		}
-		w.growMu.Unlock()
 		return nil, errNoReply
 	case "election":
 		return nil, nil
@@ -666,13 +664,9 @@ func (w *Worker) poolGrow(n int) (any, error) {
 	if n < 1 {
 		return nil, valueError("n must be positive")
 	}
-	w.growMu.Lock()
-	defer w.growMu.Unlock()
-	if w.grow == nil {
-		return nil, valueError("pool is not running")
+	if err := w.pool.grow(n); err != nil {
+		return nil, valueError(err.Error())
 	}
-	w.conc.Add(int64(n))
-	w.grow(n)
 	w.resizeWindow()
 	return ok("pool will grow"), nil
 }
@@ -683,14 +677,8 @@ func (w *Worker) poolShrink(n int) (any, error) {
 	if n < 1 {
 		return nil, valueError("n must be positive")
 	}
-	w.growMu.Lock()
-	defer w.growMu.Unlock()
-	if int(w.conc.Load())-n < 1 {
+	if err := w.pool.shrink(n); err != nil {
 		return nil, valueError("Can't shrink pool. All processes busy!")
-	}
-	w.conc.Add(int64(-n))
-	for range n {
-		w.quit <- struct{}{}
 	}
 	w.resizeWindow()
 	return ok("pool will shrink"), nil
@@ -698,7 +686,7 @@ func (w *Worker) poolShrink(n int) (any, error) {
 
 func (w *Worker) resizeWindow() {
 	if w.slots != nil {
-		w.slots.setLimit(int(w.conc.Load()) * w.o.prefetchMultiplier)
+		w.slots.setLimit(w.Concurrency() * w.o.prefetchMultiplier)
 	}
 }
 

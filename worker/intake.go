@@ -182,7 +182,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.mu.Unlock()
 		return
 	}
-	w.ready.push(r)
+	w.pool.ready.push(r)
 }
 
 func (w *Worker) giveBackSlot(r *request) {

@@ -27,7 +27,7 @@ func (w *Worker) due(r *request) {
 	r.timer = nil
 	w.mu.Unlock()
 	if held {
-		w.ready.push(r)
+		w.pool.ready.push(r)
 	}
 }
 

@@ -22,26 +22,21 @@ type Worker struct {
 	mux     *ServeMux
 	o       options
 
-	ready   readyQueue
+	pool    *pool
 	slots   *window // prefetch window; nil = unlimited
 	acker   *acker
 	sweeper *sweeper
 	pidbox  *pidboxNode // nil without WithPidbox
 	heart   *heartbeater
 
-	conc   atomic.Int64  // current pool size (pool_grow/pool_shrink)
-	quit   chan struct{} // one token per pool goroutine to retire
-	growMu sync.Mutex
-	grow   func(n int) // starts n pool goroutines; set while Run runs
-
 	queueMu   sync.Mutex
 	queues    []string        // consumed queues (add_consumer/cancel_consumer)
 	queuesCh  chan struct{}   // signalled when queues change
 	queueAcks []chan struct{} // closed once the consumer applied a change
 
-	clock    *events.Clock
-	events   *events.Dispatcher
-	shutdown context.CancelFunc // remote shutdown; set while Run runs
+	clock      *events.Clock
+	events     *events.Dispatcher
+	remoteStop atomic.Pointer[context.CancelFunc] // remote shutdown; set while Run runs
 
 	mu       sync.Mutex
 	reserved map[string]*request // by delivery tag: taken, not running
@@ -98,14 +93,12 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		reserved: map[string]*request{}, active: map[string]*request{},
 		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
 	}
-	w.ready.notify = make(chan struct{}, 1)
+	w.pool = newPool(o.concurrency, w.execute)
 	w.acker = newAcker(broker, o.logger)
 	w.sweeper = &sweeper{broker: broker, log: o.logger, interval: o.sweepInterval}
 	if o.prefetchMultiplier > 0 {
 		w.slots = newWindow(o.concurrency * o.prefetchMultiplier)
 	}
-	w.conc.Store(int64(o.concurrency))
-	w.quit = make(chan struct{}, 1<<16)
 	w.queues = append([]string(nil), o.queues...)
 	w.queuesCh = make(chan struct{}, 1)
 	w.clock = &events.Clock{}
@@ -124,7 +117,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 func (w *Worker) Hostname() string { return w.o.hostname }
 
 // Concurrency returns the number of pool goroutines.
-func (w *Worker) Concurrency() int { return int(w.conc.Load()) }
+func (w *Worker) Concurrency() int { return int(w.pool.size.Load()) }
 
 // PrefetchCount returns the prefetch window (0 = unlimited).
 func (w *Worker) PrefetchCount() int {
@@ -177,23 +170,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The remote shutdown command cancels ctx too.
 	ctx, shutdown := context.WithCancel(ctx)
 	defer shutdown()
-	w.growMu.Lock()
-	w.shutdown = shutdown
-	w.growMu.Unlock()
+	w.remoteStop.Store(&shutdown)
 	// Tasks outlive ctx until the shutdown timeout; taskCtx ends then.
 	taskCtx, stopTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTasks()
 
-	var pool sync.WaitGroup
-	stopPool := make(chan struct{})
-	w.growMu.Lock()
-	w.grow = func(n int) {
-		for range n {
-			pool.Go(func() { w.poolLoop(taskCtx, stopPool) })
-		}
-	}
-	w.grow(w.Concurrency())
-	w.growMu.Unlock()
+	w.pool.start(taskCtx)
 	w.acker.start()
 	w.sweeper.start(ctx)
 	// Remote control and heartbeats run until consuming stops.
@@ -211,19 +193,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.pidbox.shutdown()
 	}
 	w.heart.shutdown()
-	w.growMu.Lock()
-	w.grow = nil // the pool is about to stop: no pool_grow any more
-	w.growMu.Unlock()
+	w.pool.seal() // the pool is about to stop: no pool_grow any more
 
 	log.Info("warm shutdown: waiting for running tasks", "hostname", w.o.hostname)
 	// Reserved requests that no pool goroutine has started are given back,
 	// not run: Celery's pool drops its outbound buffer on shutdown and the
 	// messages are restored (they are still unacknowledged).
 	held := w.releaseHeld()
-	held = append(held, w.ready.drain()...)
-	close(stopPool)
-	finished := make(chan struct{})
-	go func() { pool.Wait(); close(finished) }()
+	held = append(held, w.pool.ready.drain()...)
+	finished := w.pool.shutdown()
 	select {
 	case <-finished:
 	case <-time.After(w.o.shutdownTimeout):
@@ -237,7 +215,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	held = append(held, w.abandonedAtShutdown(log)...)
 	w.sweeper.shutdown()
 	w.acker.shutdown()
-	held = append(held, w.ready.drain()...)
+	held = append(held, w.pool.ready.drain()...)
 	octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := w.heart.offline(octx); err != nil {
 		log.Warn("could not send worker-offline", "error", err)
