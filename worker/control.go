@@ -101,7 +101,7 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 			w.o.logger.Warn("remote control: add_consumer refused", "queue", q, "error", err)
 			return nil, valueError(err.Error())
 		}
-		w.setQueues(func(qs []string) []string {
+		w.intake.setQueues(func(qs []string) []string {
 			if !slices.Contains(qs, q) {
 				qs = append(qs, q)
 			}
@@ -110,7 +110,7 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		return ok("add consumer " + q), nil
 	case "cancel_consumer":
 		q := stringOr(args["queue"], "")
-		w.setQueues(func(qs []string) []string { return slices.DeleteFunc(qs, func(x string) bool { return x == q }) })
+		w.intake.setQueues(func(qs []string) []string { return slices.DeleteFunc(qs, func(x string) bool { return x == q }) })
 		return ok("no longer consuming from " + q), nil
 	case "enable_events":
 		if w.events.SetTaskEvents(true) {
@@ -685,41 +685,5 @@ func (w *Worker) poolShrink(n int) (any, error) {
 }
 
 func (w *Worker) resizeWindow() {
-	if w.slots != nil {
-		w.slots.setLimit(w.Concurrency() * w.o.prefetchMultiplier)
-	}
-}
-
-// setQueues changes the consumed queues; the consumer picks the change up
-// before its next fetch.
-// It waits (at most 3 s) until the consumer applied the change, so that
-// the reply is true when it arrives.
-func (w *Worker) setQueues(f func([]string) []string) {
-	applied := make(chan struct{})
-	w.queueMu.Lock()
-	w.queues = f(w.queues)
-	w.queueAcks = append(w.queueAcks, applied)
-	w.queueMu.Unlock()
-	select {
-	case w.queuesCh <- struct{}{}:
-	default:
-	}
-	t := time.NewTimer(3 * time.Second)
-	defer t.Stop()
-	select {
-	case <-applied:
-	case <-t.C:
-	}
-}
-
-// queuesApplied releases setQueues callers once the consumer uses the
-// current queue set.
-func (w *Worker) queuesApplied() {
-	w.queueMu.Lock()
-	acks := w.queueAcks
-	w.queueAcks = nil
-	w.queueMu.Unlock()
-	for _, ch := range acks {
-		close(ch)
-	}
+	w.intake.resize(w.Concurrency() * w.o.prefetchMultiplier)
 }

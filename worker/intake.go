@@ -2,193 +2,263 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/celery/events"
-	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
 // unlimitedBatch bounds one fetch when prefetch is unlimited.
 const unlimitedBatch = 256
 
-func (w *Worker) consume(ctx context.Context, c celery.Receiver) error {
-	// A queue change (add_consumer/cancel_consumer) cancels the fetch in
-	// progress and wakes its BRPOP (Consumer.Wake), which returns at once
-	// without losing a message; the new queue set applies to the next fetch.
-	var (
-		fetchMu     sync.Mutex
-		cancelFetch context.CancelFunc
-		changed     atomic.Bool
-	)
-	changedCh := make(chan struct{}, 1)
-	stopWatch := make(chan struct{})
-	var watcher sync.WaitGroup
-	// wake ends a BRPOP in progress at once instead of at its poll timeout.
-	wake := func() {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		if err := c.Wake(wctx); err != nil {
-			w.o.logger.Debug("could not wake the consumer; it notices at the poll timeout", "error", err)
-		}
+// errQueuesChanged ends a fetch cut short by a change of the queue set.
+var errQueuesChanged = errors.New("queues changed")
+
+// intake is the consuming side of the worker: it takes deliveries from
+// the consumed queues through the transport, never more than the prefetch
+// window holds unacknowledged, and hands each to deliver (Worker.accept).
+// The queue set changes at run time (add_consumer, cancel_consumer).
+type intake struct {
+	broker         celery.Transport
+	log            *slog.Logger
+	maxMessageSize int
+	slots          *window // prefetch window; nil = unlimited
+	deliver        func(ctx context.Context, d *celery.Delivery)
+
+	mu      sync.Mutex
+	queues  []string        // consumed queues
+	changed chan struct{}   // signalled when queues change
+	applied []chan struct{} // closed once the consumer applied a change
+}
+
+func newIntake(broker celery.Transport, o *options, deliver func(context.Context, *celery.Delivery)) *intake {
+	in := &intake{
+		broker: broker, log: o.logger, maxMessageSize: o.maxMessageSize, deliver: deliver,
+		queues: append([]string(nil), o.queues...), changed: make(chan struct{}, 1),
 	}
-	watcher.Go(func() {
-		done := ctx.Done()
-		for {
-			select {
-			case <-w.queuesCh:
-				changed.Store(true)
-				select {
-				case changedCh <- struct{}{}:
-				default:
-				}
-				fetchMu.Lock()
-				fetching := cancelFetch != nil
-				if fetching {
-					cancelFetch()
-				}
-				fetchMu.Unlock()
-				if fetching {
-					wake()
-				}
-			case <-done: // shutdown: end the fetch now
-				done = nil
-				wake()
-			case <-stopWatch:
-				return
-			}
-		}
-	})
-	defer func() { close(stopWatch); watcher.Wait() }()
+	if o.prefetchMultiplier > 0 {
+		in.slots = newWindow(o.concurrency * o.prefetchMultiplier)
+	}
+	return in
+}
+
+// run consumes until ctx ends or the transport fails for good; it returns
+// ctx's error or the transport's.
+func (in *intake) run(ctx context.Context) error {
+	c := in.broker.Consume(in.Queues()...)
+	c.SetMaxMessageSize(in.maxMessageSize)
+	defer c.Close()
+	return in.consume(ctx, c)
+}
+
+// Queues returns the consumed queues.
+func (in *intake) Queues() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.queues...)
+}
+
+// prefetch returns the prefetch window's size (0 = unlimited).
+func (in *intake) prefetch() int {
+	if in.slots == nil {
+		return 0
+	}
+	return in.slots.size()
+}
+
+// resize sets the prefetch window to n (pool_grow/pool_shrink).
+func (in *intake) resize(n int) {
+	if in.slots != nil {
+		in.slots.setLimit(n)
+	}
+}
+
+// fetchState is what consume shares with its queue watcher.
+type fetchState struct {
+	mu      sync.Mutex
+	cancel  context.CancelFunc // ends the fetch in progress; nil between fetches
+	changed atomic.Bool        // the queue set changed since it was applied
+	signal  chan struct{}      // wakes a consumer waiting for a queue
+}
+
+// interrupt cancels the fetch in progress, if any, and reports whether
+// there was one.
+func (st *fetchState) interrupt() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.cancel == nil {
+		return false
+	}
+	st.cancel()
+	return true
+}
+
+func (st *fetchState) setCancel(cancel context.CancelFunc) {
+	st.mu.Lock()
+	st.cancel = cancel
+	st.mu.Unlock()
+}
+
+// consume is the intake loop. Each round applies a pending change of the
+// queue set, waits for free slots of the prefetch window, fetches up to
+// that many deliveries in one call (fetch) and hands them to deliver in
+// order. It returns when ctx ends or a fetch fails otherwise than by a
+// queue change.
+//
+// A queue change (add_consumer/cancel_consumer) cancels the fetch in
+// progress and wakes its blocking pop (Receiver.Wake), which returns at
+// once without losing a message; the new queue set applies to the next
+// fetch. The end of ctx wakes it the same way.
+func (in *intake) consume(ctx context.Context, c celery.Receiver) error {
+	st := &fetchState{signal: make(chan struct{}, 1)}
+	stop := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Go(func() { in.watch(ctx, c, st, stop) })
+	defer func() { close(stop); watcher.Wait() }()
 	for {
-		if changed.Swap(false) {
-			c.SetQueues(w.Queues())
-			w.queuesApplied()
+		if st.changed.Swap(false) {
+			c.SetQueues(in.Queues())
+			in.queuesApplied()
 		}
 		if len(c.Queues()) == 0 { // nothing to consume: wait for a queue
 			select {
-			case <-changedCh:
+			case <-st.signal:
 				continue
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		n := w.acquireSlots(ctx)
-		if n == 0 {
-			return ctx.Err()
-		}
-		fctx, cancel := context.WithCancel(ctx)
-		fetchMu.Lock()
-		cancelFetch = cancel
-		fetchMu.Unlock()
-		if changed.Load() {
-			cancel()
-		}
-		ds, err := c.ReceiveBatch(fctx, n)
-		fetchMu.Lock()
-		cancelFetch = nil
-		fetchMu.Unlock()
-		cancel()
-		for range n - len(ds) {
-			w.releaseSlot()
+		ds, err := in.fetch(ctx, c, st)
+		if errors.Is(err, errQueuesChanged) {
+			continue
 		}
 		if err != nil {
-			if ctx.Err() == nil && fctx.Err() != nil {
-				continue // queues changed
-			}
 			return err
 		}
 		for _, d := range ds {
-			w.accept(ctx, d)
+			in.deliver(ctx, d)
 		}
+	}
+}
+
+// fetch takes free slots of the prefetch window (waiting for one) and
+// receives at most that many deliveries; the slots left unused are given
+// back. It returns errQueuesChanged when a queue change cut it short, and
+// ctx's error when ctx ended.
+func (in *intake) fetch(ctx context.Context, c celery.Receiver, st *fetchState) ([]*celery.Delivery, error) {
+	n := in.acquireSlots(ctx)
+	if n == 0 {
+		return nil, ctx.Err()
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	st.setCancel(cancel)
+	if st.changed.Load() {
+		cancel()
+	}
+	ds, err := c.ReceiveBatch(fctx, n)
+	st.setCancel(nil)
+	cancel()
+	for range n - len(ds) {
+		in.releaseSlot()
+	}
+	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
+		return nil, errQueuesChanged
+	}
+	return ds, err
+}
+
+// watch cuts the fetch in progress short when the queue set changes and
+// when ctx ends, until stop is closed.
+func (in *intake) watch(ctx context.Context, c celery.Receiver, st *fetchState, stop <-chan struct{}) {
+	done := ctx.Done()
+	for {
+		select {
+		case <-in.changed:
+			st.changed.Store(true)
+			select {
+			case st.signal <- struct{}{}:
+			default:
+			}
+			if st.interrupt() {
+				in.wake(ctx, c)
+			}
+		case <-done: // shutdown: end the fetch now
+			done = nil
+			in.wake(ctx, c)
+		case <-stop:
+			return
+		}
+	}
+}
+
+// wake ends a blocking pop in progress at once instead of at its poll
+// timeout.
+func (in *intake) wake(ctx context.Context, c celery.Receiver) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := c.Wake(wctx); err != nil {
+		in.log.Debug("could not wake the consumer; it notices at the poll timeout", "error", err)
 	}
 }
 
 // acquireSlots waits for one free slot of the prefetch window and takes
 // every other free one too: a fetch may bring that many messages. It
 // returns 0 when ctx ended.
-func (w *Worker) acquireSlots(ctx context.Context) int {
-	if w.slots == nil {
+func (in *intake) acquireSlots(ctx context.Context) int {
+	if in.slots == nil {
 		return unlimitedBatch
 	}
-	if !w.slots.acquire(ctx.Done()) {
+	if !in.slots.acquire(ctx.Done()) {
 		return 0
 	}
 	n := 1
-	for w.slots.tryAcquire() {
+	for in.slots.tryAcquire() {
 		n++
 	}
 	return n
 }
 
-func (w *Worker) releaseSlot() {
-	if w.slots != nil {
-		w.slots.release()
+// releaseSlot gives back one slot of the prefetch window.
+func (in *intake) releaseSlot() {
+	if in.slots != nil {
+		in.slots.release()
 	}
 }
 
-// accept routes one delivery: reject it, revoke it, hold it for its ETA or
-// rate limit, or queue it for the pool (docs/wire.md#receive-path).
-func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
-	log := w.o.logger
-	if d.Err != nil {
-		w.reject(ctx, d, d.Err)
-		return
+// setQueues changes the consumed queues; the consumer picks the change up
+// before its next fetch.
+// It waits (at most 3 s) until the consumer applied the change, so that
+// the reply is true when it arrives.
+func (in *intake) setQueues(f func([]string) []string) {
+	applied := make(chan struct{})
+	in.mu.Lock()
+	in.queues = f(in.queues)
+	in.applied = append(in.applied, applied)
+	in.mu.Unlock()
+	select {
+	case in.changed <- struct{}{}:
+	default:
 	}
-	msg, err := celery.DecodeEnvelope(d.Envelope)
-	if err != nil {
-		w.reject(ctx, d, err)
-		return
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case <-applied:
+	case <-t.C:
 	}
-	r := &request{d: d, msg: msg, hasSlot: w.slots != nil, kill: make(chan struct{})}
-	r.entry, r.handler = w.mux.lookup(msg.Task)
-	w.tm.received(r)
-	if r.entry == nil {
-		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
-		w.acker.ack(d)
-		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
-		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
-		w.done(r)
-		return
-	}
-	if log.Enabled(ctx, slog.LevelInfo) { // skip building the line when off
-		log.Info("Task "+msg.Name()+"["+msg.ID+"] received", "task_id", msg.ID, "task", msg.Task)
-	}
-	if w.maybeRevoke(ctx, r) {
-		return
-	}
-	w.sendReceived(r)
-	w.mu.Lock()
-	w.seq++
-	r.seq = w.seq
-	w.reserved[d.Tag] = r
-	w.mu.Unlock()
-	now := time.Now()
-	at := msg.ETA
-	if at.After(now) {
-		// ETA tasks don't count against the prefetch window (Celery raises
-		// the prefetch count by one for each held ETA task).
-		w.giveBackSlot(r)
-	}
-	if l := w.limiterFor(r); l != nil {
-		at = l.reserve(maxTime(at, now))
-	}
-	if at.After(now) {
-		w.mu.Lock()
-		r.timer = time.AfterFunc(at.Sub(now), func() { w.due(r) })
-		w.mu.Unlock()
-		return
-	}
-	w.pool.ready.push(r)
 }
 
-func (w *Worker) giveBackSlot(r *request) {
-	if r.hasSlot {
-		r.hasSlot = false
-		w.releaseSlot()
+// queuesApplied releases setQueues callers once the consumer uses the
+// current queue set.
+func (in *intake) queuesApplied() {
+	in.mu.Lock()
+	acks := in.applied
+	in.applied = nil
+	in.mu.Unlock()
+	for _, ch := range acks {
+		close(ch)
 	}
 }
 

@@ -67,7 +67,7 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	w.o.logger.Error("rejected malformed message", attrs...)
 	w.tm.reject()
 	w.acker.ack(d)
-	w.releaseSlot()
+	w.intake.releaseSlot()
 	if id == "" {
 		return
 	}

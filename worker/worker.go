@@ -23,16 +23,11 @@ type Worker struct {
 	o       options
 
 	pool    *pool
-	slots   *window // prefetch window; nil = unlimited
+	intake  *intake
 	acker   *acker
 	sweeper *sweeper
 	pidbox  *pidboxNode // nil without WithPidbox
 	heart   *heartbeater
-
-	queueMu   sync.Mutex
-	queues    []string        // consumed queues (add_consumer/cancel_consumer)
-	queuesCh  chan struct{}   // signalled when queues change
-	queueAcks []chan struct{} // closed once the consumer applied a change
 
 	clock      *events.Clock
 	events     *events.Dispatcher
@@ -96,11 +91,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.pool = newPool(o.concurrency, w.execute)
 	w.acker = newAcker(broker, o.logger)
 	w.sweeper = &sweeper{broker: broker, log: o.logger, interval: o.sweepInterval}
-	if o.prefetchMultiplier > 0 {
-		w.slots = newWindow(o.concurrency * o.prefetchMultiplier)
-	}
-	w.queues = append([]string(nil), o.queues...)
-	w.queuesCh = make(chan struct{}, 1)
+	w.intake = newIntake(broker, &o, w.accept)
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
 		events.WithTaskEvents(o.taskEvents), events.WithDispatcherLogger(o.logger))
@@ -120,19 +111,10 @@ func (w *Worker) Hostname() string { return w.o.hostname }
 func (w *Worker) Concurrency() int { return int(w.pool.size.Load()) }
 
 // PrefetchCount returns the prefetch window (0 = unlimited).
-func (w *Worker) PrefetchCount() int {
-	if w.slots == nil {
-		return 0
-	}
-	return w.slots.size()
-}
+func (w *Worker) PrefetchCount() int { return w.intake.prefetch() }
 
 // Queues returns the consumed queues.
-func (w *Worker) Queues() []string {
-	w.queueMu.Lock()
-	defer w.queueMu.Unlock()
-	return append([]string(nil), w.queues...)
-}
+func (w *Worker) Queues() []string { return w.intake.Queues() }
 
 // Events returns the worker's event dispatcher.
 func (w *Worker) Events() *events.Dispatcher { return w.events }
@@ -185,10 +167,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.heart.start(context.WithoutCancel(ctx))
 
 	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
-	consumer := w.broker.Consume(w.Queues()...)
-	consumer.SetMaxMessageSize(w.o.maxMessageSize)
-	err := w.consume(ctx, consumer)
-	consumer.Close()
+	err := w.intake.run(ctx)
 	if w.pidbox != nil {
 		w.pidbox.shutdown()
 	}

@@ -1,0 +1,73 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/pyjson"
+)
+
+// accept routes one delivery: reject it, revoke it, hold it for its ETA or
+// rate limit, or queue it for the pool (docs/wire.md#receive-path).
+func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
+	log := w.o.logger
+	if d.Err != nil {
+		w.reject(ctx, d, d.Err)
+		return
+	}
+	msg, err := celery.DecodeEnvelope(d.Envelope)
+	if err != nil {
+		w.reject(ctx, d, err)
+		return
+	}
+	r := &request{d: d, msg: msg, hasSlot: w.intake.slots != nil, kill: make(chan struct{})}
+	r.entry, r.handler = w.mux.lookup(msg.Task)
+	w.tm.received(r)
+	if r.entry == nil {
+		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
+		w.acker.ack(d)
+		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
+		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
+		w.done(r)
+		return
+	}
+	if log.Enabled(ctx, slog.LevelInfo) { // skip building the line when off
+		log.Info("Task "+msg.Name()+"["+msg.ID+"] received", "task_id", msg.ID, "task", msg.Task)
+	}
+	if w.maybeRevoke(ctx, r) {
+		return
+	}
+	w.sendReceived(r)
+	w.mu.Lock()
+	w.seq++
+	r.seq = w.seq
+	w.reserved[d.Tag] = r
+	w.mu.Unlock()
+	now := time.Now()
+	at := msg.ETA
+	if at.After(now) {
+		// ETA tasks don't count against the prefetch window (Celery raises
+		// the prefetch count by one for each held ETA task).
+		w.giveBackSlot(r)
+	}
+	if l := w.limiterFor(r); l != nil {
+		at = l.reserve(maxTime(at, now))
+	}
+	if at.After(now) {
+		w.mu.Lock()
+		r.timer = time.AfterFunc(at.Sub(now), func() { w.due(r) })
+		w.mu.Unlock()
+		return
+	}
+	w.pool.ready.push(r)
+}
+
+func (w *Worker) giveBackSlot(r *request) {
+	if r.hasSlot {
+		r.hasSlot = false
+		w.intake.releaseSlot()
+	}
+}
