@@ -57,9 +57,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		at = l.reserve(maxTime(at, now))
 	}
 	if at.After(now) {
-		w.mu.Lock()
-		r.timer = time.AfterFunc(at.Sub(now), func() { w.due(r) })
-		w.mu.Unlock()
+		w.sched.hold(r, at.Sub(now))
 		return
 	}
 	w.pool.ready.push(r)

@@ -47,7 +47,7 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		safe, _ := args["safe"].(bool)
 		return w.requestInfos(func(r *request) bool { return r.isActive }, safe), nil
 	case "reserved", "dump_reserved":
-		return w.requestInfos(func(r *request) bool { return !r.isActive && r.timer == nil }, false), nil
+		return w.requestInfos(func(r *request) bool { return !r.isActive && !w.sched.isHeld(r) }, false), nil
 	case "scheduled", "dump_schedule":
 		return w.scheduled(), nil
 	case "revoked", "dump_revoked":
@@ -422,7 +422,7 @@ func (w *Worker) scheduled() []control.ScheduledTask {
 	defer w.mu.Unlock()
 	out := []control.ScheduledTask{}
 	for _, r := range w.sortedRequests() {
-		if r.isActive || r.timer == nil || r.msg.ETA.IsZero() {
+		if r.isActive || !w.sched.isHeld(r) || r.msg.ETA.IsZero() {
 			continue
 		}
 		eta := isoTime(r.msg.ETA)
@@ -443,7 +443,7 @@ func (w *Worker) queryTask(ids []string) map[string]control.TaskState {
 		switch {
 		case r.isActive:
 			state = "active"
-		case r.timer != nil && !r.msg.ETA.IsZero():
+		case !r.msg.ETA.IsZero() && w.sched.isHeld(r):
 			state = "scheduled"
 		}
 		out[r.msg.ID] = control.TaskState{State: state, Info: w.info(r, false)}

@@ -16,7 +16,6 @@ type request struct {
 	msg      *celery.Message
 	entry    *entry
 	handler  Handler
-	timer    *time.Timer // ETA or rate-limit hold
 	started  time.Time
 	cancel   context.CancelCauseFunc
 	hasSlot  bool

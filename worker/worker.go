@@ -24,6 +24,7 @@ type Worker struct {
 
 	pool    *pool
 	intake  *intake
+	sched   *scheduler
 	acker   *acker
 	sweeper *sweeper
 	pidbox  *pidboxNode // nil without WithPidbox
@@ -89,6 +90,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
 	}
 	w.pool = newPool(o.concurrency, w.execute)
+	w.sched = newScheduler(w.pool.ready.push)
 	w.acker = newAcker(broker, o.logger)
 	w.sweeper = &sweeper{broker: broker, log: o.logger, interval: o.sweepInterval}
 	w.intake = newIntake(broker, &o, w.accept)
@@ -178,7 +180,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Reserved requests that no pool goroutine has started are given back,
 	// not run: Celery's pool drops its outbound buffer on shutdown and the
 	// messages are restored (they are still unacknowledged).
-	held := w.releaseHeld()
+	held := w.sched.shutdown()
 	held = append(held, w.pool.ready.drain()...)
 	finished := w.pool.shutdown()
 	select {
