@@ -41,11 +41,11 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		return
 	}
 	w.sendReceived(r)
-	w.mu.Lock()
-	w.seq++
-	r.seq = w.seq
-	w.reserved[d.Tag] = r
-	w.mu.Unlock()
+	w.reg.mu.Lock()
+	w.reg.seq++
+	r.seq = w.reg.seq
+	w.reg.reserved[d.Tag] = r
+	w.reg.mu.Unlock()
 	now := time.Now()
 	at := msg.ETA
 	if at.After(now) {

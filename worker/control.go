@@ -51,9 +51,9 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 	case "scheduled", "dump_schedule":
 		return w.scheduled(), nil
 	case "revoked", "dump_revoked":
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		ids := w.revoked.list()
+		w.reg.mu.Lock()
+		defer w.reg.mu.Unlock()
+		ids := w.reg.revoked.list()
 		if ids == nil {
 			ids = []string{}
 		}
@@ -204,12 +204,12 @@ func truthy(v any) bool {
 
 // stats is WorkController.stats (docs/wire.md#stats-reply).
 func (w *Worker) stats() control.Stats {
-	w.mu.Lock()
-	total := make(map[string]int64, len(w.total))
-	for k, v := range w.total {
+	w.reg.mu.Lock()
+	total := make(map[string]int64, len(w.reg.total))
+	for k, v := range w.reg.total {
 		total[k] = int64(v)
 	}
-	w.mu.Unlock()
+	w.reg.mu.Unlock()
 	pid := os.Getpid()
 	soft, hard := w.o.softTimeLimit.Seconds(), w.o.timeLimit.Seconds()
 	guarded := false
@@ -392,8 +392,8 @@ func (w *Worker) info(r *request, safe bool) control.TaskInfo {
 // requestInfos returns the info of the worker's requests that match,
 // oldest first.
 func (w *Worker) requestInfos(match func(*request) bool, safe bool) []control.TaskInfo {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
 	out := []control.TaskInfo{}
 	for _, r := range w.sortedRequests() {
 		if match(r) {
@@ -406,11 +406,11 @@ func (w *Worker) requestInfos(match func(*request) bool, safe bool) []control.Ta
 // sortedRequests lists active then reserved requests by start/receipt;
 // w.mu must be held.
 func (w *Worker) sortedRequests() []*request {
-	rs := make([]*request, 0, len(w.active)+len(w.reserved))
-	for _, r := range w.active {
+	rs := make([]*request, 0, len(w.reg.active)+len(w.reg.reserved))
+	for _, r := range w.reg.active {
 		rs = append(rs, r)
 	}
-	for _, r := range w.reserved {
+	for _, r := range w.reg.reserved {
 		rs = append(rs, r)
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return rs[i].seq < rs[j].seq })
@@ -418,8 +418,8 @@ func (w *Worker) sortedRequests() []*request {
 }
 
 func (w *Worker) scheduled() []control.ScheduledTask {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
 	out := []control.ScheduledTask{}
 	for _, r := range w.sortedRequests() {
 		if r.isActive || !w.sched.isHeld(r) || r.msg.ETA.IsZero() {
@@ -432,8 +432,8 @@ func (w *Worker) scheduled() []control.ScheduledTask {
 }
 
 func (w *Worker) queryTask(ids []string) map[string]control.TaskState {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
 	out := map[string]control.TaskState{}
 	for _, r := range w.sortedRequests() {
 		if !slices.Contains(ids, r.msg.ID) {
@@ -511,24 +511,24 @@ func (w *Worker) hello(args map[string]any) any {
 		return nil
 	}
 	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
 	// Celery ≤ 5.6 sends its revoked set as {id: [stamp, id]}, 5.7 as a
 	// list of ids (celery/worker/state.py merge_revoked takes both); only
 	// the ids count, stamped with our clock.
 	switch rv := args["revoked"].(type) {
 	case map[string]any:
 		for id := range rv {
-			w.revoked.add(id, now)
+			w.reg.revoked.add(id, now)
 		}
 	case []any:
 		for _, id := range stringList(rv) {
-			w.revoked.add(id, now)
+			w.reg.revoked.add(id, now)
 		}
 	}
 	out := map[string]any{}
-	for _, id := range w.revoked.list() {
-		ts := float64(w.revoked.ids[id].UnixMicro()) / 1e6
+	for _, id := range w.reg.revoked.list() {
+		ts := float64(w.reg.revoked.ids[id].UnixMicro()) / 1e6
 		out[id] = []any{ts, id}
 	}
 	return map[string]any{"revoked": out, "clock": w.clock.Forward()}
@@ -538,14 +538,14 @@ func (w *Worker) hello(args map[string]any) any {
 // started anywhere (Celery ≥ 5.6.2), and with terminate stop running ones.
 func (w *Worker) revokeCommand(ctx context.Context, ids []string, terminate bool, signal string) (any, error) {
 	w.Revoke(ids...)
-	w.mu.Lock()
+	w.reg.mu.Lock()
 	running := map[string]*request{}
-	for _, r := range w.active {
+	for _, r := range w.reg.active {
 		if slices.Contains(ids, r.msg.ID) {
 			running[r.msg.ID] = r
 		}
 	}
-	w.mu.Unlock()
+	w.reg.mu.Unlock()
 	for _, id := range ids {
 		if running[id] != nil {
 			continue
@@ -589,8 +589,8 @@ func (w *Worker) revokeCommand(ctx context.Context, ids []string, terminate bool
 // errTerminated and execute abandons it. It reports false if it had
 // already finished or been terminated.
 func (w *Worker) terminate(r *request, signum int) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
 	if !r.isActive || r.killed {
 		return false
 	}

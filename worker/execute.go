@@ -36,18 +36,18 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	if w.maybeRevoke(ctx, r) {
 		return
 	}
-	w.mu.Lock()
-	delete(w.reserved, r.d.Tag)
-	w.active[r.d.Tag] = r
+	w.reg.mu.Lock()
+	delete(w.reg.reserved, r.d.Tag)
+	w.reg.active[r.d.Tag] = r
 	r.isActive = true
-	w.total[msg.Task]++
-	w.mu.Unlock()
+	w.reg.total[msg.Task]++
+	w.reg.mu.Unlock()
 	w.processed.Add(1)
 	lateAck := r.acksLate(w)
 	if !lateAck {
-		w.mu.Lock()
+		w.reg.mu.Lock()
 		r.acked = true
-		w.mu.Unlock()
+		w.reg.mu.Unlock()
 		w.acker.ack(r.d)
 		// Acknowledged: it no longer counts against the prefetch window
 		// (kombu's QoS counts unacked deliveries).
@@ -74,10 +74,10 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 		defer stop()
 	}
 	start := time.Now()
-	w.mu.Lock()
+	w.reg.mu.Lock()
 	r.cancel = cancel
 	r.started = start
-	w.mu.Unlock()
+	w.reg.mu.Unlock()
 	w.events.Emit(&events.TaskStartedEvent{UUID: msg.ID}) // Header.PID: this process
 
 	done := make(chan outcome, 1)

@@ -34,9 +34,9 @@ func softwareInfo() events.WorkerState {
 func (w *Worker) workerState() events.WorkerState {
 	st := softwareInfo()
 	st.Freq = w.o.heartbeat.Seconds() // a float: 2.0, never 2
-	w.mu.Lock()
-	active := len(w.active)
-	w.mu.Unlock()
+	w.reg.mu.Lock()
+	active := len(w.reg.active)
+	w.reg.mu.Unlock()
 	processed := w.processed.Load()
 	st.Active, st.Processed = &active, &processed
 	st.Loadavg = loadAverage()

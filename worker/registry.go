@@ -5,10 +5,27 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
 )
+
+// registry is the worker's bookkeeping of requests, shared by its
+// components under one mutex: requests taken and not yet settled
+// (reserved, then active while they run), the revoked ids, the per-task
+// counts of stats, and the requests given up at the shutdown timeout.
+type registry struct {
+	mu       sync.Mutex
+	reserved map[string]*request // by delivery tag: taken, not running
+	active   map[string]*request // by delivery tag: running
+	revoked  *revokedSet
+	total    map[string]int // tasks started, by name (stats)
+	seq      uint64         // arrival counter (request.seq)
+	// givenUp are the requests given up at the shutdown timeout, whose
+	// messages Run restores.
+	givenUp []*request
+}
 
 // request is one delivery on its way through the worker.
 type request struct {
@@ -38,9 +55,9 @@ func (r *request) acksLate(w *Worker) bool {
 // giveUpAtShutdown records a running request given up at the shutdown
 // timeout; Run restores its message (abandonedAtShutdown).
 func (w *Worker) giveUpAtShutdown(r *request) {
-	w.mu.Lock()
-	w.givenUp = append(w.givenUp, r)
-	w.mu.Unlock()
+	w.reg.mu.Lock()
+	w.reg.givenUp = append(w.reg.givenUp, r)
+	w.reg.mu.Unlock()
 }
 
 // abandonedAtShutdown logs the requests given up at the shutdown timeout
@@ -48,19 +65,19 @@ func (w *Worker) giveUpAtShutdown(r *request) {
 // to be restored. An early-acknowledged one is not restored: it was
 // acknowledged before it ran (at most once), as a crash would lose it.
 func (w *Worker) abandonedAtShutdown(log *slog.Logger) []*request {
-	w.mu.Lock()
-	rs := w.givenUp
-	w.givenUp = nil
-	w.mu.Unlock()
+	w.reg.mu.Lock()
+	rs := w.reg.givenUp
+	w.reg.givenUp = nil
+	w.reg.mu.Unlock()
 	if len(rs) == 0 {
 		return nil
 	}
 	var restore []*request
 	var restored, lost []string
 	for _, r := range rs {
-		w.mu.Lock()
+		w.reg.mu.Lock()
 		acked := r.acked
-		w.mu.Unlock()
+		w.reg.mu.Unlock()
 		if acked {
 			lost = append(lost, r.msg.ID)
 			w.forget(r)
@@ -75,10 +92,10 @@ func (w *Worker) abandonedAtShutdown(log *slog.Logger) []*request {
 }
 
 func (w *Worker) forget(r *request) {
-	w.mu.Lock()
-	delete(w.reserved, r.d.Tag)
-	delete(w.active, r.d.Tag)
-	w.mu.Unlock()
+	w.reg.mu.Lock()
+	delete(w.reg.reserved, r.d.Tag)
+	delete(w.reg.active, r.d.Tag)
+	w.reg.mu.Unlock()
 }
 
 // done releases a request's resources after it was acked or rejected.

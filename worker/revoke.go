@@ -14,10 +14,10 @@ import (
 // Revoke marks task ids as revoked: they are discarded when they arrive or
 // come due, with a REVOKED result.
 func (w *Worker) Revoke(ids ...string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
 	for _, id := range ids {
-		w.revoked.add(id, time.Now())
+		w.reg.revoked.add(id, time.Now())
 	}
 }
 
@@ -25,11 +25,11 @@ func (w *Worker) Revoke(ids ...string) {
 // request was consumed.
 func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 	reason := ""
-	w.mu.Lock()
-	if w.revoked.has(r.msg.ID) {
+	w.reg.mu.Lock()
+	if w.reg.revoked.has(r.msg.ID) {
 		reason = "revoked"
 	}
-	w.mu.Unlock()
+	w.reg.mu.Unlock()
 	if reason == "" && !r.msg.Expires.IsZero() && time.Now().After(r.msg.Expires) {
 		reason = "expired"
 		w.Revoke(r.msg.ID)
@@ -86,9 +86,9 @@ var errTerminated = &PyError{Type: "TaskRevokedError", Module: celeryExc, Args: 
 // with TaskRevokedError('terminated') and task-revoked terminated=true, as
 // Celery's Request.terminate/_announce_revoked.
 func (w *Worker) terminated(ctx context.Context, r *request, t *Task) {
-	w.mu.Lock()
+	w.reg.mu.Lock()
 	signum := r.signum
-	w.mu.Unlock()
+	w.reg.mu.Unlock()
 	w.o.logger.Info("Task "+r.msg.Name()+"["+r.msg.ID+"] terminated", "task_id", r.msg.ID, "signum", signum)
 	meta := w.meta(t, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, "terminated"))
 	w.store(ctx, meta)

@@ -34,21 +34,12 @@ type Worker struct {
 	events     *events.Dispatcher
 	remoteStop atomic.Pointer[context.CancelFunc] // remote shutdown; set while Run runs
 
-	mu       sync.Mutex
-	reserved map[string]*request // by delivery tag: taken, not running
-	active   map[string]*request // by delivery tag: running
-	revoked  *revokedSet
-	total    map[string]int
-	seq      uint64
+	reg registry // the requests the worker holds, revoked ids, counts
 
 	processed atomic.Int64
 	abandoned atomic.Int64 // handlers abandoned, still running (abandon.go)
 	tm        *taskMetrics // nil without WithRegisterer (metrics.go)
 	started   time.Time
-
-	// givenUp are the requests given up at the shutdown timeout, whose
-	// messages Run restores (guarded by mu).
-	givenUp []*request
 
 	canvasOnce sync.Once
 	canvas     *celery.Client // publishes callbacks, chain steps, chord bodies
@@ -86,8 +77,10 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	mux.registerBuiltins()
 	w := &Worker{
 		broker: broker, backend: backend, mux: mux, o: o,
-		reserved: map[string]*request{}, active: map[string]*request{},
-		revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
+		reg: registry{
+			reserved: map[string]*request{}, active: map[string]*request{},
+			revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
+		},
 	}
 	w.pool = newPool(o.concurrency, w.execute)
 	w.sched = newScheduler(w.pool.ready.push)
