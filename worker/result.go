@@ -58,6 +58,8 @@ func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) error {
 	}
 }
 
+// meta is the result meta of t's task in state, with the extended fields
+// when result_extended is on.
 func (w *Worker) meta(t *Task, state celery.State, result any) *celery.ResultMeta {
 	msg := t.Message
 	m := &celery.ResultMeta{
