@@ -16,6 +16,27 @@ import (
 
 // Worker consumes task messages from Redis queues and runs them with the
 // handlers of a ServeMux, storing results where Python clients read them.
+//
+// A Worker is composed of components, each in its own file with its own
+// state and its own start and shutdown (Run starts and stops them in a
+// fixed order):
+//
+//   - intake (intake.go): the consumer and the prefetch window; it hands
+//     each delivery to accept (accept.go), which rejects, revokes, holds or
+//     queues it;
+//   - sched (scheduler.go): holds ETA and rate-limited requests until due;
+//   - pool (pool.go): the executor goroutines, which run requests with
+//     execute (execute.go, then finish.go, retry.go, result.go, canvas.go);
+//   - acker (acker.go): settles deliveries with the transport (batched
+//     acks, requeues, restores);
+//   - sweeper (sweeper.go): the visibility sweep;
+//   - pidbox (pidbox.go): the remote-control node, whose commands
+//     control.go serves;
+//   - heart (heartbeat.go): worker-online, -heartbeat and -offline, sent
+//     through the event dispatcher (events).
+//
+// What they share is the registry (registry.go) of the requests the
+// worker holds, under its own mutex.
 type Worker struct {
 	broker  celery.Transport
 	backend celery.ResultBackend
@@ -130,12 +151,14 @@ func (w *Worker) Processed() int64 { return w.processed.Load() }
 // It returns an error at once if a queue of WithQueues is no valid queue
 // name (Broker.ValidateQueue: a key of the transport or the backend).
 //
-// Start-up order: pool goroutines and the acker, the restore sweep, the
-// pidbox node, worker-online and the heartbeat timer, then consuming.
-// Shutdown reverses it: consuming stops first; then the pidbox node and
-// the heartbeat stop (no remote command can start work any more); running
-// tasks finish; queued events are flushed and worker-offline sent; held
-// messages are restored last.
+// Start-up order: the pool and the acker, the sweeper, the pidbox node
+// (Run waits for its subscription), the heartbeater (worker-online), then
+// the intake. Shutdown (shutdownWarm) runs the other way: the intake stops
+// first; then the pidbox node and the heartbeater (no remote command can
+// start work any more); the scheduler gives back its held requests and
+// the pool its queued ones; running tasks finish; the sweeper and the
+// acker stop (queued acks sent); queued events are flushed and
+// worker-offline sent; held messages are restored last.
 func (w *Worker) Run(ctx context.Context) error {
 	for _, q := range w.Queues() {
 		if err := w.broker.ValidateQueue(q); err != nil { // a key of the transport or the backend
@@ -143,7 +166,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 	w.started = time.Now()
-	log := w.o.logger
 	// The remote shutdown command cancels ctx too.
 	ctx, shutdown := context.WithCancel(ctx)
 	defer shutdown()
@@ -161,8 +183,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.heart.start(context.WithoutCancel(ctx))
 
-	log.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
+	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	err := w.intake.run(ctx)
+	w.shutdownWarm(stopTasks)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return err
+}
+
+// shutdownWarm stops the components once the intake has stopped, in the
+// order Run documents; stopTasks cancels the running tasks' context at
+// the shutdown timeout.
+func (w *Worker) shutdownWarm(stopTasks context.CancelFunc) {
+	log := w.o.logger
 	if w.pidbox != nil {
 		w.pidbox.shutdown()
 	}
@@ -197,8 +231,4 @@ func (w *Worker) Run(ctx context.Context) error {
 	cancel()
 	w.restore(held)
 	w.events.Close()
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = nil
-	}
-	return err
 }
