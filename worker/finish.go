@@ -34,11 +34,11 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		// stored (so that its children are known), the event and the log
 		// line come after. Waiting clients see the result first; the
 		// event's repr and round trip are not in their way.
-		w.onSuccess(ctx, msg, o.result)
+		w.canvas.onSuccess(ctx, msg, o.result)
 		if !w.ignoreResult(r) && w.store(ctx, w.meta(t, celery.StateSuccess, o.result)) != nil {
 			r.unsaved = true
 		}
-		w.chordMember(ctx, msg, celery.StateSuccess, o.result)
+		w.canvas.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		w.tm.succeeded(r)
 		if w.events.TaskEvents() { // the repr is a real cost per task; skip it when the event is dropped
 			w.events.Emit(&events.TaskSucceededEvent{UUID: msg.ID, Result: pyjson.SafeRepr(o.result, 1024, 3), Runtime: runtime.Seconds()})
@@ -112,5 +112,5 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 	if w.store(ctx, m) != nil {
 		r.unsaved = true
 	}
-	w.onFailure(ctx, r.msg, exc, tb)
+	w.canvas.onFailure(ctx, r.msg, exc, tb)
 }

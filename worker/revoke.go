@@ -45,7 +45,7 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
 		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
 	}
-	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
+	w.canvas.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
 	w.done(r)
 	return true
 }
@@ -92,7 +92,7 @@ func (w *Worker) terminated(ctx context.Context, r *request, t *Task) {
 	w.o.logger.Info("Task "+r.msg.Name()+"["+r.msg.ID+"] terminated", "task_id", r.msg.ID, "signum", signum)
 	meta := w.meta(t, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, "terminated"))
 	w.store(ctx, meta)
-	w.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
+	w.canvas.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
 	w.tm.revoked(r)
 	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Terminated: true, Signum: &signum})
 }

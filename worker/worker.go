@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +61,7 @@ type Worker struct {
 	tm        *taskMetrics // nil without WithRegisterer (metrics.go)
 	started   time.Time
 
-	canvasOnce sync.Once
-	canvas     *celery.Client // publishes callbacks, chain steps, chord bodies
+	canvas *canvas // publishes callbacks, chain steps, chord bodies
 }
 
 // New returns a worker. broker and backend stay owned by the caller. Like
@@ -114,6 +112,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	if o.pidbox {
 		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl}
 	}
+	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store}
 	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
 	w.registerMetrics()
 	w.registerTaskMetrics()
