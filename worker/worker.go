@@ -25,7 +25,9 @@ import (
 //     queues it;
 //   - sched (scheduler.go): holds ETA and rate-limited requests until due;
 //   - pool (pool.go): the executor goroutines, which run requests with
-//     execute (execute.go, then finish.go, retry.go, result.go, canvas.go);
+//     execute (execute.go, then finish.go, retry.go, result.go);
+//   - canvas (canvas.go): applies callbacks, chain steps, errbacks and
+//     chord joins of finished tasks;
 //   - acker (acker.go): settles deliveries with the transport (batched
 //     acks, requeues, restores);
 //   - sweeper (sweeper.go): the visibility sweep;
