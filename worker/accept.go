@@ -1,62 +1,71 @@
 package worker
 
 import (
-	"fmt"
+	"context"
+	"log/slog"
+	"time"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/codec"
-	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
-// WithAcceptContent sets accept_content: the content types (or serializer
-// names: "json", "msgpack", "yaml") of task messages the worker takes.
-// Others are rejected with kombu's ContentDisallowed, as a Python worker
-// does. Default JSON only, Celery's default. pickle is never accepted;
-// see celery.ParseAccept, which the caller uses to check a list first
-// (an invalid list leaves the default).
-func WithAcceptContent(names ...string) Option {
-	return func(o *options) {
-		if a, err := celery.ParseAccept(names); err == nil {
-			o.accept = a
-		}
+// accept routes one delivery: reject it, revoke it, hold it for its ETA or
+// rate limit, or queue it for the pool (docs/wire.md#receive-path).
+func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
+	log := w.o.logger
+	if d.Err != nil {
+		w.reject(ctx, d, d.Err)
+		return
 	}
-}
-
-// WithSecurity verifies signed task messages (Celery's "auth"
-// serializer, package celery/security) with the trusted certificates of
-// v; list "auth" in WithAcceptContent too (Celery requires accept_content
-// to be ["auth"] alone). A message whose signature does not verify is
-// rejected with a FAILURE celery.exceptions.SecurityError. Default none.
-//
-// s, when not nil, signs the messages the worker publishes (retries,
-// callbacks, chain steps), as a Celery worker signs with security_key;
-// without it they go unsigned, and workers accepting only "auth" refuse
-// them.
-func WithSecurity(v celery.BodyVerifier, s celery.BodySigner) Option {
-	return func(o *options) { o.verifier, o.signer = v, s }
-}
-
-// decodeOptions is what the worker accepts of a task message body.
-func (w *Worker) decodeOptions() celery.DecodeOptions {
-	return celery.DecodeOptions{Accept: w.o.accept, MaxSize: w.o.maxMessageSize, Verifier: w.o.verifier}
-}
-
-// decodeControl decodes a remote-control request body: the pidbox takes
-// what accept_content allows, as kombu's Mailbox does (a Python fleet
-// whose task_serializer is msgpack sends its control commands in msgpack).
-func (w *Worker) decodeControl(env *kombu.Envelope) (any, error) {
-	if !w.o.accept.Allows(env.ContentType) {
-		return nil, fmt.Errorf("content type %q not accepted (accepted: %v)", env.ContentType, w.o.accept.Names())
+	msg, err := celery.DecodeEnvelopeWith(d.Envelope, w.decodeOptions())
+	if err != nil {
+		w.reject(ctx, d, err)
+		return
 	}
-	return codec.Decode(env.ContentType, env.Body)
+	r := &request{d: d, msg: msg, hasSlot: w.intake.slots != nil, kill: make(chan struct{})}
+	r.entry, r.handler = w.mux.lookup(msg.Task)
+	w.tm.received(r)
+	if r.entry == nil {
+		log.Error("received unregistered task", "task", msg.Task, "task_id", msg.ID, "queue", d.Queue)
+		w.acker.ack(d)
+		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
+		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
+		w.done(r)
+		return
+	}
+	if log.Enabled(ctx, slog.LevelInfo) { // skip building the line when off
+		log.Info("Task "+msg.Name()+"["+msg.ID+"] received", "task_id", msg.ID, "task", msg.Task)
+	}
+	if w.maybeRevoke(ctx, r) {
+		return
+	}
+	w.sendReceived(r)
+	w.reg.mu.Lock()
+	w.reg.seq++
+	r.seq = w.reg.seq
+	w.reg.reserved[d.Tag] = r
+	w.reg.mu.Unlock()
+	now := time.Now()
+	at := msg.ETA
+	if at.After(now) {
+		// ETA tasks don't count against the prefetch window (Celery raises
+		// the prefetch count by one for each held ETA task).
+		w.giveBackSlot(r)
+	}
+	if l := w.limiterFor(r); l != nil {
+		at = l.reserve(maxTime(at, now))
+	}
+	if at.After(now) {
+		w.sched.hold(r, at.Sub(now))
+		return
+	}
+	w.pool.ready.push(r)
 }
 
-// replyContentType is the content type of a control reply: the request's,
-// which its sender can read, JSON for anything else.
-func replyContentType(requestType string) string {
-	switch requestType {
-	case codec.Msgpack, codec.YAML:
-		return requestType
+func (w *Worker) giveBackSlot(r *request) {
+	if r.hasSlot {
+		r.hasSlot = false
+		w.intake.releaseSlot()
 	}
-	return codec.JSON
 }

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
@@ -13,11 +15,24 @@ import (
 // success callbacks and the next chain step, errbacks on final failure,
 // and the Redis-backend chord join.
 
-// canvasClient returns the client that publishes canvas messages through
-// the worker's broker and backend (made once, on first use).
-func (w *Worker) canvasClient() *celery.Client {
-	w.canvasOnce.Do(func() { w.canvas = celery.NewClientOn(w.broker, w.backend, celery.WithSigner(w.o.signer)) })
-	return w.canvas
+// canvas applies what finished tasks carry: it publishes callbacks,
+// chain steps, errbacks and chord bodies through a client on the worker's
+// transport and backend (made once, on first use), stores the failures it
+// propagates with store, and joins chords in the backend.
+type canvas struct {
+	broker  celery.Transport
+	backend celery.ResultBackend
+	log     *slog.Logger
+	store   func(ctx context.Context, m *celery.ResultMeta) error
+	signer  celery.BodySigner // signs what it publishes (WithSecurity); nil: unsigned
+	once    sync.Once
+	c       *celery.Client
+}
+
+// client returns the client that publishes canvas messages.
+func (cv *canvas) client() *celery.Client {
+	cv.once.Do(func() { cv.c = celery.NewClientOn(cv.broker, cv.backend, celery.WithSigner(cv.signer)) })
+	return cv.c
 }
 
 func rootOf(msg *celery.Message) string {
@@ -29,79 +44,79 @@ func rootOf(msg *celery.Message) string {
 
 // onSuccess applies msg's callbacks and next chain step with result
 // prepended, as Celery's trace does before the result is stored.
-func (w *Worker) onSuccess(ctx context.Context, msg *celery.Message, result any) {
+func (cv *canvas) onSuccess(ctx context.Context, msg *celery.Message, result any) {
 	if len(msg.Embed.Callbacks) == 0 && len(msg.Embed.Chain) == 0 {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	c := w.canvasClient()
+	c := cv.client()
 	info := celery.ApplyInfo{Args: []any{result}, ParentID: msg.ID, RootID: rootOf(msg)}
 	cbs := msg.Embed.Callbacks
 	if len(cbs) == 1 {
-		w.applySig(ctx, c, cbs[0], info)
+		cv.applySig(ctx, c, cbs[0], info)
 	} else if len(cbs) > 1 {
 		// Several callbacks: plain ones are sent together as a group,
 		// groups are applied on their own (Celery 5).
 		var plain []celery.Signature
 		for _, cb := range cbs {
 			if cb.SubtaskType == celery.SubtaskGroup {
-				w.applySig(ctx, c, cb, info)
+				cv.applySig(ctx, c, cb, info)
 			} else {
 				plain = append(plain, cb)
 			}
 		}
 		if len(plain) > 0 {
-			w.applySig(ctx, c, celery.NewGroup(plain...), info)
+			cv.applySig(ctx, c, celery.NewGroup(plain...), info)
 		}
 	}
 	if n := len(msg.Embed.Chain); n > 0 {
 		next := msg.Embed.Chain[n-1]
 		info.Chain = msg.Embed.Chain[:n-1]
-		w.applySig(ctx, c, next, info)
+		cv.applySig(ctx, c, next, info)
 	}
 }
 
-func (w *Worker) applySig(ctx context.Context, c *celery.Client, sig celery.Signature, info celery.ApplyInfo) {
+func (cv *canvas) applySig(ctx context.Context, c *celery.Client, sig celery.Signature, info celery.ApplyInfo) {
 	if _, err := c.ApplyCanvas(ctx, sig, info); err != nil {
-		w.o.logger.Error("could not apply signature", "task", sig.Task, "parent_id", info.ParentID, "error", err)
+		cv.log.Error("could not apply signature", "task", sig.Task, "parent_id", info.ParentID, "error", err)
 	}
 }
 
 // onFailure runs after a final failure of msg was stored: the remaining
 // chain steps are failed too, the errbacks are sent with the failed task
 // id as their first argument, and a chord header member reports.
-func (w *Worker) onFailure(ctx context.Context, msg *celery.Message, exc map[string]any, tb string) {
+func (cv *canvas) onFailure(ctx context.Context, msg *celery.Message, exc map[string]any, tb string) {
 	ctx = context.WithoutCancel(ctx)
-	c := w.canvasClient()
+	c := cv.client()
 	for _, step := range msg.Embed.Chain {
 		if step.SubtaskType != "" {
 			// A chord step completes through its body (HEAD's _fail_chain
 			// descends into it); a chain body is failed step by step.
-			w.failComposite(ctx, step, exc, tb, 0)
+			cv.failComposite(ctx, step, exc, tb, 0)
 			continue
 		}
 		id := step.ID()
 		if id == "" {
 			continue
 		}
-		w.storeFailed(ctx, id, step.Task, exc, tb)
+		cv.storeFailed(ctx, id, step.Task, exc, tb)
 		if ch, ok := step.Options["chord"]; ok && ch != nil {
 			gid, _ := step.Options["group_id"].(string)
 			idx := optIndex(step.Options["group_index"])
 			if body, err := celery.AsSignature(ch); err == nil && gid != "" {
-				w.chordPart(ctx, c, id, rootOf(msg), gid, idx, body, celery.StateFailure, exc)
+				cv.chordPart(ctx, c, id, rootOf(msg), gid, idx, body, celery.StateFailure, exc)
 			}
 		}
 	}
 	for _, eb := range msg.Embed.Errbacks {
-		w.applySig(ctx, c, eb, celery.ApplyInfo{Args: []any{msg.ID}, ParentID: msg.ID, RootID: rootOf(msg)})
+		cv.applySig(ctx, c, eb, celery.ApplyInfo{Args: []any{msg.ID}, ParentID: msg.ID, RootID: rootOf(msg)})
 	}
-	w.chordMember(ctx, msg, celery.StateFailure, exc)
+	cv.chordMember(ctx, msg, celery.StateFailure, exc)
 }
 
 // failComposite marks the tasks whose results stand for a chord or chain
 // signature (its body, its steps) as failed.
-func (w *Worker) failComposite(ctx context.Context, sig celery.Signature, exc map[string]any, tb string, depth int) {
+func (cv *canvas) failComposite(ctx context.Context, sig celery.Signature, exc map[string]any, tb string, depth int) {
 	if depth > 16 {
 		return
 	}
@@ -109,7 +124,7 @@ func (w *Worker) failComposite(ctx context.Context, sig celery.Signature, exc ma
 	switch sig.SubtaskType {
 	case "":
 		if id := sig.ID(); id != "" {
-			w.storeFailed(ctx, id, sig.Task, exc, tb)
+			cv.storeFailed(ctx, id, sig.Task, exc, tb)
 		}
 		return
 	case celery.SubtaskChord:
@@ -120,28 +135,28 @@ func (w *Worker) failComposite(ctx context.Context, sig celery.Signature, exc ma
 		subs, _ = sig.Tasks()
 	}
 	for _, s := range subs {
-		w.failComposite(ctx, s, exc, tb, depth+1)
+		cv.failComposite(ctx, s, exc, tb, depth+1)
 	}
 }
 
-func (w *Worker) storeFailed(ctx context.Context, id, name string, exc map[string]any, tb string) {
-	w.store(ctx, &celery.ResultMeta{TaskID: id, Name: name, Status: celery.StateFailure, Result: exc, Traceback: tb, DateDone: time.Now()})
+func (cv *canvas) storeFailed(ctx context.Context, id, name string, exc map[string]any, tb string) {
+	cv.store(ctx, &celery.ResultMeta{TaskID: id, Name: name, Status: celery.StateFailure, Result: exc, Traceback: tb, DateDone: time.Now()})
 }
 
 // chordMember reports msg's outcome to its chord, if it is a header task.
-func (w *Worker) chordMember(ctx context.Context, msg *celery.Message, state celery.State, result any) {
+func (cv *canvas) chordMember(ctx context.Context, msg *celery.Message, state celery.State, result any) {
 	if msg.Embed.Chord == nil || msg.Group == "" {
 		return
 	}
-	w.chordPart(context.WithoutCancel(ctx), w.canvasClient(), msg.ID, rootOf(msg), msg.Group, msg.GroupIdx, *msg.Embed.Chord, state, result)
+	cv.chordPart(context.WithoutCancel(ctx), cv.client(), msg.ID, rootOf(msg), msg.Group, msg.GroupIdx, *msg.Embed.Chord, state, result)
 }
 
 // chordPart records one header result of chord gid and, when it was the
 // last, applies the body with the ordered results or fails it with a
 // ChordError (redis.py on_chord_part_return).
-func (w *Worker) chordPart(ctx context.Context, c *celery.Client, taskID, rootID, gid string, idx *int, body celery.Signature, state celery.State, result any) {
-	log := w.o.logger
-	cl, err := w.backend.ChordPartReturn(ctx, gid, idx, taskID, state, result)
+func (cv *canvas) chordPart(ctx context.Context, c *celery.Client, taskID, rootID, gid string, idx *int, body celery.Signature, state celery.State, result any) {
+	log := cv.log
+	cl, err := cv.backend.ChordPartReturn(ctx, gid, idx, taskID, state, result)
 	if err != nil {
 		log.Error("chord part return failed", "group_id", gid, "task_id", taskID, "error", err)
 		return
@@ -156,7 +171,7 @@ func (w *Worker) chordPart(ctx context.Context, c *celery.Client, taskID, rootID
 			if m, ok := p.Result.(map[string]any); ok {
 				repr = excRepr(m)
 			}
-			w.chordError(ctx, c, body, "Dependency "+p.TaskID+" raised "+repr)
+			cv.chordError(ctx, c, body, "Dependency "+p.TaskID+" raised "+repr)
 			if err := cl.Done(ctx, false); err != nil {
 				log.Error("chord cleanup failed", "group_id", gid, "error", err)
 			}
@@ -167,7 +182,7 @@ func (w *Worker) chordPart(ctx context.Context, c *celery.Client, taskID, rootID
 	_, err = c.ApplyCanvas(ctx, body, celery.ApplyInfo{Args: []any{results}, ParentID: taskID, RootID: rootID})
 	if err != nil {
 		log.Error("chord callback failed", "group_id", gid, "error", err)
-		w.chordError(ctx, c, body, "Callback error: "+err.Error())
+		cv.chordError(ctx, c, body, "Callback error: "+err.Error())
 		_ = cl.Done(ctx, false)
 		return
 	}
@@ -178,10 +193,10 @@ func (w *Worker) chordPart(ctx context.Context, c *celery.Client, taskID, rootID
 
 // chordError stores a ChordError under the body's task id(s) and fires
 // the body's link_error (backends/base.py chord_error_from_stack).
-func (w *Worker) chordError(ctx context.Context, c *celery.Client, body celery.Signature, msg string) {
+func (cv *canvas) chordError(ctx context.Context, c *celery.Client, body celery.Signature, msg string) {
 	exc := celery.Exception("ChordError", celeryExc, msg)
 	tb := "Traceback (most recent call last):\n  File \"<go>\", in chord\ncelery.exceptions.ChordError: " + msg + "\n"
-	w.o.logger.Error("Chord callback failed: "+msg, "task", body.Task)
+	cv.log.Error("Chord callback failed: "+msg, "task", body.Task)
 	targets := []celery.Signature{body}
 	if body.SubtaskType != "" {
 		if ts, err := body.Tasks(); err == nil {
@@ -193,7 +208,7 @@ func (w *Worker) chordError(ctx context.Context, c *celery.Client, body celery.S
 		if id == "" {
 			continue
 		}
-		w.storeFailed(ctx, id, t.Task, exc, tb)
+		cv.storeFailed(ctx, id, t.Task, exc, tb)
 		ebs, _ := t.Options["link_error"].([]any)
 		if m, ok := t.Options["link_error"].(map[string]any); ok {
 			ebs = []any{m}
@@ -203,7 +218,7 @@ func (w *Worker) chordError(ctx context.Context, c *celery.Client, body celery.S
 			if err != nil {
 				continue
 			}
-			w.applySig(ctx, c, eb, celery.ApplyInfo{Args: []any{id}, ParentID: id, RootID: id})
+			cv.applySig(ctx, c, eb, celery.ApplyInfo{Args: []any{id}, ParentID: id, RootID: id})
 		}
 	}
 }

@@ -57,7 +57,7 @@ func TestMaskURL(t *testing.T) {
 }
 
 func TestAddressed(t *testing.T) {
-	w := &Worker{o: options{hostname: "go1@host"}}
+	w := &pidboxNode{hostname: "go1@host"}
 	for _, tc := range []struct {
 		name string
 		body map[string]any
@@ -102,9 +102,9 @@ func TestHelloMergesBothForms(t *testing.T) {
 	} {
 		w.hello(map[string]any{"from_node": "py@h", "revoked": rv})
 	}
-	w.mu.Lock()
-	got := w.revoked.list()
-	w.mu.Unlock()
+	w.reg.mu.Lock()
+	got := w.reg.revoked.list()
+	w.reg.mu.Unlock()
 	if !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Errorf("revoked after hello = %v", got)
 	}

@@ -56,9 +56,9 @@ func (w *Worker) registerTaskMetrics() {
 		gauge("celeriac_worker_prefetch_in_use", "Messages taken from the broker and held: reserved (ETA tasks included) or running.",
 			func() float64 { return float64(w.held()) }),
 		gauge("celeriac_worker_active_tasks", "Tasks running now.", func() float64 {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			return float64(len(w.active))
+			w.reg.mu.Lock()
+			defer w.reg.mu.Unlock()
+			return float64(len(w.reg.active))
 		}),
 		gauge("celeriac_worker_concurrency", "Pool size: tasks that may run at once.", func() float64 { return float64(w.Concurrency()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -126,9 +126,9 @@ func (m *taskMetrics) reject() {
 // held is how many messages the worker took and holds: reserved or
 // running.
 func (w *Worker) held() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.reserved) + len(w.active)
+	w.reg.mu.Lock()
+	defer w.reg.mu.Unlock()
+	return len(w.reg.reserved) + len(w.reg.active)
 }
 
 // queueCollector reports the length of each consumed queue, asking Redis

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
+	"github.com/celeriac/celeriac/celery/events"
 	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -22,18 +26,56 @@ import (
 // (shutdown: Celery raises SystemExit before replying).
 var errNoReply = errors.New("no reply")
 
-// pidboxLoop is the worker's remote-control node (kombu/pidbox.py Node,
-// celery/worker/pidbox.py): it PSUBSCRIBEs /{db}.celery.pidbox, dispatches
-// commands addressed to this node and LPUSHes replies to the requester's
-// reply queue. ready is closed after the first subscription. A lost
-// connection is resubscribed with backoff; there is no polling.
-func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
+// pidboxNode is the worker's remote-control node (kombu/pidbox.py Node,
+// celery/worker/pidbox.py): it subscribes to the pidbox broadcast
+// exchange, hands commands addressed to this node to dispatch and sends
+// replies to the requester's reply queue. A lost connection is
+// resubscribed with backoff; there is no polling.
+type pidboxNode struct {
+	broker   celery.Transport
+	hostname string
+	log      *slog.Logger
+	clock    *events.Clock
+	// dispatch runs one command (Worker.dispatchControl).
+	dispatch func(ctx context.Context, method string, args map[string]any) (any, error)
+	accept   codec.Accept // content types of requests taken (accept_content)
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// start subscribes the node and serves commands until shutdown. It
+// returns once the first subscription is made, so that a broadcast right
+// after start-up is heard, or after 5 s, or when ctx ends; the node
+// itself runs on after ctx ends, until shutdown.
+func (n *pidboxNode) start(ctx context.Context) {
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.cancel = cancel
+	ready := make(chan struct{})
+	n.wg.Go(func() { n.loop(nctx, ready) })
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+	}
+}
+
+// shutdown unsubscribes the node: no remote command is served after it.
+func (n *pidboxNode) shutdown() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+}
+
+// loop keeps the node subscribed until ctx ends; ready is closed after
+// the first subscription.
+func (n *pidboxNode) loop(ctx context.Context, ready chan struct{}) {
 	var backoff rconn.Backoff
-	conn := &rconn.State{Name: "remote control", Logger: w.o.logger}
+	conn := &rconn.State{Name: "remote control", Logger: n.log}
 	fails := 0
 	readyOnce := false
 	for {
-		err := w.pidboxSession(ctx, func() {
+		err := n.session(ctx, func() {
 			fails = 0
 			conn.Up()
 			if !readyOnce {
@@ -56,12 +98,12 @@ func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 	}
 }
 
-func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
+func (n *pidboxNode) session(ctx context.Context, up func()) error {
 	// The binding is cosmetic (fanout ignores it) but Python declares it.
-	if err := w.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", w.o.hostname+"."+kombu.PidboxExchange); err != nil {
+	if err := n.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", n.hostname+"."+kombu.PidboxExchange); err != nil {
 		return err
 	}
-	return w.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { w.handleControl(ctx, body) })
+	return n.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { n.handle(ctx, body) })
 }
 
 // controlRequest is a decoded pidbox message.
@@ -78,12 +120,12 @@ type controlRequest struct {
 	contentType string
 }
 
-func (w *Worker) parseControl(raw []byte) (*controlRequest, error) {
+func (n *pidboxNode) parse(raw []byte) (*controlRequest, error) {
 	env, err := kombu.ParseEnvelope(raw)
 	if err != nil {
 		return nil, err
 	}
-	v, err := w.decodeControl(env)
+	v, err := decodeControl(n.accept, env)
 	if err != nil {
 		return nil, err
 	}
@@ -101,17 +143,17 @@ func (w *Worker) parseControl(raw []byte) (*controlRequest, error) {
 	req.replyTo, _ = body["reply_to"].(map[string]any)
 	req.replyWant = req.replyTo != nil
 	req.clock, req.hasClock = kombu.AsInt(env.Headers["clock"])
-	req.forUs = w.addressed(body)
+	req.forUs = n.addressed(body)
 	return req, nil
 }
 
 // addressed applies kombu's Node.handle_message destination rules.
-func (w *Worker) addressed(body map[string]any) bool {
+func (n *pidboxNode) addressed(body map[string]any) bool {
 	if dest, ok := body["destination"].([]any); ok && len(dest) > 0 {
-		return slices.ContainsFunc(dest, func(d any) bool { s, _ := d.(string); return s == w.o.hostname })
+		return slices.ContainsFunc(dest, func(d any) bool { s, _ := d.(string); return s == n.hostname })
 	}
 	if dest, ok := body["destination"].(string); ok && dest != "" {
-		return dest == w.o.hostname
+		return dest == n.hostname
 	}
 	pattern, _ := body["pattern"].(string)
 	matcher, _ := body["matcher"].(string)
@@ -119,29 +161,29 @@ func (w *Worker) addressed(body map[string]any) bool {
 		switch matcher {
 		case "pcre":
 			re, err := regexp.Compile(pattern)
-			return err == nil && re.FindStringIndex(w.o.hostname) != nil && re.FindStringIndex(w.o.hostname)[0] == 0
+			return err == nil && re.FindStringIndex(n.hostname) != nil && re.FindStringIndex(n.hostname)[0] == 0
 		default: // glob (fnmatch)
-			ok, _ := path.Match(pattern, w.o.hostname)
+			ok, _ := path.Match(pattern, n.hostname)
 			return ok
 		}
 	}
 	return true
 }
 
-func (w *Worker) handleControl(ctx context.Context, raw []byte) {
-	req, err := w.parseControl(raw)
+func (n *pidboxNode) handle(ctx context.Context, raw []byte) {
+	req, err := n.parse(raw)
 	if err != nil {
-		w.o.logger.Warn("remote control: bad message", "error", err)
+		n.log.Warn("remote control: bad message", "error", err)
 		return
 	}
 	if !req.forUs {
 		return
 	}
 	if req.hasClock {
-		w.clock.Adjust(int64(req.clock))
+		n.clock.Adjust(int64(req.clock))
 	}
-	w.o.logger.Debug("remote control", "method", req.method, "arguments", req.args)
-	reply, err := w.dispatchControl(ctx, req.method, req.args)
+	n.log.Debug("remote control", "method", req.method, "arguments", req.args)
+	reply, err := n.dispatch(ctx, req.method, req.args)
 	if errors.Is(err, errNoReply) {
 		return
 	}
@@ -156,27 +198,27 @@ func (w *Worker) handleControl(ctx context.Context, raw []byte) {
 	if ex == "" {
 		ex = kombu.ReplyExchange
 	}
-	if err := w.reply(ctx, ex, rk, req.ticket, req.contentType, map[string]any{w.o.hostname: reply}); err != nil {
-		w.o.logger.Warn("remote control: reply failed", "method", req.method, "error", err)
+	if err := n.reply(ctx, ex, rk, req.ticket, req.contentType, map[string]any{n.hostname: reply}); err != nil {
+		n.log.Warn("remote control: reply failed", "method", req.method, "error", err)
 	}
 }
 
 // reply sends body to the requester through the reply exchange
 // (Broker.PublishReply: kombu Node.reply → Mailbox._publish_reply), in
 // the request's serializer. No binding: dropped, as kombu.
-func (w *Worker) reply(ctx context.Context, exchange, rk, ticket, contentType string, body any) error {
+func (n *pidboxNode) reply(ctx context.Context, exchange, rk, ticket, contentType string, body any) error {
 	contentType = replyContentType(contentType)
 	raw, err := codec.Encode(contentType, body)
 	if err != nil {
 		// A value the serializer cannot carry: answer with its repr instead.
-		raw, err = codec.Encode(contentType, map[string]any{w.o.hostname: map[string]any{"error": "EncodeError(" + pyjson.PyRepr(err.Error()) + ")"}})
+		raw, err = codec.Encode(contentType, map[string]any{n.hostname: map[string]any{"error": "EncodeError(" + pyjson.PyRepr(err.Error()) + ")"}})
 		if err != nil {
 			return err
 		}
 	}
 	env := kombu.Envelope{
 		Body: raw, ContentType: contentType, ContentEncoding: codec.ContentEncoding(contentType),
-		Headers: map[string]any{"ticket": ticket, "clock": w.clock.Forward()},
+		Headers: map[string]any{"ticket": ticket, "clock": n.clock.Forward()},
 		Properties: kombu.Properties{
 			DeliveryMode: 1, BodyEncoding: "base64", DeliveryTag: uuid.NewString(),
 			DeliveryInfo: kombu.DeliveryInfo{Exchange: exchange, RoutingKey: rk},
@@ -188,5 +230,5 @@ func (w *Worker) reply(ctx context.Context, exchange, rk, ticket, contentType st
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return w.broker.PublishReply(cctx, exchange, rk, msg)
+	return n.broker.PublishReply(cctx, exchange, rk, msg)
 }

@@ -68,8 +68,8 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	}
 	w.o.logger.Error("rejected malformed message", attrs...)
 	w.tm.reject()
-	w.ack(ctx, d)
-	w.releaseSlot()
+	w.acker.ack(d)
+	w.intake.releaseSlot()
 	if id == "" {
 		return
 	}

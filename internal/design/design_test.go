@@ -18,15 +18,15 @@ import (
 // is not polling. Func is the enclosing function (Type.Method for methods,
 // "-" at file level). Keep each justification to one line.
 var allowed = map[string]string{
-	"worker/events.go:Worker.heartbeatLoop:time.NewTicker":         "worker-heartbeat is a periodic send (Celery's event heartbeat), not a wait for work",
+	"worker/heartbeat.go:heartbeater.loop:time.NewTicker":          "worker-heartbeat is a periodic send (Celery's event heartbeat), not a wait for work",
 	"api/sse.go:handlers.taskEvents:time.NewTicker":                "SSE keep-alive comments are periodic writes to the client, not a poll",
-	"worker/pidbox.go:Worker.pidboxLoop:time.NewTimer":             "reconnect back-off after a lost pidbox subscription (error path only)",
+	"worker/pidbox.go:pidboxNode.loop:time.NewTimer":               "reconnect back-off after a lost pidbox subscription (error path only)",
 	"celery/backend.go:subscriber.run:time.NewTimer":               "reconnect back-off after a lost result subscription (error path only)",
 	"celery/events/receiver.go:Receiver.Run:time.NewTimer":         "reconnect back-off after a lost event subscription (error path only)",
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
 	"beat/beat.go:Beat.Run:time.NewTimer":                          "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",
 	"celery/unavailable.go:withRetry:time.NewTimer":                "retry back-off after a connection error (error path only)",
-	"worker/worker.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",
+	"worker/result.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",
 	"cmd/celeriac/worker_cmd.go:checkAuth:time.Sleep":              "start-up check retries a transient, non-dial error at most 5 times (error path only)",
 	"cmd/celeriac/connect.go:waitForBroker:time.NewTimer":          "start-up back-off between connection attempts to a broker that does not answer (Celery's retry schedule; error path only)",
 	"bench/latencybench/main.go:run:time.NewTicker":                "the benchmark's open-loop pacer sends at a fixed rate; it does not wait for state",
