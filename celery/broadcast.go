@@ -92,16 +92,31 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 	}
 }
 
-// DeclareBinding binds queue to exchange with routingKey (kombu's
-// queue_bind: a member of the exchange's binding set), so that messages
-// routed through the exchange reach it.
-func (b *Broker) DeclareBinding(ctx context.Context, exchange, routingKey, queue string) error {
+// DeclareBinding binds queue to exchange with routingKey (kombu 5.7's
+// queue_bind), so that messages routed through the exchange reach it.
+// Without expires the member goes to the exchange's binding table and
+// to its permanent set, which keeps kombu's sweep off the table. With
+// expires (the queue's x-expires) it goes to the table by
+// kombu.RefreshBindingScript, which pushes the exchange's deadline to
+// kombu.BindingTTL(expires) from now; calling it again refreshes the
+// deadline (docs/wire.md#binding-tables).
+func (b *Broker) DeclareBinding(ctx context.Context, exchange, routingKey, queue string, expires time.Duration) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := redis.DoContext(c, ctx, "SADD", b.key(kombu.BindingKey(exchange)), kombu.BindingMember(routingKey, "", queue)); err != nil {
+	member := kombu.BindingMember(routingKey, "", queue)
+	if expires > 0 {
+		_, err = b.bindScript.DoContext(ctx, c, b.key(kombu.BindingKey(exchange)), b.key(kombu.BindingDeadlinesKey),
+			member, exchange, kombu.BindingTTL(expires).Milliseconds())
+	} else {
+		c.Send("MULTI")
+		c.Send("SADD", b.key(kombu.BindingKey(exchange)), member)
+		c.Send("SADD", b.key(kombu.PermanentBindingKey(exchange)), member)
+		_, err = redis.DoContext(c, ctx, "EXEC")
+	}
+	if err != nil {
 		return fmt.Errorf("celery: declare binding of %s to %s: %w", queue, exchange, err)
 	}
 	return nil
@@ -120,12 +135,14 @@ func (b *Broker) DeleteQueue(ctx context.Context, queue, exchange, routingKey st
 	for _, s := range b.o.steps {
 		keys = append(keys, b.key(kombu.QueueKey(queue, s)))
 	}
-	c.Send("SREM", b.key(kombu.BindingKey(exchange)), kombu.BindingMember(routingKey, "", queue))
+	member := kombu.BindingMember(routingKey, "", queue)
+	c.Send("SREM", b.key(kombu.BindingKey(exchange)), member)
+	c.Send("SREM", b.key(kombu.PermanentBindingKey(exchange)), member)
 	c.Send("DEL", keys...)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("celery: delete queue %s: %w", queue, err)
 	}
-	for range 2 {
+	for range 3 {
 		if _, err := c.Receive(); err != nil {
 			return fmt.Errorf("celery: delete queue %s: %w", queue, err)
 		}

@@ -21,11 +21,11 @@ func TestPublishReplyRouting(t *testing.T) {
 	ctx := testCtx(t)
 	oid := "oid-1"
 	queue := oid + "." + kombu.ReplyExchange
-	if err := b.DeclareBinding(ctx, kombu.ReplyExchange, oid, queue); err != nil {
+	if err := b.DeclareBinding(ctx, kombu.ReplyExchange, oid, queue, kombu.ControlQueueExpires); err != nil {
 		t.Fatal(err)
 	}
 	// A wildcard binding must not catch replies.
-	if err := b.DeclareBinding(ctx, kombu.ReplyExchange, "#", "other."+kombu.ReplyExchange); err != nil {
+	if err := b.DeclareBinding(ctx, kombu.ReplyExchange, "#", "other."+kombu.ReplyExchange, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.PublishReply(ctx, kombu.ReplyExchange, oid, []byte(`{"r":1}`)); err != nil {
@@ -93,5 +93,49 @@ func TestIncr(t *testing.T) {
 	}
 	if ttl, _ := redis.Int(srv.Do(t, "TTL", "celeriac:test:n"), nil); ttl <= 0 || ttl > 60 {
 		t.Errorf("TTL %d, want within a minute", ttl)
+	}
+}
+
+// TestDeclareBindingExpiry: a binding with an expiry pushes its
+// exchange's deadline (kombu.BindingTTL ahead, never back) and writes no
+// permanent entry; one without goes to the permanent set, which keeps
+// kombu's sweep off the table; DeleteQueue removes both.
+func TestDeclareBindingExpiry(t *testing.T) {
+	c, srv := newTestClient(t)
+	b := c.Broker()
+	ctx := testCtx(t)
+	before := time.Now().Add(kombu.BindingTTL(kombu.ControlQueueExpires) - time.Minute).UnixMilli()
+	if err := b.DeclareBinding(ctx, "ex", "", "q.ex", kombu.ControlQueueExpires); err != nil {
+		t.Fatal(err)
+	}
+	d, err := redis.Int64(srv.Do(t, "ZSCORE", kombu.BindingDeadlinesKey, "ex"), nil)
+	if err != nil || d < before || d > before+2*time.Minute.Milliseconds() {
+		t.Fatalf("deadline %d (%v), want about an hour ahead (%d)", d, err, before)
+	}
+	srv.Do(t, "ZADD", kombu.BindingDeadlinesKey, d+1000, "ex")
+	if err := b.DeclareBinding(ctx, "ex", "", "q.ex", kombu.ControlQueueExpires); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := redis.Int64(srv.Do(t, "ZSCORE", kombu.BindingDeadlinesKey, "ex"), nil); d2 != d+1000 {
+		t.Errorf("deadline moved back to %d from %d", d2, d+1000)
+	}
+	if n, _ := redis.Int(srv.Do(t, "EXISTS", kombu.PermanentBindingKey("ex")), nil); n != 0 {
+		t.Error("expiring binding written to the permanent set")
+	}
+	if err := b.DeclareBinding(ctx, "ex", "k", "p.ex", 0); err != nil {
+		t.Fatal(err)
+	}
+	member := kombu.BindingMember("k", "", "p.ex")
+	if ok, _ := redis.Bool(srv.Do(t, "SISMEMBER", kombu.PermanentBindingKey("ex"), member), nil); !ok {
+		t.Error("binding without expiry not in the permanent set")
+	}
+	if n, _ := redis.Int(srv.Do(t, "SCARD", kombu.BindingKey("ex")), nil); n != 2 {
+		t.Errorf("binding table has %d members, want 2", n)
+	}
+	if err := b.DeleteQueue(ctx, "p.ex", "ex", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := redis.Int(srv.Do(t, "EXISTS", kombu.PermanentBindingKey("ex")), nil); n != 0 {
+		t.Error("DeleteQueue left the permanent entry")
 	}
 }

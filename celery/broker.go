@@ -39,7 +39,7 @@ type Broker struct {
 	cfg      *rconn.Config
 	o        brokerOptions
 
-	storeScript, restoreScript, releaseScript, popScript, giveBackScript *redis.Script
+	storeScript, restoreScript, releaseScript, popScript, giveBackScript, bindScript *redis.Script
 
 	mu       sync.Mutex
 	declared map[string]bool
@@ -157,6 +157,7 @@ func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
 		releaseScript:  redis.NewScript(1, kombu.ReleaseMutexScript),
 		popScript:      redis.NewScript(-1, kombu.PopBatchScript),
 		giveBackScript: redis.NewScript(3, kombu.GiveBackScript),
+		bindScript:     redis.NewScript(2, kombu.RefreshBindingScript),
 	}
 	b.pub = batch.New(publishFlushTimeout, b.PublishBatch)
 	return b

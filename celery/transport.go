@@ -42,8 +42,11 @@ type Broadcaster interface {
 // (kombu's pidbox Mailbox).
 type Mailbox interface {
 	Broadcaster
-	// DeclareBinding binds queue to exchange with routingKey.
-	DeclareBinding(ctx context.Context, exchange, routingKey, queue string) error
+	// DeclareBinding binds queue to exchange with routingKey; expires is
+	// the queue's x-expires (0: none). A consumer of an expiring queue
+	// declares it again every third of kombu.BindingTTL(expires) while
+	// it consumes, as kombu does, or the binding may be swept.
+	DeclareBinding(ctx context.Context, exchange, routingKey, queue string, expires time.Duration) error
 	// DeleteQueue unbinds queue and drops what is left in it.
 	DeleteQueue(ctx context.Context, queue, exchange, routingKey string) error
 	// PublishReply sends a reply to the queues bound to exchange with

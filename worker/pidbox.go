@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path"
 	"regexp"
 	"slices"
@@ -55,12 +56,49 @@ func (w *Worker) pidboxLoop(ctx context.Context, ready chan struct{}) {
 	}
 }
 
+// pidboxSession binds the node's queue and listens until ctx ends or the
+// connection fails, re-declaring the binding every third of its
+// deadline meanwhile, as kombu's consumers do (redis.py
+// `Channel.maybe_refresh_binding_expiry`), so that a Python consumer's
+// sweep never deletes the table (docs/wire.md#binding-tables).
 func (w *Worker) pidboxSession(ctx context.Context, up func()) error {
-	// The binding is cosmetic (fanout ignores it) but Python declares it.
-	if err := w.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", w.o.hostname+"."+kombu.PidboxExchange); err != nil {
+	// Fanout ignores the binding's routing, but kombu 5.7 keeps
+	// _kombu.binding.celery.pidbox only while a consumer refreshes it.
+	queue := w.o.hostname + "." + kombu.PidboxExchange
+	declare := func(ctx context.Context) error {
+		return w.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", queue, kombu.ControlQueueExpires)
+	}
+	if err := declare(ctx); err != nil {
 		return err
 	}
-	return w.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { w.handleControl(ctx, body) })
+	sctx, cancel := context.WithCancel(ctx)
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		refreshBinding(sctx, kombu.BindingTTL(kombu.ControlQueueExpires)/3, declare, w.o.logger)
+	}()
+	err := w.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { w.handleControl(ctx, body) })
+	cancel()
+	<-refreshed
+	return err
+}
+
+// refreshBinding calls declare every interval until ctx ends. A failure
+// is logged and retried at the next tick (the deadline it refreshes is
+// an hour or more away).
+func refreshBinding(ctx context.Context, every time.Duration, declare func(context.Context) error, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := declare(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("remote control: refresh binding", "error", err)
+			}
+		}
+	}
 }
 
 // controlRequest is a decoded pidbox message.
