@@ -5,7 +5,7 @@
 //
 // # Sending tasks
 //
-//	c, err := celery.NewClient("redis://localhost:6379/0")
+//	c, err := credis.NewClient("redis://localhost:6379/0")
 //	res, err := c.SendTask(ctx, "tasks.add", celery.Args(2, 2), celery.Countdown(time.Second))
 //	var sum int
 //	err = res.Get(ctx, &sum) // waits on the result channel: no polling

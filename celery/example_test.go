@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
 )
 
 // runWorker starts a Go worker with the built-in tasks on url.
 func runWorker(ctx context.Context, url string) (stop func()) {
-	broker, _ := celery.NewBroker(url, celery.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	backend := celery.NewBackendOn(broker)
+	broker, _ := credis.NewBroker(url, credis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	backend := credis.NewBackendOn(broker)
 	mux := worker.NewServeMux()
 	builtin.Register(mux, broker)
 	w := worker.New(broker, backend, mux, worker.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -37,7 +38,7 @@ func ExampleClient_SendTask() {
 	stop := runWorker(ctx, emb.URL())
 	defer stop()
 
-	client, err := celery.NewClient(emb.URL())
+	client, err := credis.NewClient(emb.URL())
 	if err != nil {
 		panic(err)
 	}

@@ -366,11 +366,11 @@ func DecodeMessage(raw []byte) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedMessage, err)
 	}
-	return DecodeEnvelope(env)
+	return decodeEnvelope(env)
 }
 
-// DecodeEnvelope decodes a parsed envelope into a Message (see DecodeMessage).
-func DecodeEnvelope(env *kombu.Envelope) (*Message, error) {
+// decodeEnvelope decodes a parsed envelope into a Message (see DecodeMessage).
+func decodeEnvelope(env *kombu.Envelope) (*Message, error) {
 	m := &Message{ContentType: env.ContentType, Properties: env.Properties}
 	switch env.ContentType {
 	case ContentTypeJSON, "":

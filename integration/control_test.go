@@ -61,7 +61,7 @@ func TestControlPythonAgainstGo(t *testing.T) {
 	e := newEnv(t)
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithConcurrency(2), worker.WithEvents(true), wkLogger(t))
 	ctx := ctxFor(t, 60*time.Second)
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 
 	var pong []map[string]any
@@ -240,7 +240,7 @@ func TestControlGoAgainstMixedFleet(t *testing.T) {
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"))
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), wkLogger(t))
 	ctx := ctxFor(t, 60*time.Second)
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 	// A Python worker subscribes to the pidbox lazily, after logging
 	// "ready.": wait until it answers too.
@@ -305,7 +305,7 @@ func TestControlBindingsSurvivePythonSweep(t *testing.T) {
 	e.Redis.Do(t, "SADD", "_kombu.binding."+stale, kombu.BindingMember("", "", "gone."+stale))
 
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), wkLogger(t))
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode) // the Go client binds its reply queue too
 
 	hour := time.Now().Add(59 * time.Minute).UnixMilli()

@@ -16,7 +16,7 @@ import (
 // canvasClient returns the client that publishes canvas messages through
 // the worker's broker and backend (made once, on first use).
 func (w *Worker) canvasClient() *celery.Client {
-	w.canvasOnce.Do(func() { w.canvas = celery.NewClientOn(w.broker, w.backend) })
+	w.canvasOnce.Do(func() { w.canvas = celery.NewClient(w.broker, w.backend) })
 	return w.canvas
 }
 

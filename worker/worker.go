@@ -520,7 +520,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.reject(ctx, d, d.Err)
 		return
 	}
-	msg, err := celery.DecodeEnvelope(d.Envelope)
+	msg, err := d.Decode()
 	if err != nil {
 		w.reject(ctx, d, err)
 		return

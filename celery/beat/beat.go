@@ -59,12 +59,11 @@ type options struct {
 	logger       *slog.Logger
 	now          func() time.Time
 	registerer   prometheus.Registerer
-	store        Store
 }
 
 // Store keeps a Beat's lock and the last due time handled of each entry,
-// shared by every Beat of the same name. celery.BeatStore implements it
-// on the broker's Redis.
+// shared by every Beat of the same name. celery/redis.BeatStore
+// implements it on the broker's Redis.
 type Store interface {
 	// Acquire takes the lock for instance id with a lease when it is
 	// free and returns the new token; otherwise token is "" and held is
@@ -114,10 +113,6 @@ func WithCatchUp(c CatchUp) Option { return func(o *options) { o.catchUp = c } }
 // "celery".
 func WithDefaultQueue(q string) Option { return func(o *options) { o.defaultQueue = q } }
 
-// WithStore keeps the lock and the last runs in s. Default: the broker's
-// Redis (celery.NewBeatStore with the Beat's name).
-func WithStore(s Store) Option { return func(o *options) { o.store = s } }
-
 // WithLogger sets the logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
@@ -127,9 +122,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // celeriac_beat_leadership_acquired_total. Default: not registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
 
-// New returns a Beat that sends entries through broker. It checks the
-// entries (unique names, a task, a schedule, arguments that encode).
-func New(broker *celery.Broker, entries []Entry, opts ...Option) (*Beat, error) {
+// New returns a Beat that sends entries through pub, keeping its lock
+// and last runs in store (celery/redis.NewBeatStore on Redis, with the
+// Beat's name). It checks the entries (unique names, a task, a
+// schedule, arguments that encode).
+func New(pub celery.Publisher, store Store, entries []Entry, opts ...Option) (*Beat, error) {
 	host, _ := os.Hostname()
 	o := options{
 		name: "default", lease: 10 * time.Second, defaultQueue: celery.DefaultQueue,
@@ -146,12 +143,12 @@ func New(broker *celery.Broker, entries []Entry, opts ...Option) (*Beat, error) 
 		o.lateWindow = time.Minute
 	}
 	o.lateWindow = max(o.lateWindow, 2*o.lease)
-	if o.store == nil {
-		o.store = celery.NewBeatStore(broker, o.name)
+	if store == nil {
+		return nil, errors.New("beat: no store")
 	}
 	b := &Beat{
-		store: o.store, o: o,
-		client: celery.NewClientFrom(broker, nil, celery.WithDefaultQueue(o.defaultQueue)),
+		store: store, o: o,
+		client: celery.NewClient(pub, nil, celery.WithDefaultQueue(o.defaultQueue)),
 	}
 	b.sent = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "celeriac_beat_sent_total", Help: "Periodic tasks sent, by entry and task.",

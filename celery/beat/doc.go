@@ -8,7 +8,7 @@
 // time zone. LoadFile reads one from a YAML or TOML file (docs/beat.md).
 //
 // A Beat sends the entries' tasks as ordinary protocol-v2 task messages
-// through a celery.Broker, so Python and Go workers run them. Any number of
+// through a celery.Publisher (celery/redis.Broker on Redis), so Python and Go workers run them. Any number of
 // Beats with the same name may run: a Redis lock with a lease elects the
 // one that sends, the leader renews it every third of the lease, and a
 // standby takes over at most one lease after the leader died. Each send is

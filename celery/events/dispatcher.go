@@ -284,7 +284,7 @@ func (d *Dispatcher) Publish(ctx context.Context, routingKey string, body any) e
 // signature fits celery.WithSentHook, which is how a Client gets Celery's
 // task_send_sent_event:
 //
-//	client, _ := celery.NewClient(url, celery.WithSentHook(dispatcher.TaskSent))
+//	client := celery.NewClient(broker, backend, celery.WithSentHook(dispatcher.TaskSent))
 func (d *Dispatcher) TaskSent(m *celery.Message, pub celery.Publishing) {
 	queue, exchange, rk := pub.Queue, pub.Exchange, pub.RoutingKey
 	if exchange == "" && rk == "" {

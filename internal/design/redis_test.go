@@ -12,12 +12,12 @@ import (
 )
 
 // redisSpeakers are the directories whose non-test code may import the
-// Redis client: the Redis transport and result backend (package celery,
+// Redis client: the Redis transport and result backend (celery/redis,
 // behind the Transport and ResultBackend interfaces), the connection
 // helpers, the test server, and the benchmark tools that read Redis
 // directly. Everything else reaches Redis through those interfaces.
 var redisSpeakers = map[string]bool{
-	"celery":             true,
+	"celery/redis":       true,
 	"internal/rconn":     true,
 	"internal/redistest": true,
 	"bench/drainbench":   true,

@@ -62,7 +62,7 @@ func WithMaxResultBytes(n int) Option { return func(o *options) { o.maxResult = 
 
 // Counter keeps tasks.flaky's attempt counters: Incr adds one to the
 // counter key, which expires ttl after its last increment, and returns
-// its new value. *celery.Broker implements it on the broker's Redis.
+// its new value. *redis.Broker (celery/redis) implements it on the broker's Redis.
 type Counter interface {
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
 }

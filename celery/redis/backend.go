@@ -1,16 +1,17 @@
-package celery
+package redis
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/celeriac/celeriac/celery"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
@@ -23,24 +24,12 @@ import (
 //
 // A Backend is safe for concurrent use.
 type Backend struct {
-	pool     *redis.Pool
+	pool     *redigo.Pool
 	ownsPool bool
 	o        backendOptions
-	store    *redis.Script
-	getMax   *redis.Script
+	store    *redigo.Script
+	getMax   *redigo.Script
 	sub      *subscriber
-}
-
-// ResultTooLargeError is returned by GetMax and WatchMax for a stored
-// result larger than the caller's bound.
-type ResultTooLargeError struct {
-	TaskID string
-	Size   int // bytes stored
-	Limit  int
-}
-
-func (e *ResultTooLargeError) Error() string {
-	return fmt.Sprintf("celery: result of %s is %d bytes, over the limit of %d", e.TaskID, e.Size, e.Limit)
 }
 
 type backendOptions struct {
@@ -87,7 +76,7 @@ func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("celery: result backend: %w", err)
 	}
-	b := NewBackendFromPool(rconn.NewPool(cfg, poolMaxIdle, 0), append([]BackendOption{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
+	b := newBackend(markLoadingPool(rconn.NewPool(cfg, poolMaxIdle, 0)), append([]BackendOption{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
 	b.ownsPool = true
 	return b, nil
 }
@@ -101,17 +90,17 @@ func NewBackendOn(broker *Broker, opts ...BackendOption) *Backend {
 	if broker.cfg != nil && broker.cfg.KeyPrefix != "" {
 		opts = append([]BackendOption{WithResultKeyPrefix(broker.cfg.KeyPrefix)}, opts...)
 	}
-	return NewBackendFromPool(broker.pool, opts...)
+	return newBackend(broker.pool, opts...)
 }
 
 // NewBackendFromPool uses an existing pool; the caller keeps ownership of
 // the pool (Close leaves it open).
-func NewBackendFromPool(pool *redis.Pool, opts ...BackendOption) *Backend {
+func newBackend(pool *redigo.Pool, opts ...BackendOption) *Backend {
 	o := backendOptions{expires: 24 * time.Hour, logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript), getMax: redis.NewScript(1, kombu.GetMaxScript)}
+	b := &Backend{pool: pool, o: o, store: redigo.NewScript(1, kombu.StoreResultScript), getMax: redigo.NewScript(1, kombu.GetMaxScript)}
 	b.sub = newSubscriber(pool, o.logger)
 	return b
 }
@@ -132,7 +121,7 @@ func (b *Backend) key(id string) string { return b.o.prefix + kombu.ResultKey(id
 
 // Store writes meta unless a SUCCESS is already stored for the task, and
 // publishes it to waiting readers. It reports whether it was written.
-func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
+func (b *Backend) Store(ctx context.Context, meta *celery.ResultMeta) (bool, error) {
 	raw, err := meta.Encode()
 	if err != nil {
 		return false, err
@@ -148,7 +137,7 @@ func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
 // never hide a SUCCESS.
 //
 // A connection error is retried as a publish is (see Broker.PublishBatch).
-func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (written bool, err error) {
+func (b *Backend) StoreRaw(ctx context.Context, taskID string, state celery.State, raw []byte) (written bool, err error) {
 	err = withRetry(ctx, func() error {
 		written, err = b.storeRaw(ctx, taskID, state, raw)
 		return err
@@ -156,7 +145,7 @@ func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw 
 	return written, err
 }
 
-func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error) {
+func (b *Backend) storeRaw(ctx context.Context, taskID string, state celery.State, raw []byte) (bool, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
@@ -164,7 +153,7 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 	defer c.Close()
 	k := b.key(taskID)
 	secs := int(b.o.expires / time.Second)
-	if state == StateSuccess {
+	if state == celery.StateSuccess {
 		c.Send("MULTI")
 		if secs > 0 {
 			c.Send("SETEX", k, secs, raw)
@@ -177,7 +166,7 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 		}
 		return true, nil
 	}
-	n, err := redis.Int(rconn.DoScript(ctx, b.store, c, k, raw, strconv.Itoa(secs), k))
+	n, err := redigo.Int(rconn.DoScript(ctx, b.store, c, k, raw, strconv.Itoa(secs), k))
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 	}
@@ -186,14 +175,14 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 
 // Get returns the stored meta, or a PENDING meta when there is none. A
 // connection error is retried as a publish is.
-func (b *Backend) Get(ctx context.Context, taskID string) (m *ResultMeta, err error) {
+func (b *Backend) Get(ctx context.Context, taskID string) (m *celery.ResultMeta, err error) {
 	return b.GetMax(ctx, taskID, 0)
 }
 
 // GetMax is Get for a reader that takes at most limit bytes of one
 // stored result: Redis measures a larger one without sending it, and
 // GetMax returns a *ResultTooLargeError. A limit of 0 or less means none.
-func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *ResultMeta, err error) {
+func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *celery.ResultMeta, err error) {
 	err = withRetry(ctx, func() error {
 		m, err = b.getOnce(ctx, taskID, limit)
 		return err
@@ -201,7 +190,7 @@ func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *Resu
 	return m, err
 }
 
-func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*ResultMeta, error) {
+func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*celery.ResultMeta, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
@@ -210,25 +199,25 @@ func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*Resul
 	return b.get(ctx, c, taskID, limit)
 }
 
-func (b *Backend) get(ctx context.Context, c redis.Conn, taskID string, limit int) (*ResultMeta, error) {
+func (b *Backend) get(ctx context.Context, c redigo.Conn, taskID string, limit int) (*celery.ResultMeta, error) {
 	var reply any
 	var err error
 	if limit > 0 {
 		reply, err = rconn.DoScript(ctx, b.getMax, c, b.key(taskID), limit)
 		if n, ok := reply.(int64); ok && err == nil {
-			return nil, &ResultTooLargeError{TaskID: taskID, Size: int(n), Limit: limit}
+			return nil, &celery.ResultTooLargeError{TaskID: taskID, Size: int(n), Limit: limit}
 		}
 	} else {
 		reply, err = rconn.Do(ctx, c, "GET", b.key(taskID))
 	}
-	raw, err := redis.Bytes(reply, err)
-	if errors.Is(err, redis.ErrNil) {
-		return &ResultMeta{TaskID: taskID, Status: StatePending}, nil
+	raw, err := redigo.Bytes(reply, err)
+	if errors.Is(err, redigo.ErrNil) {
+		return &celery.ResultMeta{TaskID: taskID, Status: celery.StatePending}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
 	}
-	m, err := DecodeResultMeta(raw)
+	m, err := celery.DecodeResultMeta(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +234,7 @@ func (b *Backend) Forget(ctx context.Context, taskID string) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := redis.DoContext(c, ctx, "DEL", b.key(taskID)); err != nil {
+	if _, err := redigo.DoContext(c, ctx, "DEL", b.key(taskID)); err != nil {
 		return fmt.Errorf("celery: forget %s: %w", taskID, err)
 	}
 	return nil
@@ -255,7 +244,7 @@ func (b *Backend) Forget(ctx context.Context, taskID string) error {
 // REVOKED) or ctx ends, and returns its meta. It subscribes to the result
 // channel first and then reads the key, as Python's AsyncResult.get does,
 // so a result stored at any moment is seen without polling.
-func (b *Backend) Wait(ctx context.Context, taskID string) (*ResultMeta, error) {
+func (b *Backend) Wait(ctx context.Context, taskID string) (*celery.ResultMeta, error) {
 	return b.Watch(ctx, taskID, nil)
 }
 
@@ -263,12 +252,12 @@ func (b *Backend) Wait(ctx context.Context, taskID string) (*ResultMeta, error) 
 // observes on the way, the current one first. Intermediate states may be
 // coalesced when they arrive faster than onState consumes them; the final
 // state is always delivered.
-func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*ResultMeta)) (*ResultMeta, error) {
+func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*celery.ResultMeta)) (*celery.ResultMeta, error) {
 	return b.WatchMax(ctx, taskID, 0, onState)
 }
 
 // WaitMax is Wait with GetMax's bound on the result's size.
-func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*ResultMeta, error) {
+func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*celery.ResultMeta, error) {
 	return b.WatchMax(ctx, taskID, limit, nil)
 }
 
@@ -276,17 +265,17 @@ func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*Resul
 // ends the watch with a *ResultTooLargeError (the pub/sub connection that
 // all waiters share still receives it once, whole, and reads its state;
 // it is not handed to the caller).
-func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onState func(*ResultMeta)) (*ResultMeta, error) {
+func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onState func(*celery.ResultMeta)) (*celery.ResultMeta, error) {
 	k := b.key(taskID)
 	w, err := b.sub.add(ctx, k)
 	if err != nil {
 		return nil, fmt.Errorf("celery: wait for %s: %w", taskID, err)
 	}
 	defer b.sub.remove(k, w)
-	var last State
+	var last celery.State
 	resync := true
 	for {
-		var m *ResultMeta
+		var m *celery.ResultMeta
 		if resync {
 			if m, err = b.GetMax(ctx, taskID, limit); err != nil {
 				return nil, err
@@ -294,10 +283,10 @@ func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onStat
 		} else {
 			raw := w.take()
 			if limit > 0 && len(raw) > limit {
-				return nil, &ResultTooLargeError{TaskID: taskID, Size: len(raw), Limit: limit}
+				return nil, &celery.ResultTooLargeError{TaskID: taskID, Size: len(raw), Limit: limit}
 			}
 			if raw != nil {
-				if m, err = DecodeResultMeta(raw); err != nil {
+				if m, err = celery.DecodeResultMeta(raw); err != nil {
 					b.o.logger.Warn("undecodable result message", "task_id", taskID, "error", err)
 					m = nil
 				}
@@ -328,11 +317,11 @@ func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onStat
 // (like Python's ResultConsumer), reconnecting with backoff and telling
 // waiters to re-read after a reconnect, since messages may have been missed.
 type subscriber struct {
-	pool   *redis.Pool
+	pool   *redigo.Pool
 	logger *slog.Logger
 
 	mu       sync.Mutex
-	conn     *redis.PubSubConn
+	conn     *redigo.PubSubConn
 	channels map[string]*channelState
 	state    rconn.State // logs lost/restored once per outage
 	running  bool
@@ -373,7 +362,7 @@ func (w *waiter) put(raw []byte, ready bool) {
 }
 
 func isReady(raw []byte) bool {
-	m, err := DecodeResultMeta(raw)
+	m, err := celery.DecodeResultMeta(raw)
 	return err == nil && m.Status.Ready()
 }
 
@@ -403,7 +392,7 @@ func (w *waiter) markResync() {
 	}
 }
 
-func newSubscriber(pool *redis.Pool, logger *slog.Logger) *subscriber {
+func newSubscriber(pool *redigo.Pool, logger *slog.Logger) *subscriber {
 	return &subscriber{pool: pool, logger: logger, channels: map[string]*channelState{}, done: make(chan struct{}),
 		state: rconn.State{Name: "result subscriber", Logger: logger}}
 }
@@ -415,7 +404,7 @@ func (s *subscriber) add(ctx context.Context, channel string) (*waiter, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, celery.ErrClosed
 	}
 	if !s.running {
 		s.running = true
@@ -515,8 +504,8 @@ func (s *subscriber) run() {
 }
 
 // serve runs one connection; it returns nil only on close.
-func (s *subscriber) serve(c redis.Conn) error {
-	psc := &redis.PubSubConn{Conn: c}
+func (s *subscriber) serve(c redigo.Conn) error {
+	psc := &redigo.PubSubConn{Conn: c}
 	defer psc.Close()
 	s.mu.Lock()
 	if s.closed {
@@ -543,9 +532,9 @@ func (s *subscriber) serve(c redis.Conn) error {
 		// out. Redis closes the socket on restart, and TCP keepalive (on
 		// by default in redigo's dialer) catches silent peers.
 		switch v := psc.ReceiveWithTimeout(0).(type) {
-		case redis.Message:
+		case redigo.Message:
 			s.dispatch(v.Channel, v.Data)
-		case redis.Subscription:
+		case redigo.Subscription:
 			if v.Kind == "subscribe" {
 				s.confirm(v.Channel)
 			}

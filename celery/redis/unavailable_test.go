@@ -1,16 +1,17 @@
-package celery
+package redis
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/celeriac/celeriac/celery"
 	"io"
 	"net"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/internal/redistest"
 )
@@ -25,15 +26,15 @@ func TestIsUnavailable(t *testing.T) {
 		{fmt.Errorf("celery: publish: %w", io.EOF), true},
 		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
 		{syscall.ECONNRESET, true},
-		{redis.Error("LOADING Redis is loading the dataset in memory"), true},
-		{redis.Error("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
-		{ErrClosed, false},
+		{redigo.Error("LOADING Redis is loading the dataset in memory"), true},
+		{redigo.Error("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
+		{celery.ErrClosed, false},
 		{context.Canceled, false},
 		{context.DeadlineExceeded, false},
 		{errors.New("other"), false},
 	} {
-		if got := IsUnavailable(c.err); got != c.want {
-			t.Errorf("IsUnavailable(%v) = %v, want %v", c.err, got, c.want)
+		if got := celery.IsUnavailable(c.err); got != c.want {
+			t.Errorf("celery.IsUnavailable(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }
@@ -43,7 +44,7 @@ func TestIsUnavailable(t *testing.T) {
 // while Redis is down they fail within about a second.
 func TestRetryAcrossRestart(t *testing.T) {
 	srv := redistest.Start(t)
-	c, err := NewClient(srv.URL(0))
+	c, err := newURLClient(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +53,12 @@ func TestRetryAcrossRestart(t *testing.T) {
 	defer cancel()
 	// Fill the pool with idle connections.
 	for range 3 {
-		if _, err := c.SendTask(ctx, "tasks.add", Args(1, 2)); err != nil {
+		if _, err := c.SendTask(ctx, "tasks.add", celery.Args(1, 2)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	srv.Restart(t) // the idle connections are dead now
-	if _, err := c.SendTask(ctx, "tasks.add", Args(1, 2)); err != nil {
+	if _, err := c.SendTask(ctx, "tasks.add", celery.Args(1, 2)); err != nil {
 		t.Errorf("send after restart: %v", err)
 	}
 	if err := c.Broker().Ping(ctx); err != nil {
@@ -68,7 +69,7 @@ func TestRetryAcrossRestart(t *testing.T) {
 	}
 	srv.Stop()
 	start := time.Now()
-	if _, err := c.SendTask(ctx, "tasks.add"); err == nil || !IsUnavailable(err) {
+	if _, err := c.SendTask(ctx, "tasks.add"); err == nil || !celery.IsUnavailable(err) {
 		t.Errorf("send while down: %v", err)
 	}
 	if d := time.Since(start); d > 3*time.Second {

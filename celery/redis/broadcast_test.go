@@ -1,12 +1,13 @@
-package celery
+package redis
 
 import (
 	"context"
+	"github.com/celeriac/celeriac/celery"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/internal/kombu"
 )
@@ -34,7 +35,7 @@ func TestPublishReplyRouting(t *testing.T) {
 	if err := b.PublishReply(ctx, kombu.ReplyExchange, "nobody", []byte(`{"r":2}`)); err != nil {
 		t.Fatalf("reply to an unbound key: %v, want dropped quietly", err)
 	}
-	if n, _ := redis.Int(srv.Do(t, "LLEN", "other."+kombu.ReplyExchange), nil); n != 0 {
+	if n, _ := redigo.Int(srv.Do(t, "LLEN", "other."+kombu.ReplyExchange), nil); n != 0 {
 		t.Errorf("wildcard-bound queue got %d replies, want 0", n)
 	}
 	raw, err := b.Pop(ctx, queue, time.Second)
@@ -48,7 +49,7 @@ func TestPublishReplyRouting(t *testing.T) {
 	if err := b.DeleteQueue(ctx, queue, kombu.ReplyExchange, oid); err != nil {
 		t.Fatal(err)
 	}
-	members, _ := redis.Strings(srv.Do(t, "SMEMBERS", kombu.BindingKey(kombu.ReplyExchange)), nil)
+	members, _ := redigo.Strings(srv.Do(t, "SMEMBERS", kombu.BindingKey(kombu.ReplyExchange)), nil)
 	if slices.Contains(members, kombu.BindingMember(oid, "", queue)) {
 		t.Errorf("binding of %s left after DeleteQueue: %q", queue, members)
 	}
@@ -69,8 +70,8 @@ func TestBroadcastSubscribe(t *testing.T) {
 	}()
 	<-ready
 	if err := b.Broadcast(ctx, "ex",
-		BroadcastMessage{RoutingKey: "worker.heartbeat", Body: []byte("w")},
-		BroadcastMessage{RoutingKey: "task.succeeded", Body: []byte("t")}); err != nil {
+		celery.BroadcastMessage{RoutingKey: "worker.heartbeat", Body: []byte("w")},
+		celery.BroadcastMessage{RoutingKey: "task.succeeded", Body: []byte("t")}); err != nil {
 		t.Fatal(err)
 	}
 	if m := <-got; m != "t" {
@@ -91,7 +92,7 @@ func TestIncr(t *testing.T) {
 			t.Fatalf("Incr = %d, %v; want %d", n, err, want)
 		}
 	}
-	if ttl, _ := redis.Int(srv.Do(t, "TTL", "celeriac:test:n"), nil); ttl <= 0 || ttl > 60 {
+	if ttl, _ := redigo.Int(srv.Do(t, "TTL", "celeriac:test:n"), nil); ttl <= 0 || ttl > 60 {
 		t.Errorf("TTL %d, want within a minute", ttl)
 	}
 }
@@ -108,7 +109,7 @@ func TestDeclareBindingExpiry(t *testing.T) {
 	if err := b.DeclareBinding(ctx, "ex", "", "q.ex", kombu.ControlQueueExpires); err != nil {
 		t.Fatal(err)
 	}
-	d, err := redis.Int64(srv.Do(t, "ZSCORE", kombu.BindingDeadlinesKey, "ex"), nil)
+	d, err := redigo.Int64(srv.Do(t, "ZSCORE", kombu.BindingDeadlinesKey, "ex"), nil)
 	if err != nil || d < before || d > before+2*time.Minute.Milliseconds() {
 		t.Fatalf("deadline %d (%v), want about an hour ahead (%d)", d, err, before)
 	}
@@ -116,26 +117,26 @@ func TestDeclareBindingExpiry(t *testing.T) {
 	if err := b.DeclareBinding(ctx, "ex", "", "q.ex", kombu.ControlQueueExpires); err != nil {
 		t.Fatal(err)
 	}
-	if d2, _ := redis.Int64(srv.Do(t, "ZSCORE", kombu.BindingDeadlinesKey, "ex"), nil); d2 != d+1000 {
+	if d2, _ := redigo.Int64(srv.Do(t, "ZSCORE", kombu.BindingDeadlinesKey, "ex"), nil); d2 != d+1000 {
 		t.Errorf("deadline moved back to %d from %d", d2, d+1000)
 	}
-	if n, _ := redis.Int(srv.Do(t, "EXISTS", kombu.PermanentBindingKey("ex")), nil); n != 0 {
+	if n, _ := redigo.Int(srv.Do(t, "EXISTS", kombu.PermanentBindingKey("ex")), nil); n != 0 {
 		t.Error("expiring binding written to the permanent set")
 	}
 	if err := b.DeclareBinding(ctx, "ex", "k", "p.ex", 0); err != nil {
 		t.Fatal(err)
 	}
 	member := kombu.BindingMember("k", "", "p.ex")
-	if ok, _ := redis.Bool(srv.Do(t, "SISMEMBER", kombu.PermanentBindingKey("ex"), member), nil); !ok {
+	if ok, _ := redigo.Bool(srv.Do(t, "SISMEMBER", kombu.PermanentBindingKey("ex"), member), nil); !ok {
 		t.Error("binding without expiry not in the permanent set")
 	}
-	if n, _ := redis.Int(srv.Do(t, "SCARD", kombu.BindingKey("ex")), nil); n != 2 {
+	if n, _ := redigo.Int(srv.Do(t, "SCARD", kombu.BindingKey("ex")), nil); n != 2 {
 		t.Errorf("binding table has %d members, want 2", n)
 	}
 	if err := b.DeleteQueue(ctx, "p.ex", "ex", "k"); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := redis.Int(srv.Do(t, "EXISTS", kombu.PermanentBindingKey("ex")), nil); n != 0 {
+	if n, _ := redigo.Int(srv.Do(t, "EXISTS", kombu.PermanentBindingKey("ex")), nil); n != 0 {
 		t.Error("DeleteQueue left the permanent entry")
 	}
 }
