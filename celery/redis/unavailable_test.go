@@ -26,8 +26,9 @@ func TestIsUnavailable(t *testing.T) {
 		{fmt.Errorf("celery: publish: %w", io.EOF), true},
 		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
 		{syscall.ECONNRESET, true},
-		{redigo.Error("LOADING Redis is loading the dataset in memory"), true},
-		{redigo.Error("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
+		{markLoading(redigo.Error("LOADING Redis is loading the dataset in memory")), true},
+		{fmt.Errorf("celery: get: %w", markLoading(redigo.Error("LOADING Redis is loading"))), true},
+		{markLoading(redigo.Error("WRONGTYPE Operation against a key holding the wrong kind of value")), false},
 		{celery.ErrClosed, false},
 		{context.Canceled, false},
 		{context.DeadlineExceeded, false},
@@ -36,6 +37,24 @@ func TestIsUnavailable(t *testing.T) {
 		if got := celery.IsUnavailable(c.err); got != c.want {
 			t.Errorf("celery.IsUnavailable(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// loadingReplier answers every command with Redis' LOADING error.
+type loadingReplier struct{ redigo.Conn }
+
+func (loadingReplier) Do(string, ...any) (any, error) {
+	return nil, redigo.Error("LOADING Redis is loading the dataset in memory")
+}
+
+// TestLoadingConn: a command's LOADING reply through the Redis package's
+// connections is an outage for celery.IsUnavailable, and still a
+// redigo.Error for errors.As.
+func TestLoadingConn(t *testing.T) {
+	_, err := loadingConn{loadingReplier{}}.Do("GET", "k")
+	var re redigo.Error
+	if !celery.IsUnavailable(err) || !errors.As(err, &re) {
+		t.Errorf("LOADING through loadingConn = %v (%T): IsUnavailable %v, redigo.Error %v", err, err, celery.IsUnavailable(err), errors.As(err, &re))
 	}
 }
 
