@@ -18,7 +18,7 @@ import (
 func BenchmarkDrain(b *testing.B) {
 	srv := redistest.Start(b)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := credis.NewClient(srv.URL(0), credis.WithClientLogger(quiet))
+	client, err := credis.NewClient(srv.URL(0), credis.WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func testPool(tb testing.TB, url string) *redis.Pool {
 
 func newHarness(tb testing.TB, url string, maxSize int) *harness {
 	tb.Helper()
-	client, err := credis.NewClient(url, credis.WithClientLogger(slog.New(slog.DiscardHandler)))
+	client, err := credis.NewClient(url, credis.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -207,7 +207,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.queuesCh = make(chan struct{}, 1)
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
-		events.WithTaskEvents(o.taskEvents), events.WithDispatcherLogger(o.logger))
+		events.WithTaskEvents(o.taskEvents), events.WithLogger(o.logger))
 	w.registerMetrics()
 	w.registerTaskMetrics()
 	return w

@@ -38,13 +38,10 @@ type backendOptions struct {
 	logger  *slog.Logger
 }
 
-// BackendOption configures a Backend.
-type BackendOption func(*backendOptions)
-
 // WithResultExpires sets result_expires: how long results are kept.
 // Default one day; 0 keeps them forever.
-func WithResultExpires(d time.Duration) BackendOption {
-	return func(o *backendOptions) { o.expires = d }
+func WithResultExpires(d time.Duration) Option {
+	return func(o *options) { o.backend.expires = d }
 }
 
 // WithResultKeyPrefix sets result_backend_transport_options'
@@ -52,8 +49,8 @@ func WithResultExpires(d time.Duration) BackendOption {
 // end in one of ":_-." gets a "_" appended ("app" makes
 // "app_celery-task-meta-<id>"; celery/backends/base.py
 // _add_global_keyprefix).
-func WithResultKeyPrefix(p string) BackendOption {
-	return func(o *backendOptions) { o.prefix = resultKeyPrefix(p) }
+func WithResultKeyPrefix(p string) Option {
+	return func(o *options) { o.backend.prefix = resultKeyPrefix(p) }
 }
 
 // resultKeyPrefix returns the prefix Celery's result backend makes of a
@@ -65,18 +62,15 @@ func resultKeyPrefix(p string) string {
 	return p
 }
 
-// WithBackendLogger sets the backend's logger. Default slog.Default().
-func WithBackendLogger(l *slog.Logger) BackendOption { return func(o *backendOptions) { o.logger = l } }
-
 // NewBackend connects to the result backend at url (same URL forms as the
 // broker). It does not dial until first use. A global_keyprefix query
 // parameter in url is the default of WithResultKeyPrefix.
-func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
+func NewBackend(url string, opts ...Option) (*Backend, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: result backend: %w", err)
 	}
-	b := newBackend(markLoadingPool(rconn.NewPool(cfg, poolMaxIdle, 0)), append([]BackendOption{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
+	b := newBackend(markLoadingPool(rconn.NewPool(cfg, poolMaxIdle, 0)), append([]Option{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
 	b.ownsPool = true
 	return b, nil
 }
@@ -86,20 +80,17 @@ func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
 // broker stays owned by the caller, and Close leaves its connections
 // open. A global_keyprefix query parameter in the broker's URL is the
 // default of WithResultKeyPrefix.
-func NewBackendOn(broker *Broker, opts ...BackendOption) *Backend {
+func NewBackendOn(broker *Broker, opts ...Option) *Backend {
 	if broker.cfg != nil && broker.cfg.KeyPrefix != "" {
-		opts = append([]BackendOption{WithResultKeyPrefix(broker.cfg.KeyPrefix)}, opts...)
+		opts = append([]Option{WithResultKeyPrefix(broker.cfg.KeyPrefix)}, opts...)
 	}
 	return newBackend(broker.pool, opts...)
 }
 
 // NewBackendFromPool uses an existing pool; the caller keeps ownership of
 // the pool (Close leaves it open).
-func newBackend(pool *redigo.Pool, opts ...BackendOption) *Backend {
-	o := backendOptions{expires: 24 * time.Hour, logger: slog.Default()}
-	for _, opt := range opts {
-		opt(&o)
-	}
+func newBackend(pool *redigo.Pool, opts ...Option) *Backend {
+	o := buildOptions(opts).backend
 	b := &Backend{pool: pool, o: o, store: redigo.NewScript(1, kombu.StoreResultScript), getMax: redigo.NewScript(1, kombu.GetMaxScript)}
 	b.sub = newSubscriber(pool, o.logger)
 	return b

@@ -62,49 +62,48 @@ type brokerOptions struct {
 	backoff           rconn.Backoff
 }
 
-// BrokerOption configures a Broker.
-type BrokerOption func(*brokerOptions)
-
 // WithKeyPrefix sets kombu's global_keyprefix transport option: a prefix
 // for every key and channel (docs/wire.md#global-key-prefix). Default none.
-func WithKeyPrefix(p string) BrokerOption { return func(o *brokerOptions) { o.prefix = p } }
+func WithKeyPrefix(p string) Option { return func(o *options) { o.broker.prefix = p } }
 
 // WithPrioritySteps sets kombu's priority_steps. Default [0 3 6 9]; the
 // steps must be ascending, start at 0 and lie in 0..9.
-func WithPrioritySteps(steps ...int) BrokerOption {
-	return func(o *brokerOptions) { o.steps = slices.Clone(steps) }
+func WithPrioritySteps(steps ...int) Option {
+	return func(o *options) { o.broker.steps = slices.Clone(steps) }
 }
 
 // WithVisibilityTimeout sets how long a delivered, unacknowledged message
 // stays in unacked before a restore sweep puts it back. Default 1 h, as kombu.
-func WithVisibilityTimeout(d time.Duration) BrokerOption {
-	return func(o *brokerOptions) { o.visibilityTimeout = d }
+func WithVisibilityTimeout(d time.Duration) Option {
+	return func(o *options) { o.broker.visibilityTimeout = d }
 }
 
 // WithReadTimeout bounds how long a command waits for Redis' reply
 // (kombu's socket_timeout; blocking commands extend it by their own
 // wait). Default 30 s.
-func WithReadTimeout(d time.Duration) BrokerOption {
-	return func(o *brokerOptions) { o.readTimeout = d }
+func WithReadTimeout(d time.Duration) Option {
+	return func(o *options) { o.broker.readTimeout = d }
 }
 
 // WithPollTimeout sets the server-side BRPOP timeout (kombu brpop_timeout /
 // polling_interval); it bounds how quickly a consumer notices cancellation.
 // Default 1 s.
-func WithPollTimeout(d time.Duration) BrokerOption {
-	return func(o *brokerOptions) { o.pollTimeout = d }
+func WithPollTimeout(d time.Duration) Option {
+	return func(o *options) { o.broker.pollTimeout = d }
 }
 
 // WithAckEmulation turns kombu's ack emulation on or off. Default on; off
 // means delivered messages are not tracked in unacked and a crash loses them.
-func WithAckEmulation(on bool) BrokerOption { return func(o *brokerOptions) { o.ackEmulation = on } }
+func WithAckEmulation(on bool) Option { return func(o *options) { o.broker.ackEmulation = on } }
 
 // WithMaxConnections caps the connection pool. Default 0: unlimited.
-func WithMaxConnections(n int) BrokerOption { return func(o *brokerOptions) { o.maxConns = n } }
+func WithMaxConnections(n int) Option { return func(o *options) { o.broker.maxConns = n } }
 
-// WithLogger sets the logger for connection state changes. Default
-// slog.Default().
-func WithLogger(l *slog.Logger) BrokerOption { return func(o *brokerOptions) { o.logger = l } }
+// WithLogger sets the logger of the broker and the backend (connection
+// state changes). Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.broker.logger, o.backend.logger = l, l }
+}
 
 func defaultBrokerOptions() brokerOptions {
 	return brokerOptions{
@@ -122,12 +121,12 @@ func defaultBrokerOptions() brokerOptions {
 // until first use; call
 // Ping to check reachability. A global_keyprefix query parameter in url
 // is the default of WithKeyPrefix.
-func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
+func NewBroker(url string, opts ...Option) (*Broker, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: broker: %w", err)
 	}
-	b := newBroker(nil, cfg.DB, append([]BrokerOption{WithKeyPrefix(cfg.KeyPrefix)}, opts...))
+	b := newBroker(nil, cfg.DB, append([]Option{WithKeyPrefix(cfg.KeyPrefix)}, opts...))
 	if b.o.readTimeout > 0 {
 		cfg.ReadTimeout = b.o.readTimeout
 	}
@@ -147,11 +146,8 @@ const poolMaxIdle = 256
 
 // newBroker uses pool, whose connections are on database db; Close
 // closes it only when ownsPool is set.
-func newBroker(pool *redigo.Pool, db int, opts []BrokerOption) *Broker {
-	o := defaultBrokerOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
+func newBroker(pool *redigo.Pool, db int, opts []Option) *Broker {
+	o := buildOptions(opts).broker
 	if len(o.steps) == 0 || o.steps[0] != 0 {
 		o.steps = append([]int{0}, o.steps...)
 	}

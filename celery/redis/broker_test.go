@@ -39,20 +39,16 @@ func (c *testClient) Broker() *Broker   { return c.broker }
 func (c *testClient) Backend() *Backend { return c.backend }
 
 // newURLClient is NewClient keeping the broker and the backend at hand.
-func newURLClient(url string, opts ...ClientOption) (*testClient, error) {
-	var o clientOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	br, be, err := dial(url, &o)
+func newURLClient(url string, opts ...Option) (*testClient, error) {
+	br, be, err := Dial(url, opts...)
 	if err != nil {
 		return nil, err
 	}
-	c := celery.NewClient(br, be, append([]celery.ClientOption{celery.WithOwnership()}, o.clientOpts...)...)
+	c := celery.NewClient(br, be, append([]celery.ClientOption{celery.WithOwnership()}, buildOptions(opts).client...)...)
 	return &testClient{Client: c, broker: br, backend: be}, nil
 }
 
-func newTestClient(t *testing.T, opts ...ClientOption) (*testClient, *redistest.Server) {
+func newTestClient(t *testing.T, opts ...Option) (*testClient, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
 	c, err := newURLClient(srv.URL(0), opts...)
@@ -272,7 +268,7 @@ func TestRecordAhead(t *testing.T) {
 }
 
 func TestRejectAndRestore(t *testing.T) {
-	c, srv := newTestClient(t, WithBrokerOptions(WithVisibilityTimeout(time.Second)))
+	c, srv := newTestClient(t, WithVisibilityTimeout(time.Second))
 	ctx := testCtx(t)
 	b := c.Broker()
 	for _, id := range []string{"first", "second"} {
@@ -363,7 +359,7 @@ func TestRestoreTagsOrder(t *testing.T) {
 }
 
 func TestKeyPrefixAndPurge(t *testing.T) {
-	c, srv := newTestClient(t, WithBrokerOptions(WithKeyPrefix("p:")))
+	c, srv := newTestClient(t, WithKeyPrefix("p:"))
 	ctx := testCtx(t)
 	c.SendTask(ctx, "t", celery.Priority(5))
 	c.SendTask(ctx, "t")
@@ -494,7 +490,7 @@ func TestReconnect(t *testing.T) {
 }
 
 func TestBackendStoreAndWait(t *testing.T) {
-	c, srv := newTestClient(t, WithBackendOptions(WithResultExpires(time.Minute)))
+	c, srv := newTestClient(t, WithResultExpires(time.Minute))
 	ctx := testCtx(t)
 	be := c.Backend()
 	r := c.AsyncResult("job")

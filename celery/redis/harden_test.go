@@ -92,7 +92,7 @@ func TestOnlyJSONEntersUnacked(t *testing.T) {
 // ErrNotRecorded, the message goes back to the front of its queue, and a
 // batch pop refuses before popping anything.
 func TestRecordRefusedInsideExec(t *testing.T) {
-	c, srv := newTestClient(t, WithBrokerOptions(WithPollTimeout(time.Second)))
+	c, srv := newTestClient(t, WithPollTimeout(time.Second))
 	ctx := testCtx(t)
 	b := c.Broker()
 	srv.Do(t, "SET", "unacked", "not a hash")
@@ -267,7 +267,7 @@ func TestValidateQueue(t *testing.T) {
 		}
 	}
 	// With a global key prefix, the prefixed key must not be reserved either.
-	b := newBroker(nil, 0, []BrokerOption{WithKeyPrefix("celery-task-")})
+	b := newBroker(nil, 0, []Option{WithKeyPrefix("celery-task-")})
 	if err := b.ValidateQueue("meta-x"); !errors.Is(err, celery.ErrInvalidQueue) {
 		t.Errorf("prefixed ValidateQueue = %v, want ErrInvalidQueue", err)
 	}

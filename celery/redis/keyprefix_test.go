@@ -29,7 +29,7 @@ func TestKeyPrefixFromURL(t *testing.T) {
 		t.Error("result not stored under u:celery-task-meta-id1")
 	}
 
-	c2, err := newURLClient(url, WithBrokerOptions(WithKeyPrefix("opt:")), WithResultBackend(srv.URL(0)+"?global_keyprefix=res"))
+	c2, err := newURLClient(url, WithKeyPrefix("opt:"), WithResultBackend(srv.URL(0)+"?global_keyprefix=res"))
 	if err != nil {
 		t.Fatal(err)
 	}

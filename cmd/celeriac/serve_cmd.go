@@ -127,7 +127,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// -E: the API's sends emit task-sent too (task_send_sent_event),
 		// under the client node name Python uses, gen<pid>@<host>.
 		host, _ := os.Hostname()
-		disp := events.NewDispatcher(broker, "gen"+strconv.Itoa(os.Getpid())+"@"+host, events.WithDispatcherLogger(log))
+		disp := events.NewDispatcher(broker, "gen"+strconv.Itoa(os.Getpid())+"@"+host, events.WithLogger(log))
 		defer disp.Close()
 		client = celery.NewClient(broker, backend, celery.WithSentHook(disp.TaskSent))
 	}

@@ -34,7 +34,7 @@ func errScheme(what, url string) error {
 }
 
 // newBroker opens the broker at url.
-func newBroker(url string, opts ...credis.BrokerOption) (*credis.Broker, error) {
+func newBroker(url string, opts ...credis.Option) (*credis.Broker, error) {
 	if t, scheme := transportOf(url); t == "" && scheme != "" {
 		return nil, errScheme("broker", url)
 	}
@@ -42,7 +42,7 @@ func newBroker(url string, opts ...credis.BrokerOption) (*credis.Broker, error) 
 }
 
 // newBackend opens the result backend at url.
-func newBackend(url string, opts ...credis.BackendOption) (*credis.Backend, error) {
+func newBackend(url string, opts ...credis.Option) (*credis.Backend, error) {
 	if t, scheme := transportOf(url); t == "" && scheme != "" {
 		return nil, errScheme("result backend", url)
 	}
@@ -51,12 +51,12 @@ func newBackend(url string, opts ...credis.BackendOption) (*credis.Backend, erro
 
 // dialURLs opens the broker at brokerURL and the result backend at
 // backendURL (on the broker's connections when the URLs are the same).
-func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credis.BrokerOption, backendOpts []credis.BackendOption) (*credis.Broker, *credis.Backend, error) {
-	br, err := newBroker(brokerURL, append([]credis.BrokerOption{credis.WithLogger(log)}, brokerOpts...)...)
+func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credis.Option, backendOpts []credis.Option) (*credis.Broker, *credis.Backend, error) {
+	br, err := newBroker(brokerURL, append([]credis.Option{credis.WithLogger(log)}, brokerOpts...)...)
 	if err != nil {
 		return nil, nil, err
 	}
-	backendOpts = append([]credis.BackendOption{credis.WithBackendLogger(log)}, backendOpts...)
+	backendOpts = append([]credis.Option{credis.WithLogger(log)}, backendOpts...)
 	if backendURL == "" || backendURL == brokerURL {
 		return br, credis.NewBackendOn(br, backendOpts...), nil
 	}

@@ -198,7 +198,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // is nil.
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry) error {
 	queues := f.queueList
-	broker, err := newBroker(brokerURL, append([]credis.BrokerOption{credis.WithLogger(log), credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
+	broker, err := newBroker(brokerURL, append([]credis.Option{credis.WithLogger(log), credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		}
 		log.Warn(fmt.Sprintf("purged %d messages from %d queues", n, len(queues)), "queues", queues)
 	}
-	backendOpts := append([]credis.BackendOption{credis.WithResultExpires(f.resultExpires), credis.WithBackendLogger(log)}, f.backendOptions()...)
+	backendOpts := append([]credis.Option{credis.WithResultExpires(f.resultExpires), credis.WithLogger(log)}, f.backendOptions()...)
 	var backend *credis.Backend
 	if backendURL == brokerURL {
 		// The broker URL serves results too, its ?global_keyprefix= included.
