@@ -83,7 +83,7 @@ type Message struct {
 
 	ContentType string
 	Compression string
-	Properties  kombu.Properties
+	Properties  Properties
 	// Protocol is 1 or 2: how the message arrived.
 	Protocol int
 	// Redelivered is true after a kombu restore.
@@ -139,7 +139,7 @@ func AppendMessage(dst []byte, m *Message) ([]byte, error) {
 		ContentType:     ContentTypeJSON,
 		ContentEncoding: "utf-8",
 		RawHeaders:      headers,
-		Properties:      m.Properties,
+		Properties:      m.Properties.envelopeProperties(),
 	}
 	if env.Properties.CorrelationID == "" {
 		env.Properties.CorrelationID = m.ID
@@ -371,7 +371,7 @@ func DecodeMessage(raw []byte) (*Message, error) {
 
 // decodeEnvelope decodes a parsed envelope into a Message (see DecodeMessage).
 func decodeEnvelope(env *kombu.Envelope) (*Message, error) {
-	m := &Message{ContentType: env.ContentType, Properties: env.Properties}
+	m := &Message{ContentType: env.ContentType, Properties: propertiesOf(&env.Properties)}
 	switch env.ContentType {
 	case ContentTypeJSON, "":
 	default:
