@@ -1132,6 +1132,17 @@ func wireUnacked(t *testing.T, e *env) (hash, index []string) {
 // original, marked redelivered.
 // tag is the envelope's delivery_tag: the restored message is the same
 // message. (The unacked field it comes back under is the consumer's own.)
+// wireEnvelopeTag returns the delivery tag in d's envelope (which the
+// restore keeps; d.Tag may be the consumer's own record tag).
+func wireEnvelopeTag(t *testing.T, d *celery.Delivery) string {
+	t.Helper()
+	env, err := kombu.ParseEnvelope(d.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.Properties.DeliveryTag
+}
+
 func wireReceiveRedelivered(ctx context.Context, t *testing.T, b *credis.Broker, queue, taskID, tag string) {
 	t.Helper()
 	cons := b.NewConsumer(queue)
@@ -1238,7 +1249,7 @@ func TestWireAckEmulation(t *testing.T) {
 			if !slices.Equal(lens, []int{0, 0, 1, 0}) {
 				t.Errorf("bucket lengths %v, want the message back in bucket 6", lens)
 			}
-			wireReceiveRedelivered(ctx, t, b, queue, r.ID, d.Tag)
+			wireReceiveRedelivered(ctx, t, b, queue, r.ID, wireEnvelopeTag(t, d))
 			if hash, index := wireUnacked(t, e); len(hash)+len(index) != 0 {
 				t.Errorf("after ack: unacked %v index %v", hash, index)
 			}
@@ -1629,7 +1640,7 @@ func TestWireEmbedded(t *testing.T) {
 				t.Fatal(err)
 			}
 			wireRestoreUntil(ctx, t, time.Now(), vt, func() int { return sw.sweep(t, b) })
-			wireReceiveRedelivered(ctx, t, b, queue, r.ID, d.Tag)
+			wireReceiveRedelivered(ctx, t, b, queue, r.ID, wireEnvelopeTag(t, d))
 		})
 	}
 }
