@@ -36,13 +36,27 @@ type WorkerInfo struct {
 // Deps are what the API talks to. Client is required; the others are
 // optional and their routes answer 501 while they are nil.
 type Deps struct {
-	// Client sends tasks and reads results; its broker answers /readyz
-	// and /api/v1/queues.
+	// Client sends tasks and reads results.
 	Client *celery.Client
+	// Broker answers /readyz and /api/v1/queues. Default: the Client's
+	// publisher, when it is a QueueBroker (celery/redis.Broker is).
+	Broker QueueBroker
 	// Revoker backs DELETE /api/v1/tasks/{id}.
 	Revoker Revoker
 	// Workers backs GET /api/v1/workers.
 	Workers WorkerLister
+}
+
+// QueueBroker is what the API asks of the broker beyond publishing:
+// reachability and queue lengths by priority bucket.
+type QueueBroker interface {
+	// Ping checks that the broker answers.
+	Ping(ctx context.Context) error
+	// PrioritySteps returns the priority buckets, lowest first.
+	PrioritySteps() []int
+	// QueueLengths returns the messages waiting in queue, one count per
+	// priority bucket (PrioritySteps' order).
+	QueueLengths(ctx context.Context, queue string) ([]int, error)
 }
 
 type options struct {
@@ -127,6 +141,7 @@ const DefaultMaxResultBytes = 16 << 20
 // methods (routes.go).
 type handlers struct {
 	client  *celery.Client
+	broker  QueueBroker
 	revoker Revoker
 	workers WorkerLister
 	o       options
@@ -163,8 +178,15 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if deps.Broker == nil {
+		deps.Broker, _ = deps.Client.Publisher().(QueueBroker)
+	}
+	if deps.Broker == nil {
+		panic("api: New: no QueueBroker (Deps.Broker)")
+	}
 	h := &handlers{
 		client:  deps.Client,
+		broker:  deps.Broker,
 		revoker: deps.Revoker,
 		workers: deps.Workers,
 		o:       o,

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
@@ -47,7 +48,7 @@ type fixture struct {
 func newFixture(t *testing.T, deps Deps, opts ...Option) *fixture {
 	t.Helper()
 	srv := redistest.Start(t)
-	c, err := celery.NewClient(srv.URL(0))
+	c, err := credis.NewClient(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +68,11 @@ func testCtx(t *testing.T) context.Context {
 // test ends.
 func (f *fixture) startWorker(register func(*worker.ServeMux)) {
 	f.t.Helper()
-	broker, err := celery.NewBroker(f.redis.URL(0))
+	broker, err := credis.NewBroker(f.redis.URL(0))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	backend := celery.NewBackendOn(broker)
+	backend := credis.NewBackendOn(broker)
 	mux := worker.NewServeMux()
 	builtin.Register(mux)
 	testtasks.Register(mux, broker)
@@ -265,7 +266,7 @@ func TestMaxResultBytes(t *testing.T) {
 	f := newFixture(t, Deps{}, WithMaxResultBytes(4096))
 	store := func(result string) string {
 		id := uuid.NewString()
-		if _, err := f.client.Backend().Store(testCtx(t), &celery.ResultMeta{TaskID: id, Status: celery.StateSuccess, Result: result}); err != nil {
+		if _, err := f.client.Results().Store(testCtx(t), &celery.ResultMeta{TaskID: id, Status: celery.StateSuccess, Result: result}); err != nil {
 			t.Fatal(err)
 		}
 		return id
@@ -293,7 +294,7 @@ func TestMaxResultBytes(t *testing.T) {
 	go func() {
 		defer close(stored)
 		time.Sleep(200 * time.Millisecond)
-		f.client.Backend().Store(context.Background(), &celery.ResultMeta{TaskID: late, Status: celery.StateSuccess, Result: strings.Repeat("B", 5000)})
+		f.client.Results().Store(context.Background(), &celery.ResultMeta{TaskID: late, Status: celery.StateSuccess, Result: strings.Repeat("B", 5000)})
 	}()
 	if w := f.do("GET", "/api/v1/tasks/"+late+"?wait=10s", ""); w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("wait for a result over the bound = %d %.200s, want 413", w.Code, w.Body)

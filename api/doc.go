@@ -22,7 +22,7 @@
 //
 // # Walk-through
 //
-//	client, _ := celery.NewClient("redis://localhost:6379/0")
+//	client, _ := redis.NewClient("redis://localhost:6379/0") // celery/redis
 //	gin.SetMode(gin.ReleaseMode) // the caller's choice, once
 //	h := api.New(api.Deps{Client: client},
 //		api.WithAllowedTasks("tasks.add"),

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/api"
-	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // New needs only a celery.Client; nothing connects until a request needs
 // the broker, so /healthz answers here without a Redis.
 func ExampleNew() {
-	client, err := celery.NewClient("redis://localhost:6379/0")
+	client, err := credis.NewClient("redis://localhost:6379/0")
 	if err != nil {
 		panic(err)
 	}
@@ -33,7 +33,7 @@ func ExampleNew() {
 // Serve the API with timeouts and shut it down gracefully, as
 // `celeriac serve` does.
 func ExampleNew_server() {
-	client, _ := celery.NewClient("redis://localhost:6379/0")
+	client, _ := credis.NewClient("redis://localhost:6379/0")
 	defer client.Close()
 	srv := &http.Server{
 		Addr: ":8000",

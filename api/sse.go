@@ -40,7 +40,7 @@ func (h *handlers) taskEvents(c *gin.Context) {
 	states := make(chan *celery.ResultMeta)
 	done := make(chan error, 1)
 	go func() {
-		_, err := h.client.Backend().WatchMax(ctx, id, h.o.maxResult, func(m *celery.ResultMeta) {
+		_, err := h.client.Results().WatchMax(ctx, id, h.o.maxResult, func(m *celery.ResultMeta) {
 			select {
 			case states <- m:
 			case <-ctx.Done():

@@ -97,7 +97,7 @@ func (h *handlers) taskStatus(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	m, err := h.client.Backend().GetMax(c.Request.Context(), id, h.o.maxResult)
+	m, err := h.client.Results().GetMax(c.Request.Context(), id, h.o.maxResult)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -453,14 +453,14 @@ func (h *handlers) getTask(c *gin.Context) {
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		stop := context.AfterFunc(h.o.shutdown, cancel)
-		m, err = h.client.Backend().WaitMax(wctx, id, h.o.maxResult)
+		m, err = h.client.Results().WatchMax(wctx, id, h.o.maxResult, nil)
 		stop()
 		cancel()
 		if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) && ctx.Err() == nil {
-			m, err = h.client.Backend().GetMax(ctx, id, h.o.maxResult)
+			m, err = h.client.Results().GetMax(ctx, id, h.o.maxResult)
 		}
 	} else {
-		m, err = h.client.Backend().GetMax(ctx, id, h.o.maxResult)
+		m, err = h.client.Results().GetMax(ctx, id, h.o.maxResult)
 	}
 	if err != nil {
 		h.fail(c, err)
@@ -558,7 +558,7 @@ func (h *handlers) queues(c *gin.Context) {
 			return
 		}
 	}
-	broker := h.client.Broker()
+	broker := h.broker
 	steps := broker.PrioritySteps()
 	out := make([]queueView, 0, len(names))
 	for _, n := range names {
@@ -601,7 +601,7 @@ func (h *handlers) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status
 func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
-	if err := h.client.Broker().Ping(ctx); err != nil {
+	if err := h.broker.Ping(ctx); err != nil {
 		// One log line per failed probe: the request log's, which
 		// carries the cause recorded here.
 		c.Error(fmt.Errorf("readiness: broker unreachable: %w", err)) //nolint:errcheck // recorded for the request log

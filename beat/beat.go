@@ -63,7 +63,7 @@ type options struct {
 
 // Store keeps a Beat's lock and the last due time handled of each entry,
 // shared by every Beat of the same name, and publishes each due message
-// (Record). celery.BeatStore implements it on the broker's Redis.
+// (Record). celery/redis.BeatStore implements it on the broker's Redis.
 type Store interface {
 	// Acquire takes the lock for instance id with a lease when it is
 	// free and returns the new token; otherwise token is "" and held is
@@ -124,7 +124,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
 
 // New returns a Beat that keeps its lock and last runs in store and sends
-// entries through it (celery.NewBeatStore(broker, name) on Redis). It
+// entries through it (celery/redis.NewBeatStore(broker, name) on Redis). It
 // checks the entries (unique names, a task, a schedule, arguments that
 // encode).
 func New(store Store, entries []Entry, opts ...Option) (*Beat, error) {
@@ -150,7 +150,7 @@ func New(store Store, entries []Entry, opts ...Option) (*Beat, error) {
 	b := &Beat{
 		store: store, o: o,
 		// Only to build messages: store.Record publishes them.
-		client: celery.NewClientOn(nil, nil, celery.WithDefaultQueue(o.defaultQueue)),
+		client: celery.NewClient(nil, nil, celery.WithDefaultQueue(o.defaultQueue)),
 	}
 	b.sent = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "celeriac_beat_sent_total", Help: "Periodic tasks sent, by entry and task.",

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/logbuf"
 	"github.com/celeriac/celeriac/internal/redistest"
 )
@@ -26,10 +27,10 @@ func TestMain(m *testing.M) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newBroker(t *testing.T) (*celery.Broker, *redistest.Server) {
+func newBroker(t *testing.T) (*credis.Broker, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
-	br, err := celery.NewBroker(srv.URL(0))
+	br, err := credis.NewBroker(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestTwoBeatsOneSender(t *testing.T) {
 	br, srv := newBroker(t)
 	entries := []Entry{{Name: "tick", Task: "tasks.add", Schedule: Every(100 * time.Millisecond), Args: []any{1, 2}}}
 	mk := func(id string) *Beat {
-		b, err := New(celery.NewBeatStore(br, "default"), entries, WithLease(300*time.Millisecond), WithInstanceID(id), WithLogger(quiet),
+		b, err := New(credis.NewBeatStore(br, "default"), entries, WithLease(300*time.Millisecond), WithInstanceID(id), WithLogger(quiet),
 			WithRegisterer(prometheus.NewRegistry()))
 		if err != nil {
 			t.Fatal(err)
@@ -176,8 +177,8 @@ func TestFencing(t *testing.T) {
 	br, srv := newBroker(t)
 	ctx := context.Background()
 	e := []Entry{{Name: "e", Task: "t", Schedule: Every(time.Second)}}
-	b1, _ := New(celery.NewBeatStore(br, "default"), e, WithLogger(quiet), WithInstanceID("b1"))
-	b2, _ := New(celery.NewBeatStore(br, "default"), e, WithLogger(quiet), WithInstanceID("b2"))
+	b1, _ := New(credis.NewBeatStore(br, "default"), e, WithLogger(quiet), WithInstanceID("b1"))
+	b2, _ := New(credis.NewBeatStore(br, "default"), e, WithLogger(quiet), WithInstanceID("b2"))
 	tok1, _, err := b1.tryAcquire(ctx)
 	if err != nil || tok1 == "" {
 		t.Fatalf("b1 acquire: %q %v", tok1, err)
@@ -233,7 +234,7 @@ func TestCatchUp(t *testing.T) {
 			br, srv := newBroker(t)
 			ctx := context.Background()
 			e := []Entry{{Name: "e", Task: "t", Schedule: Every(7 * time.Minute), Queue: "q"}}
-			b, err := New(celery.NewBeatStore(br, "default"), e, WithLogger(quiet), WithCatchUp(tc.policy), WithLateWindow(tc.window), WithLease(time.Second))
+			b, err := New(credis.NewBeatStore(br, "default"), e, WithLogger(quiet), WithCatchUp(tc.policy), WithLateWindow(tc.window), WithLease(time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +278,7 @@ func TestCrontabCatchUpOnce(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 7, 0, 0, time.UTC)
 	e := []Entry{{Name: "q", Task: "t", Schedule: MustCrontab(CrontabSpec{Minute: "*/15"}, nil), Priority: 5}}
-	b, _ := New(celery.NewBeatStore(br, "default"), e, WithLogger(quiet))
+	b, _ := New(credis.NewBeatStore(br, "default"), e, WithLogger(quiet))
 	srv.Do(t, "HSET", "celeriac.beat.default.last", "q", now.Add(-48*time.Hour).UnixMilli())
 	tok, _, _ := b.tryAcquire(ctx)
 	b.loadState(ctx)
@@ -310,7 +311,7 @@ func TestNewErrors(t *testing.T) {
 		{[]Entry{{Name: "a", Task: "t", Schedule: every, Args: []any{make(chan int)}}}, nil, `entry "a"`},
 		{nil, []Option{WithLease(time.Millisecond)}, "lease"},
 	} {
-		if _, err := New(celery.NewBeatStore(br, "default"), tc.entries, tc.opts...); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := New(credis.NewBeatStore(br, "default"), tc.entries, tc.opts...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New: %v, want error containing %q", err, tc.want)
 		}
 	}
@@ -324,7 +325,7 @@ func TestNewErrors(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	br, srv := newBroker(t)
 	var logs logbuf.Buffer
-	b, err := New(celery.NewBeatStore(br, "default"), []Entry{{Name: "e", Task: "t", Schedule: Every(100 * time.Millisecond)}},
+	b, err := New(credis.NewBeatStore(br, "default"), []Entry{{Name: "e", Task: "t", Schedule: Every(100 * time.Millisecond)}},
 		WithLease(300*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -369,12 +370,12 @@ func metricValue(c prometheus.Metric) float64 {
 func TestRestartNeitherSkipsNorRepeats(t *testing.T) {
 	br, srv := newBroker(t)
 	entries := []Entry{{Name: "tick", Task: "t", Schedule: Every(50 * time.Millisecond)}}
-	b1, _ := New(celery.NewBeatStore(br, "default"), entries, WithLease(200*time.Millisecond), WithLogger(quiet))
+	b1, _ := New(credis.NewBeatStore(br, "default"), entries, WithLease(200*time.Millisecond), WithLogger(quiet))
 	r1 := start(t, b1)
 	time.Sleep(400 * time.Millisecond)
 	r1.stop(t)
 	time.Sleep(300 * time.Millisecond) // about 6 due times with no beat
-	b2, _ := New(celery.NewBeatStore(br, "default"), entries, WithLease(200*time.Millisecond), WithLogger(quiet))
+	b2, _ := New(credis.NewBeatStore(br, "default"), entries, WithLease(200*time.Millisecond), WithLogger(quiet))
 	r2 := start(t, b2)
 	time.Sleep(300 * time.Millisecond)
 	r2.stop(t)

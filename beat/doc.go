@@ -8,7 +8,7 @@
 // time zone. LoadFile reads one from a YAML or TOML file (docs/beat.md).
 //
 // A Beat sends the entries' tasks as ordinary protocol-v2 task messages
-// through a Store (celery.NewBeatStore on the broker's Redis), so Python
+// through a Store (celery/redis.NewBeatStore on the broker's Redis), so Python
 // and Go workers run them. Any number of Beats sharing a store's name may
 // run: a Redis lock with a lease elects the
 // one that sends, the leader renews it every third of the lease, and a

@@ -9,19 +9,19 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/beat"
-	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // A Beat built from Go code: one interval entry and one crontab entry.
 // Start as many processes running this as you like; one of them sends.
 func ExampleNew() {
-	broker, err := celery.NewBroker("redis://localhost:6379/0")
+	broker, err := credis.NewBroker("redis://localhost:6379/0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer broker.Close()
 	berlin, _ := time.LoadLocation("Europe/Berlin")
-	b, err := beat.New(celery.NewBeatStore(broker, "default"), []beat.Entry{
+	b, err := beat.New(credis.NewBeatStore(broker, "default"), []beat.Entry{
 		{Name: "ping", Task: "tasks.add", Schedule: beat.Every(30 * time.Second), Args: []any{2, 3}},
 		{
 			Name: "cleanup", Task: "tasks.cleanup", Queue: "maintenance", Expires: 10 * time.Minute,

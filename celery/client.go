@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"io"
 	"maps"
 	"os"
 	"strconv"
@@ -15,13 +15,12 @@ import (
 
 // Client sends tasks and reads their results, like a Python Celery app's
 // send_task/apply_async and AsyncResult. It is safe for concurrent use.
+// It works over any transport's Publisher and ResultBackend; a transport
+// package offers a constructor from a URL (celery/redis.NewClient).
 type Client struct {
 	pub          Publisher     // where messages go
 	results      ResultBackend // where results are read (nil: none)
-	broker       *Broker       // pub, when it is a *Broker (Broker())
-	backend      *Backend      // results, when it is a *Backend (Backend())
-	ownsBroker   bool
-	ownsBackend  bool
+	owns         bool          // Close closes pub and results
 	defaultQueue string
 	origin       string
 	sent         SentHook
@@ -34,32 +33,14 @@ type Client struct {
 type SentHook func(m *Message, pub Publishing)
 
 type clientOptions struct {
-	backendURL   string
-	brokerOpts   []BrokerOption
-	backendOpts  []BackendOption
 	defaultQueue string
-	logger       *slog.Logger
 	sent         SentHook
 	signer       BodySigner
+	owns         bool
 }
 
 // ClientOption configures NewClient.
 type ClientOption func(*clientOptions)
-
-// WithResultBackend sets the result backend URL. Default: the broker URL.
-func WithResultBackend(url string) ClientOption {
-	return func(o *clientOptions) { o.backendURL = url }
-}
-
-// WithBrokerOptions passes options to the client's Broker.
-func WithBrokerOptions(opts ...BrokerOption) ClientOption {
-	return func(o *clientOptions) { o.brokerOpts = append(o.brokerOpts, opts...) }
-}
-
-// WithBackendOptions passes options to the client's Backend.
-func WithBackendOptions(opts ...BackendOption) ClientOption {
-	return func(o *clientOptions) { o.backendOpts = append(o.backendOpts, opts...) }
-}
 
 // WithDefaultQueue sets task_default_queue. Default "celery".
 func WithDefaultQueue(q string) ClientOption { return func(o *clientOptions) { o.defaultQueue = q } }
@@ -71,90 +52,46 @@ func WithSentHook(h SentHook) ClientOption { return func(o *clientOptions) { o.s
 // task_serializer "auth"; see Signed). Default none.
 func WithSigner(s BodySigner) ClientOption { return func(o *clientOptions) { o.signer = s } }
 
-// WithClientLogger sets the logger of the client's broker and backend.
-func WithClientLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o.logger = l } }
+// WithOwnership makes Close close the publisher and the result backend
+// (those that are an io.Closer). Default: the caller keeps them.
+func WithOwnership() ClientOption { return func(o *clientOptions) { o.owns = true } }
 
-// NewClient returns a client for the broker at brokerURL. Results go to
-// the broker's Redis unless WithResultBackend names another. No connection
-// is made until first use.
-func NewClient(brokerURL string, opts ...ClientOption) (*Client, error) {
-	o := clientOptions{defaultQueue: DefaultQueue}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.logger != nil {
-		o.brokerOpts = append([]BrokerOption{WithLogger(o.logger)}, o.brokerOpts...)
-		o.backendOpts = append([]BackendOption{WithBackendLogger(o.logger)}, o.backendOpts...)
-	}
-	br, err := NewBroker(brokerURL, o.brokerOpts...)
-	if err != nil {
-		return nil, err
-	}
-	var be *Backend
-	if o.backendURL == "" || o.backendURL == brokerURL {
-		// The broker URL serves as the backend's too, global_keyprefix
-		// parameter included.
-		be = NewBackendOn(br, o.backendOpts...)
-	} else if be, err = NewBackend(o.backendURL, o.backendOpts...); err != nil {
-		br.Close()
-		return nil, err
-	}
-	c := NewClientFrom(br, be, WithDefaultQueue(o.defaultQueue), WithSentHook(o.sent), WithSigner(o.signer))
-	c.ownsBroker, c.ownsBackend = true, true
-	return c, nil
-}
-
-// NewClientFrom builds a client over an existing broker and backend; the
-// caller keeps ownership of both (Close leaves them open). Only
-// WithDefaultQueue, WithSentHook and WithSigner are meaningful here.
-func NewClientFrom(broker *Broker, backend *Backend, opts ...ClientOption) *Client {
-	c := NewClientOn(broker, nil, opts...)
-	c.broker = broker
-	if backend != nil {
-		c.results, c.backend = backend, backend
-	}
-	return c
-}
-
-// NewClientOn builds a client over any transport's publisher and result
-// backend (results may be nil: no results are read); the caller keeps
-// ownership of both. Broker and Backend return nil for such a client
-// unless they are a *Broker and a *Backend. Only WithDefaultQueue,
-// WithSentHook and WithSigner are meaningful here.
-func NewClientOn(pub Publisher, results ResultBackend, opts ...ClientOption) *Client {
+// NewClient builds a client over a transport's publisher and a result
+// backend (results may be nil: no results are read). The caller keeps
+// ownership of both unless WithOwnership is given.
+func NewClient(pub Publisher, results ResultBackend, opts ...ClientOption) *Client {
 	o := clientOptions{defaultQueue: DefaultQueue}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	host, _ := os.Hostname()
-	c := &Client{
-		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent, signer: o.signer,
+	return &Client{
+		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent, owns: o.owns, signer: o.signer,
 		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
 	}
-	c.broker, _ = pub.(*Broker)
-	c.backend, _ = results.(*Backend)
-	return c
 }
 
 // DefaultQueue is Celery's default queue name.
 const DefaultQueue = "celery"
 
-// Broker returns the client's broker (nil for a client of NewClientOn
-// over another transport).
-func (c *Client) Broker() *Broker { return c.broker }
+// Publisher returns where the client sends messages.
+func (c *Client) Publisher() Publisher { return c.pub }
 
-// Backend returns the client's result backend (nil for a client of
-// NewClientOn over another backend, or without one).
-func (c *Client) Backend() *Backend { return c.backend }
+// Results returns the client's result backend (nil when it has none).
+func (c *Client) Results() ResultBackend { return c.results }
 
-// Close releases what NewClient opened.
+// Close closes the publisher and the result backend when the client owns
+// them (WithOwnership), else nothing.
 func (c *Client) Close() error {
-	var errs []error
-	if c.ownsBackend {
-		errs = append(errs, c.backend.Close())
+	if !c.owns {
+		return nil
 	}
-	if c.ownsBroker {
-		errs = append(errs, c.broker.Close())
+	var errs []error
+	if cl, ok := c.results.(io.Closer); ok && c.results != nil {
+		errs = append(errs, cl.Close())
+	}
+	if cl, ok := c.pub.(io.Closer); ok {
+		errs = append(errs, cl.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -1,11 +1,14 @@
-// Package celery speaks Celery's Redis wire protocol: task messages
-// (protocol v2 for sending, v1 and v2 for receiving), kombu's Redis
-// transport with ack emulation, the Redis result backend, and a client that
-// Python Celery workers cannot tell from a Python client.
+// Package celery speaks Celery's wire protocol: task messages (protocol
+// v2 for sending, v1 and v2 for receiving), the interfaces of a transport
+// (Transport and the small ones it is made of) and of a result backend
+// (ResultBackend), and a client over them that Python Celery workers
+// cannot tell from a Python client. Package celery/redis implements the
+// interfaces on Redis (kombu's Redis transport with ack emulation,
+// Celery's Redis result backend).
 //
 // # Sending tasks
 //
-//	c, err := celery.NewClient("redis://localhost:6379/0")
+//	c, err := redis.NewClient("redis://localhost:6379/0") // celery/redis
 //	res, err := c.SendTask(ctx, "tasks.add", celery.Args(2, 2), celery.Countdown(time.Second))
 //	var sum int
 //	err = res.Get(ctx, &sum) // waits on the result channel: no polling
@@ -20,18 +23,10 @@
 // as datetime, UUID, bytes, Decimal, date and time, and the other way round.
 // Numbers decode as json.Number, so big integers are exact.
 //
-// # Broker
-//
-// Broker publishes with LPUSH onto the queue's priority bucket (priority 0
-// first, as on Redis), consumes with one blocking BRPOP over all queues and
-// buckets, and records deliveries in the unacked hash so that a crashed
-// consumer's messages are restored by any worker's visibility sweep,
-// Python's included.
-//
 // # Concurrency
 //
-// Client, Broker and Backend are safe for concurrent use. A Consumer is
-// owned by one goroutine.
+// A Client is safe for concurrent use, and so are the transports and
+// result backends it runs on. A Receiver is owned by one goroutine.
 //
 // # Errors
 //

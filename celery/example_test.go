@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
@@ -17,8 +18,8 @@ import (
 
 // runWorker starts a Go worker with the built-in tasks on url.
 func runWorker(ctx context.Context, url string) (stop func()) {
-	broker, _ := celery.NewBroker(url, celery.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	backend := celery.NewBackendOn(broker)
+	broker, _ := credis.NewBroker(url, credis.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	backend := credis.NewBackendOn(broker)
 	mux := worker.NewServeMux()
 	builtin.Register(mux)
 	testtasks.Register(mux, broker)
@@ -40,7 +41,7 @@ func ExampleClient_SendTask() {
 	stop := runWorker(ctx, emb.URL())
 	defer stop()
 
-	client, err := celery.NewClient(emb.URL())
+	client, err := credis.NewClient(emb.URL())
 	if err != nil {
 		panic(err)
 	}

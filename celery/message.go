@@ -92,7 +92,7 @@ type Message struct {
 	// WasSigned is set on a decoded message that arrived signed and
 	// verified; ContentType is then its inner content type.
 	WasSigned  bool
-	Properties kombu.Properties
+	Properties Properties
 	// Protocol is 1 or 2: how the message arrived.
 	Protocol int
 	// Redelivered is true after a kombu restore.
@@ -176,7 +176,7 @@ func AppendMessage(dst []byte, m *Message) ([]byte, error) {
 		ContentType:     ct,
 		ContentEncoding: codec.ContentEncoding(ct),
 		RawHeaders:      headers,
-		Properties:      m.Properties,
+		Properties:      m.Properties.envelopeProperties(),
 	}
 	if env.Properties.CorrelationID == "" {
 		env.Properties.CorrelationID = m.ID
@@ -387,27 +387,22 @@ func ParseTime(s string) (time.Time, error) {
 // Message, accepting protocol v2 and v1/hybrid bodies (docs/wire.md#protocol-v1), base64
 // or plain body encoding, and every kombu compression. Every failure wraps
 // ErrMalformedMessage; content types other than JSON wrap ErrContentType
-// and are never parsed (see DecodeEnvelopeWith to accept msgpack or YAML).
+// and are never parsed (see Delivery.DecodeWith to accept msgpack or YAML).
 func DecodeMessage(raw []byte) (*Message, error) {
 	env, err := kombu.ParseEnvelope(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedMessage, err)
 	}
-	return DecodeEnvelope(env)
+	return decodeEnvelope(env, DecodeOptions{})
 }
 
-// DecodeEnvelope decodes a parsed envelope into a Message (see
-// DecodeMessage), accepting JSON only.
-func DecodeEnvelope(env *kombu.Envelope) (*Message, error) {
-	return DecodeEnvelopeWith(env, DecodeOptions{})
-}
-
-// DecodeEnvelopeWith is DecodeEnvelope for a consumer that accepts the
-// content types in opts.Accept (JSON, msgpack, YAML) and bounds the body
-// after decompression to opts.MaxSize. A content type not accepted wraps
+// decodeEnvelope decodes a parsed envelope into a Message (see
+// DecodeMessage) for a consumer that accepts the content types in
+// opts.Accept (JSON when empty; msgpack, YAML) and bounds the body after
+// decompression to opts.MaxSize. A content type not accepted wraps
 // ErrContentType; a body inflating past the bound wraps ErrMessageTooLarge.
-func DecodeEnvelopeWith(env *kombu.Envelope, opts DecodeOptions) (*Message, error) {
-	m := &Message{ContentType: env.ContentType, Properties: env.Properties}
+func decodeEnvelope(env *kombu.Envelope, opts DecodeOptions) (*Message, error) {
+	m := &Message{ContentType: env.ContentType, Properties: propertiesOf(&env.Properties)}
 	decoded, err := decodeBody(env, m, opts)
 	if err != nil {
 		return nil, err

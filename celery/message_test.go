@@ -23,7 +23,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		Headers: map[string]any{"x-custom": "v"},
 		Args:    []any{json.Number("2"), "é"}, Kwargs: map[string]any{"k": []any{true, nil}},
 		Embed:      Embed{Callbacks: []Signature{NewSignature("tasks.mul", json.Number("3"))}},
-		Properties: kombu.Properties{DeliveryTag: "tag", Priority: 6, DeliveryInfo: kombu.DeliveryInfo{RoutingKey: "celery"}},
+		Properties: Properties{DeliveryTag: "tag", Priority: 6, DeliveryInfo: DeliveryInfo{RoutingKey: "celery"}},
 	}
 	raw, err := EncodeMessage(in)
 	if err != nil {
@@ -56,7 +56,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 }
 
 func TestEncodeRequiredFields(t *testing.T) {
-	raw, err := EncodeMessage(&Message{ID: "i", Task: "t", Properties: kombu.Properties{DeliveryTag: "d", DeliveryInfo: kombu.DeliveryInfo{RoutingKey: "celery"}}})
+	raw, err := EncodeMessage(&Message{ID: "i", Task: "t", Properties: Properties{DeliveryTag: "d", DeliveryInfo: DeliveryInfo{RoutingKey: "celery"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func FuzzDecodeMessage(f *testing.F) {
 }
 
 var benchMsg = &Message{ID: "2b6c4d1e-9f0a-4b3c-8d7e-6f5a4b3c2d1e", Task: "tasks.add", Args: []any{json.Number("2"), json.Number("2")},
-	Properties: kombu.Properties{DeliveryTag: "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", DeliveryInfo: kombu.DeliveryInfo{RoutingKey: "celery"}}}
+	Properties: Properties{DeliveryTag: "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d", DeliveryInfo: DeliveryInfo{RoutingKey: "celery"}}}
 
 func BenchmarkEncodeMessage(b *testing.B) {
 	b.ReportAllocs()

@@ -77,17 +77,17 @@ func reserved(name string) string {
 	return ""
 }
 
-// ValidateQueue is the package's ValidateQueue for this broker: the name
-// must also be valid once prefixed with the broker's global key prefix
-// (WithKeyPrefix), so that it cannot reach the unprefixed keys of peers
-// that share the Redis without one.
-func (b *Broker) ValidateQueue(name string) error {
+// ValidatePrefixedQueue is ValidateQueue for a transport with a global
+// key prefix: the name must also be valid once prefixed, so that it
+// cannot reach the unprefixed keys of peers that share the broker
+// without one.
+func ValidatePrefixedQueue(prefix, name string) error {
 	if err := ValidateQueue(name); err != nil {
 		return err
 	}
-	if b.o.prefix != "" {
-		if why := reserved(b.o.prefix + name); why != "" {
-			return fmt.Errorf("%w: %.80q with the key prefix %q %s", ErrInvalidQueue, name, b.o.prefix, why)
+	if prefix != "" {
+		if why := reserved(prefix + name); why != "" {
+			return fmt.Errorf("%w: %.80q with the key prefix %q %s", ErrInvalidQueue, name, prefix, why)
 		}
 	}
 	return nil

@@ -61,7 +61,7 @@ var ErrSignature = fmt.Errorf("%w: signature refused", ErrMalformedMessage)
 // certificate.
 func Signed(s BodySigner) SendOption { return func(o *sendOptions) { o.msg.Signer = s } }
 
-// DecodeOptions tell DecodeEnvelopeWith what a consumer accepts.
+// DecodeOptions tell Delivery.DecodeWith what a consumer accepts.
 type DecodeOptions struct {
 	// Accept lists the accepted content types (accept_content); the zero
 	// value accepts JSON only, as Celery's default does.
@@ -316,26 +316,9 @@ func (m *ResultMeta) Map() map[string]any {
 	return out
 }
 
-// WithResultSerializer sets result_serializer: the format results are
-// written in ("json", the default, "msgpack" or "yaml"). As in Celery it
-// is a setting of the backend, not taken from each task message; readers
-// (Get, Wait) take any of the three whatever this says.
-func WithResultSerializer(name string) BackendOption {
-	return func(o *backendOptions) {
-		if ct, ok := codec.ContentType(name); ok && ct != codec.Pickle {
-			o.serializer = ct
-		}
-	}
-}
-
-// WithResultCompression sets result_compression (Celery 5.7): results are
-// written compressed, self-described by Celery's in-band marker, so any
-// reader, Python or Go, decompresses them. Default none; bzip2 cannot be
-// written.
-func WithResultCompression(name string) BackendOption {
-	return func(o *backendOptions) {
-		if ct, ok := kombu.CompressionType(name); ok && kombu.CanCompress(ct) {
-			o.compression = ct
-		}
-	}
+// EncodeAs encodes m as a result backend stores it: in contentType
+// (JSON, msgpack or YAML), compressed with Celery 5.7's result_compression
+// marker when compression (a MIME type) is not "".
+func (m *ResultMeta) EncodeAs(contentType, compression string) ([]byte, error) {
+	return encodeResultPayload(m, contentType, compression)
 }

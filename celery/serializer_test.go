@@ -30,7 +30,7 @@ func sendOpts(t *testing.T, opts ...SendOption) *Message {
 }
 
 // Every serializer, compression and protocol round-trips through
-// EncodeMessage and DecodeEnvelopeWith.
+// EncodeMessage and decodeEnvelope.
 func TestSerializerRoundTrip(t *testing.T) {
 	eta := time.Date(2024, 5, 1, 12, 0, 3, 118000000, time.UTC)
 	all, _ := codec.ParseAccept([]string{"json", "msgpack", "yaml"})
@@ -57,10 +57,10 @@ func TestSerializerRoundTrip(t *testing.T) {
 				if _, v2 := env.Headers["task"]; v2 != (proto == 2) {
 					t.Errorf("%s/v%d: headers %v", ser, proto, env.Headers)
 				}
-				if _, err := DecodeEnvelope(env); (ser == "json") != (err == nil) {
+				if _, err := decodeEnvelope(env, DecodeOptions{}); (ser == "json") != (err == nil) {
 					t.Errorf("%s: JSON-only decode: %v", ser, err)
 				}
-				m, err := DecodeEnvelopeWith(env, DecodeOptions{Accept: all})
+				m, err := decodeEnvelope(env, DecodeOptions{Accept: all})
 				if err != nil {
 					t.Fatalf("%s/%s/v%d: %v", ser, comp, proto, err)
 				}
@@ -126,14 +126,14 @@ func TestDecodeLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, _ := kombu.ParseEnvelope(raw)
-	if _, err := DecodeEnvelopeWith(env, DecodeOptions{MaxSize: 64 << 10}); !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrMalformedMessage) {
+	if _, err := decodeEnvelope(env, DecodeOptions{MaxSize: 64 << 10}); !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrMalformedMessage) {
 		t.Errorf("bomb: %v", err)
 	}
-	if _, err := DecodeEnvelopeWith(env, DecodeOptions{MaxSize: 2 << 20}); err != nil {
+	if _, err := decodeEnvelope(env, DecodeOptions{MaxSize: 2 << 20}); err != nil {
 		t.Errorf("within the limit: %v", err)
 	}
 	env.ContentType = ContentTypeMsgpk
-	if _, err := DecodeEnvelopeWith(env, DecodeOptions{}); !errors.Is(err, ErrContentType) {
+	if _, err := decodeEnvelope(env, DecodeOptions{}); !errors.Is(err, ErrContentType) {
 		t.Errorf("msgpack not accepted: %v", err)
 	}
 }

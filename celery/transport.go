@@ -2,14 +2,15 @@ package celery
 
 import (
 	"context"
-	"strconv"
+	"errors"
+	"fmt"
 	"time"
 )
 
 // This file is the seam between celeriac and a broker or a result
 // backend: small interfaces, composed into Transport and ResultBackend.
-// Broker (kombu's Redis transport) and Backend (Celery's Redis result
-// backend) implement them; the worker, the client, remote control,
+// celery/redis implements them on Redis (kombu's Redis transport,
+// Celery's Redis result backend); the worker, the client, remote control,
 // events and beat use them. They follow kombu's Transport/Channel
 // (publish to an exchange with a routing key, consume with a prefetch
 // window, ack/reject/requeue, fanout exchanges, queue declaration), so a
@@ -42,8 +43,11 @@ type Broadcaster interface {
 // (kombu's pidbox Mailbox).
 type Mailbox interface {
 	Broadcaster
-	// DeclareBinding binds queue to exchange with routingKey.
-	DeclareBinding(ctx context.Context, exchange, routingKey, queue string) error
+	// DeclareBinding binds queue to exchange with routingKey; expires is
+	// the queue's x-expires (0: none). A consumer of an expiring queue
+	// declares it again every third of kombu.BindingTTL(expires) while
+	// it consumes, as kombu does, or the binding may be swept.
+	DeclareBinding(ctx context.Context, exchange, routingKey, queue string, expires time.Duration) error
 	// DeleteQueue unbinds queue and drops what is left in it.
 	DeleteQueue(ctx context.Context, queue, exchange, routingKey string) error
 	// PublishReply sends a reply to the queues bound to exchange with
@@ -101,7 +105,7 @@ type QueueAdmin interface {
 }
 
 // Transport is a broker: everything the worker, the client, remote
-// control and events need of it. Broker implements it on Redis.
+// control and events need of it (celery/redis.Broker on Redis).
 type Transport interface {
 	Publisher
 	Mailbox
@@ -133,8 +137,8 @@ type ChordBackend interface {
 	GroupMembers(ctx context.Context, id string) ([]string, error)
 }
 
-// ResultBackend stores and reads task results. Backend implements it on
-// Redis.
+// ResultBackend stores and reads task results (celery/redis.Backend on
+// Redis).
 type ResultBackend interface {
 	// Store writes meta unless a SUCCESS is stored already; it reports
 	// whether it wrote it.
@@ -157,14 +161,47 @@ type ResultBackend interface {
 	Close() error
 }
 
-var (
-	_ Transport     = (*Broker)(nil)
-	_ ResultBackend = (*Backend)(nil)
-)
+// ErrLockLost is returned by a beat store's Record when the caller's
+// token is no longer the lock's: another instance leads now.
+var ErrLockLost = errors.New("celery: lock token no longer current")
 
-// Consume returns a consumer of queues (Transport; NewConsumer returns
-// the concrete type).
-func (b *Broker) Consume(queues ...string) Receiver { return b.NewConsumer(queues...) }
+// ErrClosed is returned by operations on a closed Broker, Backend or Client.
+var ErrClosed = errors.New("celery: closed")
 
-// VirtualHost returns the database number, kombu's virtual host on Redis.
-func (b *Broker) VirtualHost() string { return strconv.Itoa(b.db) }
+// Publishing is one message ready to be pushed.
+type Publishing struct {
+	// Queue is the destination queue (anon exchange routing: exchange "",
+	// routing key = queue). When Exchange is set, the message is routed
+	// through the exchange's bindings with RoutingKey instead.
+	Queue      string
+	Exchange   string
+	RoutingKey string
+	Priority   int
+	// Body is the envelope JSON.
+	Body []byte
+}
+
+// ErrNotAQueue is wrapped by a publish error when the queue's key exists
+// and holds something other than a list: Redis refuses the LPUSH, and the
+// key is left as it was.
+var ErrNotAQueue = errors.New("not a queue")
+
+// ResultTooLargeError is returned by GetMax and WatchMax for a stored
+// result larger than the caller's bound.
+type ResultTooLargeError struct {
+	TaskID string
+	Size   int // bytes stored
+	Limit  int
+}
+
+func (e *ResultTooLargeError) Error() string {
+	return fmt.Sprintf("celery: result of %s is %d bytes, over the limit of %d", e.TaskID, e.Size, e.Limit)
+}
+
+// BroadcastMessage is one message for a fanout exchange (remote control,
+// events): every subscriber listening at the moment gets it, nobody else.
+type BroadcastMessage struct {
+	RoutingKey string
+	// Body is the envelope JSON.
+	Body []byte
+}

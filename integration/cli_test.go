@@ -188,7 +188,7 @@ func TestCLIEventsEscapesForgedFields(t *testing.T) {
 	e := newEnv(t)
 	ev := startBinary(t, "listening on", "events", "-b", e.URL, "--wakeup=false")
 	const forged = "evil\x1b[2J\x1b[H\nceleriac@fake: all good"
-	disp := events.NewDispatcher(e.Client.Broker(), forged)
+	disp := events.NewDispatcher(e.Broker, forged)
 	defer disp.Close()
 	ctx := ctxFor(t, 20*time.Second)
 	// The receiver subscribes right after printing its banner: send until

@@ -211,7 +211,7 @@ func TestCodecControlMsgpack(t *testing.T) {
 	// The Python worker also takes the Go client's JSON commands.
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithEnv("CELERIAC_TASK_SERIALIZER=msgpack", "CELERIAC_ACCEPT_CONTENT=msgpack,json"))
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithAcceptContent("json", "msgpack"), wkLogger(t))
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 	waitGoNode(t, ctl, py.NodeName())
 	ctx := ctxFor(t, time.Minute)

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
+	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
 )
@@ -58,7 +61,7 @@ func TestControlPythonAgainstGo(t *testing.T) {
 	e := newEnv(t)
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithConcurrency(2), worker.WithEvents(true), wkLogger(t))
 	ctx := ctxFor(t, 60*time.Second)
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 
 	var pong []map[string]any
@@ -237,7 +240,7 @@ func TestControlGoAgainstMixedFleet(t *testing.T) {
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"))
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), wkLogger(t))
 	ctx := ctxFor(t, 60*time.Second)
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 	// A Python worker subscribes to the pidbox lazily, after logging
 	// "ready.": wait until it answers too.
@@ -282,4 +285,51 @@ func TestControlGoAgainstMixedFleet(t *testing.T) {
 		t.Errorf("celeriac inspect registered --json = %q (%v)", js.Log(), err)
 	}
 	_ = celery.StateSuccess
+}
+
+// TestControlBindingsSurvivePythonSweep: kombu 5.7's binding sweep, run
+// by Python consumers every minute, deletes the binding table of an
+// exchange whose deadline passed. The deadlines below are in the past,
+// as an hour after the last Python worker or client left. The Go
+// worker's node binding and the Go control client's reply binding push
+// the deadline ahead (kombu's REFRESH_BINDING), so a real kombu sweep
+// keeps both tables, deletes a stale one, and Python can still reach
+// the Go worker.
+func TestControlBindingsSurvivePythonSweep(t *testing.T) {
+	e := newEnv(t)
+	const (
+		deadlines = "_kombu.binding_deadlines"
+		stale     = "stale.pidbox"
+	)
+	e.Redis.Do(t, "ZADD", deadlines, 1, kombu.PidboxExchange, 1, kombu.ReplyExchange, 1, stale)
+	e.Redis.Do(t, "SADD", "_kombu.binding."+stale, kombu.BindingMember("", "", "gone."+stale))
+
+	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), wkLogger(t))
+	ctl := control.New(e.Broker)
+	waitGoNode(t, ctl, ctlGoNode) // the Go client binds its reply queue too
+
+	hour := time.Now().Add(59 * time.Minute).UnixMilli()
+	for _, ex := range []string{kombu.PidboxExchange, kombu.ReplyExchange} {
+		d, err := redis.Int64(e.Redis.Do(t, "ZSCORE", deadlines, ex), nil)
+		if err != nil || d < hour {
+			t.Errorf("deadline of %s = %d (%v), want an hour ahead", ex, d, err)
+		}
+	}
+	var swept map[string]int
+	pyControl(t, e.URL, &swept, "sweep-bindings")
+	if swept["swept"] != 1 {
+		t.Errorf("sweep = %v, want the stale exchange only", swept)
+	}
+	if n, _ := redis.Int(e.Redis.Do(t, "EXISTS", "_kombu.binding."+stale), nil); n != 0 {
+		t.Error("stale binding table kept")
+	}
+	members, _ := redis.Strings(e.Redis.Do(t, "SMEMBERS", "_kombu.binding."+kombu.PidboxExchange), nil)
+	if !slices.Contains(members, kombu.BindingMember("", "", ctlGoNode+"."+kombu.PidboxExchange)) {
+		t.Fatalf("pidbox bindings after the sweep = %q", members)
+	}
+	var pong []map[string]any
+	pyControl(t, e.URL, &pong, "ping", "--destination", ctlGoNode)
+	if len(pong) != 1 {
+		t.Fatalf("ping after the sweep = %v", pong)
+	}
 }

@@ -65,7 +65,7 @@ func TestControlTypedRepliesPythonAndGo(t *testing.T) {
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithPool("prefork"))
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithQueues("goq"), worker.WithConcurrency(1), wkLogger(t))
 	ctx := ctxFor(t, 90*time.Second)
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 	waitGoNode(t, ctl, py.NodeName())
 	nodes := []string{py.NodeName(), ctlGoNode}
@@ -246,7 +246,7 @@ func TestAPIWorkersPythonAndGo(t *testing.T) {
 	e := newEnv(t)
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithPool("prefork"))
 	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithQueues("goq"), wkLogger(t))
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)
 	waitGoNode(t, ctl, py.NodeName())
 	ctx := ctxFor(t, 60*time.Second)

@@ -31,7 +31,7 @@ func TestEventsTypedPythonAndGo(t *testing.T) {
 	var once sync.Once
 	rctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	recv := events.NewReceiver(e.Client.Broker(), events.WithOnReady(func(context.Context) { once.Do(func() { close(ready) }) }))
+	recv := events.NewReceiver(e.Broker, events.WithOnReady(func(context.Context) { once.Do(func() { close(ready) }) }))
 	go func() {
 		done <- recv.Run(rctx, func(ev events.Typed) {
 			mu.Lock()
@@ -47,9 +47,9 @@ func TestEventsTypedPythonAndGo(t *testing.T) {
 	nodes := map[string]string{"pyq": py.NodeName(), "goq": goNode}
 
 	// A client that sends task-sent, as task_send_sent_event does.
-	disp := events.NewDispatcher(e.Client.Broker(), "gen1@celeriac")
+	disp := events.NewDispatcher(e.Broker, "gen1@celeriac")
 	defer disp.Close()
-	client := celery.NewClientFrom(e.Client.Broker(), e.Client.Backend(), celery.WithSentHook(disp.TaskSent))
+	client := celery.NewClient(e.Broker, e.Backend, celery.WithSentHook(disp.TaskSent))
 	ctx := ctxFor(t, 60*time.Second)
 	for q := range nodes {
 		for _, s := range []struct {

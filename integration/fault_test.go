@@ -51,7 +51,7 @@ func faultPublish(t *testing.T, e *env, n int, name string, opts ...celery.SendO
 	ids := make([]string, 0, n)
 	batch := make([]celery.Publishing, 0, 1000)
 	flush := func() {
-		if err := e.Client.Broker().PublishBatch(ctxFor(t, 60*time.Second), batch); err != nil {
+		if err := e.Broker.PublishBatch(ctxFor(t, 60*time.Second), batch); err != nil {
 			t.Fatalf("PublishBatch: %v", err)
 		}
 		batch = batch[:0]

@@ -119,7 +119,7 @@ func TestFlower(t *testing.T) {
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithEvents())
 	_, stopGo := runGoWorker(t, e.URL, nil, worker.WithHostname(flGoNode), worker.WithConcurrency(2),
 		worker.WithEvents(true), worker.WithBrokerURL(e.URL, e.URL), wkLogger(t))
-	ctl := control.New(e.Client.Broker())
+	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, flGoNode)
 	ctx := ctxFor(t, 90*time.Second)
 
@@ -260,7 +260,7 @@ func TestFlower(t *testing.T) {
 	for _, q := range ql.ActiveQueues {
 		if q.Name == "parked" {
 			found = true
-			if n, _ := e.Client.Broker().QueueLength(ctx, "parked"); q.Messages != 3 || n != 3 {
+			if n, _ := e.Broker.QueueLength(ctx, "parked"); q.Messages != 3 || n != 3 {
 				t.Errorf("parked: Flower %d, broker %d, want 3", q.Messages, n)
 			}
 		}

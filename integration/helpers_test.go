@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/internal/testtasks"
@@ -48,21 +49,24 @@ func TestMain(m *testing.M) {
 
 // env is one test's private Redis plus a Go client on it.
 type env struct {
-	Redis  *redistest.Server
-	URL    string
-	Client *celery.Client
+	Redis   *redistest.Server
+	URL     string
+	Client  *celery.Client
+	Broker  *credis.Broker  // the Client's
+	Backend *credis.Backend // the Client's
 }
 
 func newEnv(t *testing.T, opts ...redistest.Option) *env {
 	t.Helper()
 	srv := redistest.Start(t, opts...)
 	url := srv.URL(0)
-	c, err := celery.NewClient(url)
+	br, be, err := credis.Dial(url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := celery.NewClient(br, be, celery.WithOwnership())
 	t.Cleanup(func() { c.Close() })
-	return &env{Redis: srv, URL: url, Client: c}
+	return &env{Redis: srv, URL: url, Client: c, Broker: br, Backend: be}
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -85,11 +89,11 @@ func startGoWorker(t *testing.T, url string, register func(*worker.ServeMux), op
 // tests that end the worker early (stop is idempotent and runs at Cleanup).
 func runGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts ...worker.Option) (*worker.Worker, func()) {
 	t.Helper()
-	broker, err := celery.NewBroker(url)
+	broker, err := credis.NewBroker(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := celery.NewBackendOn(broker)
+	backend := credis.NewBackendOn(broker)
 	mux := worker.NewServeMux()
 	builtin.Register(mux)
 	testtasks.Register(mux, broker)

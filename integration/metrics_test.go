@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // scrape GETs a Prometheus endpoint and returns its text.
@@ -86,7 +87,7 @@ func TestWorkerMetricsEndpoint(t *testing.T) {
 	// serve: the worker's metrics at the API's /metrics.
 	apiURL, brokerURL := startServe(t, "-b", e.URL, "--addr", "127.0.0.1:0", "-n", "serve-metrics@celeriac", "-Q", "served")
 	ctx := ctxFor(t, 30*time.Second)
-	c, err := celery.NewClient(brokerURL)
+	c, err := credis.NewClient(brokerURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // portFree reports whether addr can be listened on now.
@@ -41,7 +41,7 @@ func startRedisOn(t *testing.T, port int) *proc {
 	p := startProc(t, exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir()), "redis-server :"+strconv.Itoa(port), 5*time.Second)
 	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	b, err := celery.NewBroker(url)
+	b, err := credis.NewBroker(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestServeNoFlags(t *testing.T) {
 	}
 	if other != nil {
 		// The test's own Redis on 6379 saw none of it.
-		b, err := celery.NewBroker("redis://127.0.0.1:6379/0")
+		b, err := credis.NewBroker("redis://127.0.0.1:6379/0")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
@@ -434,7 +435,7 @@ func TestWirePythonWorker(t *testing.T) {
 		go func() {
 			var w watched
 			first := true
-			w.final, w.err = c.Backend().Watch(ctx, id, func(m *celery.ResultMeta) {
+			w.final, w.err = c.Results().(*credis.Backend).Watch(ctx, id, func(m *celery.ResultMeta) {
 				if first {
 					first = false
 					close(subscribed)
@@ -517,7 +518,7 @@ func wireRawPublish(t *testing.T, url string, protocol int, items []wirePyItem) 
 // them and returns them by task id.
 func wireDrain(ctx context.Context, t *testing.T, url string, n int, queues ...string) map[string]*wireReceived {
 	t.Helper()
-	b, err := celery.NewBroker(url)
+	b, err := credis.NewBroker(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +534,7 @@ func wireDrain(ctx context.Context, t *testing.T, url string, n int, queues ...s
 		if d.Err != nil {
 			t.Fatalf("envelope: %v\n%s", d.Err, d.Raw)
 		}
-		m, err := celery.DecodeEnvelope(d.Envelope)
+		m, err := d.Decode()
 		if err != nil {
 			t.Fatalf("decode: %v\n%s", err, d.Raw)
 		}
@@ -919,7 +920,7 @@ func TestWirePythonResult(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	be := e.Client.Backend()
+	be := e.Backend
 	done := time.Date(2024, 6, 7, 8, 9, 10, 111213000, time.UTC)
 	when := time.Date(2020, 2, 3, 4, 5, 6, 7000, time.FixedZone("", 3600))
 	id := uuid.New()
@@ -1132,7 +1133,18 @@ func wireUnacked(t *testing.T, e *env) (hash, index []string) {
 // original, marked redelivered.
 // tag is the envelope's delivery_tag: the restored message is the same
 // message. (The unacked field it comes back under is the consumer's own.)
-func wireReceiveRedelivered(ctx context.Context, t *testing.T, b *celery.Broker, queue, taskID, tag string) {
+// wireEnvelopeTag returns the delivery tag in d's envelope (which the
+// restore keeps; d.Tag may be the consumer's own record tag).
+func wireEnvelopeTag(t *testing.T, d *celery.Delivery) string {
+	t.Helper()
+	env, err := kombu.ParseEnvelope(d.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env.Properties.DeliveryTag
+}
+
+func wireReceiveRedelivered(ctx context.Context, t *testing.T, b *credis.Broker, queue, taskID, tag string) {
 	t.Helper()
 	cons := b.NewConsumer(queue)
 	defer cons.Close()
@@ -1143,18 +1155,22 @@ func wireReceiveRedelivered(ctx context.Context, t *testing.T, b *celery.Broker,
 	if d.Err != nil {
 		t.Fatalf("restored envelope: %v\n%s", d.Err, d.Raw)
 	}
-	m, err := celery.DecodeEnvelope(d.Envelope)
+	m, err := d.Decode()
 	if err != nil {
 		t.Fatalf("restored message: %v\n%s", err, d.Raw)
 	}
-	if got := d.Envelope.Properties.DeliveryTag; m.ID != taskID || got != tag {
+	if got := m.Properties.DeliveryTag; m.ID != taskID || got != tag {
 		t.Errorf("restored id %s delivery_tag %s, want %s %s", m.ID, got, taskID, tag)
 	}
 	if !m.Redelivered || !m.Properties.DeliveryInfo.Redelivered {
 		t.Errorf("restored message: Redelivered %v delivery_info %+v", m.Redelivered, m.Properties.DeliveryInfo)
 	}
-	if r, _ := d.Envelope.Headers["redelivered"].(bool); !r {
-		t.Errorf("restored headers lack redelivered=true: %v", d.Envelope.Headers)
+	env, err := kombu.ParseEnvelope(d.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := env.Headers["redelivered"].(bool); !r {
+		t.Errorf("restored headers lack redelivered=true: %v", env.Headers)
 	}
 	if err := b.Ack(ctx, d); err != nil {
 		t.Fatal(err)
@@ -1172,16 +1188,16 @@ func TestWireAckEmulation(t *testing.T) {
 	// restores it.
 	sweepers := []struct {
 		name  string
-		sweep func(ctx context.Context, t *testing.T, e *env, b *celery.Broker) int
+		sweep func(ctx context.Context, t *testing.T, e *env, b *credis.Broker) int
 	}{
-		{"go sweep", func(ctx context.Context, t *testing.T, e *env, b *celery.Broker) int {
+		{"go sweep", func(ctx context.Context, t *testing.T, e *env, b *credis.Broker) int {
 			n, err := b.RestoreVisible(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return n
 		}},
-		{"python sweep", func(ctx context.Context, t *testing.T, e *env, b *celery.Broker) int {
+		{"python sweep", func(ctx context.Context, t *testing.T, e *env, b *credis.Broker) int {
 			pypeer.RunJSON(t, e.URL, new(any), "client.py", "restore-sweep", "--visibility-timeout", "1")
 			hash, _ := wireUnacked(t, e)
 			if len(hash) == 0 {
@@ -1195,7 +1211,7 @@ func TestWireAckEmulation(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			ctx := ctxFor(t, time.Minute)
-			b, err := celery.NewBroker(e.URL, celery.WithVisibilityTimeout(vt))
+			b, err := credis.NewBroker(e.URL, credis.WithVisibilityTimeout(vt))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1234,7 +1250,7 @@ func TestWireAckEmulation(t *testing.T) {
 			if !slices.Equal(lens, []int{0, 0, 1, 0}) {
 				t.Errorf("bucket lengths %v, want the message back in bucket 6", lens)
 			}
-			wireReceiveRedelivered(ctx, t, b, queue, r.ID, d.Envelope.Properties.DeliveryTag)
+			wireReceiveRedelivered(ctx, t, b, queue, r.ID, wireEnvelopeTag(t, d))
 			if hash, index := wireUnacked(t, e); len(hash)+len(index) != 0 {
 				t.Errorf("after ack: unacked %v index %v", hash, index)
 			}
@@ -1254,7 +1270,7 @@ func TestWireAckEmulation(t *testing.T) {
 			t.Fatal(err)
 		}
 		started, stop := context.WithCancel(ctx)
-		_, err = e.Client.Backend().Watch(started, r.ID, func(m *celery.ResultMeta) {
+		_, err = e.Backend.Watch(started, r.ID, func(m *celery.ResultMeta) {
 			if m.Status == celery.StateStarted {
 				stop()
 			}
@@ -1274,7 +1290,7 @@ func TestWireAckEmulation(t *testing.T) {
 		}
 		w.Kill()
 
-		b, err := celery.NewBroker(e.URL, celery.WithVisibilityTimeout(vt))
+		b, err := credis.NewBroker(e.URL, credis.WithVisibilityTimeout(vt))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1445,7 +1461,7 @@ func TestWireGoWorker(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "Purged 4 messages") {
 			t.Errorf("purge: exit %d stdout %q stderr %q", code, stdout, stderr)
 		}
-		if n, err := c.Broker().QueueLength(ctx, celery.DefaultQueue); err != nil || n != 0 {
+		if n, err := c.Publisher().(*credis.Broker).QueueLength(ctx, celery.DefaultQueue); err != nil || n != 0 {
 			t.Errorf("after purge: %d messages (%v)", n, err)
 		}
 		stdout, _, code = wireCLI(t, "purge", "-Q", celery.DefaultQueue, "--broker", e.URL)
@@ -1508,7 +1524,7 @@ func TestWireEmbedded(t *testing.T) {
 		}
 	})
 
-	c, err := celery.NewClient(url)
+	c, err := credis.NewClient(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1549,7 +1565,7 @@ func TestWireEmbedded(t *testing.T) {
 	// Go stores (Lua: GET, SETEX, PUBLISH), Python reads.
 	t.Run("go result, python get", func(t *testing.T) {
 		m := &celery.ResultMeta{TaskID: uuid.NewString(), Status: celery.StateSuccess, Result: []any{1, "ü"}, DateDone: time.Now()}
-		if ok, err := c.Backend().Store(ctx, m); err != nil || !ok {
+		if ok, err := c.Results().(*credis.Backend).Store(ctx, m); err != nil || !ok {
 			t.Fatalf("Store: %v %v", ok, err)
 		}
 		if res := pyGet(t, url, m.TaskID); res.State != "SUCCESS" {
@@ -1573,16 +1589,16 @@ func TestWireEmbedded(t *testing.T) {
 	const vt = time.Second
 	sweepers := []struct {
 		name  string
-		sweep func(t *testing.T, b *celery.Broker) int
+		sweep func(t *testing.T, b *credis.Broker) int
 	}{
-		{"go sweep", func(t *testing.T, b *celery.Broker) int {
+		{"go sweep", func(t *testing.T, b *credis.Broker) int {
 			n, err := b.RestoreVisible(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return n
 		}},
-		{"python sweep", func(t *testing.T, b *celery.Broker) int {
+		{"python sweep", func(t *testing.T, b *credis.Broker) int {
 			stdout, stderr, err := pypeer.Cmd{BrokerURL: url}.Output(t, "client.py", "restore-sweep", "--visibility-timeout", "1")
 			if err != nil {
 				t.Fatalf("client.py restore-sweep: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
@@ -1607,13 +1623,13 @@ func TestWireEmbedded(t *testing.T) {
 	}
 	for _, sw := range sweepers {
 		t.Run(sw.name, func(t *testing.T) {
-			b, err := celery.NewBroker(url, celery.WithVisibilityTimeout(vt))
+			b, err := credis.NewBroker(url, credis.WithVisibilityTimeout(vt))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer b.Close()
 			queue := "wire.emb.held." + strings.ReplaceAll(sw.name, " ", ".")
-			c := celery.NewClientFrom(b, celery.NewBackendOn(b))
+			c := celery.NewClient(b, credis.NewBackendOn(b))
 			r, err := c.SendTask(ctx, "tasks.echo", celery.Args("held"), celery.Queue(queue))
 			if err != nil {
 				t.Fatal(err)
@@ -1625,7 +1641,7 @@ func TestWireEmbedded(t *testing.T) {
 				t.Fatal(err)
 			}
 			wireRestoreUntil(ctx, t, time.Now(), vt, func() int { return sw.sweep(t, b) })
-			wireReceiveRedelivered(ctx, t, b, queue, r.ID, d.Envelope.Properties.DeliveryTag)
+			wireReceiveRedelivered(ctx, t, b, queue, r.ID, wireEnvelopeTag(t, d))
 		})
 	}
 }

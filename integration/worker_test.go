@@ -136,7 +136,7 @@ func wkQueueLen(t *testing.T, e *env, queue string) int {
 // wkMeta reads a result with the Go backend (PENDING when absent).
 func wkMeta(t *testing.T, e *env, id string) *celery.ResultMeta {
 	t.Helper()
-	m, err := e.Client.Backend().Get(ctxFor(t, 10*time.Second), id)
+	m, err := e.Backend.Get(ctxFor(t, 10*time.Second), id)
 	if err != nil {
 		t.Fatalf("result %s: %v", id, err)
 	}
@@ -852,7 +852,7 @@ func TestWorkerMixedFleet(t *testing.T) {
 		pub.Body = body
 		ids[i], pubs[i] = m.ID, pub
 	}
-	if err := e.Client.Broker().PublishBatch(ctxFor(t, 30*time.Second), pubs); err != nil {
+	if err := e.Broker.PublishBatch(ctxFor(t, 30*time.Second), pubs); err != nil {
 		t.Fatal(err)
 	}
 	metas := wkWaitReady(t, e, 90*time.Second, ids)

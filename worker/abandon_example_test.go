@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/worker"
 )
 
@@ -13,10 +13,10 @@ import (
 // celeriac_worker_abandoned_handlers: handlers abandoned at their hard
 // time limit that ignore their context and still run.
 func ExampleWithRegisterer() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	reg := prometheus.NewRegistry()
-	w := worker.New(broker, celery.NewBackendOn(broker), worker.NewServeMux(),
+	w := worker.New(broker, credis.NewBackendOn(broker), worker.NewServeMux(),
 		worker.WithRegisterer(reg), worker.WithHostname("celery@example"))
 	fmt.Println(w.Abandoned())
 	// Output: 0

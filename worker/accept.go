@@ -18,7 +18,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.reject(ctx, d, d.Err)
 		return
 	}
-	msg, err := celery.DecodeEnvelopeWith(d.Envelope, w.decodeOptions())
+	msg, err := d.DecodeWith(w.decodeOptions())
 	if err != nil {
 		w.reject(ctx, d, err)
 		return

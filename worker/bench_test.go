@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
@@ -18,7 +19,7 @@ import (
 func BenchmarkDrain(b *testing.B) {
 	srv := redistest.Start(b)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client, err := celery.NewClient(srv.URL(0), celery.WithClientLogger(quiet))
+	client, err := credis.NewClient(srv.URL(0), credis.WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,14 +36,14 @@ func BenchmarkDrain(b *testing.B) {
 		ids = append(ids, m.ID)
 	}
 	for i := 0; i < len(pubs); i += 1000 {
-		if err := client.Broker().PublishBatch(ctx, pubs[i:min(i+1000, len(pubs))]); err != nil {
+		if err := client.Publisher().(*credis.Broker).PublishBatch(ctx, pubs[i:min(i+1000, len(pubs))]); err != nil {
 			b.Fatal(err)
 		}
 	}
 	mux := worker.NewServeMux()
 	builtin.Register(mux)
-	testtasks.Register(mux, client.Broker())
-	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithConcurrency(8), worker.WithLogger(quiet))
+	testtasks.Register(mux, client.Publisher().(*credis.Broker))
+	w := worker.New(client.Publisher().(*credis.Broker), client.Results().(*credis.Backend), mux, worker.WithConcurrency(8), worker.WithLogger(quiet))
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	b.ResetTimer()

@@ -31,7 +31,7 @@ type canvas struct {
 
 // client returns the client that publishes canvas messages.
 func (cv *canvas) client() *celery.Client {
-	cv.once.Do(func() { cv.c = celery.NewClientOn(cv.broker, cv.backend, celery.WithSigner(cv.signer)) })
+	cv.once.Do(func() { cv.c = celery.NewClient(cv.broker, cv.backend, celery.WithSigner(cv.signer)) })
 	return cv.c
 }
 

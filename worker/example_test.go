@@ -6,17 +6,17 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/worker"
 )
 
 // A complete worker: Python's app.send_task("tasks.add", (2, 3)) reaches it.
 func Example() {
-	broker, err := celery.NewBroker("redis://localhost:6379/0")
+	broker, err := credis.NewBroker("redis://localhost:6379/0")
 	if err != nil {
 		panic(err)
 	}
-	backend := celery.NewBackendOn(broker)
+	backend := credis.NewBackendOn(broker)
 	mux := worker.NewServeMux()
 	mux.Handle("tasks.add", worker.Func(func(ctx context.Context, x, y int) (int, error) {
 		return x + y, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/embedded"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/internal/redistest"
@@ -96,7 +97,7 @@ func testPool(tb testing.TB, url string) *redis.Pool {
 
 func newHarness(tb testing.TB, url string, maxSize int) *harness {
 	tb.Helper()
-	client, err := celery.NewClient(url, celery.WithClientLogger(slog.New(slog.DiscardHandler)))
+	client, err := credis.NewClient(url, credis.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func newHarness(tb testing.TB, url string, maxSize int) *harness {
 		}
 		return "ok", nil
 	})
-	w := worker.New(client.Broker(), client.Backend(), mux,
+	w := worker.New(client.Publisher().(*credis.Broker), client.Results().(*credis.Backend), mux,
 		worker.WithQueues(hostileQueue), worker.WithConcurrency(2), worker.WithHostname("hostile@test"),
 		worker.WithLogger(slog.New(h.rec)), worker.WithPidbox(false), worker.WithSweepInterval(0),
 		worker.WithMaxMessageSize(maxSize), worker.WithShutdownTimeout(time.Second))
@@ -322,7 +323,7 @@ func TestWorkerHostileInput(t *testing.T) {
 				}
 				h.check(t, tc, id, h.next(t))
 			}
-			meta, err := h.client.Backend().Get(ctx, fmt.Sprintf("hostile-%d-0", i))
+			meta, err := h.client.Results().(*credis.Backend).Get(ctx, fmt.Sprintf("hostile-%d-0", i))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -336,7 +337,7 @@ func TestWorkerHostileInput(t *testing.T) {
 					t.Errorf("exception %v, want %s", exc, tc.exc)
 				}
 			case tc.run:
-				m, err := h.client.Backend().Wait(ctx, fmt.Sprintf("hostile-%d-0", i))
+				m, err := h.client.Results().(*credis.Backend).Wait(ctx, fmt.Sprintf("hostile-%d-0", i))
 				if err != nil || m.Status != celery.StateSuccess {
 					t.Errorf("valid message: %v %v", m, err)
 				}

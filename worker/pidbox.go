@@ -98,12 +98,49 @@ func (n *pidboxNode) loop(ctx context.Context, ready chan struct{}) {
 	}
 }
 
+// session binds the node's queue and listens until ctx ends or the
+// connection fails, re-declaring the binding every third of its deadline
+// meanwhile, as kombu's consumers do (redis.py
+// `Channel.maybe_refresh_binding_expiry`), so that a Python consumer's
+// sweep never deletes the table (docs/wire.md#binding-tables).
 func (n *pidboxNode) session(ctx context.Context, up func()) error {
-	// The binding is cosmetic (fanout ignores it) but Python declares it.
-	if err := n.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", n.hostname+"."+kombu.PidboxExchange); err != nil {
+	// Fanout ignores the binding's routing, but kombu 5.7 keeps
+	// _kombu.binding.celery.pidbox only while a consumer refreshes it.
+	queue := n.hostname + "." + kombu.PidboxExchange
+	declare := func(ctx context.Context) error {
+		return n.broker.DeclareBinding(ctx, kombu.PidboxExchange, "", queue, kombu.ControlQueueExpires)
+	}
+	if err := declare(ctx); err != nil {
 		return err
 	}
-	return n.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { n.handle(ctx, body) })
+	sctx, cancel := context.WithCancel(ctx)
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		n.refreshBinding(sctx, kombu.BindingTTL(kombu.ControlQueueExpires)/3, declare)
+	}()
+	err := n.broker.Subscribe(ctx, kombu.PidboxExchange, "", up, func(body []byte) { n.handle(ctx, body) })
+	cancel()
+	<-refreshed
+	return err
+}
+
+// refreshBinding calls declare every interval until ctx ends. A failure
+// is logged and retried at the next tick (the deadline it refreshes is
+// an hour or more away).
+func (n *pidboxNode) refreshBinding(ctx context.Context, every time.Duration, declare func(context.Context) error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := declare(ctx); err != nil && ctx.Err() == nil {
+				n.log.Warn("remote control: refresh binding", "error", err)
+			}
+		}
+	}
 }
 
 // controlRequest is a decoded pidbox message.

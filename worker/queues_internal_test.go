@@ -10,12 +10,16 @@ import (
 	"testing"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // TestWorkerRefusesReservedQueues: -Q (WithQueues) and add_consumer refuse
 // a queue that is a key of the transport or the result backend.
 func TestWorkerRefusesReservedQueues(t *testing.T) {
-	broker := celery.NewBrokerFromPool(nil, 0)
+	broker, err := credis.NewBroker("redis://127.0.0.1:1/0") // never dialled
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w := New(broker, nil, NewServeMux(), WithQueues("celery", "unacked"), WithLogger(log))
 	if err := w.Run(context.Background()); !errors.Is(err, celery.ErrInvalidQueue) {

@@ -61,7 +61,7 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	if id != "" {
 		attrs = append(attrs, "task_id", id)
 	}
-	if d.Envelope == nil && d.Raw != nil {
+	if !d.Parsed() && d.Raw != nil {
 		// Not even an envelope (invalid JSON, say): show what came, as
 		// Celery's decode-error line does (its first bytes, quoted).
 		attrs = append(attrs, "content", d.Content())

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
@@ -35,16 +36,16 @@ func start(t *testing.T, register func(*worker.ServeMux), opts ...worker.Option)
 	t.Helper()
 	f := &fixture{srv: redistest.Start(t)}
 	var err error
-	if f.client, err = celery.NewClient(f.srv.URL(0)); err != nil {
+	if f.client, err = credis.NewClient(f.srv.URL(0)); err != nil {
 		t.Fatal(err)
 	}
 	mux := worker.NewServeMux()
 	builtin.Register(mux)
-	testtasks.Register(mux, f.client.Broker())
+	testtasks.Register(mux, f.client.Publisher().(*credis.Broker))
 	if register != nil {
 		register(mux)
 	}
-	f.w = worker.New(f.client.Broker(), f.client.Backend(), mux, append([]worker.Option{worker.WithConcurrency(4), worker.WithHostname("go@test")}, opts...)...)
+	f.w = worker.New(f.client.Publisher().(*credis.Broker), f.client.Results().(*credis.Backend), mux, append([]worker.Option{worker.WithConcurrency(4), worker.WithHostname("go@test")}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	f.done = make(chan error, 1)
@@ -245,7 +246,7 @@ func TestWarmShutdownRestoresHeld(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	f.stop(t)
-	if n, _ := f.client.Broker().QueueLength(c, "celery"); n != 1 {
+	if n, _ := f.client.Publisher().(*credis.Broker).QueueLength(c, "celery"); n != 1 {
 		t.Errorf("queue length after shutdown = %d, want 1", n)
 	}
 	if n := f.srv.Do(t, "HLEN", "unacked"); n != int64(0) {

@@ -33,6 +33,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
 
@@ -71,7 +72,7 @@ func main() {
 func run(cfg config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	c, err := celery.NewClient(cfg.url)
+	c, err := credis.NewClient(cfg.url)
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func prefill(ctx context.Context, c *celery.Client, n int) ([]string, error) {
 		pubs = append(pubs, pub)
 		ids = append(ids, m.ID)
 		if len(pubs) == cap(pubs) || i == n-1 {
-			if err := c.Broker().PublishBatch(ctx, pubs); err != nil {
+			if err := c.Publisher().PublishBatch(ctx, pubs); err != nil {
 				return nil, err
 			}
 			pubs = pubs[:0]

@@ -50,6 +50,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 func main() {
@@ -104,10 +105,11 @@ type sample struct {
 func run(url, impl string, conc, round, rate int, dur, warm time.Duration, withEvents, floor bool, argv []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dur+warm+2*time.Minute)
 	defer cancel()
-	c, err := celery.NewClient(url, celery.WithResultBackend(url))
+	br, be, err := credis.Dial(url)
 	if err != nil {
 		return err
 	}
+	c := celery.NewClient(br, be, celery.WithOwnership())
 	defer c.Close()
 
 	var mu sync.Mutex
@@ -116,7 +118,7 @@ func run(url, impl string, conc, round, rate int, dur, warm time.Duration, withE
 	var onlineOnce sync.Once
 	rctx, stopRecv := context.WithCancel(ctx)
 	recvReady := make(chan struct{})
-	recv := events.NewReceiver(c.Broker(), events.WithOnReady(func(context.Context) { close(recvReady) }))
+	recv := events.NewReceiver(br, events.WithOnReady(func(context.Context) { close(recvReady) }))
 	var recvDone sync.WaitGroup
 	recvDone.Go(func() {
 		_ = recv.Run(rctx, func(ev events.Typed) {

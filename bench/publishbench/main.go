@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 func main() {
@@ -38,12 +39,12 @@ func main() {
 
 func run(url, queue string, n, batch int) error {
 	ctx := context.Background()
-	c, err := celery.NewClient(url)
+	b, be, err := credis.Dial(url)
 	if err != nil {
 		return err
 	}
+	c := celery.NewClient(b, be, celery.WithOwnership())
 	defer c.Close()
-	b := c.Broker()
 	// Warm up: connection, queue declaration.
 	if _, err := c.SendTask(ctx, "tasks.add", celery.Args(0, 0), celery.Queue(queue)); err != nil {
 		return err
@@ -111,7 +112,7 @@ func run(url, queue string, n, batch int) error {
 }
 
 func fillQueue(url, queue string, n, batch int) error {
-	c, err := celery.NewClient(url)
+	c, err := credis.NewClient(url)
 	if err != nil {
 		return err
 	}
@@ -132,7 +133,7 @@ func publishAdds(ctx context.Context, c *celery.Client, queue string, n, batch i
 		pub.Body = body
 		pubs = append(pubs, pub)
 		if len(pubs) == batch || i == n-1 {
-			if err := c.Broker().PublishBatch(ctx, pubs); err != nil {
+			if err := c.Publisher().PublishBatch(ctx, pubs); err != nil {
 				return err
 			}
 			pubs = pubs[:0]

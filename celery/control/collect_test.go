@@ -8,8 +8,8 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/redistest"
 )
@@ -21,11 +21,10 @@ import (
 // replies after 1 s, within the 2 s inspect timeout.
 func TestInspectOutlivesReadTimeout(t *testing.T) {
 	srv := redistest.Start(t)
-	pool := &redis.Pool{Dial: func() (redis.Conn, error) {
-		return redis.Dial("tcp", srv.Addr(), redis.DialReadTimeout(200*time.Millisecond))
-	}}
-	defer pool.Close()
-	broker := celery.NewBrokerFromPool(pool, 0)
+	broker, err := credis.NewBroker(srv.URL(0), credis.WithReadTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer broker.Close()
 
 	// A slow node: it reads the broadcast from the pidbox channel and
@@ -71,8 +70,7 @@ func TestInspectOutlivesReadTimeout(t *testing.T) {
 			replied <- err
 			return
 		}
-		c := pool.Get()
-		defer c.Close()
+		c := srv.Dial(t)
 		_, err = c.Do("LPUSH", kombu.QueueKey(body.ReplyTo.RoutingKey+"."+kombu.ReplyExchange, 0), raw)
 		replied <- err
 	}()

@@ -141,7 +141,7 @@ func (c *Control) Broadcast(ctx context.Context, req Request) ([]Reply, error) {
 		body["reply_to"] = map[string]any{"exchange": kombu.ReplyExchange, "routing_key": oid}
 		// Declare the reply queue before anyone can answer (Mailbox._publish
 		// maybe_declare).
-		if err := c.broker.DeclareBinding(ctx, kombu.ReplyExchange, oid, replyQueue); err != nil {
+		if err := c.broker.DeclareBinding(ctx, kombu.ReplyExchange, oid, replyQueue, kombu.ControlQueueExpires); err != nil {
 			return nil, fmt.Errorf("control: declare reply queue: %w", err)
 		}
 		defer func() {

@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
@@ -21,15 +21,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestBroadcastToGoWorker(t *testing.T) {
 	srv := redistest.Start(t)
-	client, err := celery.NewClient(srv.URL(0))
+	client, err := credis.NewClient(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
 	mux := worker.NewServeMux()
 	builtin.Register(mux)
-	testtasks.Register(mux, client.Broker())
-	w := worker.New(client.Broker(), client.Backend(), mux, worker.WithHostname("go@ctl"), worker.WithConcurrency(1))
+	testtasks.Register(mux, client.Publisher().(*credis.Broker))
+	w := worker.New(client.Publisher().(*credis.Broker), client.Results().(*credis.Backend), mux, worker.WithHostname("go@ctl"), worker.WithConcurrency(1))
 	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
@@ -37,7 +37,7 @@ func TestBroadcastToGoWorker(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := control.New(client.Broker())
+	c := control.New(client.Publisher().(*credis.Broker))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p, err := c.Ping(ctx, 200*time.Millisecond, "go@ctl")

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // Ping every worker, Go or Python, and print who answered.
 func ExampleControl_Ping() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	c := control.New(broker)
 	replies, err := c.Ping(context.Background(), time.Second)
@@ -25,7 +25,7 @@ func ExampleControl_Ping() {
 
 // Ask one node for its stats.
 func ExampleControl_Stats() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	c := control.New(broker)
 	stats, err := c.Stats(context.Background(), time.Second, "celery@host")
@@ -40,7 +40,7 @@ func ExampleControl_Stats() {
 // Run a command the typed methods do not cover and get the replies as
 // they came.
 func ExampleControl_Inspect() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	c := control.New(broker)
 	replies, _ := c.Inspect(context.Background(), "memsample", nil, time.Second)
@@ -51,7 +51,7 @@ func ExampleControl_Inspect() {
 
 // Revoke a task and stop it if it is running.
 func ExampleControl_Revoke() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	_ = control.New(broker).Revoke(context.Background(), []string{"d9078da5-9915-40a0-bfa1-392c7bde42ed"}, true, "SIGTERM")
 }

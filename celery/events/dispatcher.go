@@ -43,33 +43,49 @@ type Dispatcher struct {
 	flusher *batch.Flusher[queued]
 }
 
-// DispatcherOption configures a Dispatcher.
-type DispatcherOption func(*Dispatcher)
+// options configure a Dispatcher and a Receiver: one Option type for
+// both, so that WithClock and WithLogger mean the same on each. An
+// option one of them has no use for is ignored by it.
+type options struct {
+	clock      *Clock
+	taskEvents bool
+	logger     *slog.Logger
+	pattern    string
+	onReady    func(context.Context)
+}
+
+// Option configures NewDispatcher and NewReceiver.
+type Option func(*options)
+
+func buildOptions(opts []Option) options {
+	o := options{taskEvents: true, logger: slog.Default(), pattern: "*"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.clock == nil {
+		o.clock = &Clock{}
+	}
+	return o
+}
 
 // WithClock shares a Lamport clock (default: a new one).
-func WithClock(c *Clock) DispatcherOption { return func(d *Dispatcher) { d.clock = c } }
+func WithClock(c *Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithTaskEvents turns task events on or off at start (default on). Worker
-// events are sent either way, as a Python worker without -E does.
-func WithTaskEvents(on bool) DispatcherOption { return func(d *Dispatcher) { d.taskOn.Store(on) } }
+// WithTaskEvents turns a dispatcher's task events on or off at start
+// (default on). Worker events are sent either way, as a Python worker
+// without -E does.
+func WithTaskEvents(on bool) Option { return func(o *options) { o.taskEvents = on } }
 
-// WithDispatcherLogger sets the logger for publish failures (default
-// slog.Default()).
-func WithDispatcherLogger(l *slog.Logger) DispatcherOption {
-	return func(d *Dispatcher) { d.logger = l }
-}
+// WithLogger sets the logger for publish failures, connection changes
+// and bad messages (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // NewDispatcher returns a dispatcher sending as node hostname on broker.
 // The broker stays owned by the caller.
-func NewDispatcher(broker celery.Broadcaster, hostname string, opts ...DispatcherOption) *Dispatcher {
-	d := &Dispatcher{broker: broker, hostname: hostname, pid: os.Getpid(), logger: slog.Default(), now: time.Now}
-	d.taskOn.Store(true)
-	for _, o := range opts {
-		o(d)
-	}
-	if d.clock == nil {
-		d.clock = &Clock{}
-	}
+func NewDispatcher(broker celery.Broadcaster, hostname string, opts ...Option) *Dispatcher {
+	o := buildOptions(opts)
+	d := &Dispatcher{broker: broker, hostname: hostname, pid: os.Getpid(), logger: o.logger, clock: o.clock, now: time.Now}
+	d.taskOn.Store(o.taskEvents)
 	d.flusher = batch.New(dispatchFlushTimeout, d.flush)
 	d.conn.Name, d.conn.Logger = "event dispatcher", d.logger
 	return d
@@ -284,7 +300,7 @@ func (d *Dispatcher) Publish(ctx context.Context, routingKey string, body any) e
 // signature fits celery.WithSentHook, which is how a Client gets Celery's
 // task_send_sent_event:
 //
-//	client, _ := celery.NewClient(url, celery.WithSentHook(dispatcher.TaskSent))
+//	client := celery.NewClient(broker, backend, celery.WithSentHook(dispatcher.TaskSent))
 func (d *Dispatcher) TaskSent(m *celery.Message, pub celery.Publishing) {
 	queue, exchange, rk := pub.Queue, pub.Exchange, pub.RoutingKey
 	if exchange == "" && rk == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/redistest"
 )
 
@@ -62,7 +63,7 @@ func TestClock(t *testing.T) {
 
 func TestDispatchReceive(t *testing.T) {
 	srv := redistest.Start(t)
-	broker, err := celery.NewBroker(srv.URL(0))
+	broker, err := credis.NewBroker(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +103,9 @@ func TestDispatchReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A client with the dispatcher as its sent hook: task_send_sent_event.
-	backend := celery.NewBackendOn(broker)
+	backend := credis.NewBackendOn(broker)
 	defer backend.Close()
-	client := celery.NewClientFrom(broker, backend, celery.WithSentHook(d.TaskSent))
+	client := celery.NewClient(broker, backend, celery.WithSentHook(d.TaskSent))
 	sent, err := client.SendTask(ctx, "tasks.add", celery.Args(2, 2), celery.Queue("q1"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // Print every event of every worker, as `celery events --dump` does.
 func ExampleReceiver_Run() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	ctx := context.Background()
 	r := events.NewReceiver(broker, events.WithPattern("*"))
@@ -29,7 +29,7 @@ func ExampleReceiver_Run() {
 
 // Send a task event as a worker would.
 func ExampleDispatcher_Emit() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	d := events.NewDispatcher(broker, "go1@example")
 	defer d.Close()
@@ -38,7 +38,7 @@ func ExampleDispatcher_Emit() {
 
 // Send an event of a type of one's own, fields as a map.
 func ExampleDispatcher_Send() {
-	broker, _ := celery.NewBroker("redis://localhost:6379/0")
+	broker, _ := credis.NewBroker("redis://localhost:6379/0")
 	defer broker.Close()
 	d := events.NewDispatcher(broker, "go1@example")
 	defer d.Close()

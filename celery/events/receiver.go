@@ -26,35 +26,19 @@ type Receiver struct {
 	backoff rconn.Backoff
 }
 
-// ReceiverOption configures a Receiver.
-type ReceiverOption func(*Receiver)
+// WithPattern sets a receiver's routing-key pattern: "*" (default,
+// every event) or e.g. "worker.*" or "task.*".
+func WithPattern(p string) Option { return func(o *options) { o.pattern = p } }
 
-// WithPattern sets the routing-key pattern: "*" (default, every event) or
-// e.g. "worker.*" or "task.*".
-func WithPattern(p string) ReceiverOption { return func(r *Receiver) { r.pattern = p } }
-
-// WithReceiverClock shares a Lamport clock.
-func WithReceiverClock(c *Clock) ReceiverOption { return func(r *Receiver) { r.clock = c } }
-
-// WithReceiverLogger sets the logger for connection changes and bad
-// messages.
-func WithReceiverLogger(l *slog.Logger) ReceiverOption { return func(r *Receiver) { r.logger = l } }
-
-// WithOnReady calls f after every (re)subscription, e.g. to broadcast the
-// heartbeat control command so workers announce themselves at once, as
-// Celery's receiver does ("wakeup").
-func WithOnReady(f func(context.Context)) ReceiverOption { return func(r *Receiver) { r.onReady = f } }
+// WithOnReady makes a receiver call f after every (re)subscription, e.g.
+// to broadcast the heartbeat control command so workers announce
+// themselves at once, as Celery's receiver does ("wakeup").
+func WithOnReady(f func(context.Context)) Option { return func(o *options) { o.onReady = f } }
 
 // NewReceiver returns a receiver on broker (owned by the caller).
-func NewReceiver(broker celery.Broadcaster, opts ...ReceiverOption) *Receiver {
-	r := &Receiver{broker: broker, pattern: "*", logger: slog.Default()}
-	for _, o := range opts {
-		o(r)
-	}
-	if r.clock == nil {
-		r.clock = &Clock{}
-	}
-	return r
+func NewReceiver(broker celery.Broadcaster, opts ...Option) *Receiver {
+	o := buildOptions(opts)
+	return &Receiver{broker: broker, pattern: o.pattern, logger: o.logger, clock: o.clock, onReady: o.onReady}
 }
 
 // Channel returns the PSUBSCRIBE pattern.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"io"
 	"net"
 	"net/http"
@@ -89,7 +90,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer broker.Close()
 	reg := prometheus.NewRegistry()
-	b, err := beat.New(celery.NewBeatStore(broker, f.name), cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
+	b, err := beat.New(credis.NewBeatStore(broker, f.name), cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
 		beat.WithLateWindow(window), beat.WithCatchUp(catchUp), beat.WithDefaultQueue(f.defaultQueue),
 		beat.WithLogger(log), beat.WithRegisterer(reg))
 	if err != nil {

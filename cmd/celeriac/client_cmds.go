@@ -22,8 +22,11 @@ var errTaskFailed = errors.New("task failed")
 
 func newClient(c *common, stderr io.Writer) (*celery.Client, error) {
 	log := c.logger(stderr)
-	return celery.NewClient(c.brokerURL(), celery.WithResultBackend(c.backendURL()), celery.WithClientLogger(log),
-		celery.WithBrokerOptions(c.brokerOptions()...), celery.WithBackendOptions(c.backendOptions()...))
+	br, be, err := dialURLs(c.brokerURL(), c.backendURL(), log, c.brokerOptions(), c.backendOptions())
+	if err != nil {
+		return nil, err
+	}
+	return celery.NewClient(br, be, celery.WithOwnership()), nil
 }
 
 func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -37,7 +37,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer broker.Close()
-	opts := []events.ReceiverOption{events.WithPattern(pattern), events.WithReceiverLogger(log)}
+	opts := []events.Option{events.WithPattern(pattern), events.WithLogger(log)}
 	if wakeup {
 		ctl := control.New(broker, control.WithLogger(log))
 		opts = append(opts, events.WithOnReady(func(ctx context.Context) {

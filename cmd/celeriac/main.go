@@ -22,7 +22,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 func main() {
@@ -188,25 +188,25 @@ func (c *common) backendURL() string {
 
 // brokerOptions returns the broker options from --global-keyprefix or
 // its environment variable; without either, a ?global_keyprefix= in the
-// broker URL applies (celery.NewBroker).
-func (c *common) brokerOptions() []celery.BrokerOption {
+// broker URL applies (redis.NewBroker).
+func (c *common) brokerOptions() []credis.Option {
 	if p := cmp.Or(c.keyPrefix, os.Getenv("CELERIAC_GLOBAL_KEYPREFIX")); p != "" {
-		return []celery.BrokerOption{celery.WithKeyPrefix(p)}
+		return []credis.Option{credis.WithKeyPrefix(p)}
 	}
 	return nil
 }
 
 // backendOptions is brokerOptions for the result backend.
-func (c *common) backendOptions() []celery.BackendOption {
+func (c *common) backendOptions() []credis.Option {
 	if p := cmp.Or(c.resultKeyPrefix, os.Getenv("CELERIAC_RESULT_GLOBAL_KEYPREFIX")); p != "" {
-		return []celery.BackendOption{celery.WithResultKeyPrefix(p)}
+		return []credis.Option{credis.WithResultKeyPrefix(p)}
 	}
 	return nil
 }
 
 // newBroker opens the broker of --broker with --global-keyprefix.
-func (c *common) newBroker(log *slog.Logger) (*celery.Broker, error) {
-	return celery.NewBroker(c.brokerURL(), append([]celery.BrokerOption{celery.WithLogger(log)}, c.brokerOptions()...)...)
+func (c *common) newBroker(log *slog.Logger) (*credis.Broker, error) {
+	return newBroker(c.brokerURL(), append([]credis.Option{credis.WithLogger(log)}, c.brokerOptions()...)...)
 }
 
 // logger returns a logger writing to w at --loglevel in --log-format.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/logbuf"
 )
 
@@ -107,7 +108,7 @@ func TestServeEmbedded(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
 	}
-	c, err := celery.NewClient(brokerURL)
+	c, err := credis.NewClient(brokerURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,22 +114,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		backendURL = brokerURL
 	}
 
-	client, err := celery.NewClient(brokerURL, celery.WithResultBackend(backendURL), celery.WithClientLogger(log),
-		celery.WithBrokerOptions(f.brokerOptions()...), celery.WithBackendOptions(f.backendOptions()...))
+	broker, backend, err := dialURLs(brokerURL, backendURL, log, f.brokerOptions(), f.backendOptions())
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	if err := checkAuth(ctx, client.Broker(), brokerURL); err != nil {
+	defer broker.Close()
+	defer backend.Close()
+	client := celery.NewClient(broker, backend)
+	if err := checkAuth(ctx, broker, brokerURL); err != nil {
 		return err
 	}
 	if f.events {
 		// -E: the API's sends emit task-sent too (task_send_sent_event),
 		// under the client node name Python uses, gen<pid>@<host>.
 		host, _ := os.Hostname()
-		disp := events.NewDispatcher(client.Broker(), "gen"+strconv.Itoa(os.Getpid())+"@"+host, events.WithDispatcherLogger(log))
+		disp := events.NewDispatcher(broker, "gen"+strconv.Itoa(os.Getpid())+"@"+host, events.WithLogger(log))
 		defer disp.Close()
-		client = celery.NewClientFrom(client.Broker(), client.Backend(), celery.WithSentHook(disp.TaskSent))
+		client = celery.NewClient(broker, backend, celery.WithSentHook(disp.TaskSent))
 	}
 
 	allowed := splitList(f.allowTasks)
@@ -146,7 +147,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stop()
 		log.Info("metrics", "url", url)
 	}
-	ctl := control.New(client.Broker(), control.WithLogger(log))
+	ctl := control.New(broker, control.WithLogger(log))
 	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
 		api.WithLogger(log),
 		api.WithToken(token),
@@ -189,7 +190,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	// The API answers at once (/readyz with 503 until the broker does);
 	// "celeriac is serving" and the worker wait for the broker.
-	if err := waitForBroker(ctx, client.Broker().Ping, brokerURL, startupRetry, log); err != nil {
+	if err := waitForBroker(ctx, broker.Ping, brokerURL, startupRetry, log); err != nil {
 		srv.Close()
 		wg.Wait()
 		if ctx.Err() != nil {

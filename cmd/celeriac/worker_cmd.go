@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/celery/security"
 	"github.com/celeriac/celeriac/internal/rconn"
 	"github.com/celeriac/celeriac/internal/testtasks"
@@ -222,7 +223,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // is nil.
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry) error {
 	queues := f.queueList
-	broker, err := celery.NewBroker(brokerURL, append([]celery.BrokerOption{celery.WithLogger(log), celery.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
+	broker, err := newBroker(brokerURL, append([]credis.Option{credis.WithLogger(log), credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
 	if err != nil {
 		return err
 	}
@@ -250,13 +251,13 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		}
 		log.Warn(fmt.Sprintf("purged %d messages from %d queues", n, len(queues)), "queues", queues)
 	}
-	backendOpts := append([]celery.BackendOption{celery.WithResultExpires(f.resultExpires), celery.WithBackendLogger(log),
-		celery.WithResultSerializer(f.resultSerializer), celery.WithResultCompression(f.resultCompression)}, f.backendOptions()...)
-	var backend *celery.Backend
+	backendOpts := append([]credis.Option{credis.WithResultExpires(f.resultExpires), credis.WithLogger(log),
+		credis.WithResultSerializer(f.resultSerializer), credis.WithResultCompression(f.resultCompression)}, f.backendOptions()...)
+	var backend *credis.Backend
 	if backendURL == brokerURL {
 		// The broker URL serves results too, its ?global_keyprefix= included.
-		backend = celery.NewBackendOn(broker, backendOpts...)
-	} else if backend, err = celery.NewBackend(backendURL, backendOpts...); err != nil {
+		backend = credis.NewBackendOn(broker, backendOpts...)
+	} else if backend, err = newBackend(backendURL, backendOpts...); err != nil {
 		return err
 	}
 	defer backend.Close()
@@ -331,7 +332,7 @@ func sweepInterval(visibility time.Duration) time.Duration {
 // (a command written at once could lose it to the connection reset). An
 // unreachable broker (a dial error) is left to the worker's reconnecting,
 // without delay here.
-func checkAuth(ctx context.Context, broker *celery.Broker, brokerURL string) error {
+func checkAuth(ctx context.Context, broker celery.Transport, brokerURL string) error {
 	if cfg, err := rconn.ParseURL(brokerURL); err == nil {
 		if err := cfg.ProbeTLS(ctx, 300*time.Millisecond); rconn.IsAuthError(err) {
 			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)

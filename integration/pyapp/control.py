@@ -6,6 +6,8 @@
         -> [{node: reply}, ...] (app.control.broadcast(..., reply=True))
     ping [--destination N ...] [--timeout F] -> [{node: {"ok": "pong"}}]
     revoke ID [ID ...] [--terminate] [--signal S] -> {"ok": true}
+    sweep-bindings -> {"swept": N} (kombu's Channel.sweep_bindings, as a
+        Python consumer runs it every minute)
 
 Every subcommand prints one JSON document on stdout.
 """
@@ -41,6 +43,7 @@ def main():
     s.add_argument("ids", nargs="+")
     s.add_argument("--terminate", action="store_true")
     s.add_argument("--signal", default="SIGTERM")
+    sub.add_parser("sweep-bindings")
     a = p.parse_args()
 
     if a.cmd == "inspect":
@@ -55,6 +58,9 @@ def main():
         ids = a.ids if len(a.ids) > 1 else a.ids[0]
         app.control.revoke(ids, terminate=a.terminate, signal=a.signal)
         out({"ok": True})
+    elif a.cmd == "sweep-bindings":
+        with app.connection_for_write() as conn:
+            out({"swept": conn.default_channel.sweep_bindings()})
 
 
 if __name__ == "__main__":

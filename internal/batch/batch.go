@@ -1,7 +1,7 @@
 // Package batch coalesces items that concurrent callers hand over into
 // shared round trips: whatever queued up while one round trip was in
 // flight goes out together in the next. The broker's single publishes
-// (celery.Broker.PublishOne) and the event dispatcher's events
+// (celery/redis.Broker.PublishOne) and the event dispatcher's events
 // (events.Dispatcher) both go through it.
 package batch
 

@@ -3,6 +3,7 @@ package kombu
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Sep separates the parts of a binding member and a queue from its
@@ -92,6 +93,29 @@ const PermanentBindingPrefix = "_kombu.binding_permanent."
 
 // PermanentBindingKey returns the set of exchange's permanent bindings.
 func PermanentBindingKey(exchange string) string { return PermanentBindingPrefix + exchange }
+
+// BindingDeadlinesKey is the sorted set of exchanges scored by the time
+// (Unix ms, Redis clock) after which kombu 5.7's sweep may delete their
+// binding table (redis.py `Channel.keyprefix_binding_deadlines`;
+// docs/wire.md#binding-tables).
+const BindingDeadlinesKey = "_kombu.binding_deadlines"
+
+// ControlQueueExpires is the x-expires of remote-control node and reply
+// queues (celery `control_queue_expires`, 10 s; celery/app/control.py
+// `Control.__init__`).
+const ControlQueueExpires = 10 * time.Second
+
+// minBindingTTL is the shortest deadline kombu gives a binding table
+// (redis.py `MIN_BINDING_TTL`, one hour).
+const minBindingTTL = time.Hour
+
+// BindingTTL returns how far ahead a binding of a queue expiring after
+// expires pushes its exchange's deadline: max(2 × expires, 1 h)
+// (redis.py `Channel._binding_ttl`). A consumer refreshes it every third
+// of that (`Channel.maybe_refresh_binding_expiry`).
+func BindingTTL(expires time.Duration) time.Duration {
+	return max(2*expires, minBindingTTL)
+}
 
 // BindingMember returns a binding set member: routing_key SEP pattern SEP
 // queue (redis.py `Channel._queue_bind`).

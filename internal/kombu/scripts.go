@@ -46,6 +46,23 @@ if n > tonumber(ARGV[1]) then return n end
 return redis.call('GET', KEYS[1])
 `
 
+// RefreshBindingScript binds a queue with x-expires: it adds the member
+// to the exchange's binding table and raises the exchange's deadline in
+// the deadline set, by the Redis clock, so that kombu 5.7's sweep keeps
+// the table (redis.py `REFRESH_BINDING`; docs/wire.md#binding-tables).
+//
+//	KEYS[1] binding table (_kombu.binding.<exchange>)
+//	KEYS[2] deadline set (_kombu.binding_deadlines)
+//	ARGV[1] binding member
+//	ARGV[2] exchange
+//	ARGV[3] milliseconds from now
+const RefreshBindingScript = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[3]), ARGV[2])
+`
+
 // ReleaseMutexScript deletes a lock only if it still holds our token
 // (kombu redis.py `Mutex.release`).
 //

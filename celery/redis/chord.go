@@ -1,15 +1,16 @@
-package celery
+package redis
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"time"
 
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 )
 
@@ -54,8 +55,8 @@ return 1
 `
 
 var (
-	chordPartScript = redis.NewScript(5, chordPartLua)
-	chordDoneScript = redis.NewScript(5, chordDoneLua)
+	chordPartScript = redigo.NewScript(5, chordPartLua)
+	chordDoneScript = redigo.NewScript(5, chordDoneLua)
 )
 
 const (
@@ -79,9 +80,9 @@ func (b *Backend) SetChordSize(ctx context.Context, gid string, n int) error {
 	k := b.groupKey(gid, ".s")
 	secs := int(b.o.expires / time.Second)
 	if secs > 0 {
-		_, err = redis.DoContext(c, ctx, "SETEX", k, secs, n)
+		_, err = redigo.DoContext(c, ctx, "SETEX", k, secs, n)
 	} else {
-		_, err = redis.DoContext(c, ctx, "SET", k, n)
+		_, err = redigo.DoContext(c, ctx, "SET", k, n)
 	}
 	if err != nil {
 		return fmt.Errorf("celery: chord size %s: %w", gid, err)
@@ -89,28 +90,11 @@ func (b *Backend) SetChordSize(ctx context.Context, gid string, n int) error {
 	return nil
 }
 
-// ChordPart is one header result of a chord.
-type ChordPart struct {
-	TaskID string
-	State  State
-	Result any
-}
-
-// ChordClaim is held by the worker that completed a chord: it must apply
-// the body (or fail it) and then call Done.
-type ChordClaim struct {
-	GroupID string
-	// Parts are the header results ordered by group index.
-	Parts []ChordPart
-	// done releases the claim (Done); set by the backend.
-	done func(ctx context.Context, applied bool) error
-}
-
 // ChordPartReturn records that a header task of chord gid finished with
 // state and result (the value, or the exception dict). It returns a claim
 // when this was the last member and the caller must apply the body, nil
 // otherwise.
-func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, taskID string, state State, result any) (*ChordClaim, error) {
+func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, taskID string, state celery.State, result any) (*celery.ChordClaim, error) {
 	entry, err := pyjson.Encode([]any{1, taskID, string(state), result})
 	if err != nil {
 		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
@@ -127,23 +111,21 @@ func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, t
 	token := uuid.NewString()
 	keys := []any{b.groupKey(gid, ".j"), b.groupKey(gid, ".t"), b.groupKey(gid, ".s"), b.groupKey(gid, ".d"), b.groupKey(gid, ".c")}
 	args := append(keys, taskID, entry, score, int(b.o.expires/time.Second), chordClaimSecs, token)
-	reply, err := redis.Values(chordPartScript.DoContext(ctx, c, args...))
+	reply, err := redigo.Values(chordPartScript.DoContext(ctx, c, args...))
 	if err != nil {
 		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
 	}
 	if len(reply) != 4 {
 		return nil, fmt.Errorf("celery: chord %s: unexpected reply", gid)
 	}
-	if claimed, _ := redis.Int(reply[3], nil); claimed != 1 {
+	if claimed, _ := redigo.Int(reply[3], nil); claimed != 1 {
 		return nil, nil
 	}
-	raw, err := redis.ByteSlices(redis.DoContext(c, ctx, "ZRANGE", keys[0], 0, -1))
+	raw, err := redigo.ByteSlices(redigo.DoContext(c, ctx, "ZRANGE", keys[0], 0, -1))
 	if err != nil {
 		return nil, fmt.Errorf("celery: chord %s: %w", gid, err)
 	}
-	cl := &ChordClaim{GroupID: gid, done: func(ctx context.Context, applied bool) error {
-		return b.chordDone(ctx, gid, token, applied)
-	}}
+	parts := make([]celery.ChordPart, 0, len(raw))
 	for _, r := range raw {
 		v, err := pyjson.Decode(r)
 		if err != nil {
@@ -155,19 +137,11 @@ func (b *Backend) ChordPartReturn(ctx context.Context, gid string, index *int, t
 		}
 		tid, _ := l[1].(string)
 		st, _ := l[2].(string)
-		cl.Parts = append(cl.Parts, ChordPart{TaskID: tid, State: State(st), Result: l[3]})
+		parts = append(parts, celery.ChordPart{TaskID: tid, State: celery.State(st), Result: l[3]})
 	}
-	return cl, nil
-}
-
-// Done releases the claim: after the body was applied the chord's keys
-// are deleted and a "done" marker stops late duplicates; after a failure
-// only the size key is dropped (Celery's behaviour).
-func (cl *ChordClaim) Done(ctx context.Context, applied bool) error {
-	if cl.done == nil {
-		return nil
-	}
-	return cl.done(ctx, applied)
+	return celery.NewChordClaim(gid, parts, func(ctx context.Context, applied bool) error {
+		return b.chordDone(ctx, gid, token, applied)
+	}), nil
 }
 
 // chordDone is ChordClaim.Done on Redis.
@@ -178,77 +152,12 @@ func (b *Backend) chordDone(ctx context.Context, gid, token string, applied bool
 	}
 	defer c.Close()
 	if !applied {
-		_, err = redis.DoContext(c, ctx, "DEL", b.groupKey(gid, ".s"))
+		_, err = redigo.DoContext(c, ctx, "DEL", b.groupKey(gid, ".s"))
 		return err
 	}
 	_, err = chordDoneScript.DoContext(ctx, c, b.groupKey(gid, ".c"), b.groupKey(gid, ".j"), b.groupKey(gid, ".t"),
 		b.groupKey(gid, ".s"), b.groupKey(gid, ".d"), token, chordDoneSecs)
 	return err
-}
-
-// GroupResult is a handle on the results of a group's members (Python's
-// GroupResult).
-type GroupResult struct {
-	ID      string
-	Results []*AsyncResult
-	client  *Client
-}
-
-// GroupResult returns a handle on group id with the given member ids.
-func (c *Client) GroupResult(id string, taskIDs ...string) *GroupResult {
-	g := &GroupResult{ID: id, client: c}
-	for _, t := range taskIDs {
-		g.Results = append(g.Results, c.AsyncResult(t))
-	}
-	return g
-}
-
-// Join waits for every member and returns their results in order; the
-// first failure is returned as its *TaskError.
-func (g *GroupResult) Join(ctx context.Context) ([]any, error) {
-	out := make([]any, len(g.Results))
-	for i, r := range g.Results {
-		if err := r.Get(ctx, &out[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// Completed returns how many members succeeded.
-func (g *GroupResult) Completed(ctx context.Context) (int, error) {
-	n := 0
-	for _, r := range g.Results {
-		s, err := r.State(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if s == StateSuccess {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// Ready reports whether every member has finished.
-func (g *GroupResult) Ready(ctx context.Context) (bool, error) {
-	for _, r := range g.Results {
-		ok, err := r.Ready(ctx)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// Save stores the group as Python's GroupResult.save does:
-// celery-taskset-meta-<id> = {"result": [[id, null], [[[tid, null], null], …]]}.
-func (g *GroupResult) Save(ctx context.Context) error {
-	ids := make([]string, len(g.Results))
-	for i, r := range g.Results {
-		ids[i] = r.ID
-	}
-	return g.client.results.SaveGroup(ctx, g.ID, ids)
 }
 
 // SaveGroup stores group id with its members as Python's
@@ -270,24 +179,11 @@ func (b *Backend) SaveGroup(ctx context.Context, id string, taskIDs []string) er
 	defer c.Close()
 	k := b.groupKey(id, "")
 	if secs := int(b.o.expires / time.Second); secs > 0 {
-		_, err = redis.DoContext(c, ctx, "SETEX", k, secs, raw)
+		_, err = redigo.DoContext(c, ctx, "SETEX", k, secs, raw)
 	} else {
-		_, err = redis.DoContext(c, ctx, "SET", k, raw)
+		_, err = redigo.DoContext(c, ctx, "SET", k, raw)
 	}
 	return err
-}
-
-// ErrGroupNotFound is returned by RestoreGroup when nothing is saved.
-var ErrGroupNotFound = errors.New("celery: group result not found")
-
-// RestoreGroup loads a group saved by GroupResult.Save or Python's
-// GroupResult.save.
-func (c *Client) RestoreGroup(ctx context.Context, id string) (*GroupResult, error) {
-	ids, err := c.results.GroupMembers(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return c.GroupResult(id, ids...), nil
 }
 
 // GroupMembers returns the member ids of a group saved by SaveGroup or
@@ -298,9 +194,9 @@ func (b *Backend) GroupMembers(ctx context.Context, id string) ([]string, error)
 		return nil, err
 	}
 	defer conn.Close()
-	raw, err := redis.Bytes(redis.DoContext(conn, ctx, "GET", b.groupKey(id, "")))
-	if errors.Is(err, redis.ErrNil) {
-		return nil, ErrGroupNotFound
+	raw, err := redigo.Bytes(redigo.DoContext(conn, ctx, "GET", b.groupKey(id, "")))
+	if errors.Is(err, redigo.ErrNil) {
+		return nil, celery.ErrGroupNotFound
 	}
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package celery
+package redis
 
 // Redis keys (all under the broker's key prefix; <name> is the Beat's
 // name, WithName):

@@ -1,4 +1,4 @@
-package celery
+package redis
 
 import (
 	"context"
@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	"github.com/celeriac/celeriac/celery"
 
+	redigo "github.com/gomodule/redigo/redis"
+
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
@@ -23,24 +26,12 @@ import (
 //
 // A Backend is safe for concurrent use.
 type Backend struct {
-	pool     *redis.Pool
+	pool     *redigo.Pool
 	ownsPool bool
 	o        backendOptions
-	store    *redis.Script
-	getMax   *redis.Script
+	store    *redigo.Script
+	getMax   *redigo.Script
 	sub      *subscriber
-}
-
-// ResultTooLargeError is returned by GetMax and WatchMax for a stored
-// result larger than the caller's bound.
-type ResultTooLargeError struct {
-	TaskID string
-	Size   int // bytes stored
-	Limit  int
-}
-
-func (e *ResultTooLargeError) Error() string {
-	return fmt.Sprintf("celery: result of %s is %d bytes, over the limit of %d", e.TaskID, e.Size, e.Limit)
 }
 
 type backendOptions struct {
@@ -51,13 +42,34 @@ type backendOptions struct {
 	compression string // result_compression: MIME type, "" for none
 }
 
-// BackendOption configures a Backend.
-type BackendOption func(*backendOptions)
-
 // WithResultExpires sets result_expires: how long results are kept.
 // Default one day; 0 keeps them forever.
-func WithResultExpires(d time.Duration) BackendOption {
-	return func(o *backendOptions) { o.expires = d }
+func WithResultExpires(d time.Duration) Option {
+	return func(o *options) { o.backend.expires = d }
+}
+
+// WithResultSerializer sets result_serializer: the format results are
+// written in ("json", the default, "msgpack" or "yaml"). As in Celery it
+// is a setting of the backend, not taken from each task message; readers
+// (Get, Wait) take any of the three whatever this says.
+func WithResultSerializer(name string) Option {
+	return func(o *options) {
+		if ct, ok := codec.ContentType(name); ok && ct != codec.Pickle {
+			o.backend.serializer = ct
+		}
+	}
+}
+
+// WithResultCompression sets result_compression (Celery 5.7): results are
+// written compressed, self-described by Celery's in-band marker, so any
+// reader, Python or Go, decompresses them. Default none; bzip2 cannot be
+// written.
+func WithResultCompression(name string) Option {
+	return func(o *options) {
+		if ct, ok := kombu.CompressionType(name); ok && kombu.CanCompress(ct) {
+			o.backend.compression = ct
+		}
+	}
 }
 
 // WithResultKeyPrefix sets result_backend_transport_options'
@@ -65,8 +77,8 @@ func WithResultExpires(d time.Duration) BackendOption {
 // end in one of ":_-." gets a "_" appended ("app" makes
 // "app_celery-task-meta-<id>"; celery/backends/base.py
 // _add_global_keyprefix).
-func WithResultKeyPrefix(p string) BackendOption {
-	return func(o *backendOptions) { o.prefix = resultKeyPrefix(p) }
+func WithResultKeyPrefix(p string) Option {
+	return func(o *options) { o.backend.prefix = resultKeyPrefix(p) }
 }
 
 // resultKeyPrefix returns the prefix Celery's result backend makes of a
@@ -78,18 +90,15 @@ func resultKeyPrefix(p string) string {
 	return p
 }
 
-// WithBackendLogger sets the backend's logger. Default slog.Default().
-func WithBackendLogger(l *slog.Logger) BackendOption { return func(o *backendOptions) { o.logger = l } }
-
 // NewBackend connects to the result backend at url (same URL forms as the
 // broker). It does not dial until first use. A global_keyprefix query
 // parameter in url is the default of WithResultKeyPrefix.
-func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
+func NewBackend(url string, opts ...Option) (*Backend, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: result backend: %w", err)
 	}
-	b := NewBackendFromPool(rconn.NewPool(cfg, poolMaxIdle, 0), append([]BackendOption{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
+	b := newBackend(markLoadingPool(rconn.NewPool(cfg, poolMaxIdle, 0)), append([]Option{WithResultKeyPrefix(cfg.KeyPrefix)}, opts...)...)
 	b.ownsPool = true
 	return b, nil
 }
@@ -99,21 +108,18 @@ func NewBackend(url string, opts ...BackendOption) (*Backend, error) {
 // broker stays owned by the caller, and Close leaves its connections
 // open. A global_keyprefix query parameter in the broker's URL is the
 // default of WithResultKeyPrefix.
-func NewBackendOn(broker *Broker, opts ...BackendOption) *Backend {
+func NewBackendOn(broker *Broker, opts ...Option) *Backend {
 	if broker.cfg != nil && broker.cfg.KeyPrefix != "" {
-		opts = append([]BackendOption{WithResultKeyPrefix(broker.cfg.KeyPrefix)}, opts...)
+		opts = append([]Option{WithResultKeyPrefix(broker.cfg.KeyPrefix)}, opts...)
 	}
-	return NewBackendFromPool(broker.pool, opts...)
+	return newBackend(broker.pool, opts...)
 }
 
 // NewBackendFromPool uses an existing pool; the caller keeps ownership of
 // the pool (Close leaves it open).
-func NewBackendFromPool(pool *redis.Pool, opts ...BackendOption) *Backend {
-	o := backendOptions{expires: 24 * time.Hour, logger: slog.Default()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	b := &Backend{pool: pool, o: o, store: redis.NewScript(1, kombu.StoreResultScript), getMax: redis.NewScript(1, kombu.GetMaxScript)}
+func newBackend(pool *redigo.Pool, opts ...Option) *Backend {
+	o := buildOptions(opts).backend
+	b := &Backend{pool: pool, o: o, store: redigo.NewScript(1, kombu.StoreResultScript), getMax: redigo.NewScript(1, kombu.GetMaxScript)}
 	b.sub = newSubscriber(pool, o.logger)
 	return b
 }
@@ -134,7 +140,7 @@ func (b *Backend) key(id string) string { return b.o.prefix + kombu.ResultKey(id
 
 // Store writes meta unless a SUCCESS is already stored for the task, and
 // publishes it to waiting readers. It reports whether it was written.
-func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
+func (b *Backend) Store(ctx context.Context, meta *celery.ResultMeta) (bool, error) {
 	raw, err := b.EncodeMeta(meta)
 	if err != nil {
 		return false, err
@@ -144,8 +150,8 @@ func (b *Backend) Store(ctx context.Context, meta *ResultMeta) (bool, error) {
 
 // EncodeMeta serializes meta as Store writes it: in the backend's
 // result_serializer, compressed with its result_compression.
-func (b *Backend) EncodeMeta(meta *ResultMeta) ([]byte, error) {
-	return encodeResultPayload(meta, b.o.serializer, b.o.compression)
+func (b *Backend) EncodeMeta(meta *celery.ResultMeta) ([]byte, error) {
+	return meta.EncodeAs(b.o.serializer, b.o.compression)
 }
 
 // StoreRaw is Store for an already encoded meta in state.
@@ -156,7 +162,7 @@ func (b *Backend) EncodeMeta(meta *ResultMeta) ([]byte, error) {
 // never hide a SUCCESS.
 //
 // A connection error is retried as a publish is (see Broker.PublishBatch).
-func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw []byte) (written bool, err error) {
+func (b *Backend) StoreRaw(ctx context.Context, taskID string, state celery.State, raw []byte) (written bool, err error) {
 	err = withRetry(ctx, func() error {
 		written, err = b.storeRaw(ctx, taskID, state, raw)
 		return err
@@ -164,7 +170,7 @@ func (b *Backend) StoreRaw(ctx context.Context, taskID string, state State, raw 
 	return written, err
 }
 
-func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw []byte) (bool, error) {
+func (b *Backend) storeRaw(ctx context.Context, taskID string, state celery.State, raw []byte) (bool, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
@@ -172,7 +178,7 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 	defer c.Close()
 	k := b.key(taskID)
 	secs := int(b.o.expires / time.Second)
-	if state == StateSuccess {
+	if state == celery.StateSuccess {
 		c.Send("MULTI")
 		if secs > 0 {
 			c.Send("SETEX", k, secs, raw)
@@ -185,7 +191,7 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 		}
 		return true, nil
 	}
-	n, err := redis.Int(rconn.DoScript(ctx, b.store, c, k, raw, strconv.Itoa(secs), k))
+	n, err := redigo.Int(rconn.DoScript(ctx, b.store, c, k, raw, strconv.Itoa(secs), k))
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 	}
@@ -194,14 +200,14 @@ func (b *Backend) storeRaw(ctx context.Context, taskID string, state State, raw 
 
 // Get returns the stored meta, or a PENDING meta when there is none. A
 // connection error is retried as a publish is.
-func (b *Backend) Get(ctx context.Context, taskID string) (m *ResultMeta, err error) {
+func (b *Backend) Get(ctx context.Context, taskID string) (m *celery.ResultMeta, err error) {
 	return b.GetMax(ctx, taskID, 0)
 }
 
 // GetMax is Get for a reader that takes at most limit bytes of one
 // stored result: Redis measures a larger one without sending it, and
 // GetMax returns a *ResultTooLargeError. A limit of 0 or less means none.
-func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *ResultMeta, err error) {
+func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *celery.ResultMeta, err error) {
 	err = withRetry(ctx, func() error {
 		m, err = b.getOnce(ctx, taskID, limit)
 		return err
@@ -209,7 +215,7 @@ func (b *Backend) GetMax(ctx context.Context, taskID string, limit int) (m *Resu
 	return m, err
 }
 
-func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*ResultMeta, error) {
+func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*celery.ResultMeta, error) {
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
@@ -218,25 +224,25 @@ func (b *Backend) getOnce(ctx context.Context, taskID string, limit int) (*Resul
 	return b.get(ctx, c, taskID, limit)
 }
 
-func (b *Backend) get(ctx context.Context, c redis.Conn, taskID string, limit int) (*ResultMeta, error) {
+func (b *Backend) get(ctx context.Context, c redigo.Conn, taskID string, limit int) (*celery.ResultMeta, error) {
 	var reply any
 	var err error
 	if limit > 0 {
 		reply, err = rconn.DoScript(ctx, b.getMax, c, b.key(taskID), limit)
 		if n, ok := reply.(int64); ok && err == nil {
-			return nil, &ResultTooLargeError{TaskID: taskID, Size: int(n), Limit: limit}
+			return nil, &celery.ResultTooLargeError{TaskID: taskID, Size: int(n), Limit: limit}
 		}
 	} else {
 		reply, err = rconn.Do(ctx, c, "GET", b.key(taskID))
 	}
-	raw, err := redis.Bytes(reply, err)
-	if errors.Is(err, redis.ErrNil) {
-		return &ResultMeta{TaskID: taskID, Status: StatePending}, nil
+	raw, err := redigo.Bytes(reply, err)
+	if errors.Is(err, redigo.ErrNil) {
+		return &celery.ResultMeta{TaskID: taskID, Status: celery.StatePending}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("celery: get result %s: %w", taskID, err)
 	}
-	m, err := DecodeResultMeta(raw)
+	m, err := celery.DecodeResultMeta(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +259,7 @@ func (b *Backend) Forget(ctx context.Context, taskID string) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := redis.DoContext(c, ctx, "DEL", b.key(taskID)); err != nil {
+	if _, err := redigo.DoContext(c, ctx, "DEL", b.key(taskID)); err != nil {
 		return fmt.Errorf("celery: forget %s: %w", taskID, err)
 	}
 	return nil
@@ -263,7 +269,7 @@ func (b *Backend) Forget(ctx context.Context, taskID string) error {
 // REVOKED) or ctx ends, and returns its meta. It subscribes to the result
 // channel first and then reads the key, as Python's AsyncResult.get does,
 // so a result stored at any moment is seen without polling.
-func (b *Backend) Wait(ctx context.Context, taskID string) (*ResultMeta, error) {
+func (b *Backend) Wait(ctx context.Context, taskID string) (*celery.ResultMeta, error) {
 	return b.Watch(ctx, taskID, nil)
 }
 
@@ -271,12 +277,12 @@ func (b *Backend) Wait(ctx context.Context, taskID string) (*ResultMeta, error) 
 // observes on the way, the current one first. Intermediate states may be
 // coalesced when they arrive faster than onState consumes them; the final
 // state is always delivered.
-func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*ResultMeta)) (*ResultMeta, error) {
+func (b *Backend) Watch(ctx context.Context, taskID string, onState func(*celery.ResultMeta)) (*celery.ResultMeta, error) {
 	return b.WatchMax(ctx, taskID, 0, onState)
 }
 
 // WaitMax is Wait with GetMax's bound on the result's size.
-func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*ResultMeta, error) {
+func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*celery.ResultMeta, error) {
 	return b.WatchMax(ctx, taskID, limit, nil)
 }
 
@@ -284,17 +290,17 @@ func (b *Backend) WaitMax(ctx context.Context, taskID string, limit int) (*Resul
 // ends the watch with a *ResultTooLargeError (the pub/sub connection that
 // all waiters share still receives it once, whole, and reads its state;
 // it is not handed to the caller).
-func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onState func(*ResultMeta)) (*ResultMeta, error) {
+func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onState func(*celery.ResultMeta)) (*celery.ResultMeta, error) {
 	k := b.key(taskID)
 	w, err := b.sub.add(ctx, k)
 	if err != nil {
 		return nil, fmt.Errorf("celery: wait for %s: %w", taskID, err)
 	}
 	defer b.sub.remove(k, w)
-	var last State
+	var last celery.State
 	resync := true
 	for {
-		var m *ResultMeta
+		var m *celery.ResultMeta
 		if resync {
 			if m, err = b.GetMax(ctx, taskID, limit); err != nil {
 				return nil, err
@@ -302,10 +308,10 @@ func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onStat
 		} else {
 			raw := w.take()
 			if limit > 0 && len(raw) > limit {
-				return nil, &ResultTooLargeError{TaskID: taskID, Size: len(raw), Limit: limit}
+				return nil, &celery.ResultTooLargeError{TaskID: taskID, Size: len(raw), Limit: limit}
 			}
 			if raw != nil {
-				if m, err = DecodeResultMeta(raw); err != nil {
+				if m, err = celery.DecodeResultMeta(raw); err != nil {
 					b.o.logger.Warn("undecodable result message", "task_id", taskID, "error", err)
 					m = nil
 				}
@@ -336,11 +342,11 @@ func (b *Backend) WatchMax(ctx context.Context, taskID string, limit int, onStat
 // (like Python's ResultConsumer), reconnecting with backoff and telling
 // waiters to re-read after a reconnect, since messages may have been missed.
 type subscriber struct {
-	pool   *redis.Pool
+	pool   *redigo.Pool
 	logger *slog.Logger
 
 	mu       sync.Mutex
-	conn     *redis.PubSubConn
+	conn     *redigo.PubSubConn
 	channels map[string]*channelState
 	state    rconn.State // logs lost/restored once per outage
 	running  bool
@@ -381,7 +387,7 @@ func (w *waiter) put(raw []byte, ready bool) {
 }
 
 func isReady(raw []byte) bool {
-	m, err := DecodeResultMeta(raw)
+	m, err := celery.DecodeResultMeta(raw)
 	return err == nil && m.Status.Ready()
 }
 
@@ -411,7 +417,7 @@ func (w *waiter) markResync() {
 	}
 }
 
-func newSubscriber(pool *redis.Pool, logger *slog.Logger) *subscriber {
+func newSubscriber(pool *redigo.Pool, logger *slog.Logger) *subscriber {
 	return &subscriber{pool: pool, logger: logger, channels: map[string]*channelState{}, done: make(chan struct{}),
 		state: rconn.State{Name: "result subscriber", Logger: logger}}
 }
@@ -423,7 +429,7 @@ func (s *subscriber) add(ctx context.Context, channel string) (*waiter, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, celery.ErrClosed
 	}
 	if !s.running {
 		s.running = true
@@ -523,8 +529,8 @@ func (s *subscriber) run() {
 }
 
 // serve runs one connection; it returns nil only on close.
-func (s *subscriber) serve(c redis.Conn) error {
-	psc := &redis.PubSubConn{Conn: c}
+func (s *subscriber) serve(c redigo.Conn) error {
+	psc := &redigo.PubSubConn{Conn: c}
 	defer psc.Close()
 	s.mu.Lock()
 	if s.closed {
@@ -551,9 +557,9 @@ func (s *subscriber) serve(c redis.Conn) error {
 		// out. Redis closes the socket on restart, and TCP keepalive (on
 		// by default in redigo's dialer) catches silent peers.
 		switch v := psc.ReceiveWithTimeout(0).(type) {
-		case redis.Message:
+		case redigo.Message:
 			s.dispatch(v.Channel, v.Data)
-		case redis.Subscription:
+		case redigo.Subscription:
 			if v.Kind == "subscribe" {
 				s.confirm(v.Channel)
 			}

@@ -1,6 +1,7 @@
-package celery
+package redis
 
 import (
+	"github.com/celeriac/celeriac/celery"
 	"testing"
 )
 
@@ -13,7 +14,7 @@ func TestKeyPrefixFromURL(t *testing.T) {
 	ctx := testCtx(t)
 	url := srv.URL(0) + "?global_keyprefix=u:"
 
-	c, err := NewClient(url)
+	c, err := newURLClient(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,14 +22,14 @@ func TestKeyPrefixFromURL(t *testing.T) {
 	if c.Broker().KeyPrefix() != "u:" {
 		t.Errorf("broker prefix = %q, want u:", c.Broker().KeyPrefix())
 	}
-	if _, err := c.Backend().Store(ctx, &ResultMeta{TaskID: "id1", Status: StateSuccess, Result: 1}); err != nil {
+	if _, err := c.Backend().Store(ctx, &celery.ResultMeta{TaskID: "id1", Status: celery.StateSuccess, Result: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Do(t, "EXISTS", "u:celery-task-meta-id1") != int64(1) {
 		t.Error("result not stored under u:celery-task-meta-id1")
 	}
 
-	c2, err := NewClient(url, WithBrokerOptions(WithKeyPrefix("opt:")), WithResultBackend(srv.URL(0)+"?global_keyprefix=res"))
+	c2, err := newURLClient(url, WithKeyPrefix("opt:"), WithResultBackend(srv.URL(0)+"?global_keyprefix=res"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestKeyPrefixFromURL(t *testing.T) {
 	if c2.Broker().KeyPrefix() != "opt:" {
 		t.Errorf("WithKeyPrefix beside a URL prefix: %q, want opt:", c2.Broker().KeyPrefix())
 	}
-	if _, err := c2.Backend().Store(ctx, &ResultMeta{TaskID: "id2", Status: StateSuccess, Result: 2}); err != nil {
+	if _, err := c2.Backend().Store(ctx, &celery.ResultMeta{TaskID: "id2", Status: celery.StateSuccess, Result: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// Celery appends "_" to a result prefix without a separator.

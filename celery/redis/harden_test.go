@@ -1,14 +1,15 @@
-package celery
+package redis
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/celeriac/celeriac/celery"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/internal/redistest"
 )
@@ -16,7 +17,7 @@ import (
 // unackedValues returns every entry of the unacked hash.
 func unackedValues(t *testing.T, srv *redistest.Server) []string {
 	t.Helper()
-	vals, err := redis.Strings(srv.Do(t, "HVALS", "unacked"), nil)
+	vals, err := redigo.Strings(srv.Do(t, "HVALS", "unacked"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,11 +46,11 @@ func TestOnlyJSONEntersUnacked(t *testing.T) {
 		}
 	}
 	// Batch: the script takes them between two envelopes.
-	c.SendTask(ctx, "t", TaskID("ok1"))
+	c.SendTask(ctx, "t", celery.TaskID("ok1"))
 	for _, g := range garbage {
 		srv.Do(t, "LPUSH", "celery", g)
 	}
-	c.SendTask(ctx, "t", TaskID("ok2"))
+	c.SendTask(ctx, "t", celery.TaskID("ok2"))
 	first, err := cons.ReceiveBatch(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +92,11 @@ func TestOnlyJSONEntersUnacked(t *testing.T) {
 // ErrNotRecorded, the message goes back to the front of its queue, and a
 // batch pop refuses before popping anything.
 func TestRecordRefusedInsideExec(t *testing.T) {
-	c, srv := newTestClient(t, WithBrokerOptions(WithPollTimeout(time.Second)))
+	c, srv := newTestClient(t, WithPollTimeout(time.Second))
 	ctx := testCtx(t)
 	b := c.Broker()
 	srv.Do(t, "SET", "unacked", "not a hash")
-	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("one")); err != nil {
 		t.Fatal(err)
 	}
 	cons := b.NewConsumer("celery")
@@ -104,10 +105,10 @@ func TestRecordRefusedInsideExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Settle(); !errors.Is(err, ErrNotRecorded) {
+	if err := d.Settle(); !errors.Is(err, celery.ErrNotRecorded) {
 		t.Fatalf("Settle = %v, want ErrNotRecorded", err)
 	}
-	if err := b.Ack(ctx, d); !errors.Is(err, ErrNotRecorded) {
+	if err := b.Ack(ctx, d); !errors.Is(err, celery.ErrNotRecorded) {
 		t.Errorf("Ack = %v, want ErrNotRecorded", err)
 	}
 	// The next receive gives it back first, then pauses: each delivery
@@ -117,21 +118,21 @@ func TestRecordRefusedInsideExec(t *testing.T) {
 	givenBack(t, ctx, cons)
 	cons = b.NewConsumer("celery")
 	defer cons.Close()
-	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 1 {
+	if n, _ := redigo.Int(srv.Do(t, "LLEN", "celery"), nil); n != 1 {
 		t.Fatalf("queue holds %d messages, want the one given back", n)
 	}
-	if n, _ := redis.Int(srv.Do(t, "ZCARD", "unacked_index"), nil); n != 0 {
+	if n, _ := redigo.Int(srv.Do(t, "ZCARD", "unacked_index"), nil); n != 0 {
 		t.Errorf("unacked_index holds %d entries, want 0", n)
 	}
 	// A batch pop refuses before it pops.
-	if _, err := c.SendTask(ctx, "t", TaskID("two")); err != nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("two")); err != nil {
 		t.Fatal(err)
 	}
 	cons.conn = srv.Dial(t)
 	if _, err := cons.popBatch(10); err == nil {
 		t.Fatal("batch pop with unacked of the wrong type succeeded")
 	}
-	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 2 {
+	if n, _ := redigo.Int(srv.Do(t, "LLEN", "celery"), nil); n != 2 {
 		t.Fatalf("queue holds %d messages after a refused batch, want 2", n)
 	}
 	// Once unacked is usable again, both come, recorded, oldest first.
@@ -144,9 +145,9 @@ func TestRecordRefusedInsideExec(t *testing.T) {
 		}
 		for _, d := range ds {
 			if d.Settle() != nil || !d.Tracked {
-				t.Errorf("delivery %s not recorded", d.Envelope.Headers)
+				t.Errorf("delivery %s not recorded", d.Content())
 			}
-			m, _ := DecodeEnvelope(d.Envelope)
+			m, _ := d.Decode()
 			ids = append(ids, m.ID)
 		}
 	}
@@ -160,7 +161,7 @@ func TestRecordRefusedInsideExec(t *testing.T) {
 // the consumer pauses until Redis takes writes again.
 func TestRecordRefusedAtMaxmemory(t *testing.T) {
 	srv := redistest.Start(t, redistest.WithArgs("--maxmemory-policy", "noeviction"))
-	c, err := NewClient(srv.URL(0))
+	c, err := newURLClient(srv.URL(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +170,12 @@ func TestRecordRefusedAtMaxmemory(t *testing.T) {
 	b := c.Broker()
 	cons := b.NewConsumer("celery")
 	defer cons.Close()
-	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("one")); err != nil {
 		t.Fatal(err)
 	}
 	// A delivery recorded before Redis filled up can still be acked: acks
 	// only free memory (no MULTI, which Redis refuses whole when full).
-	if _, err := c.SendTask(ctx, "t", TaskID("held"), Queue("other")); err != nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("held"), celery.Queue("other")); err != nil {
 		t.Fatal(err)
 	}
 	other := b.NewConsumer("other")
@@ -187,23 +188,23 @@ func TestRecordRefusedAtMaxmemory(t *testing.T) {
 	if err := b.Ack(ctx, held); err != nil {
 		t.Errorf("Ack at maxmemory = %v", err)
 	}
-	if n, _ := redis.Int(srv.Do(t, "HLEN", "unacked"), nil); n != 0 {
+	if n, _ := redigo.Int(srv.Do(t, "HLEN", "unacked"), nil); n != 0 {
 		t.Errorf("unacked holds %d entries after the ack at maxmemory", n)
 	}
-	if _, err := c.SendTask(ctx, "t", TaskID("refused")); err == nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("refused")); err == nil {
 		t.Fatal("publish accepted at maxmemory: the test does not reach maxmemory")
 	}
 	d, err := cons.Receive(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Settle(); !errors.Is(err, ErrNotRecorded) {
+	if err := d.Settle(); !errors.Is(err, celery.ErrNotRecorded) {
 		t.Fatalf("Settle = %v, want ErrNotRecorded", err)
 	}
 	givenBack(t, ctx, cons)
 	cons = b.NewConsumer("celery")
 	defer cons.Close()
-	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 1 {
+	if n, _ := redigo.Int(srv.Do(t, "LLEN", "celery"), nil); n != 1 {
 		t.Fatalf("queue holds %d messages, want the one given back", n)
 	}
 	srv.Do(t, "CONFIG", "SET", "maxmemory", "0")
@@ -214,7 +215,7 @@ func TestRecordRefusedAtMaxmemory(t *testing.T) {
 	if err := d.Settle(); err != nil || !d.Tracked {
 		t.Fatalf("after memory was freed: Settle = %v, tracked %v", err, d.Tracked)
 	}
-	if m, _ := DecodeEnvelope(d.Envelope); m.ID != "one" {
+	if m, _ := d.Decode(); m.ID != "one" {
 		t.Errorf("got %s, want one", m.ID)
 	}
 }
@@ -234,7 +235,7 @@ func givenBack(t *testing.T, ctx context.Context, cons *Consumer) {
 			break
 		}
 		n++
-		if err := d.Settle(); !errors.Is(err, ErrNotRecorded) {
+		if err := d.Settle(); !errors.Is(err, celery.ErrNotRecorded) {
 			t.Fatalf("Settle = %v, want ErrNotRecorded", err)
 		}
 	}
@@ -247,12 +248,12 @@ func givenBack(t *testing.T, ctx context.Context, cons *Consumer) {
 
 func TestValidateQueue(t *testing.T) {
 	for _, q := range []string{"celery", "default", "high.priority", "emails:outbound", "queue-1", "ünïcode", "celeryev", "celeriac-jobs", "x.reply"} {
-		if err := ValidateQueue(q); err != nil {
+		if err := celery.ValidateQueue(q); err != nil {
 			t.Errorf("ValidateQueue(%q) = %v, want nil", q, err)
 		}
 	}
 	for _, q := range []string{
-		"", strings.Repeat("q", MaxQueueNameLen+1), "bad\xff", "tab\there", "nl\n", "del\x7f",
+		"", strings.Repeat("q", celery.MaxQueueNameLen+1), "bad\xff", "tab\there", "nl\n", "del\x7f",
 		"celery\x06\x163", "celery\x06\x16", // priority buckets and the separator
 		"unacked", "unacked_index", "unacked_mutex", "unacked2",
 		"_kombu.binding.celery", "_kombu.binding.reply.celery.pidbox", "_kombu.binding_permanent.celery",
@@ -260,14 +261,14 @@ func TestValidateQueue(t *testing.T) {
 		"0f3a.reply.celery.pidbox", "node@host.celery.pidbox", "celery.pidbox",
 		"_celeriac.wake.x", "celeriac.beat.lock", "celeriac:flaky:k",
 	} {
-		err := ValidateQueue(q)
-		if !errors.Is(err, ErrInvalidQueue) {
+		err := celery.ValidateQueue(q)
+		if !errors.Is(err, celery.ErrInvalidQueue) {
 			t.Errorf("ValidateQueue(%q) = %v, want ErrInvalidQueue", q, err)
 		}
 	}
 	// With a global key prefix, the prefixed key must not be reserved either.
-	b := NewBrokerFromPool(nil, 0, WithKeyPrefix("celery-task-"))
-	if err := b.ValidateQueue("meta-x"); !errors.Is(err, ErrInvalidQueue) {
+	b := newBroker(nil, 0, []Option{WithKeyPrefix("celery-task-")})
+	if err := b.ValidateQueue("meta-x"); !errors.Is(err, celery.ErrInvalidQueue) {
 		t.Errorf("prefixed ValidateQueue = %v, want ErrInvalidQueue", err)
 	}
 	if err := b.ValidateQueue("jobs"); err != nil {
@@ -283,32 +284,32 @@ func TestPublishRefusesReservedKeys(t *testing.T) {
 	ctx := testCtx(t)
 	b := c.Broker()
 	for _, q := range []string{"unacked", "unacked_mutex", "_kombu.binding.reply.celery.pidbox", "celery-task-meta-x", "x.reply.celery.pidbox"} {
-		if _, err := c.SendTask(ctx, "t", Queue(q)); !errors.Is(err, ErrInvalidQueue) {
+		if _, err := c.SendTask(ctx, "t", celery.Queue(q)); !errors.Is(err, celery.ErrInvalidQueue) {
 			t.Errorf("SendTask(queue %q) = %v, want ErrInvalidQueue", q, err)
 		}
-		if typ, _ := redis.String(srv.Do(t, "TYPE", q), nil); typ != "none" {
+		if typ, _ := redigo.String(srv.Do(t, "TYPE", q), nil); typ != "none" {
 			t.Errorf("key %q is a %s after a refused publish", q, typ)
 		}
 	}
-	err := b.PublishBatch(ctx, []Publishing{{Queue: "celery", Body: []byte(`{}`)}, {Queue: "unacked", Body: []byte(`{}`)}})
-	if !errors.Is(err, ErrInvalidQueue) {
+	err := b.PublishBatch(ctx, []celery.Publishing{{Queue: "celery", Body: []byte(`{}`)}, {Queue: "unacked", Body: []byte(`{}`)}})
+	if !errors.Is(err, celery.ErrInvalidQueue) {
 		t.Errorf("PublishBatch = %v, want ErrInvalidQueue", err)
 	}
-	if n, _ := redis.Int(srv.Do(t, "LLEN", "celery"), nil); n != 0 {
+	if n, _ := redigo.Int(srv.Do(t, "LLEN", "celery"), nil); n != 0 {
 		t.Errorf("a refused batch pushed %d messages", n)
 	}
 	// A binding to a reserved name (someone declared it by hand) is not
 	// followed either.
 	srv.Do(t, "SADD", "_kombu.binding.ex", "rk\x06\x16\x06\x16unacked")
-	if _, err := c.SendTask(ctx, "t", Route("ex", "rk")); !errors.Is(err, ErrInvalidQueue) {
+	if _, err := c.SendTask(ctx, "t", celery.Route("ex", "rk")); !errors.Is(err, celery.ErrInvalidQueue) {
 		t.Errorf("routed SendTask = %v, want ErrInvalidQueue", err)
 	}
 	// LPUSH never turns another kind of key into a list.
 	srv.Do(t, "SET", "strq", "a string")
-	if _, err := c.SendTask(ctx, "t", Queue("strq")); !errors.Is(err, ErrNotAQueue) {
+	if _, err := c.SendTask(ctx, "t", celery.Queue("strq")); !errors.Is(err, celery.ErrNotAQueue) {
 		t.Errorf("SendTask onto a string = %v, want ErrNotAQueue", err)
 	}
-	if v, _ := redis.String(srv.Do(t, "GET", "strq"), nil); v != "a string" {
+	if v, _ := redigo.String(srv.Do(t, "GET", "strq"), nil); v != "a string" {
 		t.Errorf("the string key became %q", v)
 	}
 	if _, err := c.SendTask(ctx, "t"); err != nil {
@@ -316,10 +317,10 @@ func TestPublishRefusesReservedKeys(t *testing.T) {
 	}
 	// Purge deletes keys: it refuses the reserved ones.
 	srv.Do(t, "HSET", "unacked", "tag", "[{}, \"\", \"celery\"]")
-	if _, err := b.Purge(ctx, "unacked"); !errors.Is(err, ErrInvalidQueue) {
+	if _, err := b.Purge(ctx, "unacked"); !errors.Is(err, celery.ErrInvalidQueue) {
 		t.Errorf("Purge(unacked) = %v, want ErrInvalidQueue", err)
 	}
-	if n, _ := redis.Int(srv.Do(t, "HLEN", "unacked"), nil); n != 1 {
+	if n, _ := redigo.Int(srv.Do(t, "HLEN", "unacked"), nil); n != 1 {
 		t.Errorf("unacked holds %d entries after a refused purge", n)
 	}
 }

@@ -1,4 +1,4 @@
-package celery
+package redis
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/celeriac/celeriac/celery"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -15,16 +16,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
-
-// ErrClosed is returned by operations on a closed Broker, Backend or Client.
-var ErrClosed = errors.New("celery: closed")
 
 // Broker is kombu's Redis transport: it publishes task messages to queue
 // lists, consumes them with BRPOP and emulates acknowledgements with the
@@ -33,13 +31,13 @@ var ErrClosed = errors.New("celery: closed")
 //
 // A Broker is safe for concurrent use.
 type Broker struct {
-	pool     *redis.Pool
+	pool     *redigo.Pool
 	ownsPool bool
 	db       int
 	cfg      *rconn.Config
 	o        brokerOptions
 
-	storeScript, restoreScript, releaseScript, popScript, giveBackScript *redis.Script
+	storeScript, restoreScript, releaseScript, popScript, giveBackScript, bindScript *redigo.Script
 
 	mu       sync.Mutex
 	declared map[string]bool
@@ -48,7 +46,7 @@ type Broker struct {
 	reconnects atomic.Int64 // consumer connections restored after a loss
 
 	// Single publishes waiting for the next shared round trip (PublishOne).
-	pub *batch.Flusher[Publishing]
+	pub *batch.Flusher[celery.Publishing]
 }
 
 type brokerOptions struct {
@@ -59,46 +57,53 @@ type brokerOptions struct {
 	pollTimeout       time.Duration
 	ackEmulation      bool
 	maxConns          int
+	readTimeout       time.Duration
 	logger            *slog.Logger
 	backoff           rconn.Backoff
 }
 
-// BrokerOption configures a Broker.
-type BrokerOption func(*brokerOptions)
-
 // WithKeyPrefix sets kombu's global_keyprefix transport option: a prefix
 // for every key and channel (docs/wire.md#global-key-prefix). Default none.
-func WithKeyPrefix(p string) BrokerOption { return func(o *brokerOptions) { o.prefix = p } }
+func WithKeyPrefix(p string) Option { return func(o *options) { o.broker.prefix = p } }
 
 // WithPrioritySteps sets kombu's priority_steps. Default [0 3 6 9]; the
 // steps must be ascending, start at 0 and lie in 0..9.
-func WithPrioritySteps(steps ...int) BrokerOption {
-	return func(o *brokerOptions) { o.steps = slices.Clone(steps) }
+func WithPrioritySteps(steps ...int) Option {
+	return func(o *options) { o.broker.steps = slices.Clone(steps) }
 }
 
 // WithVisibilityTimeout sets how long a delivered, unacknowledged message
 // stays in unacked before a restore sweep puts it back. Default 1 h, as kombu.
-func WithVisibilityTimeout(d time.Duration) BrokerOption {
-	return func(o *brokerOptions) { o.visibilityTimeout = d }
+func WithVisibilityTimeout(d time.Duration) Option {
+	return func(o *options) { o.broker.visibilityTimeout = d }
+}
+
+// WithReadTimeout bounds how long a command waits for Redis' reply
+// (kombu's socket_timeout; blocking commands extend it by their own
+// wait). Default 30 s.
+func WithReadTimeout(d time.Duration) Option {
+	return func(o *options) { o.broker.readTimeout = d }
 }
 
 // WithPollTimeout sets the server-side BRPOP timeout (kombu brpop_timeout /
 // polling_interval); it bounds how quickly a consumer notices cancellation.
 // Default 1 s.
-func WithPollTimeout(d time.Duration) BrokerOption {
-	return func(o *brokerOptions) { o.pollTimeout = d }
+func WithPollTimeout(d time.Duration) Option {
+	return func(o *options) { o.broker.pollTimeout = d }
 }
 
 // WithAckEmulation turns kombu's ack emulation on or off. Default on; off
 // means delivered messages are not tracked in unacked and a crash loses them.
-func WithAckEmulation(on bool) BrokerOption { return func(o *brokerOptions) { o.ackEmulation = on } }
+func WithAckEmulation(on bool) Option { return func(o *options) { o.broker.ackEmulation = on } }
 
 // WithMaxConnections caps the connection pool. Default 0: unlimited.
-func WithMaxConnections(n int) BrokerOption { return func(o *brokerOptions) { o.maxConns = n } }
+func WithMaxConnections(n int) Option { return func(o *options) { o.broker.maxConns = n } }
 
-// WithLogger sets the logger for connection state changes. Default
-// slog.Default().
-func WithLogger(l *slog.Logger) BrokerOption { return func(o *brokerOptions) { o.logger = l } }
+// WithLogger sets the logger of the broker and the backend (connection
+// state changes). Default slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.broker.logger, o.backend.logger = l, l }
+}
 
 func defaultBrokerOptions() brokerOptions {
 	return brokerOptions{
@@ -116,14 +121,17 @@ func defaultBrokerOptions() brokerOptions {
 // until first use; call
 // Ping to check reachability. A global_keyprefix query parameter in url
 // is the default of WithKeyPrefix.
-func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
+func NewBroker(url string, opts ...Option) (*Broker, error) {
 	cfg, err := rconn.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("celery: broker: %w", err)
 	}
-	b := newBroker(nil, cfg.DB, append([]BrokerOption{WithKeyPrefix(cfg.KeyPrefix)}, opts...))
+	b := newBroker(nil, cfg.DB, append([]Option{WithKeyPrefix(cfg.KeyPrefix)}, opts...))
+	if b.o.readTimeout > 0 {
+		cfg.ReadTimeout = b.o.readTimeout
+	}
 	b.cfg = cfg
-	b.pool = rconn.NewPool(cfg, poolMaxIdle, b.o.maxConns)
+	b.pool = markLoadingPool(rconn.NewPool(cfg, poolMaxIdle, b.o.maxConns))
 	b.ownsPool = true
 	return b, nil
 }
@@ -136,27 +144,21 @@ func NewBroker(url string, opts ...BrokerOption) (*Broker, error) {
 // Idle connections are closed after rconn's idle timeout.
 const poolMaxIdle = 256
 
-// NewBrokerFromPool uses an existing redigo pool whose connections are on
-// database db. The caller keeps ownership: Close does not close the pool.
-func NewBrokerFromPool(pool *redis.Pool, db int, opts ...BrokerOption) *Broker {
-	return newBroker(pool, db, opts)
-}
-
-func newBroker(pool *redis.Pool, db int, opts []BrokerOption) *Broker {
-	o := defaultBrokerOptions()
-	for _, opt := range opts {
-		opt(&o)
-	}
+// newBroker uses pool, whose connections are on database db; Close
+// closes it only when ownsPool is set.
+func newBroker(pool *redigo.Pool, db int, opts []Option) *Broker {
+	o := buildOptions(opts).broker
 	if len(o.steps) == 0 || o.steps[0] != 0 {
 		o.steps = append([]int{0}, o.steps...)
 	}
 	b := &Broker{
 		pool: pool, db: db, o: o, declared: map[string]bool{},
-		storeScript:    redis.NewScript(1, kombu.StoreResultScript),
-		restoreScript:  redis.NewScript(3, kombu.RestoreScript),
-		releaseScript:  redis.NewScript(1, kombu.ReleaseMutexScript),
-		popScript:      redis.NewScript(-1, kombu.PopBatchScript),
-		giveBackScript: redis.NewScript(3, kombu.GiveBackScript),
+		storeScript:    redigo.NewScript(1, kombu.StoreResultScript),
+		restoreScript:  redigo.NewScript(3, kombu.RestoreScript),
+		releaseScript:  redigo.NewScript(1, kombu.ReleaseMutexScript),
+		popScript:      redigo.NewScript(-1, kombu.PopBatchScript),
+		giveBackScript: redigo.NewScript(3, kombu.GiveBackScript),
+		bindScript:     redigo.NewScript(2, kombu.RefreshBindingScript),
 	}
 	b.pub = batch.New(publishFlushTimeout, b.PublishBatch)
 	return b
@@ -190,12 +192,12 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-func (b *Broker) conn(ctx context.Context) (redis.Conn, error) {
+func (b *Broker) conn(ctx context.Context) (redigo.Conn, error) {
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, celery.ErrClosed
 	}
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
@@ -215,7 +217,7 @@ func (b *Broker) ping(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
+	if _, err := redigo.DoContext(c, ctx, "PING"); err != nil {
 		return fmt.Errorf("celery: ping: %w", err)
 	}
 	return nil
@@ -228,26 +230,13 @@ func (b *Broker) queueKey(queue string, priority int) string {
 	return b.o.prefix + kombu.QueueKey(queue, kombu.PriorityStep(priority, b.o.steps))
 }
 
-// Publishing is one message ready to be pushed.
-type Publishing struct {
-	// Queue is the destination queue (anon exchange routing: exchange "",
-	// routing key = queue). When Exchange is set, the message is routed
-	// through the exchange's bindings with RoutingKey instead.
-	Queue      string
-	Exchange   string
-	RoutingKey string
-	Priority   int
-	// Body is the envelope JSON.
-	Body []byte
-}
-
 // PublishOne publishes one message like PublishBatch, sharing the round
 // trip with concurrent callers: whatever queued up while the previous
 // pipeline was in flight goes out in the next one, so a lone caller waits
 // for nobody and many concurrent callers (an API's handlers) pay one
 // round trip per batch instead of one each. It returns when its message
 // was pushed (or the batch failed).
-func (b *Broker) PublishOne(ctx context.Context, pub Publishing) error {
+func (b *Broker) PublishOne(ctx context.Context, pub celery.Publishing) error {
 	if pub.Exchange == "" {
 		// Refused here, so that it fails only its own caller, not the
 		// batch it would share.
@@ -262,7 +251,7 @@ func (b *Broker) PublishOne(ctx context.Context, pub Publishing) error {
 // docs/wire.md#publishing-and-routing), declaring the
 // queue's binding first as kombu does.
 func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelope []byte) error {
-	return b.PublishBatch(ctx, []Publishing{{Queue: queue, Priority: priority, Body: envelope}})
+	return b.PublishBatch(ctx, []celery.Publishing{{Queue: queue, Priority: priority, Body: envelope}})
 }
 
 // PublishBatch pushes several envelopes in one pipelined round trip. A
@@ -272,7 +261,7 @@ func (b *Broker) Publish(ctx context.Context, queue string, priority int, envelo
 // connection error is retried (three times within about a second, as
 // Celery's default publish retry policy), so a batch may be pushed twice
 // if Redis went away after it ran the commands: at least once.
-func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
+func (b *Broker) PublishBatch(ctx context.Context, msgs []celery.Publishing) error {
 	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs, false) })
 }
 
@@ -284,13 +273,13 @@ func (b *Broker) PublishBatch(ctx context.Context, msgs []Publishing) error {
 // any more (the requester stopped waiting) is dropped quietly, as kombu
 // drops it.
 func (b *Broker) PublishReply(ctx context.Context, exchange, routingKey string, body []byte) error {
-	msgs := []Publishing{{Exchange: exchange, RoutingKey: routingKey, Body: body}}
+	msgs := []celery.Publishing{{Exchange: exchange, RoutingKey: routingKey, Body: body}}
 	return withRetry(ctx, func() error { return b.publishBatch(ctx, msgs, true) })
 }
 
 // publishBatch pushes msgs in one pipelined round trip; reply selects
 // PublishReply's routing.
-func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing, reply bool) error {
+func (b *Broker) publishBatch(ctx context.Context, msgs []celery.Publishing, reply bool) error {
 	// Every name is checked before anything is sent: a batch is published
 	// whole or not at all.
 	for _, m := range msgs {
@@ -367,11 +356,11 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing, reply bool
 	var first error
 	for i := range n {
 		_, err := c.Receive()
-		var re redis.Error
+		var re redigo.Error
 		switch {
 		case err == nil:
 		case errors.As(err, &re) && strings.HasPrefix(string(re), "WRONGTYPE") && pushes[i] != "":
-			first = cmp.Or(first, fmt.Errorf("celery: publish: %w: key %q exists and is not a list", ErrNotAQueue, pushes[i]))
+			first = cmp.Or(first, fmt.Errorf("celery: publish: %w: key %q exists and is not a list", celery.ErrNotAQueue, pushes[i]))
 		case errors.As(err, &re):
 			first = cmp.Or(first, fmt.Errorf("celery: publish: %w", err))
 		default:
@@ -389,11 +378,6 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []Publishing, reply bool
 	return nil
 }
 
-// ErrNotAQueue is wrapped by a publish error when the queue's key exists
-// and holds something other than a list: Redis refuses the LPUSH, and the
-// key is left as it was.
-var ErrNotAQueue = errors.New("not a queue")
-
 func (b *Broker) isDeclared(q string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -410,11 +394,11 @@ func (b *Broker) markDeclared(q string) {
 // bindings: direct match on the routing key, "#" or an empty key matching
 // all (kombu virtual/exchange.py, simplified for direct/fanout); only the
 // direct match when exact.
-func (b *Broker) lookup(ctx context.Context, c redis.Conn, exchange, routingKey string, exact bool) ([]string, error) {
+func (b *Broker) lookup(ctx context.Context, c redigo.Conn, exchange, routingKey string, exact bool) ([]string, error) {
 	if exchange == "" {
 		return []string{routingKey}, nil
 	}
-	members, err := redis.Strings(redis.DoContext(c, ctx, "SMEMBERS", b.key(kombu.BindingKey(exchange))))
+	members, err := redigo.Strings(redigo.DoContext(c, ctx, "SMEMBERS", b.key(kombu.BindingKey(exchange))))
 	if err != nil {
 		return nil, fmt.Errorf("celery: lookup exchange %q: %w", exchange, err)
 	}
@@ -460,7 +444,7 @@ func (b *Broker) QueueLengths(ctx context.Context, queue string) ([]int, error) 
 	}
 	out := make([]int, len(b.o.steps))
 	for i := range b.o.steps {
-		if out[i], err = redis.Int(c.Receive()); err != nil {
+		if out[i], err = redigo.Int(c.Receive()); err != nil {
 			return nil, fmt.Errorf("celery: llen: %w", err)
 		}
 	}
@@ -496,89 +480,34 @@ func (b *Broker) Purge(ctx context.Context, queue string) (int, error) {
 	}
 	n := 0
 	for i := 0; i < len(vals); i += 2 {
-		l, _ := redis.Int(vals[i], nil)
+		l, _ := redigo.Int(vals[i], nil)
 		n += l
 	}
 	return n, nil
 }
 
-// Delivery is one message taken from a queue and not yet acknowledged.
-type Delivery struct {
-	// Queue is the queue it was taken from (priority suffix stripped).
-	Queue string
-	// Raw is the envelope JSON as popped.
-	Raw []byte
-	// Envelope is the parsed envelope, nil when Err is set.
-	Envelope *kombu.Envelope
-	// Err is set when the envelope could not be parsed. Such a delivery
-	// may still be recorded in unacked (Tracked): ack it to drop it.
-	Err error
-	// Tag is the delivery tag (the unacked hash field).
-	Tag string
-	// Exchange and RoutingKey are the delivery info used to restore it.
-	Exchange   string
-	RoutingKey string
-	// Priority is the message priority.
-	Priority int
-	// Tracked reports whether the delivery was recorded in unacked. For
-	// a record sent ahead it is set before Redis answered: Settle tells
-	// whether Redis took it.
-	Tracked bool
-	// Size is the message's length in bytes as it was popped. For a
-	// message over the consumer's size limit Raw is nil, Err wraps
-	// ErrMessageTooLarge and TaskID may hold the id found in it.
-	Size int
-	// TaskID is the task id a cheap textual search found in a message
-	// over the size limit ("" when none was found); see DeliveryTaskID.
-	TaskID string
-	// ahead is set when the consumer sent the unacked record without
-	// reading its reply yet (see Consumer.ReceiveBatch and Settle).
-	ahead *recordAhead
-	// notRecorded is set (before ahead.done is closed) when Redis refused
-	// the record: the consumer gives the message back to its queue.
-	notRecorded error
-}
-
-// recordAhead is an unacked record sent ahead of its reply.
+// recordAhead is an unacked record sent ahead of its reply: the
+// delivery's settle hook (celery.Delivery.Hook).
 type recordAhead struct {
 	c    *Consumer
 	done chan struct{} // closed once the reply was read (or failed)
+	// notRecorded is set (before done is closed) when Redis refused the
+	// record: the consumer gives the message back to its queue.
+	notRecorded error
 }
 
-// ErrNotRecorded is Settle's error for a delivery whose record in unacked
-// Redis refused (a Redis at maxmemory, a key of the wrong type): the
-// consumer puts the message back at the front of its queue, so the caller
-// must not run it, acknowledge it or restore it, only forget it.
-var ErrNotRecorded = errors.New("celery: delivery not recorded in unacked; given back to its queue")
-
-// Settle returns once the delivery's record in unacked is confirmed by
-// Redis, or has failed (which the consumer logs): then it returns an error
-// wrapping ErrNotRecorded. A consumer sends the record of a message its
-// blocking pop took without waiting for the reply, so that the message
-// is parsed and handed on while the record travels. The task must not
-// start before Settle returned nil (a refused record is given back to the
-// queue, and must not run), and an ack must not be sent before that reply
-// is read, or it could reach Redis first and leave the record behind (the
-// message would run again after the visibility timeout). Ack, Reject and
-// Requeue call Settle themselves: a caller calls it only to learn whether
-// it may run the delivery (and before the by-tag calls AckTags, Restore
-// and RestoreTags, which know no delivery). It is safe for concurrent
-// use, and cheap once settled.
-func (d *Delivery) Settle() error {
-	if d.ahead != nil {
+// Settle waits for the record's reply (reading it if no one else is) and
+// returns an error wrapping celery.ErrNotRecorded when Redis refused it.
+func (r *recordAhead) Settle() error {
+	if r.c != nil {
 		select {
-		case <-d.ahead.done:
+		case <-r.done:
 		default:
-			d.ahead.c.settle()
+			r.c.settle()
 		}
 	}
-	return d.notRecorded
+	return r.notRecorded
 }
-
-// ErrMessageTooLarge is a delivery's Err when the message was longer than
-// the consumer's size limit (Consumer.SetMaxMessageSize). It wraps
-// ErrMalformedMessage.
-var ErrMessageTooLarge = fmt.Errorf("%w: message too large", ErrMalformedMessage)
 
 // Consumer takes messages from a set of queues with one blocking BRPOP
 // over all queues and priority buckets, rotating queues round-robin after
@@ -587,7 +516,7 @@ var ErrMessageTooLarge = fmt.Errorf("%w: message too large", ErrMalformedMessage
 type Consumer struct {
 	b      *Broker
 	queues []string
-	conn   redis.Conn
+	conn   redigo.Conn
 	fails  int
 	state  rconn.State // logs lost/restored once per outage
 	busy   bool        // the last call delivered: try a batch pop first
@@ -599,9 +528,9 @@ type Consumer struct {
 	// another goroutine. ReceiveBatch settles before it uses conn, so conn
 	// is never read by two goroutines at once.
 	mu       sync.Mutex
-	ahead    []*Delivery // records sent, replies not read yet (oldest first)
-	giveBack []*Delivery // not recorded: to put back before the next pop
-	refused  int         // records refused in a row (0: Redis takes writes)
+	ahead    []*celery.Delivery // records sent, replies not read yet (oldest first)
+	giveBack []*celery.Delivery // not recorded: to put back before the next pop
+	refused  int                // records refused in a row (0: Redis takes writes)
 }
 
 // wakeKeyPrefix names a consumer's wake-up list. It is no kombu queue:
@@ -660,7 +589,7 @@ func (c *Consumer) Close() error {
 			c.mu.Lock()
 			for _, d := range c.giveBack {
 				c.b.o.logger.Error("message lost: its record in unacked failed and it could not be put back on its queue",
-					"queue", d.Queue, "content", truncatedContent(d.Raw), "error", err)
+					"queue", d.Queue, "content", celery.TruncatedContent(d.Raw), "error", err)
 			}
 			c.giveBack = nil
 			c.mu.Unlock()
@@ -689,7 +618,7 @@ func (c *Consumer) keys() []any {
 // BRPOP midway (that could lose a popped message): cancellation is noticed
 // within the poll timeout. Connection failures are retried with backoff,
 // logging once per state change.
-func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
+func (c *Consumer) Receive(ctx context.Context) (*celery.Delivery, error) {
 	ds, err := c.ReceiveBatch(ctx, 1)
 	if err != nil {
 		return nil, err
@@ -701,7 +630,7 @@ func (c *Consumer) Receive(ctx context.Context) (*Delivery, error) {
 // messages are waiting it takes as many as are there, up to max, and
 // records them in unacked in one atomic round trip; when none are, it
 // blocks in BRPOP like Receive.
-func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, error) {
+func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*celery.Delivery, error) {
 	b := c.b
 	c.settle()
 	timeout := int(b.o.pollTimeout / time.Second)
@@ -737,7 +666,7 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 				err = conn.Err()
 			}
 			if err != nil {
-				if errors.Is(err, ErrClosed) {
+				if errors.Is(err, celery.ErrClosed) {
 					return nil, err
 				}
 				if !c.wait(ctx, err) {
@@ -764,8 +693,8 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 			c.busy = false
 		}
 		args := append(c.keys(), c.wake, timeout)
-		reply, err := redis.Values(redis.DoWithTimeout(c.conn, time.Duration(timeout)*time.Second+10*time.Second, "BRPOP", args...))
-		if errors.Is(err, redis.ErrNil) {
+		reply, err := redigo.Values(redigo.DoWithTimeout(c.conn, time.Duration(timeout)*time.Second+10*time.Second, "BRPOP", args...))
+		if errors.Is(err, redigo.ErrNil) {
 			c.up()
 			continue
 		}
@@ -780,18 +709,18 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 		if len(reply) != 2 {
 			return nil, fmt.Errorf("celery: brpop: unexpected reply of %d items", len(reply))
 		}
-		key, _ := redis.String(reply[0], nil)
+		key, _ := redigo.String(reply[0], nil)
 		if key == c.wake { // Wake: look at ctx again
 			continue
 		}
-		raw, _ := redis.Bytes(reply[1], nil)
+		raw, _ := redigo.Bytes(reply[1], nil)
 		if c.max > 0 && len(raw) > c.max {
 			c.busy = true
-			return []*Delivery{c.tooLarge(key, len(raw), taskIDHint(raw))}, nil
+			return []*celery.Delivery{c.tooLarge(key, len(raw), kombu.TaskIDHint(raw))}, nil
 		}
 		d := c.delivery(key, raw)
 		c.recordAhead(d)
-		return []*Delivery{d}, nil
+		return []*celery.Delivery{d}, nil
 	}
 }
 
@@ -803,7 +732,7 @@ func (c *Consumer) ReceiveBatch(ctx context.Context, max int) ([]*Delivery, erro
 // is recorded. The next call with a delivery pending takes a batch only
 // when EXISTS said more messages wait; an idle worker goes back to BRPOP
 // at once.
-func (c *Consumer) recordAhead(d *Delivery) {
+func (c *Consumer) recordAhead(d *celery.Delivery) {
 	b := c.b
 	record, described := b.recordable(d)
 	tag := ""
@@ -816,9 +745,9 @@ func (c *Consumer) recordAhead(d *Delivery) {
 		b.describe(d) // while the record travels
 	}
 	if record {
-		d.recordedAs(tag)
+		recordedAs(d, tag)
 	}
-	d.ahead = &recordAhead{c: c, done: make(chan struct{})}
+	d.Hook = &recordAhead{c: c, done: make(chan struct{})}
 	c.mu.Lock()
 	c.ahead = append(c.ahead, d)
 	c.mu.Unlock()
@@ -850,7 +779,7 @@ func (c *Consumer) settle() {
 		}
 		if err == nil {
 			var n int
-			if n, err = redis.Int(c.conn.Receive()); err == nil {
+			if n, err = redigo.Int(c.conn.Receive()); err == nil {
 				c.busy = n > 0
 			}
 		}
@@ -860,7 +789,7 @@ func (c *Consumer) settle() {
 			}
 			c.recordDone(d, refused)
 		}
-		close(d.ahead.done)
+		close(d.Hook.(*recordAhead).done)
 	}
 	clear(c.ahead)
 	c.ahead = c.ahead[:0]
@@ -877,22 +806,22 @@ func (c *Consumer) drop() {
 	}
 }
 
-func (c *Consumer) delivery(key string, raw []byte) *Delivery {
+func (c *Consumer) delivery(key string, raw []byte) *celery.Delivery {
 	queue := kombu.QueueFromKey(strings.TrimPrefix(key, c.b.o.prefix))
 	c.rotate(queue)
-	return &Delivery{Queue: queue, Raw: raw, Size: len(raw)}
+	return &celery.Delivery{Queue: queue, Raw: raw, Size: len(raw)}
 }
 
 // tooLarge is the delivery of a message over the size limit.
-func (c *Consumer) tooLarge(key string, size int, id string) *Delivery {
+func (c *Consumer) tooLarge(key string, size int, id string) *celery.Delivery {
 	d := c.delivery(key, nil)
 	d.Size, d.TaskID, d.RoutingKey = size, id, d.Queue
-	d.Err = fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, size, c.max)
+	d.Err = fmt.Errorf("%w: %d bytes, limit %d", celery.ErrMessageTooLarge, size, c.max)
 	return d
 }
 
 // popBatch runs PopBatchScript for up to max messages.
-func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
+func (c *Consumer) popBatch(max int) ([]*celery.Delivery, error) {
 	b := c.b
 	keys := c.keys()
 	args := make([]any, 0, 2*len(keys)+5)
@@ -908,25 +837,25 @@ func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
 			args = append(args, kombu.AppendString(nil, q))
 		}
 	}
-	reply, err := redis.Values(b.popScript.Do(c.conn, args...))
+	reply, err := redigo.Values(b.popScript.Do(c.conn, args...))
 	if err != nil {
 		return nil, err
 	}
 	c.up()
-	out := make([]*Delivery, 0, len(reply)/3)
+	out := make([]*celery.Delivery, 0, len(reply)/3)
 	for i := 0; i+2 < len(reply); i += 3 {
-		key, _ := redis.String(reply[i], nil)
+		key, _ := redigo.String(reply[i], nil)
 		if size, ok := reply[i+1].(int64); ok { // over the size limit
-			id, _ := redis.String(reply[i+2], nil)
+			id, _ := redigo.String(reply[i+2], nil)
 			out = append(out, c.tooLarge(key, int(size), id))
 			continue
 		}
-		raw, _ := redis.Bytes(reply[i+1], nil)
-		tag, _ := redis.String(reply[i+2], nil)
+		raw, _ := redigo.Bytes(reply[i+1], nil)
+		tag, _ := redigo.String(reply[i+2], nil)
 		d := c.delivery(key, raw)
 		if tag != "" {
 			b.describe(d)
-			d.recordedAs(tag)
+			recordedAs(d, tag)
 			c.mu.Lock()
 			c.recordDone(d, nil)
 			c.mu.Unlock()
@@ -950,7 +879,7 @@ func (c *Consumer) popBatch(max int) ([]*Delivery, error) {
 // numbers and "inf", which must not wait there for a Python worker's
 // restore sweep. They are rejected anyway. On failure they stay recorded
 // and the caller's acknowledgement removes them.
-func (b *Broker) unrecordMalformed(conn redis.Conn, ds []*Delivery) {
+func (b *Broker) unrecordMalformed(conn redigo.Conn, ds []*celery.Delivery) {
 	var args []any
 	for _, d := range ds {
 		if d.Tracked && d.Err != nil {
@@ -1004,7 +933,7 @@ func (c *Consumer) wait(ctx context.Context, err error) bool {
 // refused record marks d not recorded and queues it to be given back;
 // the first of a run is logged as a warning, and the first success after
 // a run as its end.
-func (c *Consumer) recordDone(d *Delivery, refused error) {
+func (c *Consumer) recordDone(d *celery.Delivery, refused error) {
 	log := c.b.o.logger
 	if refused == nil {
 		if c.refused > 0 {
@@ -1013,7 +942,12 @@ func (c *Consumer) recordDone(d *Delivery, refused error) {
 		}
 		return
 	}
-	d.notRecorded = fmt.Errorf("%w: %w", ErrNotRecorded, refused)
+	r, ok := d.Hook.(*recordAhead)
+	if !ok { // a record read at once: settled from the start
+		r = &recordAhead{}
+		d.Hook = r
+	}
+	r.notRecorded = fmt.Errorf("%w: %w", celery.ErrNotRecorded, refused)
 	c.giveBack = append(c.giveBack, d)
 	if c.refused == 0 {
 		log.Warn("Redis refused to record a delivery in unacked: the message goes back to its queue unrun, and consuming pauses until Redis accepts writes",
@@ -1074,38 +1008,10 @@ func (c *Consumer) pause(ctx context.Context) bool {
 	}
 }
 
-// Content returns the start of the delivery's message, for a log line:
-// at most 256 bytes, then its total length.
-func (d *Delivery) Content() string { return truncatedContent(d.Raw) }
-
-// truncatedContent is the start of a message for a log line.
-func truncatedContent(raw []byte) string {
-	const n = 256
-	if len(raw) <= n {
-		return string(raw)
-	}
-	return string(raw[:n]) + "... (" + strconv.Itoa(len(raw)) + " bytes)"
-}
-
-// describe parses the envelope and fills the delivery's routing fields; it
-// reports false for a malformed envelope (d.Err set).
-func (b *Broker) describe(d *Delivery) bool {
-	env, err := kombu.ParseEnvelope(d.Raw)
-	if err != nil {
-		d.Err = err
-		return false
-	}
-	d.Envelope = env
-	p := &env.Properties
-	d.Tag = p.DeliveryTag
-	d.Exchange = p.DeliveryInfo.Exchange
-	d.RoutingKey = p.DeliveryInfo.RoutingKey
-	if d.Exchange == "" && d.RoutingKey == "" {
-		d.RoutingKey = d.Queue
-	}
-	d.Priority = p.Priority
-	return true
-}
+// describe parses the envelope and fills the delivery's routing fields
+// (celery.Delivery.Parse); it reports false for a malformed envelope
+// (d.Err set).
+func (b *Broker) describe(d *celery.Delivery) bool { return d.Parse() }
 
 // track parses the envelope and records the delivery in unacked
 // (sendRecord), waiting for the reply: for a message of a batch pop that
@@ -1115,7 +1021,7 @@ func (b *Broker) describe(d *Delivery) bool {
 // A failed record is returned with connErr true when the connection
 // failed (the caller drops it), false when Redis refused the record; d.Tag
 // then holds the tag of the failed record.
-func (b *Broker) track(conn redis.Conn, d *Delivery) (connErr bool, err error) {
+func (b *Broker) track(conn redigo.Conn, d *celery.Delivery) (connErr bool, err error) {
 	if !b.describe(d) || !b.o.ackEmulation {
 		return false, nil
 	}
@@ -1134,7 +1040,7 @@ func (b *Broker) track(conn redis.Conn, d *Delivery) (connErr bool, err error) {
 	if refused != nil {
 		return false, refused
 	}
-	d.recordedAs(tag)
+	recordedAs(d, tag)
 	return false, nil
 }
 
@@ -1143,10 +1049,10 @@ func (b *Broker) track(conn redis.Conn, d *Delivery) (connErr bool, err error) {
 // refused when queued (OOM), EXECABORT, or an error inside EXEC's reply (a
 // key of the wrong type), which redigo does not report as an error. err is
 // a connection failure; the replies after it are not read.
-func receiveRecord(conn redis.Conn) (refused, err error) {
+func receiveRecord(conn redigo.Conn) (refused, err error) {
 	for i := range 4 {
 		reply, err := conn.Receive()
-		var re redis.Error
+		var re redigo.Error
 		if errors.As(err, &re) {
 			refused = cmp.Or(refused, error(re))
 			continue
@@ -1166,7 +1072,7 @@ func receiveRecord(conn redis.Conn) (refused, err error) {
 // entry), with ack emulation on. A message encoding/json rejects is
 // parsed the way Python would (describe, which then need not run again:
 // described) and recorded if that succeeds.
-func (b *Broker) recordable(d *Delivery) (record, described bool) {
+func (b *Broker) recordable(d *celery.Delivery) (record, described bool) {
 	obj := bytes.TrimSpace(d.Raw)
 	if !b.o.ackEmulation || len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
 		return false, false
@@ -1184,8 +1090,8 @@ func (b *Broker) recordable(d *Delivery) (record, described bool) {
 // publisher may reuse, and a crash then loses the message held under
 // it), with exchange "" and the queue as routing key, so that every
 // restore puts the message back where it came from. The caller flushes
-// and reads the four replies, then calls d.recordedAs(tag).
-func (b *Broker) sendRecord(conn redis.Conn, d *Delivery) string {
+// and reads the four replies, then calls recordedAs(d, tag).
+func (b *Broker) sendRecord(conn redigo.Conn, d *celery.Delivery) string {
 	tag := uuid.NewString()
 	entry := kombu.AppendUnackedEntry(make([]byte, 0, len(d.Raw)+len(d.Queue)+16), d.Raw, "", d.Queue)
 	conn.Send("MULTI")
@@ -1196,7 +1102,7 @@ func (b *Broker) sendRecord(conn redis.Conn, d *Delivery) string {
 }
 
 // recordedAs marks d recorded under tag, as sendRecord wrote it.
-func (d *Delivery) recordedAs(tag string) {
+func recordedAs(d *celery.Delivery, tag string) {
 	d.Tag, d.Tracked = tag, true
 	d.Exchange, d.RoutingKey = "", d.Queue
 }
@@ -1212,7 +1118,7 @@ func nowScore() string {
 // queue and is not acknowledged: its error is returned, after the others
 // were acknowledged. A delivery never recorded (ack emulation off) needs
 // no ack.
-func (b *Broker) Ack(ctx context.Context, ds ...*Delivery) error {
+func (b *Broker) Ack(ctx context.Context, ds ...*celery.Delivery) error {
 	var notRecorded error
 	n := 0
 	for _, d := range ds {
@@ -1229,7 +1135,7 @@ func (b *Broker) Ack(ctx context.Context, ds ...*Delivery) error {
 	}
 	args := make([]any, 1, n+1)
 	for _, d := range ds {
-		if d.Tracked && d.notRecorded == nil {
+		if d.Tracked && d.Settle() == nil {
 			args = append(args, d.Tag)
 		}
 	}
@@ -1244,7 +1150,7 @@ func (b *Broker) Ack(ctx context.Context, ds ...*Delivery) error {
 // returns how many were put back. Each record in unacked is
 // confirmed first (Settle); a delivery whose record failed is back on its
 // queue already, and one never recorded is skipped.
-func (b *Broker) Requeue(ctx context.Context, ds ...*Delivery) (int, error) {
+func (b *Broker) Requeue(ctx context.Context, ds ...*celery.Delivery) (int, error) {
 	tags := make([]string, 0, len(ds))
 	for _, d := range ds {
 		if d.Settle() == nil && d.Tracked {
@@ -1301,7 +1207,7 @@ func (b *Broker) ackArgs(ctx context.Context, args []any) error {
 
 // Reject drops a delivery (requeue false, same as ack) or puts it at the
 // back of its queue (requeue true, LPUSH), as kombu's QoS.reject.
-func (b *Broker) Reject(ctx context.Context, d *Delivery, requeue bool) error {
+func (b *Broker) Reject(ctx context.Context, d *celery.Delivery, requeue bool) error {
 	if !requeue {
 		return b.Ack(ctx, d)
 	}
@@ -1328,12 +1234,12 @@ func (b *Broker) Restore(ctx context.Context, tag string, leftmost bool) (bool, 
 	return b.restore(ctx, c, tag, leftmost)
 }
 
-func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost bool) (bool, error) {
+func (b *Broker) restore(ctx context.Context, c redigo.Conn, tag string, leftmost bool) (bool, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		raw, err := redis.Bytes(redis.DoContext(c, ctx, "HGET", b.key(kombu.UnackedKey), tag))
-		if errors.Is(err, redis.ErrNil) {
+		raw, err := redigo.Bytes(redigo.DoContext(c, ctx, "HGET", b.key(kombu.UnackedKey), tag))
+		if errors.Is(err, redigo.ErrNil) {
 			// Already acked or restored: drop a stale index entry.
-			_, err = redis.DoContext(c, ctx, "ZREM", b.key(kombu.UnackedIndexKey), tag)
+			_, err = redigo.DoContext(c, ctx, "ZREM", b.key(kombu.UnackedIndexKey), tag)
 			return false, err
 		}
 		if err != nil {
@@ -1344,7 +1250,7 @@ func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost
 			// Unrestorable garbage: remove it so sweeps stop tripping on it.
 			b.o.logger.Error("dropping malformed unacked entry", "delivery_tag", tag, "error", perr)
 			c.Send("HDEL", b.key(kombu.UnackedKey), tag)
-			_, err := redis.DoContext(c, ctx, "ZREM", b.key(kombu.UnackedIndexKey), tag)
+			_, err := redigo.DoContext(c, ctx, "ZREM", b.key(kombu.UnackedIndexKey), tag)
 			return false, err
 		}
 		payload, err := entry.Redelivered()
@@ -1366,7 +1272,7 @@ func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost
 		for i, q := range queues {
 			target := b.queueKey(q, entry.Priority())
 			if i == 0 {
-				n, err := redis.Int(b.restoreScript.DoContext(ctx, c, b.key(kombu.UnackedKey), b.key(kombu.UnackedIndexKey), target, tag, raw, payload, lm))
+				n, err := redigo.Int(b.restoreScript.DoContext(ctx, c, b.key(kombu.UnackedKey), b.key(kombu.UnackedIndexKey), target, tag, raw, payload, lm))
 				if err != nil {
 					return false, fmt.Errorf("celery: restore %s: %w", tag, err)
 				}
@@ -1376,7 +1282,7 @@ func (b *Broker) restore(ctx context.Context, c redis.Conn, tag string, leftmost
 				ok = true
 				continue
 			}
-			if _, err := redis.DoContext(c, ctx, "RPUSH", target, payload); err != nil {
+			if _, err := redigo.DoContext(c, ctx, "RPUSH", target, payload); err != nil {
 				return true, fmt.Errorf("celery: restore %s: %w", tag, err)
 			}
 		}
@@ -1426,8 +1332,8 @@ func (b *Broker) RestoreVisible(ctx context.Context) (int, error) {
 	defer c.Close()
 	token := uuid.NewString()
 	mutex := b.key(kombu.UnackedMutexKey)
-	ok, err := redis.String(redis.DoContext(c, ctx, "SET", mutex, token, "NX", "PX", b.o.mutexExpire.Milliseconds()))
-	if errors.Is(err, redis.ErrNil) {
+	ok, err := redigo.String(redigo.DoContext(c, ctx, "SET", mutex, token, "NX", "PX", b.o.mutexExpire.Milliseconds()))
+	if errors.Is(err, redigo.ErrNil) {
 		return 0, nil
 	}
 	if err != nil || ok != "OK" {
@@ -1435,7 +1341,7 @@ func (b *Broker) RestoreVisible(ctx context.Context) (int, error) {
 	}
 	defer b.releaseScript.DoContext(context.WithoutCancel(ctx), c, mutex, token)
 	ceil := float64(time.Now().Add(-b.o.visibilityTimeout).UnixMicro()) / 1e6
-	tags, err := redis.Strings(redis.DoContext(c, ctx, "ZREVRANGEBYSCORE", b.key(kombu.UnackedIndexKey), strconv.FormatFloat(ceil, 'f', 6, 64), 0))
+	tags, err := redigo.Strings(redigo.DoContext(c, ctx, "ZREVRANGEBYSCORE", b.key(kombu.UnackedIndexKey), strconv.FormatFloat(ceil, 'f', 6, 64), 0))
 	if err != nil {
 		return 0, fmt.Errorf("celery: restore sweep: %w", err)
 	}

@@ -1,7 +1,8 @@
-package celery
+package redis
 
 import (
 	"errors"
+	"github.com/celeriac/celeriac/celery"
 	"strings"
 	"testing"
 )
@@ -13,25 +14,25 @@ func TestGetMax(t *testing.T) {
 	b := c.Backend()
 	ctx := testCtx(t)
 	for id, size := range map[string]int{"small": 10, "big": 5000} {
-		if _, err := b.Store(ctx, &ResultMeta{TaskID: id, Status: StateSuccess, Result: strings.Repeat("x", size)}); err != nil {
+		if _, err := b.Store(ctx, &celery.ResultMeta{TaskID: id, Status: celery.StateSuccess, Result: strings.Repeat("x", size)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if m, err := b.GetMax(ctx, "small", 1000); err != nil || m.Status != StateSuccess {
+	if m, err := b.GetMax(ctx, "small", 1000); err != nil || m.Status != celery.StateSuccess {
 		t.Errorf("GetMax(small) = %v, %v", m, err)
 	}
-	if m, err := b.GetMax(ctx, "missing", 1000); err != nil || m.Status != StatePending {
+	if m, err := b.GetMax(ctx, "missing", 1000); err != nil || m.Status != celery.StatePending {
 		t.Errorf("GetMax(missing) = %v, %v", m, err)
 	}
 	_, err := b.GetMax(ctx, "big", 1000)
-	var tl *ResultTooLargeError
+	var tl *celery.ResultTooLargeError
 	if !errors.As(err, &tl) || tl.TaskID != "big" || tl.Size < 5000 || tl.Limit != 1000 {
 		t.Errorf("GetMax(big) = %v, want a ResultTooLargeError", err)
 	}
 	if _, err := b.WaitMax(ctx, "big", 1000); !errors.As(err, &tl) {
 		t.Errorf("WaitMax(big) = %v, want a ResultTooLargeError", err)
 	}
-	if m, err := b.GetMax(ctx, "big", 0); err != nil || m.Status != StateSuccess {
+	if m, err := b.GetMax(ctx, "big", 0); err != nil || m.Status != celery.StateSuccess {
 		t.Errorf("GetMax(big, no bound) = %v, %v", m, err)
 	}
 }

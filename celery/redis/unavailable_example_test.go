@@ -1,4 +1,4 @@
-package celery_test
+package redis_test
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/celery/redis"
 )
 
-// IsUnavailable tells a Redis outage (retry later, answer 503) from other
+// celery.IsUnavailable tells a Redis outage (retry later, answer 503) from other
 // errors. Nothing listens on port 1 here.
-func ExampleIsUnavailable() {
-	client, _ := celery.NewClient("redis://127.0.0.1:1/0")
+func Example_unavailable() {
+	client, _ := redis.NewClient("redis://127.0.0.1:1/0")
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

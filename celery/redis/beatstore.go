@@ -1,19 +1,16 @@
-package celery
+package redis
 
 import (
 	"context"
-	"errors"
+
 	"fmt"
+	"github.com/celeriac/celeriac/celery"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/internal/kombu"
 )
-
-// ErrLockLost is returned by BeatStore.Record when the caller's token is
-// no longer the lock's: another instance leads now.
-var ErrLockLost = errors.New("celery: lock token no longer current")
 
 // BeatStore keeps a beat's lock (a lease with fencing tokens) and the
 // last due time handled of each entry on the broker's Redis, under the
@@ -21,7 +18,7 @@ var ErrLockLost = errors.New("celery: lock token no longer current")
 // Redis implementation of beat.Store. It is safe for concurrent use.
 type BeatStore struct {
 	b                            *Broker
-	acquire, renew, release, due *redis.Script
+	acquire, renew, release, due *redigo.Script
 	lockKey, fenceKey, lastKey   string
 }
 
@@ -31,10 +28,10 @@ func NewBeatStore(broker *Broker, name string) *BeatStore {
 	base := broker.o.prefix + beatKeyBase + name
 	return &BeatStore{
 		b:        broker,
-		acquire:  redis.NewScript(2, acquireScript),
-		renew:    redis.NewScript(1, renewScript),
-		release:  redis.NewScript(1, releaseScript),
-		due:      redis.NewScript(5, dueScript),
+		acquire:  redigo.NewScript(2, acquireScript),
+		renew:    redigo.NewScript(1, renewScript),
+		release:  redigo.NewScript(1, releaseScript),
+		due:      redigo.NewScript(5, dueScript),
 		lockKey:  base + ".lock",
 		fenceKey: base + ".fence",
 		lastKey:  base + ".last",
@@ -78,7 +75,7 @@ func (s *BeatStore) Renew(ctx context.Context, token string, lease time.Duration
 		return false, err
 	}
 	defer c.Close()
-	n, err := redis.Int(s.renew.DoContext(ctx, c, s.lockKey, token, lease.Milliseconds()))
+	n, err := redigo.Int(s.renew.DoContext(ctx, c, s.lockKey, token, lease.Milliseconds()))
 	if err != nil {
 		return false, fmt.Errorf("beat: renew lock: %w", err)
 	}
@@ -106,7 +103,7 @@ func (s *BeatStore) LastRuns(ctx context.Context) (map[string]time.Time, error) 
 		return nil, err
 	}
 	defer c.Close()
-	m, err := redis.Int64Map(redis.DoContext(c, ctx, "HGETALL", s.lastKey))
+	m, err := redigo.Int64Map(redigo.DoContext(c, ctx, "HGETALL", s.lastKey))
 	if err != nil {
 		return nil, fmt.Errorf("beat: load last runs: %w", err)
 	}
@@ -123,7 +120,7 @@ func (s *BeatStore) LastRuns(ctx context.Context) (map[string]time.Time, error) 
 // (else ErrLockLost), and only if the stored due time is older, so that a
 // due time is sent at most once. It returns the entry's last due time
 // now stored and whether this call recorded it.
-func (s *BeatStore) Record(ctx context.Context, token, entry string, due time.Time, pub *Publishing) (last time.Time, recorded bool, err error) {
+func (s *BeatStore) Record(ctx context.Context, token, entry string, due time.Time, pub *celery.Publishing) (last time.Time, recorded bool, err error) {
 	var env []byte
 	var queueKey, bindKey, permKey, member string
 	if pub != nil {
@@ -138,16 +135,16 @@ func (s *BeatStore) Record(ctx context.Context, token, entry string, due time.Ti
 		return time.Time{}, false, err
 	}
 	defer c.Close()
-	r, err := redis.Int(s.due.DoContext(ctx, c, s.lockKey, s.lastKey, queueKey, bindKey, permKey,
+	r, err := redigo.Int(s.due.DoContext(ctx, c, s.lockKey, s.lastKey, queueKey, bindKey, permKey,
 		token, entry, due.UnixMilli(), env, member))
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("beat: entry %q: %w", entry, err)
 	}
 	switch r {
 	case -1:
-		return time.Time{}, false, ErrLockLost
+		return time.Time{}, false, celery.ErrLockLost
 	case 0: // already handled (by a previous leader): take Redis's word
-		ms, err := redis.Int64(redis.DoContext(c, ctx, "HGET", s.lastKey, entry))
+		ms, err := redigo.Int64(redigo.DoContext(c, ctx, "HGET", s.lastKey, entry))
 		if err != nil {
 			return time.Time{}, false, fmt.Errorf("beat: entry %q: %w", entry, err)
 		}

@@ -1,14 +1,15 @@
-package celery
+package redis
 
 import (
 	"context"
 	"errors"
+	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 	"go.uber.org/goleak"
 
 	"github.com/celeriac/celeriac/internal/kombu"
@@ -26,10 +27,31 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func newTestClient(t *testing.T, opts ...ClientOption) (*Client, *redistest.Server) {
+// testClient is a celery.Client with the broker and the backend it
+// runs on.
+type testClient struct {
+	*celery.Client
+	broker  *Broker
+	backend *Backend
+}
+
+func (c *testClient) Broker() *Broker   { return c.broker }
+func (c *testClient) Backend() *Backend { return c.backend }
+
+// newURLClient is NewClient keeping the broker and the backend at hand.
+func newURLClient(url string, opts ...Option) (*testClient, error) {
+	br, be, err := Dial(url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c := celery.NewClient(br, be, append([]celery.ClientOption{celery.WithOwnership()}, buildOptions(opts).client...)...)
+	return &testClient{Client: c, broker: br, backend: be}, nil
+}
+
+func newTestClient(t *testing.T, opts ...Option) (*testClient, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
-	c, err := NewClient(srv.URL(0), opts...)
+	c, err := newURLClient(srv.URL(0), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +63,7 @@ func TestPublishConsumePriorityAndAck(t *testing.T) {
 	c, srv := newTestClient(t)
 	ctx := testCtx(t)
 	for _, p := range []int{9, 6, 0, 3} {
-		if _, err := c.SendTask(ctx, "tasks.add", Args(p), Priority(p)); err != nil {
+		if _, err := c.SendTask(ctx, "tasks.add", celery.Args(p), celery.Priority(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,7 +81,7 @@ func TestPublishConsumePriorityAndAck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := DecodeEnvelope(d.Envelope)
+		m, err := d.Decode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +109,7 @@ func TestConsumerRotatesQueues(t *testing.T) {
 	ctx := testCtx(t)
 	for range 2 {
 		for _, q := range []string{"a", "b"} {
-			if _, err := c.SendTask(ctx, "t", Queue(q)); err != nil {
+			if _, err := c.SendTask(ctx, "t", celery.Queue(q)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -113,7 +135,7 @@ func TestReusedDeliveryTag(t *testing.T) {
 	c, srv := newTestClient(t)
 	ctx := testCtx(t)
 	b := c.Broker()
-	if _, err := c.SendTask(ctx, "t", TaskID("first")); err != nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("first")); err != nil {
 		t.Fatal(err)
 	}
 	c1 := b.NewConsumer("celery")
@@ -152,7 +174,7 @@ func TestRecordAhead(t *testing.T) {
 	c, srv := newTestClient(t)
 	ctx := testCtx(t)
 	b := c.Broker()
-	if _, err := c.SendTask(ctx, "t", TaskID("one")); err != nil {
+	if _, err := c.SendTask(ctx, "t", celery.TaskID("one")); err != nil {
 		t.Fatal(err)
 	}
 	cons := b.NewConsumer("celery")
@@ -161,14 +183,15 @@ func TestRecordAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.Tracked || d.Tag == "" || d.Tag == d.Envelope.Properties.DeliveryTag || d.Exchange != "" || d.RoutingKey != "celery" {
+	env, _ := kombu.ParseEnvelope(d.Raw)
+	if !d.Tracked || d.Tag == "" || env == nil || d.Tag == env.Properties.DeliveryTag || d.Exchange != "" || d.RoutingKey != "celery" {
 		t.Fatalf("delivery tracked=%v tag=%q exchange=%q routing_key=%q, want a fresh tag, \"\", celery", d.Tracked, d.Tag, d.Exchange, d.RoutingKey)
 	}
 	settled := make(chan struct{})
 	go func() { d.Settle(); close(settled) }() // as the worker's acker does
 	<-settled
 	d.Settle() // cheap and idempotent
-	entry, _ := redis.Bytes(srv.Do(t, "HGET", "unacked", d.Tag), nil)
+	entry, _ := redigo.Bytes(srv.Do(t, "HGET", "unacked", d.Tag), nil)
 	if want := `[` + string(d.Raw) + `, "", "celery"]`; string(entry) != want {
 		t.Fatalf("unacked entry = %.120s, want %.120s", entry, want)
 	}
@@ -183,7 +206,7 @@ func TestRecordAhead(t *testing.T) {
 	}
 
 	evals := func() int64 {
-		info, _ := redis.String(srv.Do(t, "INFO", "commandstats"), nil)
+		info, _ := redigo.String(srv.Do(t, "INFO", "commandstats"), nil)
 		for line := range strings.SplitSeq(info, "\r\n") {
 			if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
 				n, _ := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
@@ -196,7 +219,7 @@ func TestRecordAhead(t *testing.T) {
 	// a batch pop that would find nothing.
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		c.SendTask(context.WithoutCancel(ctx), "t", TaskID("two"))
+		c.SendTask(context.WithoutCancel(ctx), "t", celery.TaskID("two"))
 	}()
 	if d, err = cons.Receive(ctx); err != nil {
 		t.Fatal(err)
@@ -207,7 +230,7 @@ func TestRecordAhead(t *testing.T) {
 	// More wait behind a popped message: the next receive takes them in
 	// one batch.
 	for _, id := range []string{"three", "four", "five"} {
-		c.SendTask(ctx, "t", TaskID(id))
+		c.SendTask(ctx, "t", celery.TaskID(id))
 	}
 	ds, err := cons.ReceiveBatch(ctx, 10) // "two" was the last popped: EXISTS said no, so BRPOP
 	if err != nil || len(ds) != 1 {
@@ -239,17 +262,17 @@ func TestRecordAhead(t *testing.T) {
 	if ds, err = cons.ReceiveBatch(ctx, 10); err != nil || len(ds) != 1 || !ds[0].Tracked || ds[0].RoutingKey != "celery" {
 		t.Fatalf("batch of a padded envelope: %d deliveries, %v", len(ds), err)
 	}
-	if entry, _ := redis.Bytes(srv.Do(t, "HGET", "unacked", ds[0].Tag), nil); string(entry) != "["+padded+`, "", "celery"]` {
+	if entry, _ := redigo.Bytes(srv.Do(t, "HGET", "unacked", ds[0].Tag), nil); string(entry) != "["+padded+`, "", "celery"]` {
 		t.Errorf("unacked entry of the padded envelope = %.80q", entry)
 	}
 }
 
 func TestRejectAndRestore(t *testing.T) {
-	c, srv := newTestClient(t, WithBrokerOptions(WithVisibilityTimeout(time.Second)))
+	c, srv := newTestClient(t, WithVisibilityTimeout(time.Second))
 	ctx := testCtx(t)
 	b := c.Broker()
 	for _, id := range []string{"first", "second"} {
-		if _, err := c.SendTask(ctx, "t", TaskID(id)); err != nil {
+		if _, err := c.SendTask(ctx, "t", celery.TaskID(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -264,11 +287,11 @@ func TestRejectAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2, _ := cons.Receive(ctx)
-	if m, _ := DecodeEnvelope(d2.Envelope); m.ID != "second" {
+	if m, _ := d2.Decode(); m.ID != "second" {
 		t.Fatalf("after requeue got %s, want second", m.ID)
 	}
 	d3, _ := cons.Receive(ctx)
-	m3, _ := DecodeEnvelope(d3.Envelope)
+	m3, _ := d3.Decode()
 	if m3.ID != "first" || !m3.Redelivered {
 		t.Fatalf("requeued message = %s redelivered=%v", m3.ID, m3.Redelivered)
 	}
@@ -309,7 +332,7 @@ func TestRestoreTagsOrder(t *testing.T) {
 	ctx := testCtx(t)
 	b := c.Broker()
 	for _, id := range []string{"1", "2", "3", "later"} {
-		c.SendTask(ctx, "t", TaskID(id))
+		c.SendTask(ctx, "t", celery.TaskID(id))
 	}
 	cons := b.NewConsumer("celery")
 	defer cons.Close()
@@ -327,7 +350,7 @@ func TestRestoreTagsOrder(t *testing.T) {
 	var got []string
 	for range 4 {
 		d, _ := cons.Receive(ctx)
-		m, _ := DecodeEnvelope(d.Envelope)
+		m, _ := d.Decode()
 		got = append(got, m.ID)
 	}
 	if s := strings.Join(got, ","); s != "1,2,3,later" {
@@ -336,9 +359,9 @@ func TestRestoreTagsOrder(t *testing.T) {
 }
 
 func TestKeyPrefixAndPurge(t *testing.T) {
-	c, srv := newTestClient(t, WithBrokerOptions(WithKeyPrefix("p:")))
+	c, srv := newTestClient(t, WithKeyPrefix("p:"))
 	ctx := testCtx(t)
-	c.SendTask(ctx, "t", Priority(5))
+	c.SendTask(ctx, "t", celery.Priority(5))
 	c.SendTask(ctx, "t")
 	if srv.Do(t, "LLEN", "p:celery\x06\x163") != int64(1) || srv.Do(t, "LLEN", "p:celery") != int64(1) {
 		t.Fatal("prefixed queue keys not used")
@@ -421,14 +444,14 @@ func TestWake(t *testing.T) {
 	if err := cons.Wake(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewClientFrom(b, nil).SendTask(testCtx(t), "t", TaskID("after-wake")); err != nil {
+	if _, err := celery.NewClient(b, nil).SendTask(testCtx(t), "t", celery.TaskID("after-wake")); err != nil {
 		t.Fatal(err)
 	}
 	d, err := cons.Receive(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := DecodeEnvelope(d.Envelope); err != nil || m.ID != "after-wake" {
+	if m, err := d.Decode(); err != nil || m.ID != "after-wake" {
 		t.Fatalf("received %v (%v), want after-wake", m, err)
 	}
 }
@@ -449,11 +472,11 @@ func TestReconnect(t *testing.T) {
 		got <- err
 	}()
 	srv.Restart(t)
-	c, _ := redis.Dial("tcp", srv.Addr())
+	c, _ := redigo.Dial("tcp", srv.Addr())
 	defer c.Close()
-	client := NewClientFrom(b, NewBackendOn(b))
+	client := celery.NewClient(b, NewBackendOn(b))
 	defer client.Close()
-	defer client.Backend().Close()
+	defer client.Results().Close()
 	if _, err := client.SendTask(ctx, "t"); err != nil {
 		// The pool may hand out a connection that died with the
 		// restart; the next attempt must work.
@@ -467,18 +490,18 @@ func TestReconnect(t *testing.T) {
 }
 
 func TestBackendStoreAndWait(t *testing.T) {
-	c, srv := newTestClient(t, WithBackendOptions(WithResultExpires(time.Minute)))
+	c, srv := newTestClient(t, WithResultExpires(time.Minute))
 	ctx := testCtx(t)
 	be := c.Backend()
 	r := c.AsyncResult("job")
-	if s, err := r.State(ctx); err != nil || s != StatePending {
+	if s, err := r.State(ctx); err != nil || s != celery.StatePending {
 		t.Fatalf("State = %v, %v", s, err)
 	}
-	var states []State
-	done := make(chan *ResultMeta, 1)
+	var states []celery.State
+	done := make(chan *celery.ResultMeta, 1)
 	first := make(chan struct{})
 	go func() {
-		m, err := be.Watch(ctx, "job", func(m *ResultMeta) {
+		m, err := be.Watch(ctx, "job", func(m *celery.ResultMeta) {
 			states = append(states, m.Status)
 			if len(states) == 1 {
 				close(first)
@@ -496,17 +519,17 @@ func TestBackendStoreAndWait(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("watcher never reported the current state")
 	}
-	be.Store(ctx, &ResultMeta{TaskID: "job", Status: "PROGRESS", Result: map[string]any{"current": 1}})
-	be.Store(ctx, &ResultMeta{TaskID: "job", Status: StateSuccess, Result: 42, DateDone: time.Now()})
+	be.Store(ctx, &celery.ResultMeta{TaskID: "job", Status: "PROGRESS", Result: map[string]any{"current": 1}})
+	be.Store(ctx, &celery.ResultMeta{TaskID: "job", Status: celery.StateSuccess, Result: 42, DateDone: time.Now()})
 	m := <-done
-	if m.Status != StateSuccess || states[0] != StatePending || states[len(states)-1] != StateSuccess {
+	if m.Status != celery.StateSuccess || states[0] != celery.StatePending || states[len(states)-1] != celery.StateSuccess {
 		t.Errorf("final %v, states %v", m.Status, states)
 	}
 	if ttl := srv.Do(t, "TTL", "celery-task-meta-job").(int64); ttl <= 0 || ttl > 60 {
 		t.Errorf("TTL = %d, want result_expires", ttl)
 	}
 	// A stored SUCCESS is never overwritten.
-	if ok, err := be.Store(ctx, &ResultMeta{TaskID: "job", Status: StateFailure}); ok || err != nil {
+	if ok, err := be.Store(ctx, &celery.ResultMeta{TaskID: "job", Status: celery.StateFailure}); ok || err != nil {
 		t.Errorf("Store over SUCCESS = %v, %v", ok, err)
 	}
 	var v int
@@ -516,7 +539,7 @@ func TestBackendStoreAndWait(t *testing.T) {
 	if err := r.Forget(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := r.State(ctx); s != StatePending {
+	if s, _ := r.State(ctx); s != celery.StatePending {
 		t.Errorf("after Forget: %v", s)
 	}
 }
@@ -524,9 +547,9 @@ func TestBackendStoreAndWait(t *testing.T) {
 func TestGetFailure(t *testing.T) {
 	c, _ := newTestClient(t)
 	ctx := testCtx(t)
-	c.Backend().Store(ctx, &ResultMeta{TaskID: "f", Status: StateFailure, Result: Exception("ValueError", "builtins", "nope"), Traceback: "tb"})
+	c.Backend().Store(ctx, &celery.ResultMeta{TaskID: "f", Status: celery.StateFailure, Result: celery.Exception("ValueError", "builtins", "nope"), Traceback: "tb"})
 	err := c.AsyncResult("f").Get(ctx, nil)
-	var te *TaskError
+	var te *celery.TaskError
 	if !errors.As(err, &te) || te.Type != "ValueError" || te.Message() != "nope" {
 		t.Fatalf("Get = %v", err)
 	}
@@ -547,19 +570,19 @@ func TestUnixSocketAndSentinelURLs(t *testing.T) {
 		"sentinel://" + sentinel.Addr() + "/1?master_name=mymaster",
 	} {
 		t.Run(strings.SplitN(url, ":", 2)[0], func(t *testing.T) {
-			c, err := NewClient(url)
+			c, err := newURLClient(url)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if _, err := c.SendTask(ctx, "t", Queue("via-"+url[:4])); err != nil {
+			if _, err := c.SendTask(ctx, "t", celery.Queue("via-"+url[:4])); err != nil {
 				t.Fatal(err)
 			}
 			c2 := srv.Dial(t)
 			if _, err := c2.Do("SELECT", 1); err != nil {
 				t.Fatal(err)
 			}
-			if n, _ := redis.Int(c2.Do("LLEN", "via-"+url[:4])); n != 1 {
+			if n, _ := redigo.Int(c2.Do("LLEN", "via-"+url[:4])); n != 1 {
 				t.Errorf("message not in db 1 via %s", url)
 			}
 		})
@@ -596,7 +619,7 @@ func TestReceiveBatch(t *testing.T) {
 	ctx := testCtx(t)
 	b := c.Broker()
 	for i := range 6 {
-		if _, err := c.SendTask(ctx, "t", TaskID(strconv.Itoa(i)), Priority(9-i)); err != nil {
+		if _, err := c.SendTask(ctx, "t", celery.TaskID(strconv.Itoa(i)), celery.Priority(9-i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -614,7 +637,7 @@ func TestReceiveBatch(t *testing.T) {
 	}
 	var ids []string
 	for _, d := range append(first, rest...) {
-		m, err := DecodeEnvelope(d.Envelope)
+		m, err := d.Decode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -643,8 +666,8 @@ func TestReceiveBatch(t *testing.T) {
 		t.Errorf("unacked_index after acks = %v", n)
 	}
 	// Restoring a batch-recorded entry works like any other.
-	c.SendTask(ctx, "t", TaskID("again"))
-	c.SendTask(ctx, "t", TaskID("again2"))
+	c.SendTask(ctx, "t", celery.TaskID("again"))
+	c.SendTask(ctx, "t", celery.TaskID("again2"))
 	ds, _ := cons.ReceiveBatch(ctx, 5)
 	if len(ds) == 0 {
 		t.Fatal("nothing received")
@@ -657,11 +680,11 @@ func TestReceiveBatch(t *testing.T) {
 func TestReceiveBatchGarbage(t *testing.T) {
 	c, srv := newTestClient(t)
 	ctx := testCtx(t)
-	c.SendTask(ctx, "t", TaskID("ok1"))
+	c.SendTask(ctx, "t", celery.TaskID("ok1"))
 	for _, g := range []string{"not json", `{"body": "x", "headers": {`, `{"body": 1}`, `[1]`, ""} {
 		srv.Do(t, "LPUSH", "celery", g)
 	}
-	c.SendTask(ctx, "t", TaskID("ok2"))
+	c.SendTask(ctx, "t", celery.TaskID("ok2"))
 	cons := c.Broker().NewConsumer("celery")
 	defer cons.Close()
 	first, err := cons.ReceiveBatch(ctx, 1)
@@ -699,7 +722,7 @@ func TestReceiveBatchGarbage(t *testing.T) {
 // message per round trip.
 func BenchmarkSendTask(b *testing.B) {
 	srv := redistest.Start(b)
-	c, err := NewClient(srv.URL(0))
+	c, err := newURLClient(srv.URL(0))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -708,7 +731,7 @@ func BenchmarkSendTask(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := c.SendTask(ctx, "tasks.add", Args(i, i)); err != nil {
+		if _, err := c.SendTask(ctx, "tasks.add", celery.Args(i, i)); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -1,13 +1,14 @@
-package celery
+package redis
 
 import (
 	"context"
+	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 )
 
 // TestPublishOneConcurrent checks that concurrent single publishes, which
@@ -20,7 +21,7 @@ func TestPublishOneConcurrent(t *testing.T) {
 	for s := range senders {
 		wg.Go(func() {
 			for i := range each {
-				pub := Publishing{Queue: "q", Body: []byte(strconv.Itoa(s) + ":" + strconv.Itoa(i))}
+				pub := celery.Publishing{Queue: "q", Body: []byte(strconv.Itoa(s) + ":" + strconv.Itoa(i))}
 				if err := c.Broker().PublishOne(ctx, pub); err != nil {
 					t.Error(err)
 					return
@@ -29,7 +30,7 @@ func TestPublishOneConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	raw, err := redis.Strings(srv.Do(t, "LRANGE", "q", 0, -1), nil)
+	raw, err := redigo.Strings(srv.Do(t, "LRANGE", "q", 0, -1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestPublishOneConcurrent(t *testing.T) {
 	// A cancelled context returns at once.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	_ = c.Broker().PublishOne(cctx, Publishing{Queue: "q", Body: []byte("x")})
+	_ = c.Broker().PublishOne(cctx, celery.Publishing{Queue: "q", Body: []byte("x")})
 }
 
 func cutInt(s string) (string, int, bool) {

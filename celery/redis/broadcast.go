@@ -1,25 +1,18 @@
-package celery
+package redis
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
+	redigo "github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
-
-// BroadcastMessage is one message for a fanout exchange (remote control,
-// events): every subscriber listening at the moment gets it, nobody else.
-type BroadcastMessage struct {
-	RoutingKey string
-	// Body is the envelope JSON.
-	Body []byte
-}
 
 // BroadcastChannel returns the name under which exchange's messages with
 // routingKey travel (kombu's Redis fanout: a PUBLISH channel
@@ -31,7 +24,7 @@ func (b *Broker) BroadcastChannel(exchange, routingKey string) string {
 
 // Broadcast publishes msgs to the fanout exchange in one pipelined round
 // trip. Nothing is stored: a subscriber that is not listening misses them.
-func (b *Broker) Broadcast(ctx context.Context, exchange string, msgs ...BroadcastMessage) error {
+func (b *Broker) Broadcast(ctx context.Context, exchange string, msgs ...celery.BroadcastMessage) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
@@ -65,7 +58,7 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 	closed := b.closed
 	b.mu.Unlock()
 	if closed {
-		return ErrClosed
+		return celery.ErrClosed
 	}
 	psc, done, err := rconn.PubSub(ctx, b.pool)
 	if err != nil {
@@ -82,26 +75,41 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 				return nil
 			}
 			return m
-		case redis.Subscription:
+		case redigo.Subscription:
 			if m.Kind == "psubscribe" && ready != nil {
 				ready()
 			}
-		case redis.Message:
+		case redigo.Message:
 			handle(m.Data)
 		}
 	}
 }
 
-// DeclareBinding binds queue to exchange with routingKey (kombu's
-// queue_bind: a member of the exchange's binding set), so that messages
-// routed through the exchange reach it.
-func (b *Broker) DeclareBinding(ctx context.Context, exchange, routingKey, queue string) error {
+// DeclareBinding binds queue to exchange with routingKey (kombu 5.7's
+// queue_bind), so that messages routed through the exchange reach it.
+// Without expires the member goes to the exchange's binding table and
+// to its permanent set, which keeps kombu's sweep off the table. With
+// expires (the queue's x-expires) it goes to the table by
+// kombu.RefreshBindingScript, which pushes the exchange's deadline to
+// kombu.BindingTTL(expires) from now; calling it again refreshes the
+// deadline (docs/wire.md#binding-tables).
+func (b *Broker) DeclareBinding(ctx context.Context, exchange, routingKey, queue string, expires time.Duration) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := redis.DoContext(c, ctx, "SADD", b.key(kombu.BindingKey(exchange)), kombu.BindingMember(routingKey, "", queue)); err != nil {
+	member := kombu.BindingMember(routingKey, "", queue)
+	if expires > 0 {
+		_, err = b.bindScript.DoContext(ctx, c, b.key(kombu.BindingKey(exchange)), b.key(kombu.BindingDeadlinesKey),
+			member, exchange, kombu.BindingTTL(expires).Milliseconds())
+	} else {
+		c.Send("MULTI")
+		c.Send("SADD", b.key(kombu.BindingKey(exchange)), member)
+		c.Send("SADD", b.key(kombu.PermanentBindingKey(exchange)), member)
+		_, err = redigo.DoContext(c, ctx, "EXEC")
+	}
+	if err != nil {
 		return fmt.Errorf("celery: declare binding of %s to %s: %w", queue, exchange, err)
 	}
 	return nil
@@ -120,12 +128,14 @@ func (b *Broker) DeleteQueue(ctx context.Context, queue, exchange, routingKey st
 	for _, s := range b.o.steps {
 		keys = append(keys, b.key(kombu.QueueKey(queue, s)))
 	}
-	c.Send("SREM", b.key(kombu.BindingKey(exchange)), kombu.BindingMember(routingKey, "", queue))
+	member := kombu.BindingMember(routingKey, "", queue)
+	c.Send("SREM", b.key(kombu.BindingKey(exchange)), member)
+	c.Send("SREM", b.key(kombu.PermanentBindingKey(exchange)), member)
 	c.Send("DEL", keys...)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("celery: delete queue %s: %w", queue, err)
 	}
-	for range 2 {
+	for range 3 {
 		if _, err := c.Receive(); err != nil {
 			return fmt.Errorf("celery: delete queue %s: %w", queue, err)
 		}
@@ -154,8 +164,8 @@ func (b *Broker) Pop(ctx context.Context, queue string, wait time.Duration) ([]b
 	}
 	// Redis ≥ 6 takes a fractional BRPOP timeout.
 	args = append(args, strconv.FormatFloat(max(wait.Seconds(), 0.01), 'f', 3, 64))
-	reply, err := redis.ByteSlices(redis.DoWithTimeout(c, wait+popSlack, "BRPOP", args...))
-	if errors.Is(err, redis.ErrNil) {
+	reply, err := redigo.ByteSlices(redigo.DoWithTimeout(c, wait+popSlack, "BRPOP", args...))
+	if errors.Is(err, redigo.ErrNil) {
 		return nil, nil
 	}
 	if err != nil {
@@ -180,11 +190,11 @@ func (b *Broker) Incr(ctx context.Context, key string, ttl time.Duration) (int64
 	c.Send("MULTI")
 	c.Send("INCR", key)
 	c.Send("EXPIRE", key, int(ttl/time.Second))
-	vals, err := redis.Values(redis.DoContext(c, ctx, "EXEC"))
+	vals, err := redigo.Values(redigo.DoContext(c, ctx, "EXEC"))
 	if err != nil {
 		return 0, fmt.Errorf("celery: incr %s: %w", key, err)
 	}
-	n, err := redis.Int64(vals[0], nil)
+	n, err := redigo.Int64(vals[0], nil)
 	if err != nil { // an error inside EXEC
 		return 0, fmt.Errorf("celery: incr %s: %w", key, err)
 	}
