@@ -1,11 +1,9 @@
 package design
 
 import (
-	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,40 +65,15 @@ type finding struct {
 // scan returns every time.Sleep/Tick/NewTicker call and every
 // time.After/NewTimer/AfterFunc call inside a loop in the module's non-test
 // Go files (nested modules, testdata and hidden directories excluded).
-func scan(t *testing.T, root string) []finding {
+func scan(t *testing.T) []finding {
 	t.Helper()
 	var out []finding
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	walkGo(t, fset, func(file, _ string, test bool, f *ast.File) {
+		if !test {
+			out = append(out, scanFile(fset, file, f)...)
 		}
-		name := d.Name()
-		if d.IsDir() {
-			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
-				return filepath.SkipDir
-			}
-			if path != root {
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir // another module (e.g. bench/asynqbench)
-				}
-			}
-			return nil
-		}
-		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return fmt.Errorf("parse %s: %w", path, err)
-		}
-		rel, _ := filepath.Rel(root, path)
-		out = append(out, scanFile(fset, filepath.ToSlash(rel), f)...)
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }
 
@@ -184,7 +157,7 @@ func funcName(fd *ast.FuncDecl) string {
 // TestNoPolling fails on any sleep, ticker or looped timer that is not on
 // the allowlist: waiting must be BRPOP, pub/sub or a one-shot timer.
 func TestNoPolling(t *testing.T) {
-	found := scan(t, moduleRoot(t))
+	found := scan(t)
 	used := map[string]bool{}
 	for _, f := range found {
 		if _, ok := allowed[f.key]; ok {

@@ -31,7 +31,7 @@ const redigo = "github.com/gomodule/redigo/redis"
 // TestRedisSpokenInOnePlace fails when a package outside redisSpeakers
 // imports redigo in non-test code.
 func TestRedisSpokenInOnePlace(t *testing.T) {
-	walkGo(t, func(file, dir string, test bool, f *ast.File) {
+	walkGo(t, token.NewFileSet(), func(file, dir string, test bool, f *ast.File) {
 		if test || redisSpeakers[dir] {
 			return
 		}
@@ -109,7 +109,7 @@ func violation(dir, imp string) *importRule {
 // celery never imports worker, api or beat; api never imports worker;
 // nothing imports cmd.
 func TestImportArrows(t *testing.T) {
-	walkGo(t, func(file, dir string, test bool, f *ast.File) {
+	walkGo(t, token.NewFileSet(), func(file, dir string, test bool, f *ast.File) {
 		if test {
 			return
 		}
@@ -157,7 +157,7 @@ func TestOptionNamesDistinct(t *testing.T) {
 	type fn struct{ name, file string }
 	types := map[string][]string{}
 	funcs := map[string][]fn{}
-	walkGo(t, func(file, dir string, test bool, f *ast.File) {
+	walkGo(t, token.NewFileSet(), func(file, dir string, test bool, f *ast.File) {
 		if test {
 			return
 		}
@@ -215,12 +215,11 @@ func TestNormalOption(t *testing.T) {
 
 // walkGo calls fn with every Go file of the module (its path and its
 // directory relative to the module root, slash-separated; whether it is
-// a test file; its imports and declarations), skipping hidden
-// directories, testdata and nested modules.
-func walkGo(t *testing.T, fn func(file, dir string, test bool, f *ast.File)) {
+// a test file; its imports and declarations), parsed into fset, skipping
+// hidden directories, testdata and nested modules (e.g. bench/asynqbench).
+func walkGo(t *testing.T, fset *token.FileSet, fn func(file, dir string, test bool, f *ast.File)) {
 	t.Helper()
 	root := moduleRoot(t)
-	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
