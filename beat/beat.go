@@ -483,7 +483,12 @@ func (b *Beat) record(ctx context.Context, token string, e *Entry, due time.Time
 		}
 		pub = &celery.Publishing{Queue: queue, Priority: e.Priority, Body: msg.Body}
 	}
-	last, recorded, err := b.store.Record(ctx, token, e.Name, due, pub)
+	// A Record under way finishes even if ctx ends meanwhile (bounded by
+	// the lease, past which the token fences it anyway), so that a stop
+	// never leaves a message sent but not counted, logged or remembered.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.o.lease)
+	last, recorded, err := b.store.Record(rctx, token, e.Name, due, pub)
+	cancel()
 	if errors.Is(err, celery.ErrLockLost) {
 		return ErrNotLeader
 	}
