@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // Revoker broadcasts a revoke to the workers (Celery's control.revoke). It
@@ -147,8 +147,8 @@ type handlers struct {
 	o       options
 	allowed map[string]bool
 	metrics *metrics
-	conn    rconn.State  // Redis lost/restored, logged once each (brokerstate.go)
-	limiter *rateLimiter // nil: no rate limit
+	conn    reconnect.State // Redis lost/restored, logged once each (brokerstate.go)
+	limiter *rateLimiter    // nil: no rate limit
 }
 
 // New returns the API as an http.Handler: a gin.Engine built with gin.New

@@ -113,14 +113,28 @@ type Transport interface {
 	QueueAdmin
 	// Consume returns a receiver of queues.
 	Consume(queues ...string) Receiver
-	// VirtualHost names the broker's namespace (Redis: the database
-	// number), as remote control's stats report it.
-	VirtualHost() string
+	// Info describes the connection, as remote control's stats report it.
+	Info() BrokerInfo
 	// Reconnects counts the consumer connections restored after a loss.
 	Reconnects() int64
 	// Ping checks that the broker answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// BrokerInfo describes a transport's connection as kombu's
+// Connection.info() does (remote control's stats show it).
+type BrokerInfo struct {
+	// Transport is kombu's name for it: "redis", "redis+socket", "amqp".
+	Transport string
+	Hostname  string
+	Port      int
+	// UserID is the user name, "" when none.
+	UserID string
+	// VirtualHost names the broker's namespace (Redis: the database
+	// number).
+	VirtualHost string
+	SSL         bool
 }
 
 // ChordBackend keeps the state of chords and saved groups.

@@ -65,7 +65,7 @@ func (a *acker) loop() {
 				break more
 			}
 		}
-		// Not cancellable, so no goroutine per round trip (rconn.Do); the
+		// Not cancellable, so no goroutine per round trip; the
 		// connection's read timeout bounds it. Ack keeps each ack behind
 		// its delivery's record in unacked.
 		if err := a.broker.Ack(context.Background(), batch...); err != nil && !errors.Is(err, celery.ErrNotRecorded) {

@@ -15,7 +15,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/internal/pyjson"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/redact"
 )
 
 // This file answers the inspect commands of remote control (stats,
@@ -56,31 +56,14 @@ func (w *Worker) stats() control.Stats {
 
 func (w *Worker) brokerInfo() control.BrokerInfo {
 	heartbeat := 120.0
+	bi := w.broker.Info()
 	info := control.BrokerInfo{
-		Hostname: "localhost", VirtualHost: w.broker.VirtualHost(),
-		Port: 6379, SSL: false, Transport: "redis",
+		Hostname: bi.Hostname, VirtualHost: bi.VirtualHost, Port: bi.Port, SSL: bi.SSL, Transport: bi.Transport,
 		ConnectTimeout: "4", TransportOptions: map[string]any{}, Heartbeat: &heartbeat,
 		FailoverStrategy: "round-robin", Alternates: []string{},
 	}
-	if w.o.brokerURL == "" {
-		return info
-	}
-	if cfg, err := rconn.ParseURL(w.o.brokerURL); err == nil {
-		host, port := cfg.Addr, "6379"
-		if i := strings.LastIndex(host, ":"); i >= 0 {
-			host, port = host[:i], host[i+1:]
-		}
-		info.Hostname = host
-		if p, err := strconv.Atoi(port); err == nil {
-			info.Port = p
-		}
-		if cfg.Username != "" {
-			info.UserID = &cfg.Username
-		}
-		info.SSL = cfg.TLS != nil
-		if cfg.Network == "unix" {
-			info.Transport = "redis+socket"
-		}
+	if bi.UserID != "" {
+		info.UserID = &bi.UserID
 	}
 	return info
 }
@@ -315,10 +298,10 @@ func (w *Worker) conf() control.Conf {
 
 // maskURL hides passwords as Celery's maybe_sanitize_url does
 // (user:**@host).
-func maskURL(u string) string { return rconn.Mask(u, "**") }
+func maskURL(u string) string { return redact.Mask(u, "**") }
 
 func (w *Worker) report() string {
 	return fmt.Sprintf("software -> celeriac:%s (%s) %s/%s\nworker -> %s\nbroker -> redis (db %s)\nconcurrency -> %d (goroutines)\nqueues -> %s\n",
 		SoftwareVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH, w.o.hostname,
-		w.broker.VirtualHost(), w.Concurrency(), strings.Join(w.Queues(), ", "))
+		w.broker.Info().VirtualHost, w.Concurrency(), strings.Join(w.Queues(), ", "))
 }

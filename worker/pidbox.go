@@ -19,7 +19,7 @@ import (
 	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // errNoReply is returned by a command that must not be answered
@@ -70,8 +70,8 @@ func (n *pidboxNode) shutdown() {
 // loop keeps the node subscribed until ctx ends; ready is closed after
 // the first subscription.
 func (n *pidboxNode) loop(ctx context.Context, ready chan struct{}) {
-	var backoff rconn.Backoff
-	conn := &rconn.State{Name: "remote control", Logger: n.log}
+	var backoff reconnect.Backoff
+	conn := &reconnect.State{Name: "remote control", Logger: n.log}
 	fails := 0
 	readyOnce := false
 	for {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // store writes a result meta. A final state (SUCCESS, FAILURE, REVOKED)
@@ -49,7 +49,7 @@ func (w *Worker) store(ctx context.Context, m *celery.ResultMeta) error {
 		if attempt == 0 {
 			log.Warn("could not store result; retrying", "task_id", m.TaskID, "state", state, "retry_for", w.o.storeRetryFor, "error", err)
 		}
-		t := time.NewTimer(rconn.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt))
+		t := time.NewTimer(reconnect.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt))
 		select {
 		case <-t.C:
 		case <-ctx.Done():

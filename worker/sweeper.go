@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // sweeper is the visibility sweep: every interval it asks the transport to
@@ -43,7 +43,7 @@ func (s *sweeper) shutdown() {
 func (s *sweeper) loop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
-	conn := &rconn.State{Name: "visibility sweep", Logger: s.log}
+	conn := &reconnect.State{Name: "visibility sweep", Logger: s.log}
 	refused := false // Redis refused the last sweep (logged once)
 	for {
 		select {

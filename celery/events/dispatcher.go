@@ -16,7 +16,7 @@ import (
 	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // Dispatcher publishes events for one node (celery/events/dispatcher.py
@@ -35,7 +35,7 @@ type Dispatcher struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	taskOn   atomic.Bool
-	conn     rconn.State // logs lost/restored once per outage
+	conn     reconnect.State // logs lost/restored once per outage
 
 	// mu orders events: each is stamped (Build: Lamport clock) and queued
 	// under it, so that a batch carries increasing clocks.

@@ -11,7 +11,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // Receiver consumes events from every node (celery/events/receiver.py
@@ -23,7 +23,7 @@ type Receiver struct {
 	clock   *Clock
 	logger  *slog.Logger
 	onReady func(context.Context)
-	backoff rconn.Backoff
+	backoff reconnect.Backoff
 }
 
 // WithPattern sets a receiver's routing-key pattern: "*" (default,

@@ -17,6 +17,7 @@ import (
 	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // Backend is Celery's Redis result backend: results are stored under
@@ -348,7 +349,7 @@ type subscriber struct {
 	mu       sync.Mutex
 	conn     *redigo.PubSubConn
 	channels map[string]*channelState
-	state    rconn.State // logs lost/restored once per outage
+	state    reconnect.State // logs lost/restored once per outage
 	running  bool
 	closed   bool
 	done     chan struct{}
@@ -419,7 +420,7 @@ func (w *waiter) markResync() {
 
 func newSubscriber(pool *redigo.Pool, logger *slog.Logger) *subscriber {
 	return &subscriber{pool: pool, logger: logger, channels: map[string]*channelState{}, done: make(chan struct{}),
-		state: rconn.State{Name: "result subscriber", Logger: logger}}
+		state: reconnect.State{Name: "result subscriber", Logger: logger}}
 }
 
 // add registers a waiter on channel and returns once the subscription is
@@ -500,7 +501,7 @@ func (s *subscriber) close() {
 // channel with waiters and dispatches messages until close.
 func (s *subscriber) run() {
 	defer s.wg.Done()
-	backoff := rconn.Backoff{}
+	backoff := reconnect.Backoff{}
 	failures := 0
 	for {
 		select {

@@ -2,9 +2,10 @@ package redis
 
 import (
 	"errors"
-	"github.com/celeriac/celeriac/celery"
 	"strings"
 	"testing"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 // TestGetMax: a result over the bound is measured in Redis, not read; one

@@ -4,8 +4,9 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/celeriac/celeriac/celery"
 	"time"
+
+	"github.com/celeriac/celeriac/celery"
 
 	redigo "github.com/gomodule/redigo/redis"
 

@@ -2,10 +2,11 @@ package redis
 
 import (
 	"context"
-	"github.com/celeriac/celeriac/celery"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/celeriac/celeriac/celery"
 
 	redigo "github.com/gomodule/redigo/redis"
 

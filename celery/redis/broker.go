@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/celeriac/celeriac/celery"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -16,12 +15,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/celeriac/celeriac/celery"
+
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/google/uuid"
 
 	"github.com/celeriac/celeriac/internal/batch"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // Broker is kombu's Redis transport: it publishes task messages to queue
@@ -59,7 +61,7 @@ type brokerOptions struct {
 	maxConns          int
 	readTimeout       time.Duration
 	logger            *slog.Logger
-	backoff           rconn.Backoff
+	backoff           reconnect.Backoff
 }
 
 // WithKeyPrefix sets kombu's global_keyprefix transport option: a prefix
@@ -518,10 +520,10 @@ type Consumer struct {
 	queues []string
 	conn   redigo.Conn
 	fails  int
-	state  rconn.State // logs lost/restored once per outage
-	busy   bool        // the last call delivered: try a batch pop first
-	max    int         // message size limit in bytes; 0 = none
-	wake   string      // private list in every BRPOP; Wake pushes to it
+	state  reconnect.State // logs lost/restored once per outage
+	busy   bool            // the last call delivered: try a batch pop first
+	max    int             // message size limit in bytes; 0 = none
+	wake   string          // private list in every BRPOP; Wake pushes to it
 
 	// mu guards ahead, giveBack and refused, and conn while ahead is not
 	// empty: a delivery's Settle may then read the pending replies from
@@ -550,7 +552,7 @@ func (c *Consumer) SetMaxMessageSize(n int) { c.max = max(n, 0) }
 
 // NewConsumer returns a consumer of queues.
 func (b *Broker) NewConsumer(queues ...string) *Consumer {
-	return &Consumer{b: b, queues: slices.Clone(queues), state: rconn.State{Name: "broker", Logger: b.o.logger},
+	return &Consumer{b: b, queues: slices.Clone(queues), state: reconnect.State{Name: "broker", Logger: b.o.logger},
 		wake: b.key(wakeKeyPrefix + uuid.NewString())}
 }
 

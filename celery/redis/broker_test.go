@@ -3,11 +3,12 @@ package redis
 import (
 	"context"
 	"errors"
-	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/celeriac/celeriac/celery"
 
 	redigo "github.com/gomodule/redigo/redis"
 	"go.uber.org/goleak"

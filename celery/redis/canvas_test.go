@@ -1,10 +1,11 @@
 package redis
 
 import (
-	"github.com/celeriac/celeriac/celery"
 	"reflect"
 	"sync"
 	"testing"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 // sent collects the messages a client publishes.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"time"
+
+	"github.com/celeriac/celeriac/celery"
 
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"

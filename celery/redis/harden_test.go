@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/celeriac/celeriac/celery"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/celeriac/celeriac/celery"
 
 	redigo "github.com/gomodule/redigo/redis"
 

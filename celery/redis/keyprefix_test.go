@@ -1,8 +1,9 @@
 package redis
 
 import (
-	"github.com/celeriac/celeriac/celery"
 	"testing"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 // TestKeyPrefixFromURL: a global_keyprefix query parameter is the default

@@ -2,9 +2,10 @@ package redis
 
 import (
 	"errors"
-	"github.com/celeriac/celeriac/celery"
 	"strings"
 	"testing"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 // TestMaxMessageSize: a message over the consumer's limit comes as a

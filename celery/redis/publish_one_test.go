@@ -2,11 +2,12 @@ package redis
 
 import (
 	"context"
-	"github.com/celeriac/celeriac/celery"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/celeriac/celeriac/celery"
 
 	redigo "github.com/gomodule/redigo/redis"
 )

@@ -2,10 +2,10 @@ package redis
 
 import (
 	"context"
-	"github.com/celeriac/celeriac/celery"
 	"time"
 
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
 // publishRetries is how often a publish is retried after a connection
@@ -14,7 +14,7 @@ import (
 // (a restart) fails once and is discarded; the retry gets a fresh one.
 const publishRetries = 3
 
-var publishBackoff = rconn.Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond}
+var publishBackoff = reconnect.Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond}
 
 // withRetry runs f, and again after a connection error, at most
 // publishRetries more times, until ctx ends.

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/celeriac/celeriac/celery"
 	"io"
 	"net"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/celeriac/celeriac/celery"
 
 	redigo "github.com/gomodule/redigo/redis"
 

@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	credis "github.com/celeriac/celeriac/celery/redis"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones in images without /usr/share/zoneinfo
+
+	credis "github.com/celeriac/celeriac/celery/redis"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	credis "github.com/celeriac/celeriac/celery/redis"
 )
@@ -66,4 +68,17 @@ func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credi
 		return nil, nil, err
 	}
 	return br, be, nil
+}
+
+// isAuthError reports whether err is a broker's refusal of our
+// credentials, which retrying does not cure.
+func isAuthError(err error) bool { return credis.IsAuthError(err) }
+
+// probeTLS checks that a TLS broker accepts our client certificate before
+// anything is sent (see credis.ProbeTLS); nil for other brokers.
+func probeTLS(ctx context.Context, url string, wait time.Duration) error {
+	if t, _ := transportOf(url); t != "redis" {
+		return nil
+	}
+	return credis.ProbeTLS(ctx, url, wait)
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/celery/security"
-	"github.com/celeriac/celeriac/internal/rconn"
+	"github.com/celeriac/celeriac/internal/redact"
 	"github.com/celeriac/celeriac/internal/testtasks"
 	"github.com/celeriac/celeriac/worker"
 	"github.com/celeriac/celeriac/worker/builtin"
@@ -333,16 +333,14 @@ func sweepInterval(visibility time.Duration) time.Duration {
 // unreachable broker (a dial error) is left to the worker's reconnecting,
 // without delay here.
 func checkAuth(ctx context.Context, broker celery.Transport, brokerURL string) error {
-	if cfg, err := rconn.ParseURL(brokerURL); err == nil {
-		if err := cfg.ProbeTLS(ctx, 300*time.Millisecond); rconn.IsAuthError(err) {
-			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
-		}
+	if err := probeTLS(ctx, brokerURL, 300*time.Millisecond); isAuthError(err) {
+		return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
 	}
 	for try := 0; try < 5; try++ {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := broker.Ping(pctx)
 		cancel()
-		if rconn.IsAuthError(err) {
+		if isAuthError(err) {
 			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
 		}
 		var oe *net.OpError
@@ -355,4 +353,4 @@ func checkAuth(ctx context.Context, broker celery.Transport, brokerURL string) e
 }
 
 // redactURL hides the passwords of a broker URL for printing.
-func redactURL(u string) string { return rconn.Redact(u) }
+func redactURL(u string) string { return redact.URL(u) }

@@ -65,8 +65,9 @@ var importRules = []importRule{
 	{from: "celery/...", to: "worker/...", why: "celery (the wire and the interfaces) never imports the worker"},
 	{from: "celery/...", to: "api/...", why: "celery never imports the HTTP API"},
 	{from: "celery/...", to: "beat/...", why: "celery never imports beat"},
-	{from: "celery/...", to: "celery/beat/...", why: "celery never imports beat", except: []string{"celery/beat/..."}},
 	{from: "api/...", to: "worker/...", why: "the API reaches workers through remote control, not the worker package"},
+	{from: "...", to: "internal/rconn/...", why: "Redis connection helpers belong to the Redis transport (backoff and lost/restored logging: internal/reconnect; URL redaction: internal/redact)",
+		except: []string{"celery/redis/...", "internal/rconn/...", "internal/redistest/...", "bench/...", "integration/..."}},
 }
 
 func init() {
@@ -132,12 +133,13 @@ func TestImportRules(t *testing.T) {
 		{"api", module + "/worker", true},
 		{"celery", module + "/worker", true},
 		{"celery/control", module + "/api", true},
-		{"celery/events", module + "/celery/beat", true},
+		{"celery/events", module + "/beat", true},
+		{"worker", module + "/internal/rconn", true},
+		{"celery/redis", module + "/internal/rconn", false},
 		{"worker", module + "/cmd/celeriac", true},
 		{"cmd/celeriac", module + "/celery/redis", false},
 		{"bench/drainbench", module + "/celery/redis", false},
 		{"celery/redis", module + "/celery", false},
-		{"celery/beat", module + "/celery/beat", false},
 		{"worker", module + "/celery", false},
 		{"worker", "github.com/gomodule/redigo/redis", false}, // TestRedisSpokenInOnePlace's
 	} {

@@ -1,5 +1,7 @@
 // Package rconn turns Celery/kombu Redis URLs into redigo connections and
-// pools, and holds the one reconnect backoff used across celeriac.
+// pools. Only the Redis transport (celery/redis) and Redis test helpers
+// use it; what reconnect loops of any transport share is in
+// internal/reconnect, URL redaction in internal/redact.
 //
 // Supported URLs (kombu utils/url.py, connection.py; docs/wire.md#connection-urls):
 //

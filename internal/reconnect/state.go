@@ -1,4 +1,4 @@
-package rconn
+package reconnect
 
 import (
 	"log/slog"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// State tracks whether one component's Redis connection works and logs
+// State tracks whether one component's broker connection works and logs
 // its changes: one warning when it is lost and one line when it is back,
 // however many retries fail in between. The zero value is ready to use
 // with slog.Default(); set Name and Logger before first use.

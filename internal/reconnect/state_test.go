@@ -1,4 +1,4 @@
-package rconn
+package reconnect
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStateLogsChangesOnly(t *testing.T) {
@@ -26,5 +27,17 @@ func TestStateLogsChangesOnly(t *testing.T) {
 	out := buf.String()
 	if strings.Count(out, "broker connection lost; retrying") != 1 || strings.Count(out, "broker connection restored") != 1 || strings.Count(out, "\n") != 2 {
 		t.Errorf("log:\n%s", out)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Min: 10 * time.Millisecond, Max: 80 * time.Millisecond}
+	for attempt, hi := range []time.Duration{10, 20, 40, 80, 80, 80} {
+		hi *= time.Millisecond
+		for range 20 {
+			if d := b.Delay(attempt); d < hi/2 || d > hi {
+				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", attempt, d, hi/2, hi)
+			}
+		}
 	}
 }

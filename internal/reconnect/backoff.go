@@ -1,4 +1,4 @@
-package rconn
+package reconnect
 
 import (
 	"math/rand/v2"
