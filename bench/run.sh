@@ -41,7 +41,8 @@ mkdir -p "$out"
 [ -z "${BENCH_SECTIONS:-}" ] && rm -f "$out"/*.jsonl
 
 echo "== building"
-go build -o "$tmp/celeriac" ./cmd/celeriac
+# The binary as `make build` makes it (release flags).
+make --no-print-directory build BIN="$tmp/celeriac" >/dev/null
 for t in drainbench publishbench latencybench apibench; do go build -o "$tmp/$t" "./bench/$t"; done
 (cd bench/asynqbench && go build -o "$tmp/asynqbench" .)
 start_redis
@@ -180,6 +181,7 @@ section_memory() {
   echo "== memory (backlog $BACKLOG)"
   : >"$out/memory.jsonl"
   local pid i
+  jq -nc --arg b "$(stat -c %s "$tmp/celeriac")" '{kind:"binary", bytes:($b|tonumber)}' >>"$out/memory.jsonl"
   "$tmp/celeriac" worker --broker "$url" --loglevel warning -c "$GO_C" -n mem@%h &
   pid=$!
   sleep 3
@@ -205,6 +207,7 @@ section_memory() {
     memrec worker backlog "$(rss_kb $pid)" "$i"
   done
   kill $pid; wait $pid || true
+  jq -r 'select(.kind=="binary") | "  binary: \(.bytes/1048576|.*10|floor/10) MB"' "$out/memory.jsonl"
   jq -r 'select(.kind=="memory") | "  \(.proc) \(.state) t=\(.t_s)s: \(.rss_kb/1024|.*10|floor/10) MB"' "$out/memory.jsonl"
   flush
 }

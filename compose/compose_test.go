@@ -133,6 +133,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	for _, w := range []string{
 		"CGO_ENABLED=0",
+		"-tags nomsgpack -trimpath -ldflags='-s -w'", // make build's BUILD_FLAGS
 		"FROM gcr.io/distroless/static-debian12:nonroot",
 		"COPY --from=build",
 		"USER nonroot:nonroot",
