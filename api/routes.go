@@ -31,6 +31,10 @@ func (h *handlers) routes(e *gin.Engine) {
 	v1.DELETE("/tasks/:task", h.revokeTask)
 	v1.GET("/tasks/:task/events", h.taskEvents)
 	v1.GET("/queues", h.queues)
+	v1.GET("/queues/:name/messages", h.listMessages)
+	v1.DELETE("/queues/:name/messages", h.purgeMessages)
+	v1.DELETE("/queues/:name/messages/:task_id", h.removeMessage)
+	v1.POST("/queues/:name/move", h.moveMessages)
 	v1.GET("/workers", h.listWorkers)
 
 	e.NoRoute(h.authenticate, h.notFound)

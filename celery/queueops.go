@@ -151,7 +151,7 @@ func (c *Client) removePending(ctx context.Context, queue string, f MessageFilte
 		if c.results == nil || m.TaskID == "" {
 			return
 		}
-		meta := &ResultMeta{TaskID: m.TaskID, Status: StateRevoked, Name: m.Task, Queue: queue,
+		meta := &ResultMeta{TaskID: m.TaskID, Status: StateRevoked, Name: m.Task, Queue: queue, DateDone: time.Now().UTC(),
 			Result: Exception("TaskRevokedError", "celery.exceptions", "removed from queue "+queue)}
 		if _, err := c.results.Store(ctx, meta); err != nil {
 			errs = append(errs, fmt.Errorf("store REVOKED for %s: %w", m.TaskID, err))
