@@ -33,6 +33,7 @@ var positional = map[string]string{
 	"call":   "celeriac call <task name> [flags]",
 	"result": "celeriac result <task id> [flags]",
 	"probe":  "celeriac probe <URL> [flags]",
+	"queues": queuesSynopsis,
 }
 
 // usageLine returns the synopsis of cmd for the docs, or "".
