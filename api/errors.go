@@ -77,6 +77,8 @@ func statusOf(err error) (int, any) {
 		return http.StatusUnprocessableEntity, err.Error() // a queue no task can be sent to
 	case errors.Is(err, celery.ErrMessageNotFound):
 		return http.StatusNotFound, err.Error()
+	case errors.Is(err, celery.ErrNotRequeueable):
+		return http.StatusConflict, err.Error()
 	case errors.Is(err, celery.ErrUnsupported):
 		return http.StatusNotImplemented, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):

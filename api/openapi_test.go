@@ -91,6 +91,13 @@ func TestContract(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An archive entry, as a worker would copy a failed task.
+	for _, id := range []string{held + "a", held + "b"} {
+		if err := f.client.Publisher().(celery.Archiver).Archive(testCtx(t), celery.ArchivedMessage{ID: id, TaskID: id,
+			Task: "tasks.add", Queue: "held", Reason: celery.ArchiveFailed, Message: []byte(`{}`)}, 10, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		method, target, body string
 		status               int
@@ -124,6 +131,13 @@ func TestContract(t *testing.T) {
 		{"POST", "/api/v1/queues/held/move", `{"to": "held2", "task_id": "nope"}`, 404, false},
 		{"POST", "/api/v1/queues/held/move", `{"to": "held2", "bogus": 1}`, 422, false},
 		{"POST", "/api/v1/queues/held/move", `{"to": "held2"}`, 200, false},
+		{"GET", "/api/v1/archive?limit=5", "", 200, false},
+		{"GET", "/api/v1/archive?cursor=x", "", 422, false},
+		{"DELETE", "/api/v1/archive/nope", "", 404, false},
+		{"POST", "/api/v1/archive/nope/requeue", "", 404, false},
+		{"POST", "/api/v1/archive/" + held + "a/requeue", "", 200, false},
+		{"DELETE", "/api/v1/archive/" + held + "a", "", 404, false},
+		{"DELETE", "/api/v1/archive/" + held + "b", "", 200, false},
 		{"GET", "/healthz", "", 200, true},
 		{"GET", "/readyz", "", 200, true},
 		{"GET", "/metrics", "", 200, false},
