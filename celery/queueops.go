@@ -79,7 +79,7 @@ type MessagePage struct {
 
 // ErrMessageNotFound is returned when no pending message has the task id
 // asked for (it may have been taken by a worker meanwhile).
-var ErrMessageNotFound = errors.New("celery: no such pending message")
+var ErrMessageNotFound = errors.New("celery: no such message")
 
 // ErrUnsupported is wrapped by the errors of an operation the transport
 // does not offer.

@@ -110,7 +110,7 @@ func TestQueueOps(t *testing.T) {
 		t.Errorf("%s holds %d", q, n)
 	}
 	text, code := runBinary(t, 30*time.Second, "queues", "remove", q, a, "-b", e.URL)
-	if code != 1 || !strings.Contains(text, "no such pending message") {
+	if code != 1 || !strings.Contains(text, "no such message") {
 		t.Errorf("second removal: exit %d %s", code, text)
 	}
 }
