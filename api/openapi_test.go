@@ -76,7 +76,7 @@ func TestContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, Deps{Revoker: &fakeRevoker{}, Workers: fakeWorkers{{Hostname: "celery@a", Online: true}}}, WithToken("tok"))
+	f := newFixture(t, Deps{Revoker: &fakeRevoker{}, Workers: fakeWorkers{{Hostname: "celery@a", Online: true}}, Pauser: &fakePauser{}}, WithToken("tok"))
 	f.startWorker(nil)
 	id := uuid.NewString()
 	// Messages waiting in a queue no worker consumes, for the queue
@@ -132,6 +132,11 @@ func TestContract(t *testing.T) {
 		{"POST", "/api/v1/queues/held/move", `{"to": "held2", "bogus": 1}`, 422, false},
 		{"POST", "/api/v1/queues/held/move", `{"to": "held2"}`, 200, false},
 		{"GET", "/api/v1/archive?limit=5", "", 200, false},
+		{"POST", "/api/v1/queues/held/resume", "", 409, false},
+		{"POST", "/api/v1/queues/held/pause", "", 200, false},
+		{"GET", "/api/v1/queues?queue=held", "", 200, false},
+		{"POST", "/api/v1/queues/held/resume", "", 200, false},
+		{"POST", "/api/v1/queues/unacked/pause", "", 422, false},
 		{"GET", "/api/v1/archive?cursor=x", "", 422, false},
 		{"DELETE", "/api/v1/archive/nope", "", 404, false},
 		{"POST", "/api/v1/archive/nope/requeue", "", 404, false},

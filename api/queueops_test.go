@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/celeriac/celeriac/celery"
@@ -96,4 +97,40 @@ func TestQueueOpsUnsupported(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want 501", r[0], r[1], w.Code, w.Body)
 		}
 	}
+}
+
+// fakePauser records pauses in memory.
+type fakePauser struct {
+	mu     sync.Mutex
+	paused map[string]bool
+}
+
+func (f *fakePauser) PauseQueue(_ context.Context, q string) (*celery.PausedQueue, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.paused == nil {
+		f.paused = map[string]bool{}
+	}
+	f.paused[q] = true
+	return &celery.PausedQueue{Queue: q, Workers: []string{"celery@a"}}, nil
+}
+
+func (f *fakePauser) ResumeQueue(_ context.Context, q string) (*celery.PausedQueue, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.paused[q] {
+		return nil, celery.ErrNotPaused
+	}
+	delete(f.paused, q)
+	return &celery.PausedQueue{Queue: q, Workers: []string{"celery@a"}}, nil
+}
+
+func (f *fakePauser) PausedQueues(context.Context) ([]celery.PausedQueue, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []celery.PausedQueue
+	for q := range f.paused {
+		out = append(out, celery.PausedQueue{Queue: q})
+	}
+	return out, nil
 }

@@ -35,6 +35,8 @@ func (h *handlers) routes(e *gin.Engine) {
 	v1.DELETE("/queues/:name/messages", h.purgeMessages)
 	v1.DELETE("/queues/:name/messages/:task_id", h.removeMessage)
 	v1.POST("/queues/:name/move", h.moveMessages)
+	v1.POST("/queues/:name/pause", h.pauseQueue)
+	v1.POST("/queues/:name/resume", h.resumeQueue)
 	v1.GET("/archive", h.listArchive)
 	v1.POST("/archive/:task_id/requeue", h.requeueArchived)
 	v1.DELETE("/archive/:task_id", h.deleteArchived)

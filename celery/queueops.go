@@ -177,3 +177,27 @@ func (c *Client) MovePending(ctx context.Context, from, to string, f MessageFilt
 	}
 	return qi.MoveMessages(ctx, from, to, f)
 }
+
+// PausedQueue is a queue paused fleet-wide (celery/control's PauseQueue):
+// the workers that consumed it when it was paused, which a resume makes
+// consume it again.
+type PausedQueue struct {
+	Queue    string    `json:"queue"`
+	Workers  []string  `json:"workers"`
+	PausedAt time.Time `json:"paused_at"`
+}
+
+// PauseStore records the paused queues (celery/redis keeps them in Redis).
+type PauseStore interface {
+	// SetPaused records queue as paused by workers (added to those
+	// recorded already).
+	SetPaused(ctx context.Context, queue string, workers []string) (*PausedQueue, error)
+	// TakePaused removes queue's record and returns it
+	// (ErrNotPaused when it has none).
+	TakePaused(ctx context.Context, queue string) (*PausedQueue, error)
+	// PausedQueues returns every record.
+	PausedQueues(ctx context.Context) ([]PausedQueue, error)
+}
+
+// ErrNotPaused is returned when resuming a queue that is not paused.
+var ErrNotPaused = errors.New("celery: queue is not paused")
