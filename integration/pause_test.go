@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,14 @@ func TestQueuePause(t *testing.T) {
 	if !slices.Equal(paused.Workers, want) {
 		t.Fatalf("paused on %v, want %v", paused.Workers, want)
 	}
+	// A Go worker started during the pause leaves the queue alone, and
+	// joins the record.
+	late := startBinary(t, "worker ready", "worker", "-b", e.URL, "-Q", q, "-n", "late@test")
+	if !strings.Contains(late.Log(), "queue is paused fleet-wide") {
+		t.Errorf("late worker did not skip the paused queue:\n%s", late.Log())
+	}
+	want = append(want, "late@test")
+	slices.Sort(want)
 	var list struct {
 		Queues []struct {
 			Name   string `json:"name"`

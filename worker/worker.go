@@ -188,6 +188,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.heart.start(context.WithoutCancel(ctx))
 
+	w.skipPaused(ctx)
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	err := w.intake.run(ctx)
 	w.shutdownWarm(stopTasks)
