@@ -35,6 +35,12 @@ func WithArchive(maxCount int, maxAge time.Duration) Option {
 	}
 }
 
+// archiveMaxMalformed is the largest malformed message the archive keeps
+// whole (to be requeued once the worker accepts it, say a content type
+// added to --accept-content); a larger one is listed without it. Tasks
+// that failed keep theirs up to the transport's own bound (Redis: 1 MiB).
+const archiveMaxMalformed = 64 << 10
+
 // archiveTimeout bounds one copy to the archive.
 const archiveTimeout = 5 * time.Second
 
@@ -53,6 +59,10 @@ func (w *Worker) archive(d *celery.Delivery, msg *celery.Message, reason, errTex
 	}
 	m := celery.ArchivedMessage{Queue: d.Queue, Priority: d.Priority, Reason: reason,
 		Error: pyjson.Truncate(errText, 1024), Size: d.Size, Message: d.Raw}
+	if reason == celery.ArchiveMalformed && len(d.Raw) > archiveMaxMalformed {
+		// Anyone who can publish can send these: listed, not kept.
+		m.Message = nil
+	}
 	if msg != nil {
 		m.TaskID, m.Task = msg.ID, msg.Task
 		m.Args, m.Kwargs = msg.ArgsRepr, msg.KwargsRepr
