@@ -16,7 +16,8 @@ import (
 // Queue inspection (celery.QueueInspector) on kombu's lists: a queue is one
 // list per priority bucket (docs/wire.md#priority), LPUSHed by publishers
 // and popped from the tail by BRPOP over the buckets in step order. Every
-// read is a window of at most a page (LRANGE); nothing loads a queue whole.
+// read is a window of at most a page (LRANGE); nothing loads a queue whole
+// (docs/wire.md#queue-inspection).
 
 // peekScript returns a window of a list, each element as its size and
 // either the element or, when it is longer than the peek bound, its first
