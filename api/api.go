@@ -45,6 +45,9 @@ type Deps struct {
 	Revoker Revoker
 	// Workers backs GET /api/v1/workers.
 	Workers WorkerLister
+	// Pauser backs POST /api/v1/queues/{name}/pause and /resume, and the
+	// paused flag of GET /api/v1/queues.
+	Pauser QueuePauser
 }
 
 // QueueBroker is what the API asks of the broker beyond publishing:
@@ -144,6 +147,7 @@ type handlers struct {
 	broker  QueueBroker
 	revoker Revoker
 	workers WorkerLister
+	pauser  QueuePauser
 	o       options
 	allowed map[string]bool
 	metrics *metrics
@@ -189,6 +193,7 @@ func newEngine(deps Deps, opts ...Option) *gin.Engine {
 		broker:  deps.Broker,
 		revoker: deps.Revoker,
 		workers: deps.Workers,
+		pauser:  deps.Pauser,
 		o:       o,
 		allowed: map[string]bool{},
 		metrics: newMetrics(o.gatherers...),

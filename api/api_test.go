@@ -312,8 +312,8 @@ func TestSendTaskOptionsAndQueues(t *testing.T) {
 	}
 	got := decode(t, f.do("GET", "/api/v1/queues?queue=other&queue=celery", ""))
 	want := map[string]any{"queues": []any{
-		map[string]any{"name": "other", "messages": 1.0, "priorities": map[string]any{"0": 0.0, "3": 0.0, "6": 1.0, "9": 0.0}},
-		map[string]any{"name": "celery", "messages": 0.0, "priorities": map[string]any{"0": 0.0, "3": 0.0, "6": 0.0, "9": 0.0}},
+		map[string]any{"name": "other", "messages": 1.0, "priorities": map[string]any{"0": 0.0, "3": 0.0, "6": 1.0, "9": 0.0}, "paused": false},
+		map[string]any{"name": "celery", "messages": 0.0, "priorities": map[string]any{"0": 0.0, "3": 0.0, "6": 0.0, "9": 0.0}, "paused": false},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GET /api/v1/queues (-want +got):\n%s", diff)

@@ -14,6 +14,14 @@
 //	DELETE /api/v1/tasks/{id}[?terminate=true&signal=SIGKILL]   revoke broadcast
 //	GET    /api/v1/tasks/{id}/events    Server-Sent Events: the task's states until it is ready
 //	GET    /api/v1/queues[?queue=q]     waiting messages per queue and priority
+//	GET    /api/v1/queues/{name}/messages[?limit=N&cursor=C]   peek at pending messages
+//	DELETE /api/v1/queues/{name}/messages/{task_id}   remove one (REVOKED stored)
+//	DELETE /api/v1/queues/{name}/messages?task=NAME    purge by task name
+//	POST   /api/v1/queues/{name}/move   move messages to another queue (JSON: to, task, task_id, limit)
+//	POST   /api/v1/queues/{name}/pause|resume   stop or restart its consumers fleet-wide
+//	GET    /api/v1/archive[?limit=N&cursor=C]   dead letters, newest first
+//	POST   /api/v1/archive/{task_id}/requeue    put one back on its queue
+//	DELETE /api/v1/archive/{task_id}            drop one
 //	GET    /api/v1/workers              workers seen through remote control
 //	GET    /healthz, /readyz, /metrics, /openapi.json, /docs
 //

@@ -75,6 +75,12 @@ func statusOf(err error) (int, any) {
 		return http.StatusRequestEntityTooLarge, "request body too large"
 	case errors.Is(err, celery.ErrInvalidQueue), errors.Is(err, celery.ErrNotAQueue):
 		return http.StatusUnprocessableEntity, err.Error() // a queue no task can be sent to
+	case errors.Is(err, celery.ErrMessageNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, celery.ErrNotRequeueable):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, celery.ErrUnsupported):
+		return http.StatusNotImplemented, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timed out"
 	case errors.Is(err, context.Canceled):

@@ -14,6 +14,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+
+	"github.com/celeriac/celeriac/celery"
 )
 
 func loadSpec(t *testing.T) *openapi3.T {
@@ -74,9 +76,28 @@ func TestContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, Deps{Revoker: &fakeRevoker{}, Workers: fakeWorkers{{Hostname: "celery@a", Online: true}}}, WithToken("tok"))
+	f := newFixture(t, Deps{Revoker: &fakeRevoker{}, Workers: fakeWorkers{{Hostname: "celery@a", Online: true}}, Pauser: &fakePauser{}}, WithToken("tok"))
 	f.startWorker(nil)
 	id := uuid.NewString()
+	// Messages waiting in a queue no worker consumes, for the queue
+	// operations.
+	held := uuid.NewString()
+	for i, name := range []string{"tasks.add", "tasks.mul", "tasks.add"} {
+		opts := []celery.SendOption{celery.Queue("held"), celery.Args(1, 2)}
+		if i == 0 {
+			opts = append(opts, celery.TaskID(held))
+		}
+		if _, err := f.client.SendTask(testCtx(t), name, opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An archive entry, as a worker would copy a failed task.
+	for _, id := range []string{held + "a", held + "b"} {
+		if err := f.client.Publisher().(celery.Archiver).Archive(testCtx(t), celery.ArchivedMessage{ID: id, TaskID: id,
+			Task: "tasks.add", Queue: "held", Reason: celery.ArchiveFailed, Message: []byte(`{}`)}, 10, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		method, target, body string
 		status               int
@@ -98,6 +119,30 @@ func TestContract(t *testing.T) {
 		{"DELETE", "/api/v1/tasks/" + id + "?terminate=true", "", 202, false},
 		{"GET", "/api/v1/queues", "", 200, false},
 		{"GET", "/api/v1/workers", "", 200, false},
+		{"GET", "/api/v1/queues/held/messages?limit=2", "", 200, false},
+		{"GET", "/api/v1/queues/unacked/messages", "", 422, false},
+		{"GET", "/api/v1/queues/held/messages?cursor=zz", "", 422, false},
+		{"GET", "/api/v1/queues/held/messages?limit=0", "", 422, false},
+		{"DELETE", "/api/v1/queues/held/messages/" + held, "", 200, false},
+		{"DELETE", "/api/v1/queues/held/messages/" + held, "", 404, false},
+		{"DELETE", "/api/v1/queues/held/messages?task=tasks.mul", "", 200, false},
+		{"DELETE", "/api/v1/queues/held/messages", "", 422, false},
+		{"POST", "/api/v1/queues/held/move", `{"to": "held"}`, 422, false},
+		{"POST", "/api/v1/queues/held/move", `{"to": "held2", "task_id": "nope"}`, 404, false},
+		{"POST", "/api/v1/queues/held/move", `{"to": "held2", "bogus": 1}`, 422, false},
+		{"POST", "/api/v1/queues/held/move", `{"to": "held2"}`, 200, false},
+		{"GET", "/api/v1/archive?limit=5", "", 200, false},
+		{"POST", "/api/v1/queues/held/resume", "", 409, false},
+		{"POST", "/api/v1/queues/held/pause", "", 200, false},
+		{"GET", "/api/v1/queues?queue=held", "", 200, false},
+		{"POST", "/api/v1/queues/held/resume", "", 200, false},
+		{"POST", "/api/v1/queues/unacked/pause", "", 422, false},
+		{"GET", "/api/v1/archive?cursor=x", "", 422, false},
+		{"DELETE", "/api/v1/archive/nope", "", 404, false},
+		{"POST", "/api/v1/archive/nope/requeue", "", 404, false},
+		{"POST", "/api/v1/archive/" + held + "a/requeue", "", 200, false},
+		{"DELETE", "/api/v1/archive/" + held + "a", "", 404, false},
+		{"DELETE", "/api/v1/archive/" + held + "b", "", 200, false},
 		{"GET", "/healthz", "", 200, true},
 		{"GET", "/readyz", "", 200, true},
 		{"GET", "/metrics", "", 200, false},

@@ -535,6 +535,8 @@ type queueView struct {
 	Name       string         `json:"name"`
 	Messages   int            `json:"messages"`
 	Priorities map[string]int `json:"priorities"`
+	// Paused is set when the queue is paused fleet-wide (Deps.Pauser).
+	Paused bool `json:"paused"`
 }
 
 // queues is GET /api/v1/queues[?queue=a&queue=b]: waiting messages per
@@ -561,13 +563,14 @@ func (h *handlers) queues(c *gin.Context) {
 	broker := h.broker
 	steps := broker.PrioritySteps()
 	out := make([]queueView, 0, len(names))
+	paused := h.pausedSet(c.Request.Context())
 	for _, n := range names {
 		lens, err := broker.QueueLengths(c.Request.Context(), n)
 		if err != nil {
 			h.fail(c, err)
 			return
 		}
-		q := queueView{Name: n, Priorities: make(map[string]int, len(steps))}
+		q := queueView{Name: n, Priorities: make(map[string]int, len(steps)), Paused: paused[n]}
 		for i, l := range lens {
 			q.Messages += l
 			q.Priorities[strconv.Itoa(steps[i])] = l

@@ -58,6 +58,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	}
 	if at.After(now) {
 		w.sched.hold(r, at.Sub(now))
+		w.defers.hold(r, at)
 		return
 	}
 	w.pool.ready.push(r)

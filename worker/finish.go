@@ -103,7 +103,8 @@ func excString(exc map[string]any) string {
 }
 
 // storeFailure stores a FAILURE with exc and tb and applies the errbacks
-// (onFailure); r.unsaved is set when it could not be stored.
+// (onFailure); r.unsaved is set when it could not be stored. The message
+// is copied to the archive: the task failed for good.
 func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]any, tb string) {
 	w.tm.failed(r)
 	t := &Task{Message: r.msg, Queue: r.d.Queue}
@@ -113,4 +114,9 @@ func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]an
 		r.unsaved = true
 	}
 	w.canvas.onFailure(ctx, r.msg, exc, tb)
+	reason := celery.ArchiveFailed
+	if exc["exc_type"] == "NotRegistered" {
+		reason = celery.ArchiveRejected
+	}
+	w.archive(r.d, r.msg, reason, excString(exc))
 }

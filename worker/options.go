@@ -11,6 +11,7 @@ import (
 )
 
 type options struct {
+	archive            archiveOptions // archive.go
 	queues             []string
 	concurrency        int
 	prefetchMultiplier int

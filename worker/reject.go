@@ -70,6 +70,7 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	w.tm.reject()
 	w.acker.ack(d)
 	w.intake.releaseSlot()
+	w.archive(d, nil, celery.ArchiveMalformed, reason)
 	if id == "" {
 		return
 	}

@@ -30,6 +30,7 @@ import (
 //     chord joins of finished tasks;
 //   - acker (acker.go): settles deliveries with the transport (batched
 //     acks, requeues, restores);
+//   - defers (defer.go): keeps held ETA messages from visibility sweeps;
 //   - sweeper (sweeper.go): the visibility sweep;
 //   - pidbox (pidbox.go): the remote-control node, whose commands
 //     control.go serves;
@@ -48,6 +49,7 @@ type Worker struct {
 	intake  *intake
 	sched   *scheduler
 	acker   *acker
+	defers  *deferrer
 	sweeper *sweeper
 	pidbox  *pidboxNode // nil without WithPidbox
 	heart   *heartbeater
@@ -106,6 +108,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.pool = newPool(o.concurrency, w.execute)
 	w.sched = newScheduler(w.pool.ready.push)
 	w.acker = newAcker(broker, o.logger)
+	w.defers = newDeferrer(broker, o.logger)
 	w.sweeper = &sweeper{broker: broker, log: o.logger, interval: o.sweepInterval}
 	w.intake = newIntake(broker, &o, w.accept)
 	w.clock = &events.Clock{}
@@ -177,6 +180,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.pool.start(taskCtx)
 	w.acker.start()
+	w.defers.start()
 	w.sweeper.start(ctx)
 	// Remote control and heartbeats run until consuming stops.
 	if w.pidbox != nil {
@@ -184,6 +188,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.heart.start(context.WithoutCancel(ctx))
 
+	w.skipPaused(ctx)
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	err := w.intake.run(ctx)
 	w.shutdownWarm(stopTasks)
@@ -224,6 +229,7 @@ func (w *Worker) shutdownWarm(stopTasks context.CancelFunc) {
 	held = append(held, w.abandonedAtShutdown(log)...)
 	w.sweeper.shutdown()
 	w.acker.shutdown()
+	w.defers.shutdown()
 	held = append(held, w.pool.ready.drain()...)
 	octx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := w.heart.offline(octx); err != nil {

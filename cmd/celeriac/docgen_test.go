@@ -30,9 +30,11 @@ var envVars = []struct{ name, commands, doc string }{
 // not print one themselves; inspect and control print theirs (with their
 // method lists) when run without arguments, and usageLine captures it.
 var positional = map[string]string{
-	"call":   "celeriac call <task name> [flags]",
-	"result": "celeriac result <task id> [flags]",
-	"probe":  "celeriac probe <URL> [flags]",
+	"call":    "celeriac call <task name> [flags]",
+	"result":  "celeriac result <task id> [flags]",
+	"probe":   "celeriac probe <URL> [flags]",
+	"queues":  queuesSynopsis,
+	"archive": archiveSynopsis,
 }
 
 // usageLine returns the synopsis of cmd for the docs, or "".

@@ -53,6 +53,8 @@ func commands() []command {
 		{"call", "send a task and print its id (and result with --wait)", cmdCall},
 		{"result", "print a task's state and result", cmdResult},
 		{"purge", "delete all waiting messages from queues", cmdPurge},
+		{"queues", "list, peek at, remove, move and purge-by-name waiting messages", cmdQueues},
+		{"archive", "list, requeue and delete archived (dead-letter) messages", cmdArchive},
 		{"inspect", "ask workers (Go or Python) about their state: ping, stats, active, ...", cmdInspect},
 		{"control", "send remote-control commands: revoke, rate_limit, pool_grow, ...", cmdControl},
 		{"events", "print the event stream", cmdEvents},

@@ -148,7 +148,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("metrics", "url", url)
 	}
 	ctl := control.New(broker, control.WithLogger(log))
-	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}},
+	handler := api.New(api.Deps{Client: client, Revoker: ctl, Workers: controlWorkers{ctl}, Pauser: newPauser(ctl, broker, pauseTimeout)},
 		api.WithLogger(log),
 		api.WithToken(token),
 		api.WithAllowedTasks(allowed...),

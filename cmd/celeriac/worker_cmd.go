@@ -62,6 +62,8 @@ type workerFlags struct {
 	maxMessageSize        int
 	metricsAddr           string
 	maxDuration           time.Duration
+	archiveMaxCount       int
+	archiveMaxAge         time.Duration
 
 	queueList []string // -Q less -X, set by finish
 }
@@ -109,6 +111,8 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.String(&f.securityDigest, "security-digest", "sha256", "security_digest of signed messages (sha256, sha384, sha512, sha1)")
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
+	fs.Count(&f.archiveMaxCount, "archive-max-count", worker.DefaultArchiveMaxCount, "the archive (dead letters: tasks failed for good, unregistered and malformed messages) keeps at most this many entries, the oldest dropped first (0 = no archive); see docs/operations.md")
+	fs.Duration(&f.archiveMaxAge, "archive-max-age", worker.DefaultArchiveMaxAge, "archive entries older than this are dropped (0 = no age bound)")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
 }
 
@@ -135,7 +139,7 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	for _, d := range []struct {
 		name string
 		d    time.Duration
-	}{{"--time-limit", f.timeLimit}, {"--soft-time-limit", f.softTimeLimit}, {"--shutdown-timeout", f.shutdownTimeout}, {"--visibility-timeout", f.visibility}, {"--result-expires", f.resultExpires}, {"--max-duration", f.maxDuration}} {
+	}{{"--time-limit", f.timeLimit}, {"--soft-time-limit", f.softTimeLimit}, {"--shutdown-timeout", f.shutdownTimeout}, {"--visibility-timeout", f.visibility}, {"--result-expires", f.resultExpires}, {"--max-duration", f.maxDuration}, {"--archive-max-age", f.archiveMaxAge}} {
 		if d.d < 0 {
 			return usagef("%s must not be negative", d.name)
 		}
@@ -303,6 +307,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithSweepInterval(sweepInterval(f.visibility)),
 		worker.WithMaxMessageSize(f.maxMessageSize),
 		worker.WithAcceptContent(splitList(f.acceptContent)...),
+		worker.WithArchive(f.archiveMaxCount, f.archiveMaxAge),
 	)...)
 	log.Info("starting", "tasks", mux.Names())
 	// A second signal during the warm shutdown exits at once (cold
