@@ -335,7 +335,7 @@ func TestWorkerFromPython(t *testing.T) {
 		mux.HandleFunc("test.unencodable", func(ctx context.Context, t *worker.Task) (any, error) {
 			return make(chan int), nil
 		})
-	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(8))
+	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(8), worker.WithResultExtended(true))
 
 	// Everything is sent by one Python process; the gets run in parallel
 	// subtests below.

@@ -75,7 +75,8 @@ func WithTimeLimits(hard, soft time.Duration) Option {
 }
 
 // WithResultExtended stores name, args, kwargs, worker, retries and queue
-// with results (result_extended). Default on.
+// with results (result_extended). Default off, as Celery: task arguments
+// are not copied into the result backend unless asked for.
 func WithResultExtended(on bool) Option { return func(o *options) { o.resultExtended = on } }
 
 // WithSweepInterval sets how often the visibility-timeout restore sweep

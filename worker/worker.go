@@ -78,7 +78,6 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		logger:             slog.Default(),
 		shutdownTimeout:    30 * time.Second,
 		storeRetryFor:      time.Minute,
-		resultExtended:     true,
 		sweepInterval:      100 * time.Second,
 		pidbox:             true,
 		heartbeat:          2 * time.Second,

@@ -88,7 +88,7 @@ func wait(t *testing.T, f *fixture, name string, opts ...celery.SendOption) *cel
 }
 
 func TestBuiltins(t *testing.T) {
-	f := start(t, nil)
+	f := start(t, nil, worker.WithResultExtended(true))
 	for _, tc := range []struct {
 		name string
 		args []any
@@ -116,6 +116,11 @@ func TestBuiltins(t *testing.T) {
 		if m.Name != tc.name || m.Worker != "go@test" || m.Queue != "celery" {
 			t.Errorf("extended fields: %+v", m)
 		}
+	}
+	// result_extended is off by default, as in Celery.
+	plain := start(t, nil)
+	if m := wait(t, plain, "tasks.add", celery.Args(1, 2)); m.Name != "" || m.Args != nil || m.Worker != "" || m.Queue != "" {
+		t.Errorf("result_extended off: extended fields stored: %+v", m)
 	}
 	var te *celery.TaskError
 	r, _ := f.client.SendTask(ctx(t), "tasks.fail", celery.Args("nope"))

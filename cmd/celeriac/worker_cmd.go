@@ -35,6 +35,7 @@ type workerFlags struct {
 	prefetch              int
 	acksLate              bool
 	trackStarted          bool
+	resultExtended        bool
 	events                bool
 	withoutControl        bool
 	withoutHeartbeat      bool
@@ -86,6 +87,7 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Choice(&f.optimization, "O optimization", "default", []string{"default", "fair"}, "accepted for Celery compatibility: the Go worker always gives a task to a free goroutine, as -O fair does")
 	fs.Bool(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
 	fs.Bool(&f.trackStarted, "track-started", false, "store a STARTED state before running")
+	fs.Bool(&f.resultExtended, "result-extended", false, "result_extended: store the task name, args, kwargs, worker, retries and queue with each result (off by default, as Celery)")
 	fs.Bool(&f.events, "E events task-events", false, "send task events (worker events are always sent)")
 	fs.Bool(&f.withoutControl, "without-control", false, "do not answer remote-control commands (inspect, revoke, ...)")
 	fs.Bool(&f.withoutHeartbeat, "without-heartbeat", false, "accepted for Celery compatibility and ignored: worker-heartbeat events are always sent (Flower and inspect need them)")
@@ -292,6 +294,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithPrefetchMultiplier(f.prefetch),
 		worker.WithAcksLate(f.acksLate),
 		worker.WithTrackStarted(f.trackStarted),
+		worker.WithResultExtended(f.resultExtended),
 		worker.WithHostname(expandNodename(f.nodename)),
 		worker.WithLogger(log),
 		worker.WithShutdownTimeout(f.shutdownTimeout),

@@ -7,6 +7,8 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERY_RESULT_BACKEND        result backend (default: the broker URL)
     CELERIAC_ACKS_LATE           "1"/"true" -> task_acks_late
     CELERIAC_TRACK_STARTED       "1"/"true" -> task_track_started
+    CELERIAC_RESULT_EXTENDED     "0"/"false" -> result_extended off (on
+                                 by default here, unlike Celery)
     CELERIAC_VISIBILITY_TIMEOUT  float seconds -> broker visibility_timeout
     CELERIAC_PREFETCH_MULTIPLIER int -> worker_prefetch_multiplier
     CELERIAC_RESTORE_INTERVAL    float seconds -> kombu's visibility sweep
@@ -64,7 +66,7 @@ app.conf.update(
     task_compression=os.environ.get("CELERIAC_TASK_COMPRESSION") or None,
     result_compression=os.environ.get("CELERIAC_RESULT_COMPRESSION") or None,
     event_serializer=os.environ.get("CELERIAC_EVENT_SERIALIZER") or "json",
-    result_extended=True,
+    result_extended=_env_bool("CELERIAC_RESULT_EXTENDED", True),
     task_track_started=_env_bool("CELERIAC_TRACK_STARTED"),
     task_acks_late=_env_bool("CELERIAC_ACKS_LATE"),
     enable_utc=True,
