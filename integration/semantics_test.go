@@ -70,3 +70,75 @@ func TestSemanticsResultExtended(t *testing.T) {
 		t.Errorf("Python reference: result_extended off stores %v, on stores %v", got["py"].Keys, got["pyx"].Keys)
 	}
 }
+
+// smChildrenScript applies canvases and prints, per case, the children
+// stored for the task named, with every task id replaced by that task's
+// result (and group ids by "G"), plus what AsyncResult.children,
+// collect() and iterdeps() give for a chain's first task.
+const smChildrenScript = `
+from celery import chain, group, chord
+from celery.result import result_from_tuple
+from tasks import add, mul, xsum, fail, echo, flaky
+
+def raw(i):
+    return json.loads(app.backend.client.get(app.backend.get_key_for_task(i)))
+
+def label(node):
+    (i, parent), members = node
+    if members is None:
+        return [app.AsyncResult(i).get(timeout=30), parent]
+    return ["G", [label(m) for m in members]]
+
+def kids(i):
+    app.AsyncResult(i).get(timeout=30, propagate=False)
+    return [label(c) for c in raw(i)["children"]]
+
+out = {}
+r = add.apply_async((1, 2), link=mul.s(10)); out["link1"] = kids(r.id)
+r = add.apply_async((1, 2), link=[mul.s(10), mul.s(20)]); out["link2"] = kids(r.id)
+r = add.apply_async((1, 2), link=[group(mul.s(10), mul.s(20)), mul.s(30)]); out["link_group_and_plain"] = kids(r.id)
+c = chain(add.s(1, 2), mul.s(10), add.s(5)).apply_async(); c.get(timeout=30)
+out["chain"] = [kids(c.parent.parent.id), kids(c.parent.id), kids(c.id)]
+c = chain(add.s(1, 2), group(mul.s(10), mul.s(20))).apply_async(); c.get(timeout=30)
+out["chain_group"] = kids(c.parent.id)
+c = chain(add.s(1, 2), group(mul.s(10), mul.s(20)), xsum.s()).apply_async(); c.get(timeout=30)
+out["chain_chord"] = kids(c.parent.parent.id)
+c = chain(add.s(1, 2), chain(mul.s(10), add.s(1))).apply_async(); c.get(timeout=30)
+out["chain_nested"] = kids(c.parent.parent.id)
+g = group(add.s(1, 2), add.s(3, 4)).apply_async(); g.get(timeout=30)
+out["group_member"] = kids(g.results[0].id)
+ch = chord([add.s(1, 2), add.s(3, 4)], xsum.s()).apply_async(); ch.get(timeout=30)
+out["chord_members"] = [kids(x.id) for x in ch.parent.results]
+r = fail.apply_async(("x",), link_error=echo.si("eb")); out["errback"] = kids(r.id)
+c = chain(add.s(1, 2), mul.s(10), add.s(5)).apply_async(); c.get(timeout=30)
+first = app.AsyncResult(c.parent.parent.id)
+out["collect"] = [v for _, v in first.collect(timeout=30)]
+out["iterdeps"] = [[p.get(timeout=30) if p else None, x.get(timeout=30)] for p, x in first.iterdeps()]
+out["children_attr"] = [k.get(timeout=30) for k in first.children]
+r = add.apply_async((1, 2), link=[mul.s(10), mul.s(20)]); r.get(timeout=30)
+out["from_tuple"] = [type(c).__name__ for c in r.children]
+print(json.dumps(out))
+`
+
+// A Go worker records the children a Python worker records for the same
+// canvas (link callbacks alone and as a group, chain steps, groups and
+// chords as the next step, none for group and chord members or
+// errbacks), so Python's AsyncResult.children, collect() and iterdeps()
+// walk a Go-run canvas as a Python-run one. Each canvas runs against a
+// Python worker on one Redis and a Go worker on another; the children
+// are compared with ids replaced by their results.
+func TestSemanticsChildren(t *testing.T) {
+	py, gw := newEnv(t), newEnv(t)
+	pypeer.StartWorker(t, py.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	startGoWorker(t, gw.URL, nil, worker.WithConcurrency(8), wkLogger(t))
+	var want, got map[string]any
+	smPy(t, py.URL, smChildrenScript, &want)
+	smPy(t, gw.URL, smChildrenScript, &got)
+	for k, w := range want {
+		wkEqual(t, k, got[k], w)
+	}
+	if len(got) != len(want) {
+		t.Errorf("cases: Go %d, Python %d", len(got), len(want))
+	}
+	t.Logf("Python: %s", jsonText(want))
+}

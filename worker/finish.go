@@ -34,9 +34,13 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		// stored (so that its children are known), the event and the log
 		// line come after. Waiting clients see the result first; the
 		// event's repr and round trip are not in their way.
-		w.canvas.onSuccess(ctx, msg, o.result)
-		if !w.ignoreResult(r) && w.store(ctx, w.meta(t, celery.StateSuccess, o.result)) != nil {
-			r.unsaved = true
+		children := w.canvas.onSuccess(ctx, msg, o.result)
+		if !w.ignoreResult(r) {
+			m := w.meta(t, celery.StateSuccess, o.result)
+			m.Children = children
+			if w.store(ctx, m) != nil {
+				r.unsaved = true
+			}
 		}
 		w.canvas.chordMember(ctx, msg, celery.StateSuccess, o.result)
 		w.tm.succeeded(r)

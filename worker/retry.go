@@ -114,6 +114,9 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 	if !w.ignoreResult(r) {
 		m := w.meta(t, celery.StateRetry, exc)
 		m.Traceback = tb
+		// The retry message is in the trail, as Python's Task.retry
+		// applies it from inside the task (docs/wire.md#result-children).
+		m.Children = []any{[]any{[]any{msg.ID, nil}, nil}}
 		w.store(ctx, m)
 	}
 }
