@@ -3,9 +3,14 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/celeriac/celeriac/celery"
+	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/worker"
 )
@@ -134,6 +139,119 @@ func TestSemanticsChildren(t *testing.T) {
 	var want, got map[string]any
 	smPy(t, py.URL, smChildrenScript, &want)
 	smPy(t, gw.URL, smChildrenScript, &got)
+	for k, w := range want {
+		wkEqual(t, k, got[k], w)
+	}
+	if len(got) != len(want) {
+		t.Errorf("cases: Go %d, Python %d", len(got), len(want))
+	}
+	t.Logf("Python: %s", jsonText(want))
+}
+
+// smTwins registers the Go twins of pyapp's outcome tasks (tasks.py:
+// reject_once, ignore_me, retry_with, replace_with), counting calls in
+// the same Redis keys.
+func smTwins(t *testing.T, url string) func(*worker.ServeMux) {
+	b, err := credis.NewBroker(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	count := func(ctx context.Context, prefix, key string) int64 {
+		n, err := b.Incr(ctx, "celeriac:"+prefix+":"+key, time.Hour)
+		if err != nil {
+			t.Errorf("counter: %v", err)
+		}
+		return n
+	}
+	return func(mux *worker.ServeMux) {
+		mux.Handle("tasks.reject_once", worker.Func(func(ctx context.Context, key string, requeue bool) (int64, error) {
+			if n := count(ctx, "reject", key); n > 1 {
+				return n, nil
+			}
+			return 0, worker.Reject(fmt.Errorf("rejected %s", key), requeue)
+		}, "key", "requeue"), worker.AcksLate(true))
+		mux.Handle("tasks.ignore_me", worker.Func(func(ctx context.Context, key string) error {
+			count(ctx, "ignore", key)
+			return worker.Ignore()
+		}, "key"))
+		mux.Handle("tasks.retry_with", worker.Func(func(ctx context.Context, key string, countdown float64, maxRetries int) error {
+			count(ctx, "retry", key)
+			return worker.Retry(worker.NewPyError("ValueError", key), worker.In(time.Duration(countdown*float64(time.Second))), worker.WithMaxRetries(maxRetries))
+		}, "key", "countdown", "max_retries"))
+		mux.Handle("tasks.replace_with", worker.Func(func(ctx context.Context, kind string, x any) error {
+			var sig celery.Signature
+			switch kind {
+			case "task":
+				sig = celery.S("tasks.add", x, 1)
+			case "chain":
+				sig = celery.Chain(celery.S("tasks.add", x, 1), celery.S("tasks.mul", 10))
+			case "group":
+				sig = celery.NewGroup(celery.S("tasks.add", x, 1), celery.S("tasks.add", x, 2))
+			case "chain_group":
+				sig = celery.Chain(celery.S("tasks.add", x, 1), celery.NewGroup(celery.S("tasks.mul", 2), celery.S("tasks.mul", 3)))
+			case "fail":
+				sig = celery.S("tasks.fail", fmt.Sprintf("replaced %v", x))
+			default:
+				return worker.NewPyError("KeyError", kind)
+			}
+			return worker.Replace(sig)
+		}, "kind", "x"))
+	}
+}
+
+// smOutcomesScript runs each handler outcome and prints what Python's
+// AsyncResult and the task's Redis counters show.
+const smOutcomesScript = `
+import time
+from celery import chain, group, chord
+from tasks import reject_once, ignore_me, retry_with, replace_with, add, mul, xsum, echo, broker_redis
+
+def outcome(res, timeout=30):
+    try:
+        return ["SUCCESS", res.get(timeout=timeout)]
+    except Exception as e:
+        return [res.state, type(e).__name__, [a if isinstance(a, (bool, int)) else str(a) for a in e.args]]
+
+def counter(prefix, key):
+    v = broker_redis().get("celeriac:%s:%s" % (prefix, key))
+    return int(v) if v else 0
+
+out = {}
+out["reject_drop"] = outcome(reject_once.delay("a", False)) + [counter("reject", "a")]
+out["reject_requeue"] = outcome(reject_once.delay("b", True)) + [counter("reject", "b")]
+r = ignore_me.delay("c")
+for _ in range(300):
+    if counter("ignore", "c"):
+        break
+    time.sleep(0.05)
+time.sleep(1)
+out["ignore"] = [r.state, counter("ignore", "c")]
+out["retry"] = outcome(retry_with.delay("d", 0.1, 2)) + [counter("retry", "d")]
+for kind in ["task", "chain", "group", "chain_group", "fail"]:
+    out["replace_" + kind] = outcome(replace_with.delay(kind, 5))
+r = replace_with.apply_async(("task", 5), link=mul.s(10))
+out["replace_link"] = outcome(r) + [c.get(timeout=30) for c in r.children]
+eb = xsum.si([1, 2]).set(task_id="errback-of-replaced")  # arity 1: a new-style errback, sent as a task
+out["replace_errback"] = outcome(replace_with.apply_async(("fail", 1), link_error=eb)) + [outcome(app.AsyncResult("errback-of-replaced"))]
+out["replace_in_chain"] = outcome(chain(replace_with.si("chain", 1), add.s(1)).apply_async())
+out["replace_in_chord"] = outcome(chord([replace_with.si("task", 1), add.si(2, 2)], xsum.s()).apply_async())
+print(json.dumps(out))
+`
+
+// Reject (dropped: FAILURE with celery.exceptions.Reject; requeued: the
+// acks-late message runs again), Ignore (no state), Retry with exc,
+// countdown and max_retries, and Replace (a task, a chain, a group, a
+// chain ending in a group; carrying the task's callbacks, errbacks,
+// chain and chord) from a Go handler are seen by Python clients as the
+// same outcomes from Python's tasks on a Python worker.
+func TestSemanticsHandlerOutcomes(t *testing.T) {
+	py, gw := newEnv(t), newEnv(t)
+	pypeer.StartWorker(t, py.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	startGoWorker(t, gw.URL, smTwins(t, gw.URL), worker.WithConcurrency(8), wkLogger(t))
+	var want, got map[string]any
+	smPy(t, py.URL, smOutcomesScript, &want)
+	smPy(t, gw.URL, smOutcomesScript, &got)
 	for k, w := range want {
 		wkEqual(t, k, got[k], w)
 	}

@@ -79,11 +79,7 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	}
 	w.finish(ctx, r, t, o, runtime)
 	if lateAck {
-		if r.unsaved {
-			w.acker.giveBack(r)
-		} else {
-			w.acker.ack(r.d)
-		}
+		w.settleLate(r)
 	}
 	w.done(r)
 }

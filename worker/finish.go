@@ -52,6 +52,9 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 		}
 		return
 	}
+	if w.predicate(ctx, r, o.err) {
+		return
+	}
 	var re *RetryError
 	if errors.As(o.err, &re) {
 		w.retry(ctx, r, t, re)

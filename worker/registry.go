@@ -40,6 +40,7 @@ type request struct {
 	isActive bool
 	killed   bool
 	unsaved  bool          // its final result or retry could not be stored
+	settle   settlement    // how a late-acknowledged message is settled
 	kill     chan struct{} // closed by revoke(terminate=True)
 	signum   int
 	seq      uint64 // arrival order, for inspect listings

@@ -95,6 +95,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		o.concurrency = max(1, numCPU())
 	}
 	mux.registerBuiltins()
+	mux.registerAccumulate()
 	w := &Worker{
 		broker: broker, backend: backend, mux: mux, o: o,
 		reg: registry{

@@ -173,7 +173,7 @@ func TestRetryPanicAndLimits(t *testing.T) {
 		mux.Handle("t.auto", worker.Func(func(ctx context.Context) error {
 			return errors.New("transient")
 		}), worker.AutoRetryFor(func(error) bool { return true }), worker.MaxRetries(1), worker.RetryBackoff(time.Millisecond, 5*time.Millisecond, true))
-	})
+	}, worker.WithResultExtended(true))
 	m := wait(t, f, "t.always_retry")
 	if m.Status != celery.StateFailure || m.Err().(*celery.TaskError).Type != "MaxRetriesExceededError" || attempts.Load() != 3 {
 		t.Errorf("max retries: %+v attempts=%d", m, attempts.Load())

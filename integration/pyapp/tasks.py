@@ -42,6 +42,7 @@ import uuid
 
 import redis
 from celery import Celery
+from celery.exceptions import Ignore, Reject
 from kombu.utils.json import dumps
 
 
@@ -233,3 +234,53 @@ def record(self, *args, **kwargs):
     }
     broker_redis().rpush(RECORD_KEY, dumps(entry))
     return None
+
+
+def _count(prefix, key):
+    """INCR celeriac:<prefix>:<key> (kept an hour) and return the count."""
+    r = broker_redis()
+    n = r.incr("celeriac:" + prefix + ":" + key)
+    r.expire("celeriac:" + prefix + ":" + key, 3600)
+    return n
+
+
+@app.task(name="tasks.reject_once", bind=True, acks_late=True)
+def reject_once(self, key, requeue):
+    """Raise Reject(requeue=requeue) on the first call for key, then
+    return the number of calls (counted under celeriac:reject:<key>)."""
+    n = _count("reject", key)
+    if n == 1:
+        raise Reject("rejected " + key, requeue=requeue)
+    return n
+
+
+@app.task(name="tasks.ignore_me", bind=True)
+def ignore_me(self, key):
+    """Count the call under celeriac:ignore:<key>, then raise Ignore."""
+    _count("ignore", key)
+    raise Ignore()
+
+
+@app.task(name="tasks.retry_with", bind=True)
+def retry_with(self, key, countdown, max_retries):
+    """self.retry(exc=ValueError(key), countdown=countdown,
+    max_retries=max_retries) on every call; the calls are counted under
+    celeriac:retry:<key>."""
+    _count("retry", key)
+    raise self.retry(exc=ValueError(key), countdown=countdown, max_retries=max_retries)
+
+
+@app.task(name="tasks.replace_with", bind=True)
+def replace_with(self, kind, x):
+    """Replace this task with: "task" add(x, 1); "chain" add(x, 1) | mul(10);
+    "group" group(add(x, 1), add(x, 2)); "chain_group" add(x, 1) |
+    group(mul(2), mul(3)); "fail" fail("replaced <x>")."""
+    from celery import chain, group
+    sigs = {
+        "task": lambda: add.s(x, 1),
+        "chain": lambda: chain(add.s(x, 1), mul.s(10)),
+        "group": lambda: group(add.s(x, 1), add.s(x, 2)),
+        "chain_group": lambda: chain(add.s(x, 1), group(mul.s(2), mul.s(3))),
+        "fail": lambda: fail.s("replaced %s" % x),
+    }
+    return self.replace(sigs[kind]())
