@@ -260,3 +260,118 @@ func TestSemanticsHandlerOutcomes(t *testing.T) {
 	}
 	t.Logf("Python: %s", jsonText(want))
 }
+
+// smPolicyTwins registers the Go twins of pyapp's ack-policy tasks.
+func smPolicyTwins(t *testing.T, url string) func(*worker.ServeMux) {
+	b, err := credis.NewBroker(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	count := func(ctx context.Context, prefix, key string) int64 {
+		n, err := b.Incr(ctx, "celeriac:"+prefix+":"+key, time.Hour)
+		if err != nil {
+			t.Errorf("counter: %v", err)
+		}
+		return n
+	}
+	return func(mux *worker.ServeMux) {
+		mux.Handle("tasks.fail_no_ack", worker.Func(func(msg string) error {
+			return worker.NewPyError("ValueError", msg)
+		}, "msg"), worker.AcksLate(true), worker.AcksOnFailureOrTimeout(false))
+		mux.Handle("tasks.slow_once", worker.Func(func(ctx context.Context, key string) int64 {
+			n := count(ctx, "slow", key)
+			if n == 1 {
+				<-ctx.Done()
+			}
+			return n
+		}, "key"), worker.AcksLate(true), worker.AcksOnFailureOrTimeout(false), worker.TimeLimits(time.Second, 0))
+		mux.Handle("tasks.die_once", worker.Func(func(ctx context.Context, key string) int64 {
+			n := count(ctx, "die", key)
+			if n == 1 {
+				panic("lost " + key)
+			}
+			return n
+		}, "key"), worker.AcksLate(true), worker.RejectOnWorkerLost(true))
+		mux.Handle("tasks.die_lost", worker.Func(func(ctx context.Context, key string) error {
+			count(ctx, "die", key)
+			panic("lost " + key)
+		}, "key"), worker.AcksLate(true))
+		mux.Handle("tasks.fail_ignored", worker.Func(func(msg string) error {
+			return worker.NewPyError("ValueError", msg)
+		}, "msg"), worker.IgnoreResult(), worker.StoreErrorsEvenIfIgnored(true))
+		mux.Handle("tasks.fail_ignored_quiet", worker.Func(func(ctx context.Context, key string) error {
+			count(ctx, "quiet", key)
+			return worker.NewPyError("ValueError", key)
+		}, "key"), worker.IgnoreResult())
+	}
+}
+
+const smPolicyScript = `
+import time
+from tasks import fail_no_ack, slow_once, die_once, die_lost, fail_ignored, fail_ignored_quiet, broker_redis
+
+def outcome(res, timeout=30):
+    try:
+        return ["SUCCESS", res.get(timeout=timeout)]
+    except Exception as e:
+        return [res.state, type(e).__name__, [a if isinstance(a, (bool, int)) else str(a) for a in e.args]]
+
+def counter(prefix, key):
+    v = broker_redis().get("celeriac:%s:%s" % (prefix, key))
+    return int(v) if v else 0
+
+def until(cond, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+out = {}
+out["fail_no_ack"] = outcome(fail_no_ack.delay("no ack"))
+r = slow_once.delay("s")
+out["slow_once"] = [until(lambda: counter("slow", "s") >= 2 and r.state == "SUCCESS"), r.result, counter("slow", "s")]
+r = die_once.delay("d")
+out["die_once"] = [until(lambda: counter("die", "d") >= 2 and r.state == "SUCCESS"), r.result, counter("die", "d")]
+r = die_lost.delay("l")
+until(lambda: r.state == "FAILURE")
+out["die_lost"] = [r.state, counter("die", "l")]
+r = fail_ignored.delay("stored anyway")
+key = app.backend.get_key_for_task(r.id)
+until(lambda: app.backend.client.get(key))
+meta = json.loads(app.backend.client.get(key) or "{}")
+out["fail_ignored"] = [meta.get("status"), (meta.get("result") or {}).get("exc_type")]
+r = fail_ignored_quiet.delay("q")
+until(lambda: counter("quiet", "q") >= 1)
+time.sleep(1)
+out["fail_ignored_quiet"] = [r.state, counter("quiet", "q")]
+until(lambda: broker_redis().hlen("unacked") == 0 and broker_redis().llen("celery") == 0, 10)
+out["left"] = [broker_redis().hlen("unacked"), broker_redis().llen("celery")]
+print(json.dumps(out))
+`
+
+// The ack policy and per-task options of a Go task behave as a Python
+// task's with the same settings: acks_on_failure_or_timeout off (a failed
+// task's message rejected; one past its hard time limit stored as failed
+// and requeued, so it runs again), reject_on_worker_lost (a panicking Go
+// handler, like a lost Python pool process, has its message requeued),
+// ignore_result with and without store_errors_even_if_ignored; no message
+// is left behind. The Python worker is prefork, whose pool enforces hard
+// time limits and can lose a process.
+func TestSemanticsAckPolicy(t *testing.T) {
+	py, gw := newEnv(t), newEnv(t)
+	pypeer.StartWorker(t, py.URL, pypeer.WithConcurrency(2), pypeer.WithPool("prefork"))
+	startGoWorker(t, gw.URL, smPolicyTwins(t, gw.URL), worker.WithConcurrency(4), wkLogger(t))
+	var want, got map[string]any
+	smPy(t, py.URL, smPolicyScript, &want)
+	smPy(t, gw.URL, smPolicyScript, &got)
+	for k, w := range want {
+		wkEqual(t, k, got[k], w)
+	}
+	if len(got) != len(want) {
+		t.Errorf("cases: Go %d, Python %d", len(got), len(want))
+	}
+	t.Logf("Python: %s", jsonText(want))
+}

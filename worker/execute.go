@@ -15,9 +15,10 @@ import (
 // outcome is what a handler run came to: its result, its error, or the
 // traceback of its panic.
 type outcome struct {
-	result any
-	err    error
-	panic  string
+	result   any
+	err      error
+	panic    string
+	timedOut bool // past the hard time limit
 }
 
 // execute runs one request on a pool goroutine and settles it. It starts
@@ -185,7 +186,7 @@ func (w *Worker) runHandler(ctx, tctx context.Context, cancel context.CancelCaus
 		// context is cancelled) and its slot freed, as Celery frees a
 		// killed child's.
 		cancel(errors.New("hard time limit"))
-		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}}
+		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}, timedOut: true}
 		w.o.logger.Error("hard time limit exceeded", "task", msg.Task, "task_id", msg.ID, "limit", hard)
 	}
 	return o, false
@@ -220,5 +221,5 @@ func (w *Worker) trackStarted(r *request) bool {
 
 // ignoreResult reports whether r's result is not stored.
 func (w *Worker) ignoreResult(r *request) bool {
-	return r.msg.IgnoreResult || r.entry.opts.IgnoreResult
+	return r.msg.IgnoreResult || r.opts().IgnoreResult
 }

@@ -23,6 +23,11 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 	log := w.o.logger
 	name := "Task " + msg.Name() + "[" + msg.ID + "]"
 	if o.panic != "" {
+		if w.requeueLost(r) {
+			log.Error(name+" panicked: its message is requeued (reject_on_worker_lost)", "task_id", msg.ID, "traceback", o.panic)
+			r.settle = settleRequeue
+			return
+		}
 		log.Error(name+" raised unexpected: panic", "task_id", msg.ID, "traceback", o.panic)
 		exc := celery.Exception("PanicError", "celeriac", firstLine(o.panic))
 		w.storeFailure(ctx, r, exc, o.panic)
@@ -66,6 +71,9 @@ func (w *Worker) finish(ctx context.Context, r *request, t *Task, o outcome, run
 	}
 	exc, tb := excInfo(o.err, msg)
 	log.Error(name+" raised unexpected: "+excString(exc), "task_id", msg.ID)
+	if o.timedOut && !w.ackFlag(r, r.opts().AcksOnTimeout, w.o.ackPolicy.acksOnTimeout) {
+		r.settle = settleRequeue // stored as failed, and run again (Request.on_timeout)
+	}
 	w.storeFailure(ctx, r, exc, tb)
 	w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: excRepr(exc), Traceback: tb})
 }
@@ -113,11 +121,16 @@ func excString(exc map[string]any) string {
 // (onFailure); r.unsaved is set when it could not be stored.
 func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]any, tb string) {
 	w.tm.failed(r)
-	t := &Task{Message: r.msg, Queue: r.d.Queue}
-	m := w.meta(t, celery.StateFailure, exc)
-	m.Traceback = tb
-	if w.store(ctx, m) != nil {
-		r.unsaved = true
+	if r.settle == settleAck && !w.ackFlag(r, r.opts().AcksOnFailure, w.o.ackPolicy.acksOnFailure) {
+		r.settle = settleReject
+	}
+	if w.storeErrors(r) {
+		t := &Task{Message: r.msg, Queue: r.d.Queue}
+		m := w.meta(t, celery.StateFailure, exc)
+		m.Traceback = tb
+		if w.store(ctx, m) != nil {
+			r.unsaved = true
+		}
 	}
 	w.canvas.onFailure(ctx, r.msg, exc, tb)
 }

@@ -287,16 +287,19 @@ func queueInfo(name string) control.QueueInfo {
 // names.
 func (w *Worker) conf() control.Conf {
 	c := control.Conf{
-		"worker_concurrency":         w.Concurrency(),
-		"worker_prefetch_multiplier": w.o.prefetchMultiplier,
-		"task_acks_late":             w.o.acksLate,
-		"task_track_started":         w.o.trackStarted,
-		"worker_send_task_events":    w.events.TaskEvents(),
-		"result_extended":            w.o.resultExtended,
-		"task_default_queue":         celery.DefaultQueue,
-		"task_queues":                w.Queues(),
-		"worker_disable_rate_limits": w.o.disableRateLimits,
-		"include":                    w.mux.Names(),
+		"worker_concurrency":                w.Concurrency(),
+		"worker_prefetch_multiplier":        w.o.prefetchMultiplier,
+		"task_acks_late":                    w.o.acksLate,
+		"task_track_started":                w.o.trackStarted,
+		"task_acks_on_failure_or_timeout":   w.o.ackPolicy.acksOnFailure && w.o.ackPolicy.acksOnTimeout,
+		"task_reject_on_worker_lost":        w.o.ackPolicy.rejectOnWorkerLost,
+		"task_store_errors_even_if_ignored": w.o.ackPolicy.storeErrorsEvenIfIgnored,
+		"worker_send_task_events":           w.events.TaskEvents(),
+		"result_extended":                   w.o.resultExtended,
+		"task_default_queue":                celery.DefaultQueue,
+		"task_queues":                       w.Queues(),
+		"worker_disable_rate_limits":        w.o.disableRateLimits,
+		"include":                           w.mux.Names(),
 	}
 	if w.o.timeLimit > 0 {
 		c["task_time_limit"] = w.o.timeLimit.Seconds()

@@ -36,6 +36,36 @@ type options struct {
 	verifier           celery.BodyVerifier
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
+	ackPolicy          ackPolicy
+}
+
+// ackPolicy holds the worker-wide defaults of the per-task ack and
+// storage settings (TaskOptions).
+type ackPolicy struct {
+	acksOnFailure, acksOnTimeout bool
+	rejectOnWorkerLost           bool
+	storeErrorsEvenIfIgnored     bool
+}
+
+// WithAcksOnFailureOrTimeout sets task_acks_on_failure_or_timeout for
+// acks-late tasks: acknowledge the message of a failed task or one past
+// its hard time limit (true, the default), or reject a failed one
+// without requeue and requeue a timed-out one.
+func WithAcksOnFailureOrTimeout(on bool) Option {
+	return func(o *options) { o.ackPolicy.acksOnFailure, o.ackPolicy.acksOnTimeout = on, on }
+}
+
+// WithRejectOnWorkerLost sets task_reject_on_worker_lost: an acks-late
+// task whose handler panics has its message requeued rather than a
+// FAILURE stored (TaskOptions.RejectOnWorkerLost). Default off.
+func WithRejectOnWorkerLost(on bool) Option {
+	return func(o *options) { o.ackPolicy.rejectOnWorkerLost = on }
+}
+
+// WithStoreErrorsEvenIfIgnored sets task_store_errors_even_if_ignored:
+// failures of tasks whose result is ignored are stored. Default off.
+func WithStoreErrorsEvenIfIgnored(on bool) Option {
+	return func(o *options) { o.ackPolicy.storeErrorsEvenIfIgnored = on }
 }
 
 // Option configures a Worker.

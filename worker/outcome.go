@@ -132,3 +132,32 @@ func (w *Worker) predicate(ctx context.Context, r *request, err error) bool {
 	}
 	return true
 }
+
+// ackFlag is a per-task ack setting, else the worker's default.
+func (w *Worker) ackFlag(r *request, task *bool, def bool) bool {
+	if task != nil {
+		return *task
+	}
+	return def
+}
+
+// requeueLost reports whether a panicking handler's message is requeued
+// (reject_on_worker_lost, acks-late tasks only).
+func (w *Worker) requeueLost(r *request) bool {
+	return r.acksLate(w) && w.ackFlag(r, r.opts().RejectOnWorkerLost, w.o.ackPolicy.rejectOnWorkerLost)
+}
+
+// storeErrors reports whether r's failures and retries are stored: its
+// result is not ignored, or store_errors_even_if_ignored is set
+// (Request.store_errors).
+func (w *Worker) storeErrors(r *request) bool {
+	return !w.ignoreResult(r) || w.ackFlag(r, r.opts().StoreErrorsEvenIfIgnored, w.o.ackPolicy.storeErrorsEvenIfIgnored)
+}
+
+// opts returns the options of r's task (none for an unregistered one).
+func (r *request) opts() TaskOptions {
+	if r.entry == nil {
+		return TaskOptions{}
+	}
+	return r.entry.opts
+}

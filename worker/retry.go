@@ -111,7 +111,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 	}
 	w.tm.retried(r)
 	w.events.Emit(&events.TaskRetriedEvent{UUID: msg.ID, Exception: retryExc, Traceback: tb})
-	if !w.ignoreResult(r) {
+	if w.storeErrors(r) {
 		m := w.meta(t, celery.StateRetry, exc)
 		m.Traceback = tb
 		// The retry message is in the trail, as Python's Task.retry

@@ -81,6 +81,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		sweepInterval:      100 * time.Second,
 		pidbox:             true,
 		heartbeat:          2 * time.Second,
+		ackPolicy:          ackPolicy{acksOnFailure: true, acksOnTimeout: true},
 	}
 	for _, opt := range opts {
 		opt(&o)

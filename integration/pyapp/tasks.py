@@ -284,3 +284,53 @@ def replace_with(self, kind, x):
         "fail": lambda: fail.s("replaced %s" % x),
     }
     return self.replace(sigs[kind]())
+
+
+@app.task(name="tasks.fail_no_ack", acks_late=True, acks_on_failure_or_timeout=False)
+def fail_no_ack(msg):
+    """Raise ValueError(msg); acks-late, failures not acknowledged."""
+    raise ValueError(msg)
+
+
+@app.task(name="tasks.slow_once", acks_late=True, acks_on_failure_or_timeout=False, time_limit=1)
+def slow_once(key):
+    """Sleep past the 1 s hard time limit on the first call for key, then
+    return the number of calls (celeriac:slow:<key>); a timed-out message
+    is requeued."""
+    n = _count("slow", key)
+    if n == 1:
+        time.sleep(30)
+    return n
+
+
+@app.task(name="tasks.die_once", acks_late=True, reject_on_worker_lost=True)
+def die_once(key):
+    """Kill the pool process on the first call for key (prefork), then
+    return the number of calls (celeriac:die:<key>); the lost message is
+    requeued."""
+    n = _count("die", key)
+    if n == 1:
+        os._exit(1)
+    return n
+
+
+@app.task(name="tasks.die_lost", acks_late=True)
+def die_lost(key):
+    """Kill the pool process (prefork) after counting the call under
+    celeriac:die:<key>: WorkerLostError, the message acknowledged."""
+    _count("die", key)
+    os._exit(1)
+
+
+@app.task(name="tasks.fail_ignored", ignore_result=True, store_errors_even_if_ignored=True)
+def fail_ignored(msg):
+    """Raise ValueError(msg); the result is ignored but errors are stored."""
+    raise ValueError(msg)
+
+
+@app.task(name="tasks.fail_ignored_quiet", ignore_result=True)
+def fail_ignored_quiet(key):
+    """Count the call under celeriac:quiet:<key> and raise ValueError(key);
+    nothing is stored."""
+    _count("quiet", key)
+    raise ValueError(key)
