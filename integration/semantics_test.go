@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -374,4 +375,139 @@ func TestSemanticsAckPolicy(t *testing.T) {
 		t.Errorf("cases: Go %d, Python %d", len(got), len(want))
 	}
 	t.Logf("Python: %s", jsonText(want))
+}
+
+// smHookLog records hook calls by task id.
+type smHookLog struct {
+	mu    sync.Mutex
+	calls map[string][]string
+	ready int
+	down  int
+}
+
+func (l *smHookLog) add(id, what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls[id] = append(l.calls[id], what)
+}
+
+func (l *smHookLog) get(id string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls[id])
+}
+
+func (l *smHookLog) hooks() worker.Hooks {
+	return worker.Hooks{
+		WorkerReady:    func(*worker.Worker) { l.mu.Lock(); l.ready++; l.mu.Unlock() },
+		WorkerShutdown: func(*worker.Worker) { l.mu.Lock(); l.down++; l.mu.Unlock() },
+		TaskPrerun:     func(_ context.Context, t *worker.Task) { l.add(t.ID, "prerun") },
+		TaskPostrun: func(_ context.Context, t *worker.Task, state celery.State, _ any) {
+			l.add(t.ID, "postrun:"+string(state))
+		},
+		TaskSuccess: func(_ context.Context, t *worker.Task, result any) { l.add(t.ID, fmt.Sprint("success:", result)) },
+		TaskFailure: func(_ context.Context, t *worker.Task, err error) { l.add(t.ID, "failure:"+err.Error()) },
+		TaskRetry:   func(_ context.Context, t *worker.Task, reason error) { l.add(t.ID, "retry:"+reason.Error()) },
+		TaskRevoked: func(_ context.Context, t *worker.Task, info worker.Revoked) {
+			l.add(t.ID, fmt.Sprintf("revoked:expired=%v", info.Expired))
+		},
+	}
+}
+
+const smHooksScript = `
+import datetime, time
+from celery.signals import before_task_publish
+from tasks import add, fail, retry_with, reject_once, ignore_me, request_attr, broker_redis
+
+@before_task_publish.connect
+def trace(headers=None, **kw):
+    headers["trace_id"] = "py-trace"
+
+ids = {}
+rs = {
+    "add": add.delay(1, 2), "fail": fail.delay("boom"), "retry": retry_with.delay("k", 0.05, 1),
+    "reject": reject_once.delay("r", False), "header": request_attr.delay("trace_id"),
+    "expired": add.apply_async((1, 2), expires=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=10)),
+}
+out = {"ids": {k: r.id for k, r in rs.items()}, "results": {}}
+for k, r in rs.items():
+    r.get(timeout=30, propagate=False)
+    out["results"][k] = [r.state, r.result if r.state == "SUCCESS" else None]
+r = ignore_me.delay("i")
+out["ids"]["ignore"] = r.id
+print(json.dumps(out))
+`
+
+// Hooks on a Go worker see the lifecycle of tasks Python clients send
+// (task_prerun/success/failure/retry/postrun/revoked's counterparts, with
+// Reject and Ignore's REJECTED and IGNORED states), and custom headers
+// added by publish hooks reach the other side both ways: Python's
+// before_task_publish header is in the Go task's Headers, a Go client's
+// WithBeforePublish header is self.request.<name> in a Python task.
+func TestSemanticsHooks(t *testing.T) {
+	e := newEnv(t)
+	log := &smHookLog{calls: map[string][]string{}}
+	twins := smTwins(t, e.URL)
+	_, stop := runGoWorker(t, e.URL, func(mux *worker.ServeMux) {
+		twins(mux)
+		mux.HandleFunc("tasks.request_attr", func(_ context.Context, t *worker.Task) (any, error) {
+			var name string
+			if err := t.Arg(0, &name); err != nil {
+				return nil, err
+			}
+			return t.Headers[name], nil
+		})
+	}, worker.WithConcurrency(4), worker.WithHooks(log.hooks()), wkLogger(t), worker.WithQueues("celery"))
+	var got struct {
+		IDs     map[string]string `json:"ids"`
+		Results map[string][]any  `json:"results"`
+	}
+	smPy(t, e.URL, smHooksScript, &got)
+	if r := got.Results["header"]; len(r) != 2 || r[1] != "py-trace" {
+		t.Errorf("Python before_task_publish header in the Go task: %v", r)
+	}
+	want := map[string][]string{
+		"add":     {"prerun", "success:3", "postrun:SUCCESS"},
+		"fail":    {"prerun", "failure:ValueError: boom", "postrun:FAILURE"},
+		"retry":   {"prerun", "retry:ValueError: k", "postrun:RETRY", "prerun", "failure:ValueError: k", "postrun:FAILURE"},
+		"reject":  {"prerun", "failure:reject requeue=False: rejected r", "postrun:REJECTED"},
+		"ignore":  {"prerun", "postrun:IGNORED"},
+		"expired": {"revoked:expired=true"},
+	}
+	for k, w := range want {
+		id := got.IDs[k]
+		wkEventually(t, 10*time.Second, k+" hooks", func() bool { return len(log.get(id)) >= len(w) })
+		if c := log.get(id); !slices.Equal(c, w) {
+			t.Errorf("%s: hooks %q, want %q", k, c, w)
+		}
+	}
+	stop()
+	if log.ready != 1 || log.down != 1 {
+		t.Errorf("WorkerReady %d, WorkerShutdown %d times, want 1 each", log.ready, log.down)
+	}
+
+	// A Go client's before-publish header, read by a Python task.
+	pypeer.StartWorker(t, e.URL, pypeer.WithQueues("py"))
+	var sent []string
+	client := celery.NewClient(e.Broker, e.Backend,
+		celery.WithBeforePublish(func(_ context.Context, m *celery.Message, pub *celery.Publishing) error {
+			if m.Headers == nil {
+				m.Headers = map[string]any{}
+			}
+			m.Headers["trace_id"] = "go-trace"
+			return nil
+		}),
+		celery.WithSentHook(func(m *celery.Message, pub celery.Publishing) { sent = append(sent, m.Task+"@"+pub.Queue) }))
+	ctx := ctxFor(t, 30*time.Second)
+	res, err := client.SendTask(ctx, "tasks.request_attr", celery.Args("trace_id"), celery.Queue("py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := res.Get(ctx, &v); err != nil || v != "go-trace" {
+		t.Errorf("Python task read trace_id %q, %v", v, err)
+	}
+	if !slices.Equal(sent, []string{"tasks.request_attr@py"}) {
+		t.Errorf("sent hook saw %v", sent)
+	}
 }

@@ -36,6 +36,8 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	}
 	msg := r.msg
 	t := &Task{Message: msg, Queue: r.d.Queue, Hostname: w.o.hostname, Received: time.Now(), w: w, entry: r.entry}
+	r.task = t
+	w.hooks.prerun(ctx, t)
 	if w.trackStarted(r) && !w.ignoreResult(r) {
 		w.store(ctx, w.meta(t, celery.StateStarted, map[string]any{"pid": os.Getpid(), "hostname": w.o.hostname}))
 	}
@@ -78,7 +80,9 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	if o.err != nil && soft > 0 && errors.Is(context.Cause(tctx), errSoftTimeLimit) && errors.Is(o.err, context.DeadlineExceeded) {
 		o.err = errSoftTimeLimit
 	}
-	w.finish(ctx, r, t, o, runtime)
+	if state, retval := w.finish(ctx, r, t, o, runtime); state != "" {
+		w.hooks.postrun(ctx, t, state, retval)
+	}
 	if lateAck {
 		w.settleLate(r)
 	}

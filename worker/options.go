@@ -37,6 +37,7 @@ type options struct {
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
 	ackPolicy          ackPolicy
+	hooks              []Hooks
 }
 
 // ackPolicy holds the worker-wide defaults of the per-task ack and

@@ -81,6 +81,7 @@ func (w *Worker) rejected(ctx context.Context, r *request, re *RejectError) {
 		reason = re.Reason.Error()
 	}
 	exc := celery.Exception("Reject", celeryExc, reason, re.Requeue)
+	r.cause = re
 	w.storeFailure(ctx, r, exc, "")
 	w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: re.Error()})
 }
@@ -107,30 +108,34 @@ func (w *Worker) settleLate(r *request) {
 }
 
 // predicate handles the outcomes Ignore, Reject and Replace of r's
-// handler; it reports false for any other error.
-func (w *Worker) predicate(ctx context.Context, r *request, err error) bool {
+// handler and returns the state the task came to; it reports false for
+// any other error.
+func (w *Worker) predicate(ctx context.Context, r *request, err error) (celery.State, bool) {
 	msg := r.msg
 	var rj *RejectError
 	var rp *ReplaceError
 	switch {
 	case IsIgnore(err):
 		w.o.logger.Info("Task "+msg.Name()+"["+msg.ID+"] ignored", "task_id", msg.ID)
+		return StateIgnored, true
 	case errors.As(err, &rj):
 		if rj.Requeue && !r.acksLate(w) {
 			w.o.logger.Warn("Task "+msg.Name()+"["+msg.ID+"] asked for a requeue, but its message was acknowledged before it ran (acks_late off): not requeued", "task_id", msg.ID)
 		}
 		w.rejected(ctx, r, rj)
+		return StateRejected, true
 	case errors.As(err, &rp):
 		if rerr := w.replaced(ctx, r, rp); rerr != nil {
 			exc, tb := excInfo(rerr, msg)
 			w.o.logger.Error("Task "+msg.Name()+"["+msg.ID+"] could not be replaced: "+excString(exc), "task_id", msg.ID)
+			r.cause = rerr
 			w.storeFailure(ctx, r, exc, tb)
 			w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: excRepr(exc), Traceback: tb})
+			return celery.StateFailure, true
 		}
-	default:
-		return false
+		return StateIgnored, true // Celery raises Ignore after the replacement
 	}
-	return true
+	return "", false
 }
 
 // ackFlag is a per-task ack setting, else the worker's default.

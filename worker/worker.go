@@ -64,6 +64,7 @@ type Worker struct {
 	started   time.Time
 
 	canvas *canvas // publishes callbacks, chain steps, chord bodies
+	hooks  hooks   // WithHooks
 }
 
 // New returns a worker. broker and backend stay owned by the caller. Like
@@ -116,6 +117,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl, accept: o.accept}
 	}
 	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer}
+	w.hooks = hooks{list: o.hooks, w: w}
 	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
 	w.registerMetrics()
 	w.registerTaskMetrics()
@@ -186,8 +188,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.heart.start(context.WithoutCancel(ctx))
 
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
+	w.hooks.workerReady()
 	err := w.intake.run(ctx)
 	w.shutdownWarm(stopTasks)
+	w.hooks.workerShutdown()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}

@@ -334,3 +334,9 @@ def fail_ignored_quiet(key):
     nothing is stored."""
     _count("quiet", key)
     raise ValueError(key)
+
+
+@app.task(name="tasks.request_attr", bind=True)
+def request_attr(self, name):
+    """Return self.request.<name> (a custom message header, say), or None."""
+    return getattr(self.request, name, None)
