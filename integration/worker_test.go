@@ -790,7 +790,7 @@ func TestWorkerPriority(t *testing.T) {
 // TestWorkerQueues: the binary with -Q q1,q2 consumes exactly those queues.
 func TestWorkerQueues(t *testing.T) {
 	e := newEnv(t)
-	p := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "q1,q2", "-c", "2", "-n", "go-queues@celeriac")
+	p := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "q1,q2", "-c", "2", "-n", "go-queues@celeriac", "--result-extended")
 	skipped := []string{
 		pySend(t, e.URL, "tasks.add", "--args", "[0, 0]", "--queue", "q3"),
 		pySend(t, e.URL, "tasks.add", "--args", "[0, 0]"), // default queue "celery"
@@ -838,7 +838,7 @@ func TestWorkerMixedFleet(t *testing.T) {
 				return h.ProcessTask(ctx, t)
 			})
 		})
-	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(2))
+	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(2), worker.WithResultExtended(true))
 
 	const n = 1000
 	ids := make([]string, n)
