@@ -1176,7 +1176,7 @@ func TestWorkerMalformed(t *testing.T) {
 // completes them, each exactly once.
 func TestWorkerWarmShutdown(t *testing.T) {
 	e := newEnv(t)
-	w1 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "2", "--prefetch-multiplier", "2", "-n", "go-warm1@celeriac")
+	w1 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "2", "--prefetch-multiplier", "2", "-n", "go-warm1@celeriac", "--result-extended")
 	items := []wkSend{{Name: "tasks.echo", Args: []any{"eta"}, Options: map[string]any{"countdown": 6}}}
 	for i := range 6 {
 		items = append(items, wkSend{Name: "tasks.sleep", Args: []any{2}, Options: map[string]any{"task_id": fmt.Sprintf("warm-%d-%d", i, time.Now().UnixNano())}})
@@ -1223,7 +1223,7 @@ func TestWorkerWarmShutdown(t *testing.T) {
 		t.Errorf("%d tasks finished by the first worker, want the 2 running ones", first)
 	}
 
-	w2 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "4", "-n", "go-warm2@celeriac")
+	w2 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "4", "-n", "go-warm2@celeriac", "--result-extended")
 	metas := wkWaitReady(t, e, 30*time.Second, ids)
 	for _, id := range ids {
 		if metas[id].Status != celery.StateSuccess {
