@@ -34,6 +34,8 @@ for q in QUEUES:
     raw = json.loads(app.backend.client.get(app.backend.get_key_for_task(r.id)))
     out[q] = {"keys": sorted(raw), "name": r.name, "args": r.args, "kwargs": r.kwargs,
               "worker": r.worker, "queue": r.queue, "retries": r.retries}
+conf = app.control.inspect(destination=["go-plain@celeriac", "go-ext@celeriac"], timeout=5).conf() or {}
+out["conf"] = {"keys": [str(conf.get(n, {}).get("result_extended")) for n in ["go-plain@celeriac", "go-ext@celeriac"]]}
 print(json.dumps(out))
 `
 
@@ -71,6 +73,9 @@ func TestSemanticsResultExtended(t *testing.T) {
 	if m := got["gox"]; m.Name == nil || *m.Name != "tasks.add" || !slices.Equal(m.Args, []any{2.0, 3.0}) ||
 		m.Worker == nil || *m.Worker != "go-ext@celeriac" || m.Queue == nil || *m.Queue != "gox" || m.Retries == nil || *m.Retries != 0 {
 		t.Errorf("extended Go worker: AsyncResult %+v", m)
+	}
+	if c := got["conf"].Keys; !slices.Equal(c, []string{"False", "True"}) {
+		t.Errorf("inspect conf result_extended of the Go workers (default, WithResultExtended(true)): %v", c)
 	}
 	if slices.Contains(got["py"].Keys, "name") || !slices.Contains(got["pyx"].Keys, "name") {
 		t.Errorf("Python reference: result_extended off stores %v, on stores %v", got["py"].Keys, got["pyx"].Keys)

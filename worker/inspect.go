@@ -103,7 +103,8 @@ func rusage() control.Rusage {
 // registered is control.registered: sorted names, with "[attr=value …]"
 // for requested task attributes that are set (default rate_limit; also
 // time_limit, soft_time_limit, acks_late, ignore_result, track_started,
-// max_retries, default_retry_delay).
+// max_retries, default_retry_delay, acks_on_failure, acks_on_timeout,
+// reject_on_worker_lost, store_errors_even_if_ignored).
 func (w *Worker) registered(items []string) []string {
 	if len(items) == 0 {
 		items = []string{"exchange", "routing_key", "rate_limit"}
@@ -169,6 +170,17 @@ func taskAttr(o TaskOptions, name string) (string, bool) {
 			return "180", true
 		}
 		return secs(o.DefaultRetryDelay)
+	}
+	for _, f := range []struct {
+		attr string
+		v    *bool
+	}{
+		{"acks_on_failure", o.AcksOnFailure}, {"acks_on_timeout", o.AcksOnTimeout},
+		{"reject_on_worker_lost", o.RejectOnWorkerLost}, {"store_errors_even_if_ignored", o.StoreErrorsEvenIfIgnored},
+	} {
+		if name == f.attr && f.v != nil {
+			return pyBool(*f.v), true
+		}
 	}
 	return "", false
 }
