@@ -598,6 +598,9 @@ func canvasOptions(sig Signature) ([]SendOption, error) {
 	if s, ok := o["shadow"].(string); ok && s != "" {
 		opts = append(opts, Shadow(s))
 	}
+	if n, ok := asInt(o["replaced_task_nesting"]); ok && n > 0 {
+		opts = append(opts, WithMessage(func(m *Message) { m.ReplacedTaskNesting = n }))
+	}
 	if b, ok := o["ignore_result"].(bool); ok && b {
 		opts = append(opts, IgnoreResult())
 	}

@@ -198,11 +198,23 @@ func smTwins(t *testing.T, url string) func(*worker.ServeMux) {
 				sig = celery.Chain(celery.S("tasks.add", x, 1), celery.NewGroup(celery.S("tasks.mul", 2), celery.S("tasks.mul", 3)))
 			case "fail":
 				sig = celery.S("tasks.fail", fmt.Sprintf("replaced %v", x))
+			case "nesting":
+				sig = celery.Si("tasks.request_attr", "replaced_task_nesting")
 			default:
 				return worker.NewPyError("KeyError", kind)
 			}
 			return worker.Replace(sig)
 		}, "kind", "x"))
+		mux.HandleFunc("tasks.request_attr", func(_ context.Context, t *worker.Task) (any, error) {
+			var name string
+			if err := t.Arg(0, &name); err != nil {
+				return nil, err
+			}
+			if name == "replaced_task_nesting" { // a header Celery defines
+				return t.ReplacedTaskNesting, nil
+			}
+			return t.Headers[name], nil
+		})
 	}
 }
 
@@ -211,7 +223,7 @@ func smTwins(t *testing.T, url string) func(*worker.ServeMux) {
 const smOutcomesScript = `
 import time
 from celery import chain, group, chord
-from tasks import reject_once, ignore_me, retry_with, replace_with, add, mul, xsum, echo, broker_redis
+from tasks import reject_once, ignore_me, retry_with, replace_with, add, mul, xsum, echo, request_attr, broker_redis
 
 def outcome(res, timeout=30):
     try:
@@ -234,7 +246,7 @@ for _ in range(300):
 time.sleep(1)
 out["ignore"] = [r.state, counter("ignore", "c")]
 out["retry"] = outcome(retry_with.delay("d", 0.1, 2)) + [counter("retry", "d")]
-for kind in ["task", "chain", "group", "chain_group", "fail"]:
+for kind in ["task", "chain", "group", "chain_group", "fail", "nesting"]:
     out["replace_" + kind] = outcome(replace_with.delay(kind, 5))
 r = replace_with.apply_async(("task", 5), link=mul.s(10))
 out["replace_link"] = outcome(r) + [c.get(timeout=30) for c in r.children]
@@ -242,6 +254,8 @@ eb = xsum.si([1, 2]).set(task_id="errback-of-replaced")  # arity 1: a new-style 
 out["replace_errback"] = outcome(replace_with.apply_async(("fail", 1), link_error=eb)) + [outcome(app.AsyncResult("errback-of-replaced"))]
 out["replace_in_chain"] = outcome(chain(replace_with.si("chain", 1), add.s(1)).apply_async())
 out["replace_in_chord"] = outcome(chord([replace_with.si("task", 1), add.si(2, 2)], xsum.s()).apply_async())
+c = chain(replace_with.si("task", 1), request_attr.si("replaced_task_nesting")).apply_async()
+out["replace_nesting_of_rest"] = outcome(c)
 print(json.dumps(out))
 `
 
@@ -453,16 +467,7 @@ func TestSemanticsHooks(t *testing.T) {
 	e := newEnv(t)
 	log := &smHookLog{calls: map[string][]string{}}
 	twins := smTwins(t, e.URL)
-	_, stop := runGoWorker(t, e.URL, func(mux *worker.ServeMux) {
-		twins(mux)
-		mux.HandleFunc("tasks.request_attr", func(_ context.Context, t *worker.Task) (any, error) {
-			var name string
-			if err := t.Arg(0, &name); err != nil {
-				return nil, err
-			}
-			return t.Headers[name], nil
-		})
-	}, worker.WithConcurrency(4), worker.WithHooks(log.hooks()), wkLogger(t), worker.WithQueues("celery"))
+	_, stop := runGoWorker(t, e.URL, twins, worker.WithConcurrency(4), worker.WithHooks(log.hooks()), wkLogger(t), worker.WithQueues("celery"))
 	var got struct {
 		IDs     map[string]string `json:"ids"`
 		Results map[string][]any  `json:"results"`

@@ -59,7 +59,7 @@ func (w *Worker) replaced(ctx context.Context, r *request, re *ReplaceError) err
 			return errImproperlyConfigured("Cannot replace with an empty chain")
 		}
 		for i := range steps[:len(steps)-1] {
-			steps[i] = withErrbacks(steps[i], msg.Embed.Errbacks)
+			steps[i] = withErrbacks(steps[i], msg.Embed.Errbacks).Set("replaced_task_nesting", mv.nesting())
 		}
 		if steps[len(steps)-1], err = mv.target(steps[len(steps)-1], 0); err != nil {
 			return err
@@ -73,7 +73,13 @@ func (w *Worker) replaced(ctx context.Context, r *request, re *ReplaceError) err
 			return err
 		}
 	}
-	info := celery.ApplyInfo{ParentID: msg.ID, RootID: rootOf(msg), Chain: msg.Embed.Chain}
+	// The rest of the task's chain follows the replacement, each step
+	// marked with the nesting level as Celery does.
+	rest := make([]celery.Signature, len(msg.Embed.Chain))
+	for i, s := range msg.Embed.Chain {
+		rest[i] = s.Set("replaced_task_nesting", mv.nesting())
+	}
+	info := celery.ApplyInfo{ParentID: msg.ID, RootID: rootOf(msg), Chain: rest}
 	if _, err := w.canvas.client().ApplyCanvas(context.WithoutCancel(ctx), sig, info); err != nil {
 		return err
 	}
@@ -84,6 +90,10 @@ func (w *Worker) replaced(ctx context.Context, r *request, re *ReplaceError) err
 // replaceMove moves what a replaced task's message carries onto the
 // signature whose result stands for the replacement.
 type replaceMove struct{ msg *celery.Message }
+
+// nesting is the replacement's replaced_task_nesting header: one more
+// than the replaced task's.
+func (mv replaceMove) nesting() int { return mv.msg.ReplacedTaskNesting + 1 }
 
 // target returns s with the task id, callbacks, errbacks and chord/group
 // membership of the replaced task set on the task whose result is s's: a
@@ -129,7 +139,7 @@ func (mv replaceMove) target(s celery.Signature, depth int) (celery.Signature, e
 		return ch, nil
 	}
 	msg := mv.msg
-	s = s.Set("task_id", msg.ID)
+	s = s.Set("task_id", msg.ID).Set("replaced_task_nesting", mv.nesting())
 	if len(msg.Embed.Callbacks) > 0 {
 		s = s.WithLink(msg.Embed.Callbacks...)
 	}

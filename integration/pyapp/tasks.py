@@ -274,7 +274,8 @@ def retry_with(self, key, countdown, max_retries):
 def replace_with(self, kind, x):
     """Replace this task with: "task" add(x, 1); "chain" add(x, 1) | mul(10);
     "group" group(add(x, 1), add(x, 2)); "chain_group" add(x, 1) |
-    group(mul(2), mul(3)); "fail" fail("replaced <x>")."""
+    group(mul(2), mul(3)); "fail" fail("replaced <x>"); "nesting"
+    request_attr("replaced_task_nesting")."""
     from celery import chain, group
     sigs = {
         "task": lambda: add.s(x, 1),
@@ -282,6 +283,7 @@ def replace_with(self, kind, x):
         "group": lambda: group(add.s(x, 1), add.s(x, 2)),
         "chain_group": lambda: chain(add.s(x, 1), group(mul.s(2), mul.s(3))),
         "fail": lambda: fail.s("replaced %s" % x),
+        "nesting": lambda: request_attr.si("replaced_task_nesting"),
     }
     return self.replace(sigs[kind]())
 
