@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -404,31 +406,44 @@ type smHookLog struct {
 	down  int
 }
 
-func (l *smHookLog) add(id, what string) {
+// add records a call for task id in attempt try (its retries count).
+func (l *smHookLog) add(id string, try int, what string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.calls[id] = append(l.calls[id], what)
+	l.calls[id] = append(l.calls[id], strconv.Itoa(try%10)+":"+what)
 }
 
+// get returns the calls for id, attempt by attempt (the retries count
+// each call was made with), in order within an attempt: a retry's next
+// message may be received before the first run's last hooks.
 func (l *smHookLog) get(id string) []string {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.calls[id])
+	c := slices.Clone(l.calls[id])
+	l.mu.Unlock()
+	slices.SortStableFunc(c, func(a, b string) int { return strings.Compare(a[:1], b[:1]) })
+	for i, s := range c {
+		c[i] = s[2:]
+	}
+	return c
 }
 
 func (l *smHookLog) hooks() worker.Hooks {
 	return worker.Hooks{
 		WorkerReady:    func(*worker.Worker) { l.mu.Lock(); l.ready++; l.mu.Unlock() },
 		WorkerShutdown: func(*worker.Worker) { l.mu.Lock(); l.down++; l.mu.Unlock() },
-		TaskPrerun:     func(_ context.Context, t *worker.Task) { l.add(t.ID, "prerun") },
+		TaskReceived:   func(_ context.Context, t *worker.Task) { l.add(t.ID, t.Retries, "received") },
+		TaskUnknown:    func(_ context.Context, m *celery.Message) { l.add(m.ID, m.Retries, "unknown:"+m.Task) },
+		TaskPrerun:     func(_ context.Context, t *worker.Task) { l.add(t.ID, t.Retries, "prerun") },
 		TaskPostrun: func(_ context.Context, t *worker.Task, state celery.State, _ any) {
-			l.add(t.ID, "postrun:"+string(state))
+			l.add(t.ID, t.Retries, "postrun:"+string(state))
 		},
-		TaskSuccess: func(_ context.Context, t *worker.Task, result any) { l.add(t.ID, fmt.Sprint("success:", result)) },
-		TaskFailure: func(_ context.Context, t *worker.Task, err error) { l.add(t.ID, "failure:"+err.Error()) },
-		TaskRetry:   func(_ context.Context, t *worker.Task, reason error) { l.add(t.ID, "retry:"+reason.Error()) },
+		TaskSuccess: func(_ context.Context, t *worker.Task, result any) {
+			l.add(t.ID, t.Retries, fmt.Sprint("success:", result))
+		},
+		TaskFailure: func(_ context.Context, t *worker.Task, err error) { l.add(t.ID, t.Retries, "failure:"+err.Error()) },
+		TaskRetry:   func(_ context.Context, t *worker.Task, reason error) { l.add(t.ID, t.Retries, "retry:"+reason.Error()) },
 		TaskRevoked: func(_ context.Context, t *worker.Task, info worker.Revoked) {
-			l.add(t.ID, fmt.Sprintf("revoked:expired=%v", info.Expired))
+			l.add(t.ID, t.Retries, fmt.Sprintf("revoked:expired=%v", info.Expired))
 		},
 	}
 }
@@ -446,6 +461,7 @@ ids = {}
 rs = {
     "add": add.delay(1, 2), "fail": fail.delay("boom"), "retry": retry_with.delay("k", 0.05, 1),
     "reject": reject_once.delay("r", False), "header": request_attr.delay("trace_id"),
+    "unknown": app.send_task("tasks.nobody_serves_this"),
     "expired": add.apply_async((1, 2), expires=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=10)),
 }
 out = {"ids": {k: r.id for k, r in rs.items()}, "results": {}}
@@ -477,12 +493,13 @@ func TestSemanticsHooks(t *testing.T) {
 		t.Errorf("Python before_task_publish header in the Go task: %v", r)
 	}
 	want := map[string][]string{
-		"add":     {"prerun", "success:3", "postrun:SUCCESS"},
-		"fail":    {"prerun", "failure:ValueError: boom", "postrun:FAILURE"},
-		"retry":   {"prerun", "retry:ValueError: k", "postrun:RETRY", "prerun", "failure:ValueError: k", "postrun:FAILURE"},
-		"reject":  {"prerun", "failure:reject requeue=False: rejected r", "postrun:REJECTED"},
-		"ignore":  {"prerun", "postrun:IGNORED"},
+		"add":     {"received", "prerun", "success:3", "postrun:SUCCESS"},
+		"fail":    {"received", "prerun", "failure:ValueError: boom", "postrun:FAILURE"},
+		"retry":   {"received", "prerun", "retry:ValueError: k", "postrun:RETRY", "received", "prerun", "failure:ValueError: k", "postrun:FAILURE"},
+		"reject":  {"received", "prerun", "failure:reject requeue=False: rejected r", "postrun:REJECTED"},
+		"ignore":  {"received", "prerun", "postrun:IGNORED"},
 		"expired": {"revoked:expired=true"},
+		"unknown": {"unknown:tasks.nobody_serves_this"},
 	}
 	for k, w := range want {
 		id := got.IDs[k]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/celeriac/celeriac/celery"
 )
@@ -22,6 +23,12 @@ type Hooks struct {
 	// WorkerShutdown runs after the warm shutdown, before Run returns
 	// (worker_shutdown).
 	WorkerShutdown func(w *Worker)
+	// TaskReceived runs when a task message is taken, before it waits
+	// for its ETA, rate limit or a free goroutine (task_received).
+	TaskReceived func(ctx context.Context, t *Task)
+	// TaskUnknown runs for a message naming a task no handler serves,
+	// after its NotRegistered failure was stored (task_unknown).
+	TaskUnknown func(ctx context.Context, msg *celery.Message)
 	// TaskPrerun runs before the handler, before STARTED is stored
 	// (task_prerun).
 	TaskPrerun func(ctx context.Context, t *Task)
@@ -90,6 +97,26 @@ func (hs hooks) workerShutdown() {
 	for _, h := range hs.list {
 		if h.WorkerShutdown != nil {
 			hs.call("WorkerShutdown", func() { h.WorkerShutdown(hs.w) })
+		}
+	}
+}
+
+func (hs hooks) received(ctx context.Context, r *request) {
+	if len(hs.list) == 0 {
+		return
+	}
+	t := &Task{Message: r.msg, Queue: r.d.Queue, Hostname: hs.w.o.hostname, Received: time.Now(), w: hs.w, entry: r.entry}
+	for _, h := range hs.list {
+		if h.TaskReceived != nil {
+			hs.call("TaskReceived", func() { h.TaskReceived(ctx, t) })
+		}
+	}
+}
+
+func (hs hooks) unknown(ctx context.Context, msg *celery.Message) {
+	for _, h := range hs.list {
+		if h.TaskUnknown != nil {
+			hs.call("TaskUnknown", func() { h.TaskUnknown(ctx, msg) })
 		}
 	}
 }
