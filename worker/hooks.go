@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
@@ -102,8 +103,8 @@ func (hs hooks) workerShutdown() {
 }
 
 func (hs hooks) received(ctx context.Context, r *request) {
-	if len(hs.list) == 0 {
-		return
+	if !slices.ContainsFunc(hs.list, func(h Hooks) bool { return h.TaskReceived != nil }) {
+		return // no Task to build
 	}
 	t := &Task{Message: r.msg, Queue: r.d.Queue, Hostname: hs.w.o.hostname, Received: time.Now(), w: hs.w, entry: r.entry}
 	for _, h := range hs.list {
@@ -162,7 +163,7 @@ func (hs hooks) retry(ctx context.Context, t *Task, reason error) {
 }
 
 func (hs hooks) revoked(ctx context.Context, r *request, info Revoked) {
-	if len(hs.list) == 0 {
+	if !slices.ContainsFunc(hs.list, func(h Hooks) bool { return h.TaskRevoked != nil }) {
 		return
 	}
 	t := &Task{Message: r.msg, Queue: r.d.Queue, Hostname: hs.w.o.hostname, w: hs.w, entry: r.entry}
