@@ -266,6 +266,10 @@ type ApplyInfo struct {
 type CanvasResult struct {
 	*AsyncResult
 	Group *GroupResult
+	// First is the result of a chain's first step; Header is a chord's
+	// header group. Trail reads them (trail.go).
+	First  *CanvasResult
+	Header *GroupResult
 }
 
 // ApplyCanvas publishes sig as Python's sig.apply_async does: a plain
@@ -415,7 +419,7 @@ func (c *Client) applyChain(ctx context.Context, steps []Signature, info ApplyIn
 		return nil, err
 	}
 	if last > 0 {
-		return &CanvasResult{AsyncResult: c.AsyncResult(steps[last].ID())}, nil
+		return &CanvasResult{AsyncResult: c.AsyncResult(steps[last].ID()), First: res}, nil
 	}
 	return res, nil
 }
@@ -516,7 +520,7 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 	}
 	gid := uuid.NewString()
 	var sizeErr error
-	_, err = c.applyMembers(ctx, gid, header, info, &body, func(n int) {
+	hr, err := c.applyMembers(ctx, gid, header, info, &body, func(n int) {
 		sizeErr = c.results.SetChordSize(ctx, gid, n)
 	})
 	if err == nil {
@@ -526,15 +530,15 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 		return nil, err
 	}
 	if body.SubtaskType == "" {
-		return &CanvasResult{AsyncResult: c.AsyncResult(body.ID())}, nil
+		return &CanvasResult{AsyncResult: c.AsyncResult(body.ID()), Header: hr}, nil
 	}
 	if body.SubtaskType == SubtaskChain {
 		steps, err := body.Tasks()
 		if err == nil && len(steps) > 0 && steps[len(steps)-1].ID() != "" {
-			return &CanvasResult{AsyncResult: c.AsyncResult(steps[len(steps)-1].ID())}, nil
+			return &CanvasResult{AsyncResult: c.AsyncResult(steps[len(steps)-1].ID()), Header: hr}, nil
 		}
 	}
-	return &CanvasResult{}, nil
+	return &CanvasResult{Header: hr}, nil
 }
 
 // applyTask publishes one plain signature (args already merged).
@@ -593,6 +597,9 @@ func canvasOptions(sig Signature) ([]SendOption, error) {
 	}
 	if s, ok := o["shadow"].(string); ok && s != "" {
 		opts = append(opts, Shadow(s))
+	}
+	if n, ok := asInt(o["replaced_task_nesting"]); ok && n > 0 {
+		opts = append(opts, WithMessage(func(m *Message) { m.ReplacedTaskNesting = n }))
 	}
 	if b, ok := o["ignore_result"].(bool); ok && b {
 		opts = append(opts, IgnoreResult())

@@ -23,7 +23,8 @@ type Client struct {
 	owns         bool          // Close closes pub and results
 	defaultQueue string
 	origin       string
-	sent         SentHook
+	sent         []SentHook
+	before       []BeforePublishHook
 	signer       BodySigner
 }
 
@@ -34,7 +35,8 @@ type SentHook func(m *Message, pub Publishing)
 
 type clientOptions struct {
 	defaultQueue string
-	sent         SentHook
+	sent         []SentHook
+	before       []BeforePublishHook
 	signer       BodySigner
 	owns         bool
 }
@@ -45,8 +47,12 @@ type ClientOption func(*clientOptions)
 // WithDefaultQueue sets task_default_queue. Default "celery".
 func WithDefaultQueue(q string) ClientOption { return func(o *clientOptions) { o.defaultQueue = q } }
 
-// WithSentHook calls h after every published task message. Default none.
-func WithSentHook(h SentHook) ClientOption { return func(o *clientOptions) { o.sent = h } }
+// WithSentHook calls h after every published task message (Celery's
+// after_task_publish signal); given several times, the hooks run in that
+// order. Default none.
+func WithSentHook(h SentHook) ClientOption {
+	return func(o *clientOptions) { o.sent = append(o.sent, h) }
+}
 
 // WithSigner signs every message the client sends (Celery's
 // task_serializer "auth"; see Signed). Default none.
@@ -66,7 +72,7 @@ func NewClient(pub Publisher, results ResultBackend, opts ...ClientOption) *Clie
 	}
 	host, _ := os.Hostname()
 	return &Client{
-		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent, owns: o.owns, signer: o.signer,
+		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent, before: o.before, owns: o.owns, signer: o.signer,
 		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
 	}
 }
@@ -266,6 +272,11 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 	if err != nil {
 		return nil, err
 	}
+	for _, h := range c.before {
+		if err := h(ctx, m, &pub); err != nil {
+			return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
+		}
+	}
 	body, err := EncodeMessage(m)
 	if err != nil {
 		return nil, err
@@ -274,8 +285,8 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 	if err := c.pub.PublishOne(ctx, pub); err != nil {
 		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
 	}
-	if c.sent != nil {
-		c.sent(m, pub)
+	for _, h := range c.sent {
+		h(m, pub)
 	}
 	return c.AsyncResult(m.ID), nil
 }

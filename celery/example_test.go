@@ -65,3 +65,45 @@ func ExampleClient_SendTask() {
 	// 5
 	// ValueError bad input
 }
+
+// Before-publish hooks change each message a client sends (Celery's
+// before_task_publish); sent hooks see it published (after_task_publish).
+func ExampleWithBeforePublish() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	emb, err := embedded.Start("127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer emb.Close()
+	stop := runWorker(ctx, emb.URL())
+	defer stop()
+
+	client, err := credis.NewClient(emb.URL(), credis.WithClientOptions(
+		celery.WithBeforePublish(func(ctx context.Context, m *celery.Message, pub *celery.Publishing) error {
+			if m.Headers == nil {
+				m.Headers = map[string]any{}
+			}
+			m.Headers["trace_id"] = "abc123" // a Python task reads self.request.trace_id
+			return nil
+		}),
+		celery.WithSentHook(func(m *celery.Message, pub celery.Publishing) {
+			fmt.Println("sent", m.Task, "with trace_id", m.Headers["trace_id"], "to", pub.Queue)
+		})))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	res, err := client.SendTask(ctx, "tasks.add", celery.Args(2, 3))
+	if err != nil {
+		panic(err)
+	}
+	var sum int
+	if err := res.Get(ctx, &sum); err != nil {
+		panic(err)
+	}
+	fmt.Println(sum)
+	// Output:
+	// sent tasks.add with trace_id abc123 to celery
+	// 5
+}

@@ -403,7 +403,7 @@ func TestCanvasChainAlternatesGoPython(t *testing.T) {
 	e := newEnv(t)
 	const goQ, pyQ = "cv.go", "cv.py"
 	pypeer.StartWorker(t, e.URL, pypeer.WithQueues(pyQ))
-	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithQueues(goQ))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithQueues(goQ), worker.WithResultExtended(true))
 	ctx := ctxFor(t, 40*time.Second)
 	const n = 10
 	steps := make([]celery.Signature, n)

@@ -59,7 +59,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 
 func TestControlPythonAgainstGo(t *testing.T) {
 	e := newEnv(t)
-	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithConcurrency(2), worker.WithEvents(true), wkLogger(t))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(ctlGoNode), worker.WithConcurrency(2), worker.WithEvents(true), wkLogger(t), worker.WithResultExtended(true))
 	ctx := ctxFor(t, 60*time.Second)
 	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, ctlGoNode)

@@ -117,7 +117,7 @@ func (f *flower) postJSON(path string, v any, out any) {
 func TestFlower(t *testing.T) {
 	e := newEnv(t)
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("pyq"), pypeer.WithEvents())
-	_, stopGo := runGoWorker(t, e.URL, nil, worker.WithHostname(flGoNode), worker.WithConcurrency(2),
+	_, stopGo := runGoWorker(t, e.URL, nil, worker.WithHostname(flGoNode), worker.WithResultExtended(true), worker.WithConcurrency(2),
 		worker.WithEvents(true), worker.WithBrokerURL(e.URL, e.URL), wkLogger(t))
 	ctl := control.New(e.Broker)
 	waitGoNode(t, ctl, flGoNode)

@@ -137,7 +137,7 @@ func TestHardenAPI(t *testing.T) {
 	if task.State != "FAILURE" || task.Error.Type != "MemoryError" || !strings.Contains(task.Error.Message, "limit") {
 		t.Errorf("tasks.mul of 100 MB = %+v, want a MemoryError FAILURE naming the limit", task)
 	}
-	code, out = post("tasks.mul", `{"args": ["`+strings.Repeat("B", 60000)+`", 2]}`)
+	code, out = post("tasks.mul", `{"args": ["`+strings.Repeat("B", 60000)+`", 3]}`)
 	if code != 202 {
 		t.Fatalf("POST tasks.mul = %d %v", code, out)
 	}

@@ -44,7 +44,7 @@ func TestSecurityTLS(t *testing.T) {
 	base := fmt.Sprintf("rediss://127.0.0.1:%d/0?ssl_cert_reqs=required&ssl_ca_certs=%s", port, ca.CA)
 	url := base + "&ssl_certfile=" + ca.ClientCert + "&ssl_keyfile=" + ca.ClientKey
 
-	startBinary(t, "worker ready", "worker", "--broker", url, "-c", "2", "-n", "go-tls@celeriac")
+	startBinary(t, "worker ready", "worker", "--broker", url, "-c", "2", "-n", "go-tls@celeriac", "--result-extended")
 	r := pyGet(t, url, pySend(t, url, "tasks.add", "--args", "[20, 22]"))
 	if r.State != "SUCCESS" || r.Result != 42.0 || r.Worker != "go-tls@celeriac" {
 		t.Errorf("over TLS: %s %v by %q", r.State, r.Result, r.Worker)
@@ -93,7 +93,7 @@ func TestSecurityACL(t *testing.T) {
 		}
 	}
 
-	w := startBinary(t, "worker ready", "worker", "--broker", aclURL, "-c", "2", "-n", "go-acl@celeriac", "--loglevel", "debug")
+	w := startBinary(t, "worker ready", "worker", "--broker", aclURL, "-c", "2", "-n", "go-acl@celeriac", "--result-extended", "--loglevel", "debug")
 	for _, u := range []string{aclURL, defURL} {
 		r := pyGet(t, u, pySend(t, u, "tasks.add", "--args", "[40, 2]"))
 		if r.State != "SUCCESS" || r.Result != 42.0 || r.Worker != "go-acl@celeriac" {

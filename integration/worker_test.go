@@ -335,7 +335,7 @@ func TestWorkerFromPython(t *testing.T) {
 		mux.HandleFunc("test.unencodable", func(ctx context.Context, t *worker.Task) (any, error) {
 			return make(chan int), nil
 		})
-	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(8))
+	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(8), worker.WithResultExtended(true))
 
 	// Everything is sent by one Python process; the gets run in parallel
 	// subtests below.
@@ -790,7 +790,7 @@ func TestWorkerPriority(t *testing.T) {
 // TestWorkerQueues: the binary with -Q q1,q2 consumes exactly those queues.
 func TestWorkerQueues(t *testing.T) {
 	e := newEnv(t)
-	p := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "q1,q2", "-c", "2", "-n", "go-queues@celeriac")
+	p := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-Q", "q1,q2", "-c", "2", "-n", "go-queues@celeriac", "--result-extended")
 	skipped := []string{
 		pySend(t, e.URL, "tasks.add", "--args", "[0, 0]", "--queue", "q3"),
 		pySend(t, e.URL, "tasks.add", "--args", "[0, 0]"), // default queue "celery"
@@ -838,7 +838,7 @@ func TestWorkerMixedFleet(t *testing.T) {
 				return h.ProcessTask(ctx, t)
 			})
 		})
-	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(2))
+	}, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(2), worker.WithResultExtended(true))
 
 	const n = 1000
 	ids := make([]string, n)
@@ -1176,7 +1176,7 @@ func TestWorkerMalformed(t *testing.T) {
 // completes them, each exactly once.
 func TestWorkerWarmShutdown(t *testing.T) {
 	e := newEnv(t)
-	w1 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "2", "--prefetch-multiplier", "2", "-n", "go-warm1@celeriac")
+	w1 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "2", "--prefetch-multiplier", "2", "-n", "go-warm1@celeriac", "--result-extended")
 	items := []wkSend{{Name: "tasks.echo", Args: []any{"eta"}, Options: map[string]any{"countdown": 6}}}
 	for i := range 6 {
 		items = append(items, wkSend{Name: "tasks.sleep", Args: []any{2}, Options: map[string]any{"task_id": fmt.Sprintf("warm-%d-%d", i, time.Now().UnixNano())}})
@@ -1223,7 +1223,7 @@ func TestWorkerWarmShutdown(t *testing.T) {
 		t.Errorf("%d tasks finished by the first worker, want the 2 running ones", first)
 	}
 
-	w2 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "4", "-n", "go-warm2@celeriac")
+	w2 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "4", "-n", "go-warm2@celeriac", "--result-extended")
 	metas := wkWaitReady(t, e, 30*time.Second, ids)
 	for _, id := range ids {
 		if metas[id].Status != celery.StateSuccess {

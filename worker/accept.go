@@ -31,6 +31,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.acker.ack(d)
 		w.storeFailure(ctx, r, celery.Exception("NotRegistered", celeryExc, msg.Task), "")
 		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: "NotRegistered(" + pyjson.PyRepr(msg.Task) + ")"})
+		w.hooks.unknown(ctx, msg)
 		w.done(r)
 		return
 	}
@@ -41,6 +42,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		return
 	}
 	w.sendReceived(r)
+	w.hooks.received(ctx, r)
 	w.reg.mu.Lock()
 	w.reg.seq++
 	r.seq = w.reg.seq

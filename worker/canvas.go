@@ -43,43 +43,55 @@ func rootOf(msg *celery.Message) string {
 }
 
 // onSuccess applies msg's callbacks and next chain step with result
-// prepended, as Celery's trace does before the result is stored.
-func (cv *canvas) onSuccess(ctx context.Context, msg *celery.Message, result any) {
+// prepended, as Celery's trace does before the result is stored. It
+// returns the trail of what it applied, the result's children
+// (docs/wire.md#result-children).
+func (cv *canvas) onSuccess(ctx context.Context, msg *celery.Message, result any) (children []any) {
 	if len(msg.Embed.Callbacks) == 0 && len(msg.Embed.Chain) == 0 {
-		return
+		return nil
+	}
+	trail := func(r *celery.CanvasResult) {
+		if t := r.Trail(); t != nil {
+			children = append(children, t)
+		}
 	}
 	ctx = context.WithoutCancel(ctx)
 	c := cv.client()
 	info := celery.ApplyInfo{Args: []any{result}, ParentID: msg.ID, RootID: rootOf(msg)}
 	cbs := msg.Embed.Callbacks
 	if len(cbs) == 1 {
-		cv.applySig(ctx, c, cbs[0], info)
+		trail(cv.applySig(ctx, c, cbs[0], info))
 	} else if len(cbs) > 1 {
 		// Several callbacks: plain ones are sent together as a group,
 		// groups are applied on their own (Celery 5).
 		var plain []celery.Signature
 		for _, cb := range cbs {
 			if cb.SubtaskType == celery.SubtaskGroup {
-				cv.applySig(ctx, c, cb, info)
+				trail(cv.applySig(ctx, c, cb, info))
 			} else {
 				plain = append(plain, cb)
 			}
 		}
 		if len(plain) > 0 {
-			cv.applySig(ctx, c, celery.NewGroup(plain...), info)
+			trail(cv.applySig(ctx, c, celery.NewGroup(plain...), info))
 		}
 	}
 	if n := len(msg.Embed.Chain); n > 0 {
 		next := msg.Embed.Chain[n-1]
 		info.Chain = msg.Embed.Chain[:n-1]
-		cv.applySig(ctx, c, next, info)
+		trail(cv.applySig(ctx, c, next, info))
 	}
+	return children
 }
 
-func (cv *canvas) applySig(ctx context.Context, c *celery.Client, sig celery.Signature, info celery.ApplyInfo) {
-	if _, err := c.ApplyCanvas(ctx, sig, info); err != nil {
+// applySig applies sig; it logs a failure and returns nil.
+func (cv *canvas) applySig(ctx context.Context, c *celery.Client, sig celery.Signature, info celery.ApplyInfo) *celery.CanvasResult {
+	r, err := c.ApplyCanvas(ctx, sig, info)
+	if err != nil {
 		cv.log.Error("could not apply signature", "task", sig.Task, "parent_id", info.ParentID, "error", err)
+		return nil
 	}
+	return r
 }
 
 // onFailure runs after a final failure of msg was stored: the remaining

@@ -20,7 +20,25 @@
 // A handler retries by returning Retry(err, In(d)), reports progress with
 // UpdateState, and sees its soft time limit as its context's deadline. A
 // PyError gives an error a Python exception type; a panic becomes a
-// FAILURE with the Go stack as traceback, never a crash.
+// FAILURE with the Go stack as traceback, never a crash. Celery's other
+// task predicates are errors a handler returns too: Reject(reason,
+// requeue), Ignore() and Replace(sig) (Task.replace).
+//
+// Celery's task attributes are TaskOptions given at registration
+// (AcksLate, IgnoreResult, StoreErrorsEvenIfIgnored, TrackStarted,
+// RateLimit, TimeLimits, MaxRetries, AutoRetryFor, RetryBackoff,
+// AcksOnFailureOrTimeout, RejectOnWorkerLost); worker options set the
+// defaults. Results carry the children a Python worker records, and the
+// extended fields only with WithResultExtended, as in Celery.
+//
+// # Middleware and hooks
+//
+// ServeMux.Use wraps every handler (task_prerun/task_postrun style
+// instrumentation); WithHooks adds callbacks for what middleware cannot
+// see, Celery's signals: worker ready and shutdown, task prerun, postrun
+// (with the state the task came to), success, failure, retry and revoked.
+// Client-side, celery.WithBeforePublish and celery.WithSentHook are
+// before_task_publish and after_task_publish.
 //
 // # Delivery guarantees
 //

@@ -15,9 +15,10 @@ import (
 // outcome is what a handler run came to: its result, its error, or the
 // traceback of its panic.
 type outcome struct {
-	result any
-	err    error
-	panic  string
+	result   any
+	err      error
+	panic    string
+	timedOut bool // past the hard time limit
 }
 
 // execute runs one request on a pool goroutine and settles it. It starts
@@ -35,6 +36,8 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	}
 	msg := r.msg
 	t := &Task{Message: msg, Queue: r.d.Queue, Hostname: w.o.hostname, Received: time.Now(), w: w, entry: r.entry}
+	r.task = t
+	w.hooks.prerun(ctx, t)
 	if w.trackStarted(r) && !w.ignoreResult(r) {
 		w.store(ctx, w.meta(t, celery.StateStarted, map[string]any{"pid": os.Getpid(), "hostname": w.o.hostname}))
 	}
@@ -77,13 +80,11 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	if o.err != nil && soft > 0 && errors.Is(context.Cause(tctx), errSoftTimeLimit) && errors.Is(o.err, context.DeadlineExceeded) {
 		o.err = errSoftTimeLimit
 	}
-	w.finish(ctx, r, t, o, runtime)
+	if state, retval := w.finish(ctx, r, t, o, runtime); state != "" {
+		w.hooks.postrun(ctx, t, state, retval)
+	}
 	if lateAck {
-		if r.unsaved {
-			w.acker.giveBack(r)
-		} else {
-			w.acker.ack(r.d)
-		}
+		w.settleLate(r)
 	}
 	w.done(r)
 }
@@ -189,7 +190,7 @@ func (w *Worker) runHandler(ctx, tctx context.Context, cancel context.CancelCaus
 		// context is cancelled) and its slot freed, as Celery frees a
 		// killed child's.
 		cancel(errors.New("hard time limit"))
-		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}}
+		o = outcome{err: &PyError{Type: "TimeLimitExceeded", Module: billiardExc, Args: []any{limitArg(hard)}}, timedOut: true}
 		w.o.logger.Error("hard time limit exceeded", "task", msg.Task, "task_id", msg.ID, "limit", hard)
 	}
 	return o, false
@@ -224,5 +225,5 @@ func (w *Worker) trackStarted(r *request) bool {
 
 // ignoreResult reports whether r's result is not stored.
 func (w *Worker) ignoreResult(r *request) bool {
-	return r.msg.IgnoreResult || r.entry.opts.IgnoreResult
+	return r.msg.IgnoreResult || r.opts().IgnoreResult
 }

@@ -50,6 +50,21 @@ type TaskOptions struct {
 	RetryBackoff    time.Duration
 	RetryBackoffMax time.Duration
 	RetryJitter     *bool
+	// AcksOnFailure and AcksOnTimeout (acks-late tasks only): whether a
+	// failed task's message is acknowledged (else rejected without
+	// requeue) and whether a task past its hard time limit has its
+	// message acknowledged (else requeued, to run again). nil: the
+	// worker default (WithAcksOnFailureOrTimeout, true).
+	AcksOnFailure, AcksOnTimeout *bool
+	// RejectOnWorkerLost (acks-late tasks only) requeues the message of
+	// a handler that panics instead of storing a FAILURE: the Go
+	// counterpart of a Python pool process lost while running the task.
+	// nil: the worker default (WithRejectOnWorkerLost, false).
+	RejectOnWorkerLost *bool
+	// StoreErrorsEvenIfIgnored stores failures (and retries) of a task
+	// whose result is ignored. nil: the worker default
+	// (WithStoreErrorsEvenIfIgnored, false).
+	StoreErrorsEvenIfIgnored *bool
 }
 
 // TaskOption sets a TaskOptions field.
@@ -90,6 +105,28 @@ func AutoRetryFor(match func(error) bool) TaskOption {
 // RetryBackoff sets exponential backoff for automatic retries.
 func RetryBackoff(base, maxDelay time.Duration, jitter bool) TaskOption {
 	return func(o *TaskOptions) { o.RetryBackoff, o.RetryBackoffMax, o.RetryJitter = base, maxDelay, &jitter }
+}
+
+// AcksOnFailureOrTimeout sets acks_on_failure_or_timeout for the task:
+// both AcksOnFailure and AcksOnTimeout.
+func AcksOnFailureOrTimeout(on bool) TaskOption {
+	return func(o *TaskOptions) { o.AcksOnFailure, o.AcksOnTimeout = &on, &on }
+}
+
+// AcksOnFailure sets acks_on_failure for the task.
+func AcksOnFailure(on bool) TaskOption { return func(o *TaskOptions) { o.AcksOnFailure = &on } }
+
+// AcksOnTimeout sets acks_on_timeout for the task.
+func AcksOnTimeout(on bool) TaskOption { return func(o *TaskOptions) { o.AcksOnTimeout = &on } }
+
+// RejectOnWorkerLost sets reject_on_worker_lost for the task.
+func RejectOnWorkerLost(on bool) TaskOption {
+	return func(o *TaskOptions) { o.RejectOnWorkerLost = &on }
+}
+
+// StoreErrorsEvenIfIgnored sets store_errors_even_if_ignored for the task.
+func StoreErrorsEvenIfIgnored(on bool) TaskOption {
+	return func(o *TaskOptions) { o.StoreErrorsEvenIfIgnored = &on }
 }
 
 type entry struct {

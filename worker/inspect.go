@@ -86,7 +86,8 @@ func rusage() control.Rusage {
 // registered is control.registered: sorted names, with "[attr=value …]"
 // for requested task attributes that are set (default rate_limit; also
 // time_limit, soft_time_limit, acks_late, ignore_result, track_started,
-// max_retries, default_retry_delay).
+// max_retries, default_retry_delay, acks_on_failure, acks_on_timeout,
+// reject_on_worker_lost, store_errors_even_if_ignored).
 func (w *Worker) registered(items []string) []string {
 	if len(items) == 0 {
 		items = []string{"exchange", "routing_key", "rate_limit"}
@@ -152,6 +153,17 @@ func taskAttr(o TaskOptions, name string) (string, bool) {
 			return "180", true
 		}
 		return secs(o.DefaultRetryDelay)
+	}
+	for _, f := range []struct {
+		attr string
+		v    *bool
+	}{
+		{"acks_on_failure", o.AcksOnFailure}, {"acks_on_timeout", o.AcksOnTimeout},
+		{"reject_on_worker_lost", o.RejectOnWorkerLost}, {"store_errors_even_if_ignored", o.StoreErrorsEvenIfIgnored},
+	} {
+		if name == f.attr && f.v != nil {
+			return pyBool(*f.v), true
+		}
 	}
 	return "", false
 }
@@ -270,16 +282,19 @@ func queueInfo(name string) control.QueueInfo {
 // names.
 func (w *Worker) conf() control.Conf {
 	c := control.Conf{
-		"worker_concurrency":         w.Concurrency(),
-		"worker_prefetch_multiplier": w.o.prefetchMultiplier,
-		"task_acks_late":             w.o.acksLate,
-		"task_track_started":         w.o.trackStarted,
-		"worker_send_task_events":    w.events.TaskEvents(),
-		"result_extended":            w.o.resultExtended,
-		"task_default_queue":         celery.DefaultQueue,
-		"task_queues":                w.Queues(),
-		"worker_disable_rate_limits": w.o.disableRateLimits,
-		"include":                    w.mux.Names(),
+		"worker_concurrency":                w.Concurrency(),
+		"worker_prefetch_multiplier":        w.o.prefetchMultiplier,
+		"task_acks_late":                    w.o.acksLate,
+		"task_track_started":                w.o.trackStarted,
+		"task_acks_on_failure_or_timeout":   w.o.ackPolicy.acksOnFailure && w.o.ackPolicy.acksOnTimeout,
+		"task_reject_on_worker_lost":        w.o.ackPolicy.rejectOnWorkerLost,
+		"task_store_errors_even_if_ignored": w.o.ackPolicy.storeErrorsEvenIfIgnored,
+		"worker_send_task_events":           w.events.TaskEvents(),
+		"result_extended":                   w.o.resultExtended,
+		"task_default_queue":                celery.DefaultQueue,
+		"task_queues":                       w.Queues(),
+		"worker_disable_rate_limits":        w.o.disableRateLimits,
+		"include":                           w.mux.Names(),
 	}
 	if w.o.timeLimit > 0 {
 		c["task_time_limit"] = w.o.timeLimit.Seconds()

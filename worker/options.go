@@ -37,6 +37,37 @@ type options struct {
 	verifier           celery.BodyVerifier
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
+	ackPolicy          ackPolicy
+	hooks              []Hooks
+}
+
+// ackPolicy holds the worker-wide defaults of the per-task ack and
+// storage settings (TaskOptions).
+type ackPolicy struct {
+	acksOnFailure, acksOnTimeout bool
+	rejectOnWorkerLost           bool
+	storeErrorsEvenIfIgnored     bool
+}
+
+// WithAcksOnFailureOrTimeout sets task_acks_on_failure_or_timeout for
+// acks-late tasks: acknowledge the message of a failed task or one past
+// its hard time limit (true, the default), or reject a failed one
+// without requeue and requeue a timed-out one.
+func WithAcksOnFailureOrTimeout(on bool) Option {
+	return func(o *options) { o.ackPolicy.acksOnFailure, o.ackPolicy.acksOnTimeout = on, on }
+}
+
+// WithRejectOnWorkerLost sets task_reject_on_worker_lost: an acks-late
+// task whose handler panics has its message requeued rather than a
+// FAILURE stored (TaskOptions.RejectOnWorkerLost). Default off.
+func WithRejectOnWorkerLost(on bool) Option {
+	return func(o *options) { o.ackPolicy.rejectOnWorkerLost = on }
+}
+
+// WithStoreErrorsEvenIfIgnored sets task_store_errors_even_if_ignored:
+// failures of tasks whose result is ignored are stored. Default off.
+func WithStoreErrorsEvenIfIgnored(on bool) Option {
+	return func(o *options) { o.ackPolicy.storeErrorsEvenIfIgnored = on }
 }
 
 // Option configures a Worker.
@@ -76,7 +107,8 @@ func WithTimeLimits(hard, soft time.Duration) Option {
 }
 
 // WithResultExtended stores name, args, kwargs, worker, retries and queue
-// with results (result_extended). Default on.
+// with results (result_extended). Default off, as Celery: task arguments
+// are not copied into the result backend unless asked for.
 func WithResultExtended(on bool) Option { return func(o *options) { o.resultExtended = on } }
 
 // WithSweepInterval sets how often the visibility-timeout restore sweep

@@ -40,6 +40,9 @@ type request struct {
 	isActive bool
 	killed   bool
 	unsaved  bool          // its final result or retry could not be stored
+	settle   settlement    // how a late-acknowledged message is settled
+	task     *Task         // what the handler got, once it runs
+	cause    error         // the error a failure is stored for (hooks)
 	kill     chan struct{} // closed by revoke(terminate=True)
 	signum   int
 	seq      uint64 // arrival order, for inspect listings

@@ -40,8 +40,8 @@ func (w *Worker) autoRetryDelay(r *request) time.Duration {
 // the message with retries+1 and an ETA after the countdown, sent to the
 // queue it came from; it stores RETRY and sends task-retried. Past
 // max_retries, or when the retry cannot be published, the task fails
-// instead.
-func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError) {
+// instead. It returns the state the task came to (RETRY or FAILURE).
+func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError) celery.State {
 	msg := r.msg
 	log := w.o.logger
 	maxRetries := 3
@@ -56,6 +56,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		tb := ""
 		if re.Err != nil {
 			exc, tb = excInfo(re.Err, msg)
+			r.cause = re.Err
 		} else {
 			exc = celery.Exception("MaxRetriesExceededError", celeryExc,
 				fmt.Sprintf("Can't retry %s[%s] args:%s kwargs:%s", msg.Task, msg.ID, pyjson.ArgsRepr(msg.Args), pyjson.KwargsRepr(msg.Kwargs)))
@@ -63,7 +64,7 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 		log.Error("Task "+msg.Name()+"["+msg.ID+"] max retries exceeded: "+excString(exc), "task_id", msg.ID, "retries", msg.Retries)
 		w.storeFailure(ctx, r, exc, tb)
 		w.events.Emit(&events.TaskFailedEvent{UUID: msg.ID, Exception: excRepr(exc), Traceback: tb})
-		return
+		return celery.StateFailure
 	}
 	countdown := re.Countdown
 	if countdown < 0 {
@@ -96,8 +97,9 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 	if err != nil {
 		log.Error("could not publish retry; failing the task", "task_id", msg.ID, "error", err)
 		exc, tb := excInfo(err, msg)
+		r.cause = err
 		w.storeFailure(ctx, r, exc, tb)
-		return
+		return celery.StateFailure
 	}
 	var exc any
 	tb := ""
@@ -111,11 +113,16 @@ func (w *Worker) retry(ctx context.Context, r *request, t *Task, re *RetryError)
 	}
 	w.tm.retried(r)
 	w.events.Emit(&events.TaskRetriedEvent{UUID: msg.ID, Exception: retryExc, Traceback: tb})
-	if !w.ignoreResult(r) {
+	if w.storeErrors(r) {
 		m := w.meta(t, celery.StateRetry, exc)
 		m.Traceback = tb
+		// The retry message is in the trail, as Python's Task.retry
+		// applies it from inside the task (docs/wire.md#result-children).
+		m.Children = []any{[]any{[]any{msg.ID, nil}, nil}}
 		w.store(ctx, m)
 	}
+	w.hooks.retry(ctx, t, re.Err)
+	return celery.StateRetry
 }
 
 // newTag returns a new delivery tag.

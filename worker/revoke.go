@@ -41,6 +41,7 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 	w.tm.revoked(r)
 	w.acker.ack(r.d)
 	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Expired: reason == "expired"})
+	w.hooks.revoked(ctx, r, Revoked{Expired: reason == "expired"})
 	meta := w.meta(&Task{Message: r.msg, Queue: r.d.Queue}, celery.StateRevoked, celery.Exception("TaskRevokedError", celeryExc, reason))
 	if _, err := w.backend.Store(context.WithoutCancel(ctx), meta); err != nil {
 		w.o.logger.Error("could not store result", "task_id", r.msg.ID, "error", err)
@@ -95,6 +96,7 @@ func (w *Worker) terminated(ctx context.Context, r *request, t *Task) {
 	w.canvas.chordMember(ctx, r.msg, celery.StateRevoked, meta.Result)
 	w.tm.revoked(r)
 	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Terminated: true, Signum: &signum})
+	w.hooks.revoked(ctx, r, Revoked{Terminated: true, Signum: signum})
 }
 
 // signalNumbers maps signal names as Celery accepts them ("SIGKILL",

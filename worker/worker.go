@@ -66,6 +66,7 @@ type Worker struct {
 	started   time.Time
 
 	canvas *canvas // publishes callbacks, chain steps, chord bodies
+	hooks  hooks   // WithHooks
 }
 
 // New returns a worker. broker and backend stay owned by the caller. Like
@@ -80,10 +81,10 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		logger:             slog.Default(),
 		shutdownTimeout:    30 * time.Second,
 		storeRetryFor:      time.Minute,
-		resultExtended:     true,
 		sweepInterval:      100 * time.Second,
 		pidbox:             true,
 		heartbeat:          2 * time.Second,
+		ackPolicy:          ackPolicy{acksOnFailure: true, acksOnTimeout: true},
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -98,6 +99,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		o.concurrency = max(1, numCPU())
 	}
 	mux.registerBuiltins()
+	mux.registerAccumulate()
 	w := &Worker{
 		broker: broker, backend: backend, mux: mux, o: o,
 		reg: registry{
@@ -118,6 +120,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl, accept: o.accept}
 	}
 	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer}
+	w.hooks = hooks{list: o.hooks, w: w}
 	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
 	w.registerMetrics()
 	w.registerTaskMetrics()
@@ -190,8 +193,10 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	w.skipPaused(ctx)
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
+	w.hooks.workerReady()
 	err := w.intake.run(ctx)
 	w.shutdownWarm(stopTasks)
+	w.hooks.workerShutdown()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}

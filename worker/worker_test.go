@@ -88,7 +88,7 @@ func wait(t *testing.T, f *fixture, name string, opts ...celery.SendOption) *cel
 }
 
 func TestBuiltins(t *testing.T) {
-	f := start(t, nil)
+	f := start(t, nil, worker.WithResultExtended(true))
 	for _, tc := range []struct {
 		name string
 		args []any
@@ -116,6 +116,11 @@ func TestBuiltins(t *testing.T) {
 		if m.Name != tc.name || m.Worker != "go@test" || m.Queue != "celery" {
 			t.Errorf("extended fields: %+v", m)
 		}
+	}
+	// result_extended is off by default, as in Celery.
+	plain := start(t, nil)
+	if m := wait(t, plain, "tasks.add", celery.Args(1, 2)); m.Name != "" || m.Args != nil || m.Worker != "" || m.Queue != "" {
+		t.Errorf("result_extended off: extended fields stored: %+v", m)
 	}
 	var te *celery.TaskError
 	r, _ := f.client.SendTask(ctx(t), "tasks.fail", celery.Args("nope"))
@@ -168,7 +173,7 @@ func TestRetryPanicAndLimits(t *testing.T) {
 		mux.Handle("t.auto", worker.Func(func(ctx context.Context) error {
 			return errors.New("transient")
 		}), worker.AutoRetryFor(func(error) bool { return true }), worker.MaxRetries(1), worker.RetryBackoff(time.Millisecond, 5*time.Millisecond, true))
-	})
+	}, worker.WithResultExtended(true))
 	m := wait(t, f, "t.always_retry")
 	if m.Status != celery.StateFailure || m.Err().(*celery.TaskError).Type != "MaxRetriesExceededError" || attempts.Load() != 3 {
 		t.Errorf("max retries: %+v attempts=%d", m, attempts.Load())

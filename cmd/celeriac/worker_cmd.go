@@ -35,6 +35,10 @@ type workerFlags struct {
 	prefetch              int
 	acksLate              bool
 	trackStarted          bool
+	resultExtended        bool
+	acksOnFailure         bool
+	rejectOnWorkerLost    bool
+	storeErrorsIgnored    bool
 	events                bool
 	withoutControl        bool
 	withoutHeartbeat      bool
@@ -88,6 +92,10 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Choice(&f.optimization, "O optimization", "default", []string{"default", "fair"}, "accepted for Celery compatibility: the Go worker always gives a task to a free goroutine, as -O fair does")
 	fs.Bool(&f.acksLate, "acks-late", false, "acknowledge after the task ran (at least once)")
 	fs.Bool(&f.trackStarted, "track-started", false, "store a STARTED state before running")
+	fs.Bool(&f.acksOnFailure, "acks-on-failure-or-timeout", true, "task_acks_on_failure_or_timeout, with --acks-late: acknowledge a failed or timed-out task's message; false rejects a failed one and requeues one past its hard time limit")
+	fs.Bool(&f.rejectOnWorkerLost, "reject-on-worker-lost", false, "task_reject_on_worker_lost, with --acks-late: requeue the message of a task whose handler panics instead of storing a FAILURE")
+	fs.Bool(&f.storeErrorsIgnored, "store-errors-even-if-ignored", false, "task_store_errors_even_if_ignored: store failures of tasks whose result is ignored")
+	fs.Bool(&f.resultExtended, "result-extended", false, "result_extended: store the task name, args, kwargs, worker, retries and queue with each result (off by default, as Celery)")
 	fs.Bool(&f.events, "E events task-events", false, "send task events (worker events are always sent)")
 	fs.Bool(&f.withoutControl, "without-control", false, "do not answer remote-control commands (inspect, revoke, ...)")
 	fs.Bool(&f.withoutHeartbeat, "without-heartbeat", false, "accepted for Celery compatibility and ignored: worker-heartbeat events are always sent (Flower and inspect need them)")
@@ -296,6 +304,10 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithPrefetchMultiplier(f.prefetch),
 		worker.WithAcksLate(f.acksLate),
 		worker.WithTrackStarted(f.trackStarted),
+		worker.WithResultExtended(f.resultExtended),
+		worker.WithAcksOnFailureOrTimeout(f.acksOnFailure),
+		worker.WithRejectOnWorkerLost(f.rejectOnWorkerLost),
+		worker.WithStoreErrorsEvenIfIgnored(f.storeErrorsIgnored),
 		worker.WithHostname(expandNodename(f.nodename)),
 		worker.WithLogger(log),
 		worker.WithShutdownTimeout(f.shutdownTimeout),

@@ -7,6 +7,8 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERY_RESULT_BACKEND        result backend (default: the broker URL)
     CELERIAC_ACKS_LATE           "1"/"true" -> task_acks_late
     CELERIAC_TRACK_STARTED       "1"/"true" -> task_track_started
+    CELERIAC_RESULT_EXTENDED     "0"/"false" -> result_extended off (on
+                                 by default here, unlike Celery)
     CELERIAC_VISIBILITY_TIMEOUT  float seconds -> broker visibility_timeout
     CELERIAC_PREFETCH_MULTIPLIER int -> worker_prefetch_multiplier
     CELERIAC_RESTORE_INTERVAL    float seconds -> kombu's visibility sweep
@@ -40,6 +42,7 @@ import uuid
 
 import redis
 from celery import Celery
+from celery.exceptions import Ignore, Reject
 from kombu.utils.json import dumps
 
 
@@ -64,7 +67,7 @@ app.conf.update(
     task_compression=os.environ.get("CELERIAC_TASK_COMPRESSION") or None,
     result_compression=os.environ.get("CELERIAC_RESULT_COMPRESSION") or None,
     event_serializer=os.environ.get("CELERIAC_EVENT_SERIALIZER") or "json",
-    result_extended=True,
+    result_extended=_env_bool("CELERIAC_RESULT_EXTENDED", True),
     task_track_started=_env_bool("CELERIAC_TRACK_STARTED"),
     task_acks_late=_env_bool("CELERIAC_ACKS_LATE"),
     enable_utc=True,
@@ -231,3 +234,111 @@ def record(self, *args, **kwargs):
     }
     broker_redis().rpush(RECORD_KEY, dumps(entry))
     return None
+
+
+def _count(prefix, key):
+    """INCR celeriac:<prefix>:<key> (kept an hour) and return the count."""
+    r = broker_redis()
+    n = r.incr("celeriac:" + prefix + ":" + key)
+    r.expire("celeriac:" + prefix + ":" + key, 3600)
+    return n
+
+
+@app.task(name="tasks.reject_once", bind=True, acks_late=True)
+def reject_once(self, key, requeue):
+    """Raise Reject(requeue=requeue) on the first call for key, then
+    return the number of calls (counted under celeriac:reject:<key>)."""
+    n = _count("reject", key)
+    if n == 1:
+        raise Reject("rejected " + key, requeue=requeue)
+    return n
+
+
+@app.task(name="tasks.ignore_me", bind=True)
+def ignore_me(self, key):
+    """Count the call under celeriac:ignore:<key>, then raise Ignore."""
+    _count("ignore", key)
+    raise Ignore()
+
+
+@app.task(name="tasks.retry_with", bind=True)
+def retry_with(self, key, countdown, max_retries):
+    """self.retry(exc=ValueError(key), countdown=countdown,
+    max_retries=max_retries) on every call; the calls are counted under
+    celeriac:retry:<key>."""
+    _count("retry", key)
+    raise self.retry(exc=ValueError(key), countdown=countdown, max_retries=max_retries)
+
+
+@app.task(name="tasks.replace_with", bind=True)
+def replace_with(self, kind, x):
+    """Replace this task with: "task" add(x, 1); "chain" add(x, 1) | mul(10);
+    "group" group(add(x, 1), add(x, 2)); "chain_group" add(x, 1) |
+    group(mul(2), mul(3)); "fail" fail("replaced <x>"); "nesting"
+    request_attr("replaced_task_nesting")."""
+    from celery import chain, group
+    sigs = {
+        "task": lambda: add.s(x, 1),
+        "chain": lambda: chain(add.s(x, 1), mul.s(10)),
+        "group": lambda: group(add.s(x, 1), add.s(x, 2)),
+        "chain_group": lambda: chain(add.s(x, 1), group(mul.s(2), mul.s(3))),
+        "fail": lambda: fail.s("replaced %s" % x),
+        "nesting": lambda: request_attr.si("replaced_task_nesting"),
+    }
+    return self.replace(sigs[kind]())
+
+
+@app.task(name="tasks.fail_no_ack", acks_late=True, acks_on_failure_or_timeout=False)
+def fail_no_ack(msg):
+    """Raise ValueError(msg); acks-late, failures not acknowledged."""
+    raise ValueError(msg)
+
+
+@app.task(name="tasks.slow_once", acks_late=True, acks_on_failure_or_timeout=False, time_limit=1)
+def slow_once(key):
+    """Sleep past the 1 s hard time limit on the first call for key, then
+    return the number of calls (celeriac:slow:<key>); a timed-out message
+    is requeued."""
+    n = _count("slow", key)
+    if n == 1:
+        time.sleep(30)
+    return n
+
+
+@app.task(name="tasks.die_once", acks_late=True, reject_on_worker_lost=True)
+def die_once(key):
+    """Kill the pool process on the first call for key (prefork), then
+    return the number of calls (celeriac:die:<key>); the lost message is
+    requeued."""
+    n = _count("die", key)
+    if n == 1:
+        os._exit(1)
+    return n
+
+
+@app.task(name="tasks.die_lost", acks_late=True)
+def die_lost(key):
+    """Kill the pool process (prefork) after counting the call under
+    celeriac:die:<key>: WorkerLostError, the message acknowledged."""
+    _count("die", key)
+    os._exit(1)
+
+
+@app.task(name="tasks.fail_ignored", ignore_result=True, store_errors_even_if_ignored=True)
+def fail_ignored(msg):
+    """Raise ValueError(msg); the result is ignored but errors are stored."""
+    raise ValueError(msg)
+
+
+@app.task(name="tasks.fail_ignored_quiet", ignore_result=True)
+def fail_ignored_quiet(key):
+    """Count the call under celeriac:quiet:<key> and raise ValueError(key);
+    nothing is stored."""
+    _count("quiet", key)
+    raise ValueError(key)
+
+
+@app.task(name="tasks.request_attr", bind=True)
+def request_attr(self, name):
+    """Return self.request.<name> (a custom message header, say), or None."""
+    return getattr(self.request, name, None)
