@@ -292,6 +292,21 @@ func mergeArgs(sig Signature, args []any) Signature {
 }
 
 func (c *Client) applyCanvas(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*CanvasResult, error) {
+	if v, ok := sig.Options["chain"]; ok {
+		// The rest of a chain carried in the options (a chord body's:
+		// canvas.py chord.run passes the chain on to the body); the caller's
+		// chain wins, as call options win over a signature's in Python.
+		rest, err := sigList(v)
+		if err != nil {
+			return nil, err
+		}
+		opts := maps.Clone(sig.Options)
+		delete(opts, "chain")
+		sig.Options = opts
+		if len(info.Chain) == 0 {
+			info.Chain = rest
+		}
+	}
 	switch sig.SubtaskType {
 	case "":
 		r, err := c.applyTask(ctx, mergeArgs(sig, info.Args), info, mb)
@@ -506,10 +521,11 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 		}
 		body = Chain(steps...).withOptions(body.Options)
 	}
-	for _, h := range header {
-		if h.SubtaskType == SubtaskGroup || h.SubtaskType == SubtaskChord {
-			return nil, fmt.Errorf("celery: nested groups/chords in a chord header are not supported")
-		}
+	// A group in the header is unrolled into it (its members join the
+	// chord's group and count in its size); a chord in the header is one
+	// member that reports through its body (applyChord with mb).
+	if header, err = unrollGroups(header, 0); err != nil {
+		return nil, err
 	}
 	if len(header) == 0 {
 		return c.applyCanvas(ctx, body, ApplyInfo{Args: []any{[]any{}}, ParentID: info.ParentID, RootID: info.RootID}, member{})
@@ -535,6 +551,34 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 		}
 	}
 	return &CanvasResult{}, nil
+}
+
+// maxNesting bounds the recursion into nested canvases.
+const maxNesting = 32
+
+// unrollGroups replaces each group in sigs by its members, recursively,
+// as Celery's chord does with groups in its header.
+func unrollGroups(sigs []Signature, depth int) ([]Signature, error) {
+	if depth > maxNesting {
+		return nil, fmt.Errorf("celery: groups nested deeper than %d", maxNesting)
+	}
+	out := make([]Signature, 0, len(sigs))
+	for _, s := range sigs {
+		if s.SubtaskType != SubtaskGroup {
+			out = append(out, s)
+			continue
+		}
+		tasks, err := s.Tasks()
+		if err != nil {
+			return nil, err
+		}
+		inner, err := unrollGroups(tasks, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inner...)
+	}
+	return out, nil
 }
 
 // applyTask publishes one plain signature (args already merged).
