@@ -72,6 +72,8 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		return nil, pyErr("NotImplementedError('" + method + " is not supported by the Go worker')")
 	case "revoke":
 		return w.revokeCommand(ctx, stringList(args["task_id"]), truthy(args["terminate"]), stringOr(args["signal"], ""))
+	case "revoke_by_stamped_headers":
+		return w.revokeByStampedHeaders(args)
 	case "terminate":
 		return w.revokeCommand(ctx, stringList(args["task_id"]), true, stringOr(args["signal"], ""))
 	case "rate_limit":

@@ -56,7 +56,8 @@ type Worker struct {
 	events     *events.Dispatcher
 	remoteStop atomic.Pointer[context.CancelFunc] // remote shutdown; set while Run runs
 
-	reg registry // the requests the worker holds, revoked ids, counts
+	reg    registry      // the requests the worker holds, revoked ids, counts
+	stamps revokedStamps // stamps flagged by revoke_by_stamped_headers (stamps.go)
 
 	processed atomic.Int64
 	abandoned atomic.Int64 // handlers abandoned, still running (abandon.go)

@@ -231,3 +231,9 @@ def record(self, *args, **kwargs):
     }
     broker_redis().rpush(RECORD_KEY, dumps(entry))
     return None
+
+
+@app.task(bind=True, name="tasks.stamps")
+def stamps(self, *args):
+    """Returns the stamps the running task's message carries."""
+    return {h: (self.request.stamps or {}).get(h) for h in (self.request.stamped_headers or [])}
