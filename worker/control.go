@@ -81,11 +81,17 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 	case "time_limit":
 		return w.timeLimit(args), nil
 	case "pool_grow":
+		if w.scaler != nil {
+			return nok("pool_grow is not supported with autoscale. Adjust autoscale range instead."), nil
+		}
 		return w.poolGrow(intOr(args["n"], 1))
 	case "pool_shrink":
+		if w.scaler != nil {
+			return nok("pool_shrink is not supported with autoscale. Adjust autoscale range instead."), nil
+		}
 		return w.poolShrink(intOr(args["n"], 1))
 	case "autoscale":
-		return nil, valueError("Autoscale not enabled")
+		return w.autoscaleCommand(args)
 	case "pool_restart":
 		return nil, valueError("Pool restarts not enabled")
 	case "add_consumer":

@@ -36,6 +36,7 @@ type options struct {
 	verifier           celery.BodyVerifier
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
+	life               lifecycle // lifecycle.go
 }
 
 // Option configures a Worker.
