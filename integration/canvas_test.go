@@ -486,3 +486,15 @@ func TestCanvasChainAlternatesGoPython(t *testing.T) {
 		}
 	}
 }
+
+// TestCanvasMixedFleet runs the canvases built by Python and by Go on a
+// fleet of one Go and one Python worker: chain steps, chord members and
+// bodies land on either, and the outcomes are those of an all-Python
+// fleet.
+func TestCanvasMixedFleet(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(4))
+	t.Run("python-built", func(t *testing.T) { cvPythonScenarios(t, e) })
+	t.Run("go-built", func(t *testing.T) { cvGoScenarios(t, e) })
+}
