@@ -33,16 +33,19 @@ func stampTasks(mux *worker.ServeMux) {
 	})
 }
 
-// stampPyChain runs stamp.py chain: a Python-stamped three-step chain; the
-// last step returns the stamps it saw.
+// stampPyChain runs stamp.py chain, chord and link: Python-stamped
+// canvases whose task applied last (the last chain step, the chord body,
+// the callback) returns the stamps it saw.
 func stampPyChain(t *testing.T, e *env) {
 	t.Helper()
-	var o struct {
-		Result map[string]any `json:"result"`
-	}
-	pypeer.RunJSON(t, e.URL, &o, "stamp.py", "chain", "v1")
-	if o.Result["mystamp"] != "v1" || len(o.Result) != 1 {
-		t.Errorf("stamps seen by the last chain step: %v, want {mystamp: v1}", o.Result)
+	for _, canvas := range []string{"chain", "chord", "link"} {
+		var o struct {
+			Result map[string]any `json:"result"`
+		}
+		pypeer.RunJSON(t, e.URL, &o, "stamp.py", canvas, "v1")
+		if o.Result["mystamp"] != "v1" || len(o.Result) != 1 {
+			t.Errorf("%s: stamps seen by the task applied last: %v, want {mystamp: v1}", canvas, o.Result)
+		}
 	}
 }
 
