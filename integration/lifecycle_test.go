@@ -42,13 +42,14 @@ func lcRunsOnce(t *testing.T, e *env, p *proc, ids []string) {
 
 // TestLifecycleMaxTasksPerChild: with --max-tasks-per-child 3 the binary
 // re-executes itself (same pid) after every third task, restoring what it
-// prefetched; every task runs once.
+// prefetched or held for its ETA; every task runs once.
 func TestLifecycleMaxTasksPerChild(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "1", "--max-tasks-per-child", "3", "-n", "recycle@celeriac")
 	pid := w.cmd.Process.Pid
-	ids := faultPublish(t, e, 10, "tasks.sleep", celery.Args(0.05))
+	ids := faultPublish(t, e, 1, "tasks.add", celery.Args(1, 2), celery.Countdown(2*time.Second)) // ETA-held across a recycle
+	ids = append(ids, faultPublish(t, e, 10, "tasks.sleep", celery.Args(0.05))...)
 	lcRunsOnce(t, e, w, ids)
 	wkEventually(t, 30*time.Second, "three re-executions", func() bool {
 		return strings.Count(w.Log(), "re-executing the worker") >= 3 && strings.Count(w.Log(), "worker ready") >= 4
@@ -203,5 +204,32 @@ func TestLifecycleAutoscaleCommandWithout(t *testing.T) {
 	b, _ := json.Marshal(replies)
 	if len(replies) != 1 || !strings.Contains(string(b), "Autoscale not enabled") {
 		t.Errorf("autoscale without --autoscale: %s", b)
+	}
+}
+
+// TestLifecycleAutoscaleFlower: Flower's autoscale button changes the
+// bounds of a Go worker's autoscaler.
+func TestLifecycleAutoscaleFlower(t *testing.T) {
+	e := newEnv(t)
+	const node = "flower-autoscale@celeriac"
+	startGoWorker(t, e.URL, nil, worker.WithHostname(node), wkLogger(t), worker.WithAutoscale(3, 1),
+		worker.WithBrokerURL(e.URL, e.URL))
+	ctl := control.New(e.Broker)
+	waitGoNode(t, ctl, node)
+	fl := startFlower(t, e.URL)
+	var workers map[string]map[string]any
+	waitFor(t, "the worker in /api/workers?refresh=1", 20*time.Second, func() bool {
+		fl.getJSON("/api/workers?refresh=1", &workers)
+		return workers[node]["stats"] != nil
+	})
+	if code, body := fl.postForm("/api/worker/pool/autoscale/"+node, map[string][]string{"min": {"2"}, "max": {"5"}}); code != 200 || !strings.Contains(body, "Autoscaling") {
+		t.Fatalf("Flower autoscale = %d %s", code, body)
+	}
+	st, err := ctl.Stats(ctxFor(t, 10*time.Second), time.Second, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := st[node].Autoscaler; a == nil || a.Max != 5 || a.Min != 2 || a.Current != 2 {
+		t.Errorf("autoscaler after Flower's autoscale(min 2, max 5): %+v", a)
 	}
 }
