@@ -406,6 +406,15 @@ func (c *Client) applyChain(ctx context.Context, steps []Signature, info ApplyIn
 		steps[i] = steps[i].freeze()
 	}
 	last := len(steps) - 1
+	// A chain that ends in a group has the group's result (Python returns
+	// its GroupResult): its members are frozen now, so their ids are known.
+	var endGroup *GroupResult
+	if last > 0 && mb.groupID == "" && steps[last].SubtaskType == SubtaskGroup {
+		if g, ids, err := freezeGroup(steps[last]); err == nil {
+			steps[last] = g
+			endGroup = c.GroupResult(g.ID(), ids...)
+		}
+	}
 	if mb.groupID != "" { // only the last step reports to the group/chord
 		s := steps[last].Set("group_id", mb.groupID)
 		if mb.index != nil {
@@ -428,6 +437,9 @@ func (c *Client) applyChain(ctx context.Context, steps []Signature, info ApplyIn
 	res, err := c.applyCanvas(ctx, first, info, member{})
 	if err != nil {
 		return nil, err
+	}
+	if endGroup != nil {
+		return &CanvasResult{Group: endGroup}, nil
 	}
 	if last > 0 {
 		return &CanvasResult{AsyncResult: c.AsyncResult(steps[last].ID())}, nil
@@ -551,6 +563,44 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 		}
 	}
 	return &CanvasResult{}, nil
+}
+
+// freezeGroup returns group sig with its nested groups unrolled (as
+// Celery flattens a group in a group) and an id on it and on every member,
+// with the ids of the members' results (a chain member's is its last
+// step's). Members that are neither tasks nor chains of tasks are not
+// frozen: it then returns an error.
+func freezeGroup(sig Signature) (Signature, []string, error) {
+	tasks, err := sig.Tasks()
+	if err != nil {
+		return sig, nil, err
+	}
+	if tasks, err = unrollGroups(tasks, 0); err != nil {
+		return sig, nil, err
+	}
+	ids := make([]string, len(tasks))
+	for i, t := range tasks {
+		switch t.SubtaskType {
+		case "":
+			t = t.freeze()
+			ids[i] = t.ID()
+		case SubtaskChain:
+			steps, err := t.Tasks()
+			if err != nil || len(steps) == 0 || steps[len(steps)-1].SubtaskType != "" {
+				return sig, nil, fmt.Errorf("celery: a group member chain does not end in a task")
+			}
+			for j := range steps {
+				steps[j] = steps[j].freeze()
+			}
+			ids[i] = steps[len(steps)-1].ID()
+			t = Chain(steps...).withOptions(t.Options)
+		default:
+			return sig, nil, fmt.Errorf("celery: cannot freeze a %s in a group", t.SubtaskType)
+		}
+		tasks[i] = t
+	}
+	g := NewGroup(tasks...).withOptions(sig.Options).freeze()
+	return g, ids, nil
 }
 
 // maxNesting bounds the recursion into nested canvases.

@@ -81,6 +81,11 @@ func cvPythonScenarios(t *testing.T, e *env) {
 		{[]string{"chain-group-middle"}, "14"},
 		{[]string{"group-of-chains"}, "[4,12,5]"},
 		{[]string{"chain-of-chords"}, "150"},
+		{[]string{"group-in-group"}, "[2,4,6]"},
+		// Celery's GroupResult for a chain ending in nested groups lists
+		// the inner group reversed (group._freeze_unroll's extendleft);
+		// the Go client keeps the order written.
+		{[]string{"chain-nested-groups"}, "[3,5,4]"},
 		{[]string{"map"}, "[3,7]"},
 		{[]string{"starmap"}, "[3,7]"},
 		{[]string{"chunks"}, "[[0,2,4],[6,8,10],[12]]"},
@@ -223,6 +228,9 @@ func cvGoScenarios(t *testing.T, e *env) {
 			celery.Chain(celery.S("tasks.add", 2, 2), celery.S("tasks.mul", 3)),
 			celery.Chain(celery.S("tasks.add", 0, 1), celery.NewGroup(celery.S("tasks.add", 1), celery.S("tasks.add", 2)), celery.S("tasks.xsum")),
 		), []any{4, 12, 5}},
+		{"group-in-group", celery.NewGroup(celery.NewGroup(celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)), celery.S("tasks.add", 3, 3)), []any{2, 4, 6}},
+		{"chain-nested-groups", celery.Chain(celery.S("tasks.add", 1, 1),
+			celery.NewGroup(celery.S("tasks.add", 1), celery.NewGroup(celery.S("tasks.add", 2), celery.S("tasks.add", 3)))), []any{3, 4, 5}},
 		{"chain-of-chords", celery.Chain(
 			celery.Chord([]celery.Signature{celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)}, celery.S("tasks.xsum")),
 			celery.Chord([]celery.Signature{celery.S("tasks.add", 1), celery.S("tasks.add", 2)}, celery.S("tasks.xsum")),

@@ -77,6 +77,10 @@ def run(scenario, n):
     elif scenario == "group-of-chains":
         res = group(chain(add.s(1, 1), mul.s(2)), chain(add.s(2, 2), mul.s(3)),
                     chain(add.s(0, 1), group(add.s(1), add.s(2)), xsum.s())).apply_async()
+    elif scenario == "group-in-group":
+        res = group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)).apply_async()
+    elif scenario == "chain-nested-groups":
+        res = chain(add.s(1, 1), group(add.s(1), group(add.s(2), add.s(3)))).apply_async()
     elif scenario == "chain-of-chords":
         res = chain(chord([add.s(1, 1), add.s(2, 2)], xsum.s()),
                     chord([add.s(1), add.s(2)], xsum.s()), mul.s(10)).apply_async()
