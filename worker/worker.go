@@ -35,7 +35,10 @@ import (
 //   - pidbox (pidbox.go): the remote-control node, whose commands
 //     control.go serves;
 //   - heart (heartbeat.go): worker-online, -heartbeat and -offline, sent
-//     through the event dispatcher (events).
+//     through the event dispatcher (events);
+//   - scaler (autoscale.go): with WithAutoscale, sizes the pool between
+//     its bounds; lifecycle.go recycles the worker and starts the cold
+//     (soft) shutdown.
 //
 // What they share is the registry (registry.go) of the requests the
 // worker holds, under its own mutex.
