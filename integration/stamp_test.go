@@ -126,6 +126,32 @@ func TestRevokeByStampedHeadersGoWorker(t *testing.T) {
 			t.Errorf("%s: %s %v, want REVOKED (%s)", tc.id, m.Status, m.Result, tc.reason)
 		}
 	}
+	// The Go control client and `celeriac control` send the command too.
+	viaGo := send("tasks.add", "[1, 1]", `{"batch": "b4"}`, "8")
+	viaCLI := send("tasks.add", "[1, 1]", `{"batch": "b5"}`, "8")
+	waitFor(t, "two tasks scheduled", 15*time.Second, func() bool {
+		sch, err := ctl.Inspect(ctx, "scheduled", nil, time.Second, stampGoNode)
+		s, _ := sch[stampGoNode].([]any)
+		return err == nil && len(s) == 2
+	})
+	st, err := ctl.RevokeByStampedHeaders(ctx, map[string]any{"batch": "b4"}, false, "", 2*time.Second, stampGoNode)
+	if err != nil || !strings.Contains(st[stampGoNode].OK, "flagged as revoked") {
+		t.Errorf("RevokeByStampedHeaders = %+v, %v", st, err)
+	}
+	if out, code := runBinary(t, 30*time.Second, "control", "revoke_by_stamped_headers", "batch=b5", "--broker", e.URL, "-d", stampGoNode); code != 0 || !strings.Contains(out, "flagged as revoked") {
+		t.Errorf("celeriac control revoke_by_stamped_headers: exit %d\n%s", code, out)
+	}
+	// Both are discarded when they come due.
+	wkEventually(t, 30*time.Second, "both stamped tasks discarded when due", func() bool {
+		n := 0
+		for _, id := range []string{viaGo, viaCLI} {
+			if m, err := e.Client.AsyncResult(id).Info(ctx); err == nil && m.Status == celery.StateRevoked {
+				n++
+			}
+		}
+		return n == 2
+	})
+
 	// A task without the stamp, or with another value, runs.
 	other := send("tasks.add", "[2, 3]", `{"batch": "b3"}`)
 	var v any
