@@ -81,6 +81,15 @@ type recycler struct {
 	mu     sync.Mutex
 }
 
+// startedTask runs when a task starts: the N-th task of
+// WithMaxTasksPerChild pauses the pool, so that no other starts before the
+// recycle (running ones finish).
+func (w *Worker) startedTask() {
+	if n := w.o.life.maxTasks; n > 0 && w.processed.Load() >= n {
+		w.pool.paused.Store(true)
+	}
+}
+
 // afterTask runs when a task taken to run is settled: the autoscaler
 // follows, and the recycle starts once the task count or the memory is
 // over its limit.
