@@ -268,7 +268,7 @@ func (w *Worker) shutdownWarm(stopTasks context.CancelFunc) {
 		select {
 		case <-finished:
 		case <-soft.C:
-			log.Warn("soft shutdown timeout: cancelling running tasks; their messages are restored")
+			log.Warn("soft shutdown timeout: cancelling running tasks (acks-late ones go back to their queue)")
 			stopTasks()
 			<-finished
 		}
