@@ -506,3 +506,27 @@ func TestCanvasMixedFleet(t *testing.T) {
 	t.Run("python-built", func(t *testing.T) { cvPythonScenarios(t, e) })
 	t.Run("go-built", func(t *testing.T) { cvGoScenarios(t, e) })
 }
+
+// TestCanvasOldStyleErrbackGoBuiltOnPythonWorker: a link_error sent by the
+// Go client to a task whose function takes (request, exc, traceback) is
+// called in-process by the Python worker that ran the failed task, as
+// Celery's _call_task_errbacks does: the signature carries nothing that
+// would stop it. (A Go worker cannot call Python code: it sends every
+// errback as a message with the failed id, Celery's path for errbacks it
+// does not have.)
+func TestCanvasOldStyleErrbackGoBuiltOnPythonWorker(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(2), pypeer.WithPool("threads"))
+	ctx := ctxFor(t, 30*time.Second)
+	r, err := e.Client.ApplyCanvas(ctx, celery.S("tasks.fail", "old style").WithLinkError(celery.S("tasks.on_error")), celery.ApplyInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := r.Wait(ctx); err != nil || m.Status != celery.StateFailure {
+		t.Fatalf("failing task: %+v, %v", m, err)
+	}
+	wkEventually(t, 20*time.Second, "the errback's note", func() bool {
+		v, _ := redis.String(e.Redis.Do(t, "GET", "errback:"+r.ID), nil)
+		return v == "ValueError:old style"
+	})
+}

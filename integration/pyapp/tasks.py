@@ -237,3 +237,10 @@ def record(self, *args, **kwargs):
 def stamps(self, *args):
     """Returns the stamps the running task's message carries."""
     return {h: (self.request.stamps or {}).get(h) for h in (self.request.stamped_headers or [])}
+
+
+@app.task(name="tasks.on_error")
+def on_error(request, exc, traceback):
+    """An old-style errback: a worker that has it calls it in-process with
+    (request, exc, traceback); it notes the failure under errback:<id>."""
+    broker_redis().set(f"errback:{request.id}", f"{type(exc).__name__}:{exc}")
