@@ -296,6 +296,21 @@ func mergeArgs(sig Signature, args []any) Signature {
 }
 
 func (c *Client) applyCanvas(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*CanvasResult, error) {
+	if v, ok := sig.Options["chain"]; ok {
+		// The rest of a chain carried in the options (a chord body's:
+		// canvas.py chord.run passes the chain on to the body); the caller's
+		// chain wins, as call options win over a signature's in Python.
+		rest, err := sigList(v)
+		if err != nil {
+			return nil, err
+		}
+		opts := maps.Clone(sig.Options)
+		delete(opts, "chain")
+		sig.Options = opts
+		if len(info.Chain) == 0 {
+			info.Chain = rest
+		}
+	}
 	switch sig.SubtaskType {
 	case "":
 		r, err := c.applyTask(ctx, mergeArgs(sig, info.Args), info, mb)
@@ -395,6 +410,15 @@ func (c *Client) applyChain(ctx context.Context, steps []Signature, info ApplyIn
 		steps[i] = steps[i].freeze()
 	}
 	last := len(steps) - 1
+	// A chain that ends in a group has the group's result (Python returns
+	// its GroupResult): its members are frozen now, so their ids are known.
+	var endGroup *GroupResult
+	if last > 0 && mb.groupID == "" && steps[last].SubtaskType == SubtaskGroup {
+		if g, ids, err := freezeGroup(steps[last]); err == nil {
+			steps[last] = g
+			endGroup = c.GroupResult(g.ID(), ids...)
+		}
+	}
 	if mb.groupID != "" { // only the last step reports to the group/chord
 		s := steps[last].Set("group_id", mb.groupID)
 		if mb.index != nil {
@@ -417,6 +441,9 @@ func (c *Client) applyChain(ctx context.Context, steps []Signature, info ApplyIn
 	res, err := c.applyCanvas(ctx, first, info, member{})
 	if err != nil {
 		return nil, err
+	}
+	if endGroup != nil {
+		return &CanvasResult{Group: endGroup}, nil
 	}
 	if last > 0 {
 		return &CanvasResult{AsyncResult: c.AsyncResult(steps[last].ID()), First: res}, nil
@@ -510,10 +537,11 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 		}
 		body = Chain(steps...).withOptions(body.Options)
 	}
-	for _, h := range header {
-		if h.SubtaskType == SubtaskGroup || h.SubtaskType == SubtaskChord {
-			return nil, fmt.Errorf("celery: nested groups/chords in a chord header are not supported")
-		}
+	// A group in the header is unrolled into it (its members join the
+	// chord's group and count in its size); a chord in the header is one
+	// member that reports through its body (applyChord with mb).
+	if header, err = unrollGroups(header, 0); err != nil {
+		return nil, err
 	}
 	if len(header) == 0 {
 		return c.applyCanvas(ctx, body, ApplyInfo{Args: []any{[]any{}}, ParentID: info.ParentID, RootID: info.RootID}, member{})
@@ -539,6 +567,72 @@ func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, 
 		}
 	}
 	return &CanvasResult{Header: hr}, nil
+}
+
+// freezeGroup returns group sig with its nested groups unrolled (as
+// Celery flattens a group in a group) and an id on it and on every member,
+// with the ids of the members' results (a chain member's is its last
+// step's). Members that are neither tasks nor chains of tasks are not
+// frozen: it then returns an error.
+func freezeGroup(sig Signature) (Signature, []string, error) {
+	tasks, err := sig.Tasks()
+	if err != nil {
+		return sig, nil, err
+	}
+	if tasks, err = unrollGroups(tasks, 0); err != nil {
+		return sig, nil, err
+	}
+	ids := make([]string, len(tasks))
+	for i, t := range tasks {
+		switch t.SubtaskType {
+		case "":
+			t = t.freeze()
+			ids[i] = t.ID()
+		case SubtaskChain:
+			steps, err := t.Tasks()
+			if err != nil || len(steps) == 0 || steps[len(steps)-1].SubtaskType != "" {
+				return sig, nil, fmt.Errorf("celery: a group member chain does not end in a task")
+			}
+			for j := range steps {
+				steps[j] = steps[j].freeze()
+			}
+			ids[i] = steps[len(steps)-1].ID()
+			t = Chain(steps...).withOptions(t.Options)
+		default:
+			return sig, nil, fmt.Errorf("celery: cannot freeze a %s in a group", t.SubtaskType)
+		}
+		tasks[i] = t
+	}
+	g := NewGroup(tasks...).withOptions(sig.Options).freeze()
+	return g, ids, nil
+}
+
+// maxNesting bounds the recursion into nested canvases.
+const maxNesting = 32
+
+// unrollGroups replaces each group in sigs by its members, recursively,
+// as Celery's chord does with groups in its header.
+func unrollGroups(sigs []Signature, depth int) ([]Signature, error) {
+	if depth > maxNesting {
+		return nil, fmt.Errorf("celery: groups nested deeper than %d", maxNesting)
+	}
+	out := make([]Signature, 0, len(sigs))
+	for _, s := range sigs {
+		if s.SubtaskType != SubtaskGroup {
+			out = append(out, s)
+			continue
+		}
+		tasks, err := s.Tasks()
+		if err != nil {
+			return nil, err
+		}
+		inner, err := unrollGroups(tasks, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inner...)
+	}
+	return out, nil
 }
 
 // applyTask publishes one plain signature (args already merged).

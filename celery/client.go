@@ -359,6 +359,9 @@ func sigOptions(sig Signature) ([]SendOption, error) {
 	if h, ok := o["headers"].(map[string]any); ok {
 		opts = append(opts, Headers(h))
 	}
+	if st := sig.Stamps(); len(st) > 0 {
+		opts = append(opts, Stamped(st))
+	}
 	return opts, nil
 }
 

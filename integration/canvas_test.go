@@ -76,6 +76,16 @@ func cvPythonScenarios(t *testing.T, e *env) {
 		{[]string{"chord", "10"}, "90"},
 		{[]string{"link"}, "40"},
 		{[]string{"nested"}, "18"},
+		{[]string{"chord-group-header"}, "12"},
+		{[]string{"chord-chord-header"}, "12"},
+		{[]string{"chain-group-middle"}, "14"},
+		{[]string{"group-of-chains"}, "[4,12,5]"},
+		{[]string{"chain-of-chords"}, "150"},
+		{[]string{"group-in-group"}, "[2,4,6]"},
+		// Celery's GroupResult for a chain ending in nested groups lists
+		// the inner group reversed (group._freeze_unroll's extendleft);
+		// the Go client keeps the order written.
+		{[]string{"chain-nested-groups"}, "[3,5,4]"},
 		{[]string{"map"}, "[3,7]"},
 		{[]string{"starmap"}, "[3,7]"},
 		{[]string{"chunks"}, "[[0,2,4],[6,8,10],[12]]"},
@@ -106,6 +116,28 @@ func cvPythonScenarios(t *testing.T, e *env) {
 		eb, _ := extra["errback"].(map[string]any)
 		if eb == nil || eb["type"] != "ValueError" || eb["message"] != extra["body_id"] {
 			t.Errorf("body errback outcome %v, want ValueError(%v)", eb, extra["body_id"])
+		}
+	})
+	t.Run("chord-fail-nested", func(t *testing.T) {
+		// A member of a group nested in the header fails: the body
+		// stores ChordError naming that member, as a Python fleet does.
+		o := cvPy(t, e.URL, "chord-fail-nested")
+		if o.Error == nil || o.Error.Type != "ChordError" || !strings.Contains(o.Error.Message, "Dependency ") ||
+			!strings.Contains(o.Error.Message, "raised ValueError('deep')") {
+			t.Fatalf("chord with a failing nested member: %+v", o.Error)
+		}
+	})
+	t.Run("chain-fail-errback", func(t *testing.T) {
+		// A chain's link_error is called with the id of the step that
+		// failed; the steps after it store the same exception.
+		o := cvPy(t, e.URL, "chain-fail-errback")
+		extra, _ := o.Extra.(map[string]any)
+		eb, _ := extra["errback"].(map[string]any)
+		if eb == nil || eb["type"] != "ValueError" || eb["message"] != extra["parent"] {
+			t.Errorf("chain errback outcome %v, want ValueError(%v)", eb, extra["parent"])
+		}
+		if o.Error == nil || o.Error.Type != "ValueError" || o.Error.Message != "mid" {
+			t.Errorf("last step of the failed chain: %+v, want ValueError(mid)", o.Error)
 		}
 	})
 	cvNoChordKeys(t, e)
@@ -182,6 +214,27 @@ func cvGoScenarios(t *testing.T, e *env) {
 			celery.Chain(celery.S("tasks.add", 2, 2), celery.S("tasks.mul", 2)),
 			celery.S("tasks.add", 3, 3),
 		}, celery.S("tasks.xsum")), 18},
+		{"chord-group-header", celery.Chord([]celery.Signature{
+			celery.NewGroup(celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)), celery.S("tasks.add", 3, 3),
+		}, celery.S("tasks.xsum")), 12},
+		{"chord-chord-header", celery.Chord([]celery.Signature{
+			celery.Chord([]celery.Signature{celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)}, celery.S("tasks.xsum")),
+			celery.S("tasks.add", 3, 3),
+		}, celery.S("tasks.xsum")), 12},
+		{"chain-group-middle", celery.Chain(celery.S("tasks.add", 1, 1),
+			celery.NewGroup(celery.S("tasks.add", 1), celery.S("tasks.add", 2)), celery.S("tasks.xsum"), celery.S("tasks.mul", 2)), 14},
+		{"group-of-chains", celery.NewGroup(
+			celery.Chain(celery.S("tasks.add", 1, 1), celery.S("tasks.mul", 2)),
+			celery.Chain(celery.S("tasks.add", 2, 2), celery.S("tasks.mul", 3)),
+			celery.Chain(celery.S("tasks.add", 0, 1), celery.NewGroup(celery.S("tasks.add", 1), celery.S("tasks.add", 2)), celery.S("tasks.xsum")),
+		), []any{4, 12, 5}},
+		{"group-in-group", celery.NewGroup(celery.NewGroup(celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)), celery.S("tasks.add", 3, 3)), []any{2, 4, 6}},
+		{"chain-nested-groups", celery.Chain(celery.S("tasks.add", 1, 1),
+			celery.NewGroup(celery.S("tasks.add", 1), celery.NewGroup(celery.S("tasks.add", 2), celery.S("tasks.add", 3)))), []any{3, 4, 5}},
+		{"chain-of-chords", celery.Chain(
+			celery.Chord([]celery.Signature{celery.S("tasks.add", 1, 1), celery.S("tasks.add", 2, 2)}, celery.S("tasks.xsum")),
+			celery.Chord([]celery.Signature{celery.S("tasks.add", 1), celery.S("tasks.add", 2)}, celery.S("tasks.xsum")),
+			celery.S("tasks.mul", 10)), 150},
 		{"map", celery.Map(celery.S("tasks.xsum"), []any{[]any{1, 2}, []any{3, 4}}), []any{3, 7}},
 		{"starmap", celery.Starmap(celery.S("tasks.add"), [][]any{{1, 2}, {3, 4}}), []any{3, 7}},
 		{"chunks", celery.Chunks(celery.S("tasks.add"), [][]any{{0, 0}, {1, 1}, {2, 2}, {3, 3}}, 3), []any{[]any{0, 2, 4}, []any{6}}},
@@ -440,4 +493,40 @@ func TestCanvasChainAlternatesGoPython(t *testing.T) {
 			t.Errorf("step %d: %s on %q", i, m.Status, m.Worker)
 		}
 	}
+}
+
+// TestCanvasMixedFleet runs the canvases built by Python and by Go on a
+// fleet of one Go and one Python worker: chain steps, chord members and
+// bodies land on either, and the outcomes are those of an all-Python
+// fleet.
+func TestCanvasMixedFleet(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(4), pypeer.WithPool("threads"))
+	startGoWorker(t, e.URL, nil, worker.WithHostname(wkGoNode), wkLogger(t), worker.WithConcurrency(4))
+	t.Run("python-built", func(t *testing.T) { cvPythonScenarios(t, e) })
+	t.Run("go-built", func(t *testing.T) { cvGoScenarios(t, e) })
+}
+
+// TestCanvasOldStyleErrbackGoBuiltOnPythonWorker: a link_error sent by the
+// Go client to a task whose function takes (request, exc, traceback) is
+// called in-process by the Python worker that ran the failed task, as
+// Celery's _call_task_errbacks does: the signature carries nothing that
+// would stop it. (A Go worker cannot call Python code: it sends every
+// errback as a message with the failed id, Celery's path for errbacks it
+// does not have.)
+func TestCanvasOldStyleErrbackGoBuiltOnPythonWorker(t *testing.T) {
+	e := newEnv(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithConcurrency(2), pypeer.WithPool("threads"))
+	ctx := ctxFor(t, 30*time.Second)
+	r, err := e.Client.ApplyCanvas(ctx, celery.S("tasks.fail", "old style").WithLinkError(celery.S("tasks.on_error")), celery.ApplyInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := r.Wait(ctx); err != nil || m.Status != celery.StateFailure {
+		t.Fatalf("failing task: %+v, %v", m, err)
+	}
+	wkEventually(t, 20*time.Second, "the errback's note", func() bool {
+		v, _ := redis.String(e.Redis.Do(t, "GET", "errback:"+r.ID), nil)
+		return v == "ValueError:old style"
+	})
 }

@@ -48,6 +48,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 	r.seq = w.reg.seq
 	w.reg.reserved[d.Tag] = r
 	w.reg.mu.Unlock()
+	w.scale(true)
 	now := time.Now()
 	at := msg.ETA
 	if at.After(now) {
@@ -64,6 +65,14 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		return
 	}
 	w.pool.ready.push(r)
+}
+
+// scale lets the autoscaler follow the requests held; received marks
+// a task's arrival.
+func (w *Worker) scale(received bool) {
+	if w.scaler != nil {
+		w.scaler.maybeScale(received)
+	}
 }
 
 func (w *Worker) giveBackSlot(r *request) {

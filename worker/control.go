@@ -72,6 +72,8 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 		return nil, pyErr("NotImplementedError('" + method + " is not supported by the Go worker')")
 	case "revoke":
 		return w.revokeCommand(ctx, stringList(args["task_id"]), truthy(args["terminate"]), stringOr(args["signal"], ""))
+	case "revoke_by_stamped_headers":
+		return w.revokeByStampedHeaders(args)
 	case "terminate":
 		return w.revokeCommand(ctx, stringList(args["task_id"]), true, stringOr(args["signal"], ""))
 	case "rate_limit":
@@ -79,11 +81,17 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 	case "time_limit":
 		return w.timeLimit(args), nil
 	case "pool_grow":
+		if w.scaler != nil {
+			return nok("pool_grow is not supported with autoscale. Adjust autoscale range instead."), nil
+		}
 		return w.poolGrow(intOr(args["n"], 1))
 	case "pool_shrink":
+		if w.scaler != nil {
+			return nok("pool_shrink is not supported with autoscale. Adjust autoscale range instead."), nil
+		}
 		return w.poolShrink(intOr(args["n"], 1))
 	case "autoscale":
-		return nil, valueError("Autoscale not enabled")
+		return w.autoscaleCommand(args)
 	case "pool_restart":
 		return nil, valueError("Pool restarts not enabled")
 	case "add_consumer":

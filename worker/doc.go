@@ -72,8 +72,9 @@
 // worker-offline, and with WithEvents(true) (or after the enable_events
 // command) the task-* events Flower shows. Its pidbox node answers
 // Celery's remote-control commands (celery inspect/control, Flower's
-// buttons): inspect methods, revoke, rate_limit, time_limit, pool_grow and
-// pool_shrink (which change the goroutine count and prefetch window),
+// buttons): inspect methods, revoke, revoke_by_stamped_headers,
+// rate_limit, time_limit, pool_grow and pool_shrink (which change the
+// goroutine count and prefetch window), autoscale (with WithAutoscale),
 // add_consumer and cancel_consumer, enable/disable_events, heartbeat and
 // shutdown. WithPidbox(false) turns it off.
 package worker

@@ -34,6 +34,8 @@ func (w *Worker) execute(ctx context.Context, r *request) {
 	if !ok {
 		return
 	}
+	w.startedTask()
+	defer w.afterTask()
 	msg := r.msg
 	t := &Task{Message: msg, Queue: r.d.Queue, Hostname: w.o.hostname, Received: time.Now(), w: w, entry: r.entry}
 	r.task = t

@@ -34,16 +34,25 @@ func (w *Worker) stats() control.Stats {
 	soft, hard := w.o.softTimeLimit.Seconds(), w.o.timeLimit.Seconds()
 	guarded := false
 	abandoned := int64(w.Abandoned()) // celeriac: handlers abandoned, still running
+	var perChild any = "N/A"
+	if n := w.o.life.maxTasks; n > 0 {
+		perChild = n
+	}
+	var scaler *control.AutoscalerInfo
+	if w.scaler != nil {
+		scaler = w.scaler.info()
+	}
 	return control.Stats{
-		Total:  total,
-		PID:    pid,
-		Clock:  strconv.FormatInt(w.clock.Value(), 10),
-		Uptime: int64(time.Since(w.started).Round(time.Second) / time.Second),
+		Autoscaler: scaler,
+		Total:      total,
+		PID:        pid,
+		Clock:      strconv.FormatInt(w.clock.Value(), 10),
+		Uptime:     int64(time.Since(w.started).Round(time.Second) / time.Second),
 		Pool: control.PoolStats{
 			Implementation:        "celeriac.worker:goroutines",
 			MaxConcurrency:        w.Concurrency(),
 			Processes:             []int{pid},
-			MaxTasksPerChild:      "N/A",
+			MaxTasksPerChild:      perChild,
 			PutGuardedBySemaphore: &guarded,
 			Timeouts:              []float64{soft, hard},
 		},
@@ -301,6 +310,15 @@ func (w *Worker) conf() control.Conf {
 	}
 	if w.o.softTimeLimit > 0 {
 		c["task_soft_time_limit"] = w.o.softTimeLimit.Seconds()
+	}
+	if l := w.o.life; l.maxTasks > 0 {
+		c["worker_max_tasks_per_child"] = l.maxTasks
+	}
+	if l := w.o.life; l.maxMemoryKiB > 0 {
+		c["worker_max_memory_per_child"] = l.maxMemoryKiB
+	}
+	if l := w.o.life; l.soft > 0 {
+		c["worker_soft_shutdown_timeout"] = l.soft.Seconds()
 	}
 	if w.o.brokerURL != "" {
 		c["broker_url"] = maskURL(w.o.brokerURL)

@@ -37,6 +37,7 @@ type options struct {
 	verifier           celery.BodyVerifier
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
+	life               lifecycle // lifecycle.go
 	ackPolicy          ackPolicy
 	hooks              []Hooks
 }

@@ -23,6 +23,9 @@ type pool struct {
 	exec  func(ctx context.Context, r *request)
 	size  atomic.Int64  // goroutines wanted (pool_grow/pool_shrink)
 	quit  chan struct{} // one token per goroutine to retire
+	// paused stops the goroutines from starting requests before the
+	// shutdown (a recycle); the queued ones are then drained and restored.
+	paused atomic.Bool
 
 	mu      sync.Mutex // guards running, ctx and wg.Go
 	running bool       // grow may start goroutines
@@ -106,6 +109,13 @@ func (p *pool) loop() {
 		case <-p.quit: // pool_shrink
 			return
 		default:
+		}
+		if p.paused.Load() {
+			select {
+			case <-p.stop:
+			case <-p.quit:
+			}
+			return
 		}
 		if r := p.ready.pop(); r != nil {
 			p.exec(p.ctx, r)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/celery/events"
+	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
 // Revoke marks task ids as revoked: they are discarded when they arrive or
@@ -34,10 +35,17 @@ func (w *Worker) maybeRevoke(ctx context.Context, r *request) bool {
 		reason = "expired"
 		w.Revoke(r.msg.ID)
 	}
+	logMsg := "Discarding revoked task: " + r.msg.Name() + "[" + r.msg.ID + "]"
+	if reason == "" {
+		if h, v, ok := w.stamps.match(r.msg); ok {
+			reason = "revoked"
+			logMsg += " (revoked by header: " + pyjson.PyRepr(map[string]any{h: v}) + ")"
+		}
+	}
 	if reason == "" {
 		return false
 	}
-	w.o.logger.Info("Discarding revoked task: "+r.msg.Name()+"["+r.msg.ID+"]", "task_id", r.msg.ID, "reason", reason)
+	w.o.logger.Info(logMsg, "task_id", r.msg.ID, "reason", reason)
 	w.tm.revoked(r)
 	w.acker.ack(r.d)
 	w.events.Emit(&events.TaskRevokedEvent{UUID: r.msg.ID, Expired: reason == "expired"})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,7 +36,10 @@ import (
 //   - pidbox (pidbox.go): the remote-control node, whose commands
 //     control.go serves;
 //   - heart (heartbeat.go): worker-online, -heartbeat and -offline, sent
-//     through the event dispatcher (events).
+//     through the event dispatcher (events);
+//   - scaler (autoscale.go): with WithAutoscale, sizes the pool between
+//     its bounds; lifecycle.go recycles the worker and starts the cold
+//     (soft) shutdown.
 //
 // What they share is the registry (registry.go) of the requests the
 // worker holds, under its own mutex.
@@ -58,7 +62,8 @@ type Worker struct {
 	events     *events.Dispatcher
 	remoteStop atomic.Pointer[context.CancelFunc] // remote shutdown; set while Run runs
 
-	reg registry // the requests the worker holds, revoked ids, counts
+	reg    registry      // the requests the worker holds, revoked ids, counts
+	stamps revokedStamps // stamps flagged by revoke_by_stamped_headers (stamps.go)
 
 	processed atomic.Int64
 	abandoned atomic.Int64 // handlers abandoned, still running (abandon.go)
@@ -67,6 +72,11 @@ type Worker struct {
 
 	canvas *canvas // publishes callbacks, chain steps, chord bodies
 	hooks  hooks   // WithHooks
+
+	scaler   *autoscaler   // nil without WithAutoscale (autoscale.go)
+	recyc    recycler      // max tasks/memory per child (lifecycle.go)
+	cold     chan struct{} // closed by ColdShutdown
+	coldOnce sync.Once
 }
 
 // New returns a worker. broker and backend stay owned by the caller. Like
@@ -107,7 +117,14 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 			revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
 		},
 	}
-	w.pool = newPool(o.concurrency, w.execute)
+	w.cold = make(chan struct{})
+	if o.life.autoscaleMax > 0 {
+		// The pool starts at min (at least one goroutine); the prefetch
+		// window is sized for max, as Celery's consumer does.
+		w.o.concurrency = max(1, min(o.life.autoscaleMin, o.life.autoscaleMax))
+		o.concurrency = o.life.autoscaleMax
+	}
+	w.pool = newPool(w.o.concurrency, w.execute)
 	w.sched = newScheduler(w.pool.ready.push)
 	w.acker = newAcker(broker, o.logger)
 	w.defers = newDeferrer(broker, o.logger)
@@ -122,6 +139,15 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer}
 	w.hooks = hooks{list: o.hooks, w: w}
 	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
+	if o.life.autoscaleMax > 0 {
+		keepalive := o.life.keepalive
+		if keepalive <= 0 {
+			keepalive = defaultKeepalive
+		}
+		w.scaler = &autoscaler{pool: w.pool, qty: w.autoscaleQty, log: o.logger, keepalive: keepalive,
+			max: o.life.autoscaleMax, min: o.life.autoscaleMin, lastActive: time.Now(),
+			window: func(n int) { w.intake.resize(n * w.o.prefetchMultiplier) }}
+	}
 	w.registerMetrics()
 	w.registerTaskMetrics()
 	return w
@@ -177,6 +203,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	ctx, shutdown := context.WithCancel(ctx)
 	defer shutdown()
 	w.remoteStop.Store(&shutdown)
+	select {
+	case <-w.cold: // ColdShutdown came before Run
+		shutdown()
+	default:
+	}
 	// Tasks outlive ctx until the shutdown timeout; taskCtx ends then.
 	taskCtx, stopTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopTasks()
@@ -200,6 +231,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
+	if err == nil {
+		err = w.recycleErr()
+	}
 	return err
 }
 
@@ -212,6 +246,9 @@ func (w *Worker) shutdownWarm(stopTasks context.CancelFunc) {
 		w.pidbox.shutdown()
 	}
 	w.heart.shutdown()
+	if w.scaler != nil {
+		w.scaler.shutdown()
+	}
 	w.pool.seal() // the pool is about to stop: no pool_grow any more
 
 	log.Info("warm shutdown: waiting for running tasks", "hostname", w.o.hostname)
@@ -221,15 +258,30 @@ func (w *Worker) shutdownWarm(stopTasks context.CancelFunc) {
 	held := w.sched.shutdown()
 	held = append(held, w.pool.ready.drain()...)
 	finished := w.pool.shutdown()
+	timeout := time.NewTimer(w.o.shutdownTimeout)
+	defer timeout.Stop()
 	select {
 	case <-finished:
-	case <-time.After(w.o.shutdownTimeout):
+	case <-timeout.C:
 		// Cancel the running tasks; a handler that does not return within
 		// abandonGrace of that is abandoned (execute), so this wait is
 		// bounded even when a handler ignores its context.
 		log.Warn("shutdown timeout: cancelling running tasks", "timeout", w.o.shutdownTimeout)
 		stopTasks()
 		<-finished
+	case <-w.cold:
+		// Cold shutdown (Celery 5.5's soft shutdown when a timeout is
+		// set): the running tasks get the soft timeout, then are cancelled.
+		log.Warn("cold shutdown: running tasks have the soft shutdown timeout to finish", "soft_shutdown_timeout", w.o.life.soft)
+		soft := time.NewTimer(w.o.life.soft)
+		defer soft.Stop()
+		select {
+		case <-finished:
+		case <-soft.C:
+			log.Warn("soft shutdown timeout: cancelling running tasks (acks-late ones go back to their queue)")
+			stopTasks()
+			<-finished
+		}
 	}
 	held = append(held, w.abandonedAtShutdown(log)...)
 	w.sweeper.shutdown()

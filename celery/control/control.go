@@ -392,6 +392,24 @@ func (c *Control) PoolShrink(ctx context.Context, n int, timeout time.Duration, 
 	return decodeStatus(c.Call(ctx, "pool_shrink", map[string]any{"n": n}, timeout, destination...))
 }
 
+// Autoscale sets the bounds of nodes' autoscalers (app.control.autoscale);
+// a node without one answers Celery's "Autoscale not enabled" error.
+func (c *Control) Autoscale(ctx context.Context, maxC, minC int, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	return decodeStatus(c.Call(ctx, "autoscale", map[string]any{"max": maxC, "min": minC}, timeout, destination...))
+}
+
+// RevokeByStampedHeaders flags stamp values as revoked on nodes
+// (app.control.revoke_by_stamped_headers): headers maps a stamp name to a
+// value or a list of values. Tasks carrying one are discarded when they
+// come to run; with terminate the running ones are stopped too. signal
+// is a name like "SIGTERM" (empty means SIGTERM).
+func (c *Control) RevokeByStampedHeaders(ctx context.Context, headers map[string]any, terminate bool, signal string, timeout time.Duration, destination ...string) (map[string]Status, error) {
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	return decodeStatus(c.Call(ctx, "revoke_by_stamped_headers", map[string]any{"headers": headers, "terminate": terminate, "signal": signal}, timeout, destination...))
+}
+
 // AddConsumer makes nodes consume from queue.
 func (c *Control) AddConsumer(ctx context.Context, queue string, timeout time.Duration, destination ...string) (map[string]Status, error) {
 	return decodeStatus(c.Call(ctx, "add_consumer", map[string]any{"queue": queue}, timeout, destination...))

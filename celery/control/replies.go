@@ -55,6 +55,17 @@ type Stats struct {
 	// Abandoned is celeriac's: task handlers abandoned at their hard time
 	// limit that still run. Python workers do not send it (nil).
 	Abandoned *int64 `json:"abandoned,omitempty"`
+	// Autoscaler is set by workers started with --autoscale.
+	Autoscaler *AutoscalerInfo `json:"autoscaler,omitempty"`
+}
+
+// AutoscalerInfo is the autoscaler part of stats (Autoscaler.info): the
+// pool's bounds, its current size and the requests the worker holds.
+type AutoscalerInfo struct {
+	Max     int `json:"max"`
+	Min     int `json:"min"`
+	Current int `json:"current"`
+	Qty     int `json:"qty"`
 }
 
 // PoolStats is the pool part of stats (BasePool._get_info and its

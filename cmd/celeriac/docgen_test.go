@@ -23,6 +23,7 @@ var envVars = []struct{ name, commands, doc string }{
 	{"CELERY_RESULT_BACKEND", "all", "result backend URL when `--result-backend` is not given (default: the broker URL)"},
 	{"CELERIAC_GLOBAL_KEYPREFIX", "all", "prefix of every broker key and channel when `--global-keyprefix` is not given (kombu's `broker_transport_options` `global_keyprefix`); a broker URL may carry it too: `redis://host/0?global_keyprefix=app:`"},
 	{"CELERIAC_RESULT_GLOBAL_KEYPREFIX", "all", "prefix of result keys when `--result-global-keyprefix` is not given (Celery's `result_backend_transport_options` `global_keyprefix`, with `_` appended as Celery does unless it ends in `:`, `_`, `-` or `.`); or `?global_keyprefix=` on the result backend URL, which is the broker URL unless `--result-backend` names another"},
+	{"REMAP_SIGTERM", "worker, serve", "`SIGQUIT` makes SIGTERM a cold shutdown (Celery's and billiard's variable): with `--soft-shutdown-timeout` running tasks get that long, then the held messages are restored; without it the worker exits at once"},
 	{"CELERIAC_API_TOKEN", "serve, run", "when set, every API route but `/healthz`, `/readyz`, `/docs` and `/openapi.json` needs `Authorization: Bearer <token>`; whitespace around it (a trailing newline) is trimmed with a warning, and a blank value is refused"},
 }
 

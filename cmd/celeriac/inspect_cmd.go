@@ -41,7 +41,7 @@ func (f *ctlFlags) register(fs *flagSet, control bool) {
 
 // controlMethods returns the commands `celeriac control` sends.
 func controlMethods() []string {
-	return []string{"revoke", "terminate", "rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer", "enable_events", "disable_events", "heartbeat", "shutdown"}
+	return []string{"revoke", "terminate", "revoke_by_stamped_headers", "rate_limit", "time_limit", "pool_grow", "pool_shrink", "autoscale", "add_consumer", "cancel_consumer", "enable_events", "disable_events", "heartbeat", "shutdown"}
 }
 
 var inspectArgs = map[string]string{
@@ -117,6 +117,17 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		margs = map[string]any{"task_id": rest, "terminate": f.terminate || method == "terminate", "signal": f.signal}
 		method = "revoke"
+	case "revoke_by_stamped_headers":
+		// name=value ..., sent as a list as celery control sends it.
+		if err := need(1, "<name=value> ..."); err != nil {
+			return err
+		}
+		for _, h := range rest {
+			if !strings.Contains(h, "=") {
+				return usagef("revoke_by_stamped_headers: want name=value, not %q", h)
+			}
+		}
+		margs = map[string]any{"headers": rest, "terminate": f.terminate, "signal": f.signal}
 	case "rate_limit":
 		if err := need(2, "<task name> <rate limit>"); err != nil {
 			return err

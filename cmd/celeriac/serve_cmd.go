@@ -90,7 +90,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.rateLimit < 0 || f.maxWait < 0 {
 		return usagef("--rate-limit and --max-wait must not be negative")
 	}
-	f.notes(log)
+	f.notes(fs, log)
+	if f.maxTasksPerChild > 0 || f.maxMemoryPerChild > 0 {
+		log.Warn("--max-tasks-per-child and --max-memory-per-child apply to `celeriac worker` only: serve's worker is not recycled")
+	}
 	token, err := apiToken(log)
 	if err != nil {
 		return err

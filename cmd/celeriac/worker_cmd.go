@@ -8,11 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +62,10 @@ type workerFlags struct {
 	resultExpires         time.Duration
 	maxTasksPerChild      int
 	maxMemoryPerChild     int
+	autoscale             string
+	autoscaleMax          int // from autoscale, set by finish
+	autoscaleMin          int
+	softShutdownTimeout   time.Duration
 	maxMessageSize        int
 	metricsAddr           string
 	maxDuration           time.Duration
@@ -106,8 +109,10 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Duration(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "warm shutdown: wait this long for running tasks")
 	fs.Duration(&f.timeLimit, "time-limit", 0, "default hard time limit of a task (0 = none)")
 	fs.Duration(&f.softTimeLimit, "soft-time-limit", 0, "default soft time limit of a task (0 = none)")
-	fs.Count(&f.maxTasksPerChild, "max-tasks-per-child", 0, "accepted for Celery compatibility and ignored with a warning: tasks run in goroutines, not child processes")
-	fs.Count(&f.maxMemoryPerChild, "max-memory-per-child", 0, "accepted for Celery compatibility and ignored with a warning: tasks run in goroutines, not child processes")
+	fs.Count(&f.maxTasksPerChild, "max-tasks-per-child", 0, "after this many tasks the worker stops taking messages, lets running tasks finish, restores the messages it holds and re-executes itself with the same arguments (0 = never; the Go worker has no child processes)")
+	fs.Count(&f.maxMemoryPerChild, "max-memory-per-child", 0, "when a task ends with the process's resident memory over this many KiB, the worker recycles itself as with --max-tasks-per-child (0 = never)")
+	fs.String(&f.autoscale, "autoscale", "", "max,min: grow the pool up to max goroutines while tasks wait, shrink back to min after 30 s without a new task (AUTOSCALE_KEEPALIVE); replaces -c (default: off)")
+	fs.Duration(&f.softShutdownTimeout, "soft-shutdown-timeout", 0, "Celery 5.5's soft shutdown: on a cold shutdown (a second SIGINT/SIGTERM, SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT) running tasks get this long to finish, then are cancelled and the held messages restored (0 = a cold shutdown exits at once)")
 	fs.Duration(&f.visibility, "visibility-timeout", time.Hour, "unacked messages older than this are restored")
 	fs.Duration(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
 	fs.String(&f.acceptContent, "accept-content", "json", "accept_content: comma-separated serializers (json, msgpack, yaml) or content types of the task messages taken; others are rejected with ContentDisallowed (pickle never)")
@@ -147,9 +152,15 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	for _, d := range []struct {
 		name string
 		d    time.Duration
-	}{{"--time-limit", f.timeLimit}, {"--soft-time-limit", f.softTimeLimit}, {"--shutdown-timeout", f.shutdownTimeout}, {"--visibility-timeout", f.visibility}, {"--result-expires", f.resultExpires}, {"--max-duration", f.maxDuration}, {"--archive-max-age", f.archiveMaxAge}} {
+	}{{"--time-limit", f.timeLimit}, {"--soft-time-limit", f.softTimeLimit}, {"--shutdown-timeout", f.shutdownTimeout}, {"--soft-shutdown-timeout", f.softShutdownTimeout}, {"--visibility-timeout", f.visibility}, {"--result-expires", f.resultExpires}, {"--max-duration", f.maxDuration}, {"--archive-max-age", f.archiveMaxAge}} {
 		if d.d < 0 {
 			return usagef("%s must not be negative", d.name)
+		}
+	}
+	if f.autoscale != "" {
+		var err error
+		if f.autoscaleMax, f.autoscaleMin, err = parseAutoscale(f.autoscale); err != nil {
+			return usagef("--autoscale: %w", err)
 		}
 	}
 	if f.heartbeat <= 0 {
@@ -169,12 +180,12 @@ func (f *workerFlags) finish(fs *flagSet) error {
 
 // notes logs what the worker accepts from Celery's flags but does
 // differently.
-func (f *workerFlags) notes(log *slog.Logger) {
+func (f *workerFlags) notes(fs *flagSet, log *slog.Logger) {
 	if f.pool != "prefork" {
 		log.Info("-P/--pool: tasks run in goroutines whatever the pool", "pool", f.pool, "concurrency", f.concurrency)
 	}
-	if f.maxTasksPerChild > 0 || f.maxMemoryPerChild > 0 {
-		log.Warn("--max-tasks-per-child and --max-memory-per-child are not implemented: tasks run in goroutines of one process")
+	if f.autoscaleMax > 0 && fs.Changed("c") {
+		log.Info("--autoscale replaces -c/--concurrency", "max", f.autoscaleMax, "min", f.autoscaleMin)
 	}
 	if f.withoutHeartbeat {
 		log.Info("--without-heartbeat is ignored: worker-heartbeat events are always sent")
@@ -213,11 +224,12 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer done()
+	doneOnce := sync.OnceFunc(done)
+	defer doneOnce()
 	if err := f.finish(fs); err != nil {
 		return err
 	}
-	f.notes(log)
+	f.notes(fs, log)
 	var reg *prometheus.Registry
 	if f.metricsAddr != "" {
 		reg = prometheus.NewRegistry()
@@ -228,12 +240,20 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer stop()
 		log.Info("metrics", "url", url)
 	}
-	return runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log, reg)
+	err = runWorker(ctx, &f, f.brokerURL(), f.backendURL(), log, reg, f.recycleOptions()...)
+	if errors.Is(err, worker.ErrRecycle) {
+		// Re-executed warm: the worker restored what it held. The pid
+		// file and log are released first; the new process takes them.
+		log.Warn("re-executing the worker", "reason", err.Error())
+		doneOnce()
+		return reexec()
+	}
+	return err
 }
 
 // runWorker runs a worker until ctx ends; its metrics go to reg unless it
 // is nil.
-func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry) error {
+func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry, extra ...worker.Option) error {
 	queues := f.queueList
 	broker, err := newBroker(brokerURL, append([]credis.Option{credis.WithLogger(log), credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
 	if err != nil {
@@ -298,6 +318,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))
 	}
+	opts = append(append(opts, f.lifecycleOptions()...), extra...)
 	w := worker.New(broker, backend, mux, append(opts,
 		worker.WithQueues(queues...),
 		worker.WithConcurrency(f.concurrency),
@@ -322,16 +343,12 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		worker.WithArchive(f.archiveMaxCount, f.archiveMaxAge),
 	)...)
 	log.Info("starting", "tasks", mux.Names())
-	// A second signal during the warm shutdown exits at once (cold
-	// shutdown): unacknowledged messages stay in Redis for the sweep.
-	go func() {
-		<-ctx.Done()
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
-		<-sig
-		log.Warn("cold shutdown: exiting now; held messages return after the visibility timeout")
-		os.Exit(1)
-	}()
+	// A cold shutdown (a second signal, SIGQUIT) exits at once, leaving
+	// unacknowledged messages in Redis for the sweep, or with
+	// --soft-shutdown-timeout gives running tasks that long first.
+	done := make(chan struct{})
+	defer close(done)
+	go watchColdSignals(ctx, done, w, f.softShutdownTimeout > 0, log)
 	return w.Run(ctx)
 }
 

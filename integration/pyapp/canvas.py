@@ -67,6 +67,41 @@ def run(scenario, n):
         res = chord(group(chain(add.s(1, 1), mul.s(2)),
                           chain(add.s(2, 2), mul.s(2)),
                           add.s(3, 3)), xsum.s()).apply_async()
+    elif scenario == "chord-group-header":
+        res = chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)], xsum.s()).apply_async()
+    elif scenario == "chord-chord-header":
+        res = chord([chord([add.s(1, 1), add.s(2, 2)], xsum.s()), add.s(3, 3)],
+                    xsum.s()).apply_async()
+    elif scenario == "chain-group-middle":
+        res = chain(add.s(1, 1), group(add.s(1), add.s(2)), xsum.s(), mul.s(2)).apply_async()
+    elif scenario == "group-of-chains":
+        res = group(chain(add.s(1, 1), mul.s(2)), chain(add.s(2, 2), mul.s(3)),
+                    chain(add.s(0, 1), group(add.s(1), add.s(2)), xsum.s())).apply_async()
+    elif scenario == "group-in-group":
+        res = group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)).apply_async()
+    elif scenario == "chain-nested-groups":
+        res = chain(add.s(1, 1), group(add.s(1), group(add.s(2), add.s(3)))).apply_async()
+    elif scenario == "chain-of-chords":
+        res = chain(chord([add.s(1, 1), add.s(2, 2)], xsum.s()),
+                    chord([add.s(1), add.s(2)], xsum.s()), mul.s(10)).apply_async()
+    elif scenario == "chord-fail-nested":
+        res = chord([group(add.s(1, 1), fail.s("deep")), add.s(3, 3)], xsum.s()).apply_async()
+        body_res = AsyncResult(res.id, app=app)
+        extra = {"body_id": res.id}
+        res = body_res
+    elif scenario == "chain-fail-errback":
+        eb = fail.s()
+        eb.freeze()
+        c = chain(add.s(1, 1), fail.si("mid"), mul.s(2))
+        c.link_error(eb)
+        res0 = c.apply_async()
+        try:
+            AsyncResult(eb.id, app=app).get(timeout=TIMEOUT)
+            errback = None
+        except Exception as exc:  # noqa: BLE001 - the errback must fail
+            errback = {"type": type(exc).__name__, "message": str(exc)}
+        extra = {"errback": errback, "parent": res0.parent.id}
+        res = AsyncResult(res0.id, app=app)
     elif scenario == "map":
         res = xsum.map([[1, 2], [3, 4]]).apply_async()
     elif scenario == "starmap":

@@ -342,3 +342,16 @@ def fail_ignored_quiet(key):
 def request_attr(self, name):
     """Return self.request.<name> (a custom message header, say), or None."""
     return getattr(self.request, name, None)
+
+
+@app.task(bind=True, name="tasks.stamps")
+def stamps(self, *args):
+    """Returns the stamps the running task's message carries."""
+    return {h: (self.request.stamps or {}).get(h) for h in (self.request.stamped_headers or [])}
+
+
+@app.task(name="tasks.on_error")
+def on_error(request, exc, traceback):
+    """An old-style errback: a worker that has it calls it in-process with
+    (request, exc, traceback); it notes the failure under errback:<id>."""
+    broker_redis().set(f"errback:{request.id}", f"{type(exc).__name__}:{exc}")
