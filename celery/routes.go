@@ -634,3 +634,16 @@ func (c *Client) declare(ctx context.Context, q *QueueSpec) error {
 	c.declared.Store(q.Name, true)
 	return nil
 }
+
+// WorkerDirectExchange is the direct exchange of worker_direct queues
+// (celery/utils/nodenames.py `WORKER_DIRECT_EXCHANGE`).
+const WorkerDirectExchange = "C.dq2"
+
+// WorkerDirect returns the queue through which one named worker is sent
+// tasks when it runs with worker_direct ("<hostname>.dq2" bound to
+// WorkerDirectExchange with the hostname as routing key, as Celery's
+// celery.utils.worker_direct). Send to it with
+// Route(WorkerDirectExchange, hostname).
+func WorkerDirect(hostname string) QueueSpec {
+	return QueueSpec{Name: hostname + ".dq2", Exchange: WorkerDirectExchange, ExchangeType: ExchangeDirect, RoutingKey: hostname}
+}

@@ -36,6 +36,8 @@ type options struct {
 	verifier           celery.BodyVerifier
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
+	routes             *celery.Routes // task_routes and task_queues (routing.go)
+	workerDirect       bool
 }
 
 // Option configures a Worker.

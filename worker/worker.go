@@ -64,6 +64,8 @@ type Worker struct {
 	started   time.Time
 
 	canvas *canvas // publishes callbacks, chain steps, chord bodies
+
+	routing *routing // declared queues, broadcast queues (routing.go)
 }
 
 // New returns a worker. broker and backend stay owned by the caller. Like
@@ -96,8 +98,10 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 		o.concurrency = max(1, numCPU())
 	}
 	mux.registerBuiltins()
+	rt := newRouting(&o) // takes the broadcast queues out of o.queues
 	w := &Worker{
-		broker: broker, backend: backend, mux: mux, o: o,
+		routing: rt,
+		broker:  broker, backend: backend, mux: mux, o: o,
 		reg: registry{
 			reserved: map[string]*request{}, active: map[string]*request{},
 			revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
@@ -114,7 +118,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	if o.pidbox {
 		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl, accept: o.accept}
 	}
-	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer}
+	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer, routes: o.routes}
 	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
 	w.registerMetrics()
 	w.registerTaskMetrics()
@@ -131,7 +135,7 @@ func (w *Worker) Concurrency() int { return int(w.pool.size.Load()) }
 func (w *Worker) PrefetchCount() int { return w.intake.prefetch() }
 
 // Queues returns the consumed queues.
-func (w *Worker) Queues() []string { return w.intake.Queues() }
+func (w *Worker) Queues() []string { return append(w.intake.Queues(), w.routing.names()...) }
 
 // Events returns the worker's event dispatcher.
 func (w *Worker) Events() *events.Dispatcher { return w.events }
@@ -183,9 +187,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.pidbox.start(ctx)
 	}
 	w.heart.start(context.WithoutCancel(ctx))
+	if err := w.declareQueues(ctx); err != nil {
+		w.o.logger.Error("could not declare the consumed queues", "error", err)
+	}
+	w.startBroadcasts(ctx)
 
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	err := w.intake.run(ctx)
+	shutdown() // the broadcast queues stop consuming with the intake
+	w.stopBroadcasts()
 	w.shutdownWarm(stopTasks)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
