@@ -38,6 +38,7 @@ type options struct {
 	maxMessageSizeSet  bool
 	routes             *celery.Routes // task_routes and task_queues (routing.go)
 	workerDirect       bool
+	eventSerializer    string
 }
 
 // Option configures a Worker.

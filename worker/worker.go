@@ -114,7 +114,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.intake = newIntake(broker, &o, w.accept)
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
-		events.WithTaskEvents(o.taskEvents), events.WithLogger(o.logger))
+		events.WithTaskEvents(o.taskEvents), events.WithLogger(o.logger), events.WithSerializer(o.eventSerializer))
 	if o.pidbox {
 		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl, accept: o.accept}
 	}

@@ -63,7 +63,12 @@ type workerFlags struct {
 	metricsAddr           string
 	maxDuration           time.Duration
 
-	queueList []string // -Q less -X, set by finish
+	routesFile      string
+	workerDirect    bool
+	eventSerializer string
+
+	queueList []string       // -Q less -X, set by finish
+	routes    *celery.Routes // --routes, loaded by finish (nil: none)
 }
 
 // celeryPools returns the names celery worker -P takes
@@ -109,6 +114,9 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.String(&f.securityDigest, "security-digest", "sha256", "security_digest of signed messages (sha256, sha384, sha512, sha1)")
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
+	fs.String(&f.routesFile, "routes", "", "routing file, YAML or TOML (.toml): task_routes for the tasks the worker sends, task_queues for the queues it consumes (topic bindings, broadcast queues; all of them when -Q is not given); see docs/interop.md#routing")
+	fs.Bool(&f.workerDirect, "worker-direct", false, "worker_direct: also consume <hostname>.dq2, bound to the C.dq2 exchange with the node name, so a client can send to this worker alone")
+	fs.Choice(&f.eventSerializer, "event-serializer", "json", []string{"json", "msgpack", "yaml"}, "event_serializer: the format of the events sent (Flower reads json)")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
 }
 
@@ -118,8 +126,21 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	if f.beat {
 		return usagef("-B/--beat is not supported: run `celeriac beat --schedule FILE` beside the worker")
 	}
+	routes, err := loadRoutes("--routes", f.routesFile)
+	if err != nil {
+		return err
+	}
+	f.routes = routes
+	queues := splitList(f.queues)
+	if routes != nil && len(routes.Queues()) > 0 && !fs.Changed("Q") {
+		// As Celery: with task_queues and no -Q, consume every declared queue.
+		queues = queues[:0]
+		for _, q := range routes.Queues() {
+			queues = append(queues, q.Name)
+		}
+	}
 	excluded := splitList(f.excludeQueues)
-	f.queueList = slices.DeleteFunc(splitList(f.queues), func(q string) bool { return slices.Contains(excluded, q) })
+	f.queueList = slices.DeleteFunc(queues, func(q string) bool { return slices.Contains(excluded, q) })
 	if len(f.queueList) == 0 {
 		return usagef("-Q/--queues: no queues left to consume")
 	}
@@ -286,8 +307,13 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))
 	}
+	if f.routes != nil {
+		opts = append(opts, worker.WithRoutes(f.routes))
+	}
 	w := worker.New(broker, backend, mux, append(opts,
 		worker.WithQueues(queues...),
+		worker.WithWorkerDirect(f.workerDirect),
+		worker.WithEventSerializer(f.eventSerializer),
 		worker.WithConcurrency(f.concurrency),
 		worker.WithPrefetchMultiplier(f.prefetch),
 		worker.WithAcksLate(f.acksLate),
