@@ -72,7 +72,8 @@ func (q QueueSpec) Broadcast() bool { return q.ExchangeType == ExchangeFanout }
 
 // WithDefaults returns q with the exchange, its type and the binding key
 // filled as kombu and Celery default them: an exchange of the queue's
-// name, direct, bound with the queue's name.
+// name, direct, bound with the queue's name; a broadcast queue's key is
+// Celery's default routing key, "celery".
 func (q QueueSpec) WithDefaults() QueueSpec {
 	if q.Exchange == "" {
 		q.Exchange = q.Name
@@ -80,8 +81,16 @@ func (q QueueSpec) WithDefaults() QueueSpec {
 	if q.ExchangeType == "" {
 		q.ExchangeType = ExchangeDirect
 	}
-	if q.RoutingKey == "" && q.ExchangeType == ExchangeDirect {
+	switch {
+	case q.RoutingKey != "":
+	case q.ExchangeType == ExchangeDirect:
 		q.RoutingKey = q.Name
+	case q.ExchangeType == ExchangeFanout:
+		// Celery gives a task_queues entry without one the default
+		// routing key, task_default_queue's name (amqp.py
+		// `Queues.__setitem__`): a Broadcast queue's messages travel on
+		// "/<db>.<exchange>/celery".
+		q.RoutingKey = DefaultQueue
 	}
 	return q
 }

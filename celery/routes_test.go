@@ -70,7 +70,7 @@ func TestParseRoutes(t *testing.T) {
 			}
 			wantQueues := []QueueSpec{
 				{Name: "feed_tasks", Exchange: "feeds", ExchangeType: ExchangeTopic, RoutingKey: "feed.#"},
-				{Name: "broadcast_tasks", Exchange: "broadcast_tasks", ExchangeType: ExchangeFanout},
+				{Name: "broadcast_tasks", Exchange: "broadcast_tasks", ExchangeType: ExchangeFanout, RoutingKey: "celery"},
 				{Name: "plain", Exchange: "plain", ExchangeType: ExchangeDirect, RoutingKey: "plain"},
 			}
 			if diff := cmp.Diff(wantQueues, r.Queues()); diff != "" {
@@ -192,7 +192,7 @@ func TestClientRoutes(t *testing.T) {
 		{"explicit priority wins", "feeds.x", []SendOption{Priority(2)}, Publishing{Exchange: "feeds", ExchangeType: ExchangeTopic, RoutingKey: "feed.import", Priority: 2}, 2, "feed_tasks"},
 		{"explicit exchange wins", "feeds.x", []SendOption{Route("ex", "rk")}, Publishing{Exchange: "ex", ExchangeType: ExchangeDirect, RoutingKey: "rk", Priority: 7}, 7, ""},
 		{"exchange only", "video.encode", nil, Publishing{Exchange: "media", ExchangeType: ExchangeTopic, RoutingKey: "video.encode"}, 0, ""},
-		{"broadcast", "tasks.bcast", nil, Publishing{Exchange: "broadcast_tasks", ExchangeType: ExchangeFanout}, 0, ""},
+		{"broadcast", "tasks.bcast", nil, Publishing{Exchange: "broadcast_tasks", ExchangeType: ExchangeFanout, RoutingKey: "celery"}, 0, ""},
 		{"declared direct queue", "x", []SendOption{Queue("plain")}, Publishing{Queue: "plain"}, 0, "plain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,6 +146,9 @@ func (w *Worker) stopBroadcasts() { w.routing.wg.Wait() }
 func (w *Worker) listen(ctx context.Context, b *broadcastQueue, up func()) error {
 	pattern := strings.ReplaceAll(b.spec.RoutingKey, "#", "*")
 	return w.broker.Subscribe(ctx, b.spec.Exchange, pattern, up, func(body []byte) {
+		if len(body) == 0 { // kombu skips an empty payload (redis.py `_receive_one`)
+			return
+		}
 		// Each message takes a slot of the prefetch window, as a popped one.
 		if w.intake.slots != nil && !w.intake.slots.acquire(ctx.Done()) {
 			return
