@@ -114,7 +114,7 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.String(&f.securityDigest, "security-digest", "sha256", "security_digest of signed messages (sha256, sha384, sha512, sha1)")
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
-	fs.String(&f.routesFile, "routes", "", "routing file, YAML or TOML (.toml): task_routes for the tasks the worker sends, task_queues for the queues it consumes (topic bindings, broadcast queues; all of them when -Q is not given); see docs/interop.md#routing")
+	fs.String(&f.routesFile, "routes", "", "routing file, YAML or TOML (.toml): task_routes for the tasks sent (by the worker; by serve's API too), task_queues for the queues it consumes (topic bindings, broadcast queues; all of them when -Q is not given); see docs/interop.md#routing")
 	fs.Bool(&f.workerDirect, "worker-direct", false, "worker_direct: also consume <hostname>.dq2, bound to the C.dq2 exchange with the node name, so a client can send to this worker alone")
 	fs.Choice(&f.eventSerializer, "event-serializer", "json", []string{"json", "msgpack", "yaml"}, "event_serializer: the format of the events sent (Flower reads json)")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
