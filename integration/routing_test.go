@@ -196,6 +196,37 @@ func TestBroadcastInterop(t *testing.T) {
 	}
 }
 
+// TestBroadcastQueuesFlag: `celeriac worker --broadcast-queues` consumes
+// a Broadcast queue; two such workers each run a Go client's broadcast
+// task once.
+func TestBroadcastQueuesFlag(t *testing.T) {
+	e := newEnv(t)
+	w1 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "--broadcast-queues", "bq", "-Q", "none1", "-n", "bq1@celeriac")
+	w2 := startBinary(t, "worker ready", "worker", "--broker", e.URL, "--broadcast-queues", "bq", "-Q", "none2", "-n", "bq2@celeriac")
+	waitNumSub(t, e.URL, "/0.bq/celery", 2)
+	routes := celery.NewRoutes()
+	if err := routes.DeclareQueue(celery.QueueSpec{Name: "bq", ExchangeType: celery.ExchangeFanout}); err != nil {
+		t.Fatal(err)
+	}
+	c := celery.NewClient(e.Broker, e.Backend, celery.WithRouter(routes))
+	r, err := c.SendTask(ctxFor(t, 30*time.Second), "tasks.add", celery.Args(1, 2), celery.Queue("bq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := "Task tasks.add[" + r.ID + "] succeeded"
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(w1.Log(), line) || !strings.Contains(w2.Log(), line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("both workers should have run %s", r.ID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n1, n2 := strings.Count(w1.Log(), line), strings.Count(w2.Log(), line); n1 != 1 || n2 != 1 {
+		t.Fatalf("ran %d and %d times, want once each", n1, n2)
+	}
+}
+
 // TestWorkerDirectInterop: a Python client sends to one named Go worker
 // through celery.utils.worker_direct; another worker consuming the
 // default queue gets nothing.

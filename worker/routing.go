@@ -149,9 +149,11 @@ func (w *Worker) listen(ctx context.Context, b *broadcastQueue, up func()) error
 		if len(body) == 0 { // kombu skips an empty payload (redis.py `_receive_one`)
 			return
 		}
-		// Each message takes a slot of the prefetch window, as a popped one.
-		if w.intake.slots != nil && !w.intake.slots.acquire(ctx.Done()) {
-			return
+		// Each message takes a slot of the prefetch window, as a popped
+		// one, but without waiting: the intake may hold every free slot
+		// for its blocking pop, and a broadcast is not kept for later.
+		if w.intake.slots != nil {
+			w.intake.slots.take()
 		}
 		d := &celery.Delivery{Queue: b.spec.Name, Raw: body, Size: len(body)}
 		if m := w.o.maxMessageSize; m > 0 && len(body) > m {
@@ -184,4 +186,13 @@ func (w *Worker) queueInfo(name string) control.QueueInfo {
 		}
 	}
 	return info
+}
+
+// take takes a slot of the window even when none is free (a broadcast
+// message, which cannot wait); the window is over its limit until enough
+// are released.
+func (w *window) take() {
+	w.mu.Lock()
+	w.used++
+	w.mu.Unlock()
 }

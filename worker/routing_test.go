@@ -72,9 +72,11 @@ func TestBroadcastQueue(t *testing.T) {
 			})
 		}
 	}
-	f := start(t, count(0), worker.WithRoutes(routes), worker.WithQueues("bcast_tasks"))
-	g := startOn(t, f, count(1), worker.WithHostname("go2@test"), worker.WithRoutes(routes), worker.WithQueues("bcast_tasks"))
-	if got := g.Queues(); len(got) != 1 || got[0] != "bcast_tasks" {
+	// Each also pops a queue: the intake's blocking pop holds the free
+	// slots of the prefetch window, which a broadcast must not wait for.
+	f := start(t, count(0), worker.WithRoutes(routes), worker.WithQueues("bcast_tasks", "q1"), worker.WithPrefetchMultiplier(1))
+	g := startOn(t, f, count(1), worker.WithHostname("go2@test"), worker.WithRoutes(routes), worker.WithQueues("q2", "bcast_tasks"))
+	if got := g.Queues(); len(got) != 2 || got[0] != "q2" || got[1] != "bcast_tasks" {
 		t.Fatalf("Queues = %v", got)
 	}
 	// Both workers listen (and their remote-control nodes): a broadcast

@@ -40,3 +40,27 @@ func TestRoutesFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadcastQueuesFlag: --broadcast-queues declares fanout queues and
+// adds them to -Q; a bad name is a usage error.
+func TestBroadcastQueuesFlag(t *testing.T) {
+	fs := newFlagSet("worker")
+	var f workerFlags
+	f.register(fs)
+	if err := fs.Parse([]string{"-Q", "a", "--broadcast-queues", "b1,b2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.finish(fs); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(f.queueList, ","); got != "a,b1,b2" {
+		t.Errorf("queues %s, want a,b1,b2", got)
+	}
+	if q, ok := f.routes.QueueSpec("b2"); !ok || !q.Broadcast() {
+		t.Errorf("b2: %+v, want a broadcast queue", q)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"worker", "--broadcast-queues", "_kombu.x"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--broadcast-queues") {
+		t.Errorf("bad name: exit %d, %q", code, errb.String())
+	}
+}

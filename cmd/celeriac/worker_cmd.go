@@ -64,6 +64,7 @@ type workerFlags struct {
 	maxDuration           time.Duration
 
 	routesFile      string
+	broadcastQueues string
 	workerDirect    bool
 	eventSerializer string
 
@@ -115,6 +116,7 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Count(&f.maxMessageSize, "max-message-size", worker.DefaultMaxMessageSize, "largest task message taken, in bytes, measured as it arrives and again after decompression; a larger one is rejected with a FAILURE (0 = unlimited)")
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
 	fs.String(&f.routesFile, "routes", "", "routing file, YAML or TOML (.toml): task_routes for the tasks sent (by the worker; by serve's API too), task_queues for the queues it consumes (topic bindings, broadcast queues; all of them when -Q is not given); see docs/interop.md#routing")
+	fs.String(&f.broadcastQueues, "broadcast-queues", "", "comma-separated kombu Broadcast queues to consume besides -Q (as task_queues=[Broadcast(name)]): every worker consuming one runs each of its messages")
 	fs.Bool(&f.workerDirect, "worker-direct", false, "worker_direct: also consume <hostname>.dq2, bound to the C.dq2 exchange with the node name, so a client can send to this worker alone")
 	fs.Choice(&f.eventSerializer, "event-serializer", "json", []string{"json", "msgpack", "yaml"}, "event_serializer: the format of the events sent (Flower reads json)")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
@@ -137,6 +139,20 @@ func (f *workerFlags) finish(fs *flagSet) error {
 		queues = queues[:0]
 		for _, q := range routes.Queues() {
 			queues = append(queues, q.Name)
+		}
+	}
+	if bq := splitList(f.broadcastQueues); len(bq) > 0 {
+		if routes == nil {
+			routes = celery.NewRoutes()
+			f.routes = routes
+		}
+		for _, q := range bq {
+			if err := routes.DeclareQueue(celery.QueueSpec{Name: q, ExchangeType: celery.ExchangeFanout}); err != nil {
+				return usagef("--broadcast-queues: %w", err)
+			}
+			if !slices.Contains(queues, q) {
+				queues = append(queues, q)
+			}
 		}
 	}
 	excluded := splitList(f.excludeQueues)
