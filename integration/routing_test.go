@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +98,7 @@ func TestRoutesGoClientPythonWorker(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.task, err)
 		}
-		if got, _ := m.Result.(float64); m.Status != celery.StateSuccess || got != tc.want || m.Queue != tc.queue {
+		if got := fmt.Sprint(m.Result); m.Status != celery.StateSuccess || got != fmt.Sprint(tc.want) || m.Queue != tc.queue {
 			t.Errorf("%s: %s %v from %q, want SUCCESS %v from %q", tc.task, m.Status, m.Result, m.Queue, tc.want, tc.queue)
 		}
 	}
