@@ -382,3 +382,27 @@ func waitNumPat(t *testing.T, url, pattern string, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestBeatRoutes: `celeriac beat --routes` sends an entry without a queue
+// to its task's route's queue, where a Python worker runs it.
+func TestBeatRoutes(t *testing.T) {
+	e := newEnv(t)
+	_, routes := loadTestRoutes(t)
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("routed_add"))
+	sched := writeSchedule(t, `
+entries:
+  routed: {task: tasks.add, every: 1s, args: [2, 3]}
+`)
+	p := startBinary(t, "leadership acquired", "beat", "--schedule", sched, "--broker", e.URL, "--lease", "2s", "--routes", routes)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ids := sentIDs(p.Log())["routed"]
+		if len(ids) > 0 && strings.Contains(py.Log(), "Task tasks.add["+ids[0]+"] succeeded") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Python worker on routed_add ran none of %v", ids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

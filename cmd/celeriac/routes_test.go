@@ -30,6 +30,7 @@ func TestRoutesFlagErrors(t *testing.T) {
 			{"worker", "--routes", path},
 			{"serve", "--routes", path},
 			{"call", "tasks.add", "--routes", path},
+			{"beat", "--schedule", path, "--routes", path},
 		} {
 			var out, errb bytes.Buffer
 			code := run(args, &out, &errb)
