@@ -102,6 +102,12 @@ func TestRoutesGoClientPythonWorker(t *testing.T) {
 			t.Errorf("%s: %s %v from %q, want SUCCESS %v from %q", tc.task, m.Status, m.Result, m.Queue, tc.want, tc.queue)
 		}
 	}
+	// The CLI routes the same way.
+	_, path := loadTestRoutes(t)
+	out, err := exec.Command(binary, "call", "tasks.add", "--broker", e.URL, "--routes", path, "--args", "[40, 2]", "--wait", "--timeout", "30s").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "42") {
+		t.Fatalf("celeriac call --routes: %v\n%s", err, out)
+	}
 	// An explicit queue wins over the route.
 	startGoWorker(t, e.URL, nil, worker.WithQueues("explicit"), wkLogger(t))
 	r, err := c.SendTask(ctx, "tasks.add", celery.Args(1, 1), celery.Queue("explicit"))
