@@ -56,6 +56,7 @@ type options struct {
 	lateWindow   time.Duration
 	catchUp      CatchUp
 	defaultQueue string
+	routes       *celery.Routes // task_routes (routes.go); nil: none
 	logger       *slog.Logger
 	now          func() time.Time
 	registerer   prometheus.Registerer
@@ -147,6 +148,9 @@ func New(store Store, entries []Entry, opts ...Option) (*Beat, error) {
 		o.lateWindow = time.Minute
 	}
 	o.lateWindow = max(o.lateWindow, 2*o.lease)
+	if err := o.checkRoutes(entries); err != nil {
+		return nil, err
+	}
 	b := &Beat{
 		store: store, o: o,
 		// Only to build messages: store.Record publishes them.
@@ -507,6 +511,9 @@ func (b *Beat) record(ctx context.Context, token string, e *Entry, due time.Time
 func (b *Beat) queueOf(e *Entry) string {
 	if e.Queue != "" {
 		return e.Queue
+	}
+	if q := b.o.routedQueue(e.Task); q != "" {
+		return q
 	}
 	return b.o.defaultQueue
 }

@@ -1,6 +1,7 @@
 package celery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +28,9 @@ type Client struct {
 	sent         []SentHook
 	before       []BeforePublishHook
 	signer       BodySigner
+	router       Router     // task_routes (nil: none)
+	queues       QueueTable // task_queues (nil: none)
+	declared     sync.Map   // queue names declared already (kombu's maybe_declare)
 }
 
 // SentHook is called after each message a Client published, e.g. to send
@@ -39,6 +44,7 @@ type clientOptions struct {
 	before       []BeforePublishHook
 	signer       BodySigner
 	owns         bool
+	router       Router
 }
 
 // ClientOption configures NewClient.
@@ -58,6 +64,14 @@ func WithSentHook(h SentHook) ClientOption {
 // task_serializer "auth"; see Signed). Default none.
 func WithSigner(s BodySigner) ClientOption { return func(o *clientOptions) { o.signer = s } }
 
+// WithRouter routes the tasks sent as Celery's task_routes does: a
+// task's route fills the destination (queue, exchange, exchange type,
+// routing key) when the call names none, and the priority when the call
+// gives none. A Router that is also a QueueTable (Routes) declares queues
+// as task_queues does: their exchange and binding are used and declared
+// before the first publish. Default none.
+func WithRouter(r Router) ClientOption { return func(o *clientOptions) { o.router = r } }
+
 // WithOwnership makes Close close the publisher and the result backend
 // (those that are an io.Closer). Default: the caller keeps them.
 func WithOwnership() ClientOption { return func(o *clientOptions) { o.owns = true } }
@@ -71,10 +85,12 @@ func NewClient(pub Publisher, results ResultBackend, opts ...ClientOption) *Clie
 		opt(&o)
 	}
 	host, _ := os.Hostname()
-	return &Client{
+	c := &Client{
 		pub: pub, results: results, defaultQueue: o.defaultQueue, sent: o.sent, before: o.before, owns: o.owns, signer: o.signer,
-		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host,
+		origin: "gen" + strconv.Itoa(os.Getpid()) + "@" + host, router: o.router,
 	}
+	c.queues, _ = o.router.(QueueTable)
+	return c
 }
 
 // DefaultQueue is Celery's default queue name.
@@ -106,13 +122,15 @@ func (c *Client) Close() error {
 type SendOption func(*sendOptions)
 
 type sendOptions struct {
-	msg        Message
-	countdown  time.Duration
-	expiresIn  time.Duration
-	queue      string
-	exchange   string
-	routingKey string
-	err        error // from an invalid option, returned by SendTask
+	msg          Message
+	countdown    time.Duration
+	expiresIn    time.Duration
+	queue        string
+	exchange     string
+	exchangeType string
+	routingKey   string
+	prioritySet  bool
+	err          error // from an invalid option, returned by SendTask
 }
 
 // Args sets the positional arguments.
@@ -134,7 +152,9 @@ func Expires(t time.Time) SendOption { return func(o *sendOptions) { o.msg.Expir
 func ExpiresIn(d time.Duration) SendOption { return func(o *sendOptions) { o.expiresIn = d } }
 
 // Priority sets the priority, 0 (first, on Redis) to 9.
-func Priority(p int) SendOption { return func(o *sendOptions) { o.msg.Properties.Priority = p } }
+func Priority(p int) SendOption {
+	return func(o *sendOptions) { o.msg.Properties.Priority, o.prioritySet = p, true }
+}
 
 // Queue routes the task to a named queue. Default: the client's default.
 func Queue(q string) SendOption { return func(o *sendOptions) { o.queue = q } }
@@ -144,6 +164,13 @@ func Queue(q string) SendOption { return func(o *sendOptions) { o.queue = q } }
 func Route(exchange, routingKey string) SendOption {
 	return func(o *sendOptions) { o.exchange, o.routingKey = exchange, routingKey }
 }
+
+// ExchangeType sets the type of the exchange the task is published
+// through (ExchangeDirect, ExchangeTopic, ExchangeFanout), as Celery's
+// exchange_type option: a topic exchange matches its bindings' patterns,
+// a fanout one reaches every consumer of its broadcast queues. Default:
+// the queue's declared type, else direct.
+func ExchangeType(t string) SendOption { return func(o *sendOptions) { o.exchangeType = t } }
 
 // TaskID sets the task id. Default: a new UUID4.
 func TaskID(id string) SendOption { return func(o *sendOptions) { o.msg.ID = id } }
@@ -210,12 +237,13 @@ func WithMessage(fn func(*Message)) SendOption { return func(o *sendOptions) { f
 // defaults as Python's send_task does (docs/wire.md#sender-defaults), and returns it with the
 // destination queue or exchange.
 func (c *Client) BuildMessage(name string, opts ...SendOption) (*Message, Publishing) {
-	m, pub, _ := c.buildMessage(name, opts...)
+	m, pub, _, _ := c.buildMessage(name, opts...)
 	return m, pub
 }
 
-// buildMessage is BuildMessage that also returns an invalid option's error.
-func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publishing, error) {
+// buildMessage is BuildMessage that also returns the declared queue to
+// declare before publishing (nil: none) and an invalid option's error.
+func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publishing, *QueueSpec, error) {
 	var o sendOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -250,25 +278,22 @@ func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publis
 	}
 	m.Properties.DeliveryTag = uuid.NewString()
 	m.Properties.DeliveryMode = 2
-	pub := Publishing{Priority: m.Properties.Priority}
-	if o.exchange != "" {
-		pub.Exchange, pub.RoutingKey = o.exchange, o.routingKey
-		m.Properties.DeliveryInfo = DeliveryInfo{Exchange: o.exchange, RoutingKey: o.routingKey}
-	} else {
-		q := o.queue
-		if q == "" {
-			q = c.defaultQueue
-		}
-		pub.Queue = q
-		m.Properties.DeliveryInfo = DeliveryInfo{Exchange: "", RoutingKey: q}
+	dest, err := c.destination(name, &o)
+	o.err = cmp.Or(o.err, err)
+	m.Properties.Priority = o.msg.Properties.Priority
+	pub := dest.pub
+	pub.Priority = m.Properties.Priority
+	m.Properties.DeliveryInfo = DeliveryInfo{Exchange: pub.Exchange, RoutingKey: pub.RoutingKey}
+	if pub.Exchange == "" {
+		m.Properties.DeliveryInfo.RoutingKey = pub.Queue
 	}
-	return &m, pub, o.err
+	return &m, pub, dest.declare, o.err
 }
 
 // SendTask publishes task name with opts and returns its AsyncResult,
 // as Python's app.send_task.
 func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) (*AsyncResult, error) {
-	m, pub, err := c.buildMessage(name, opts...)
+	m, pub, declare, err := c.buildMessage(name, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +301,9 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 		if err := h(ctx, m, &pub); err != nil {
 			return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
 		}
+	}
+	if err := c.declare(ctx, declare); err != nil {
+		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
 	}
 	body, err := EncodeMessage(m)
 	if err != nil {
@@ -310,6 +338,13 @@ func sigOptions(sig Signature) ([]SendOption, error) {
 	}
 	if q, ok := o["queue"].(string); ok {
 		opts = append(opts, Queue(q))
+	}
+	if ex, ok := o["exchange"].(string); ok && ex != "" {
+		rk, _ := o["routing_key"].(string)
+		opts = append(opts, Route(ex, rk))
+	}
+	if t, ok := o["exchange_type"].(string); ok && t != "" {
+		opts = append(opts, ExchangeType(t))
 	}
 	if p, ok := o["priority"]; ok {
 		if n, ok := asInt(p); ok {

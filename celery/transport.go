@@ -187,10 +187,15 @@ type Publishing struct {
 	// Queue is the destination queue (anon exchange routing: exchange "",
 	// routing key = queue). When Exchange is set, the message is routed
 	// through the exchange's bindings with RoutingKey instead.
-	Queue      string
-	Exchange   string
-	RoutingKey string
-	Priority   int
+	Queue    string
+	Exchange string
+	// ExchangeType is the exchange's type: "" or ExchangeDirect (the
+	// bindings whose key equals RoutingKey), ExchangeTopic (the bindings
+	// whose pattern matches it) or ExchangeFanout (every consumer of the
+	// exchange's broadcast queues listening at the moment).
+	ExchangeType string
+	RoutingKey   string
+	Priority     int
 	// Body is the envelope JSON.
 	Body []byte
 }

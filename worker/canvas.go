@@ -25,13 +25,20 @@ type canvas struct {
 	log     *slog.Logger
 	store   func(ctx context.Context, m *celery.ResultMeta) error
 	signer  celery.BodySigner // signs what it publishes (WithSecurity); nil: unsigned
+	routes  *celery.Routes    // routes what it publishes (WithRoutes); nil: none
 	once    sync.Once
 	c       *celery.Client
 }
 
 // client returns the client that publishes canvas messages.
 func (cv *canvas) client() *celery.Client {
-	cv.once.Do(func() { cv.c = celery.NewClient(cv.broker, cv.backend, celery.WithSigner(cv.signer)) })
+	cv.once.Do(func() {
+		opts := []celery.ClientOption{celery.WithSigner(cv.signer)}
+		if cv.routes != nil {
+			opts = append(opts, celery.WithRouter(cv.routes))
+		}
+		cv.c = celery.NewClient(cv.broker, cv.backend, opts...)
+	})
 	return cv.c
 }
 

@@ -55,7 +55,7 @@ func (w *Worker) dispatchControl(ctx context.Context, method string, args map[st
 	case "active_queues":
 		out := []control.QueueInfo{}
 		for _, q := range w.Queues() {
-			out = append(out, queueInfo(q))
+			out = append(out, w.queueInfo(q))
 		}
 		return out, nil
 	case "query_task":

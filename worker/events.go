@@ -73,3 +73,7 @@ func excRepr(exc map[string]any) string {
 	}
 	return t + "(" + strings.Join(parts, ", ") + ")"
 }
+
+// WithEventSerializer sets event_serializer: the format of the worker's
+// events, "json" (default), "msgpack" or "yaml" (events.WithSerializer).
+func WithEventSerializer(name string) Option { return func(o *options) { o.eventSerializer = name } }

@@ -37,6 +37,9 @@ type options struct {
 	verifier           celery.BodyVerifier
 	signer             celery.BodySigner
 	maxMessageSizeSet  bool
+	routes             *celery.Routes // task_routes and task_queues (routing.go)
+	workerDirect       bool
+	eventSerializer    string
 	life               lifecycle // lifecycle.go
 	ackPolicy          ackPolicy
 	hooks              []Hooks

@@ -70,32 +70,7 @@ func (n *pidboxNode) shutdown() {
 // loop keeps the node subscribed until ctx ends; ready is closed after
 // the first subscription.
 func (n *pidboxNode) loop(ctx context.Context, ready chan struct{}) {
-	var backoff reconnect.Backoff
-	conn := &reconnect.State{Name: "remote control", Logger: n.log}
-	fails := 0
-	readyOnce := false
-	for {
-		err := n.session(ctx, func() {
-			fails = 0
-			conn.Up()
-			if !readyOnce {
-				readyOnce = true
-				close(ready)
-			}
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		conn.Lost(err) // one line per outage, not one per retry
-		t := time.NewTimer(backoff.Delay(fails))
-		fails++
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+	keepSubscribed(ctx, &reconnect.State{Name: "remote control", Logger: n.log}, ready, n.session)
 }
 
 // session binds the node's queue and listens until ctx ends or the

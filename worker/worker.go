@@ -77,6 +77,8 @@ type Worker struct {
 	recyc    recycler      // max tasks/memory per child (lifecycle.go)
 	cold     chan struct{} // closed by ColdShutdown
 	coldOnce sync.Once
+
+	routing *routing // declared queues, broadcast queues (routing.go)
 }
 
 // New returns a worker. broker and backend stay owned by the caller. Like
@@ -110,8 +112,10 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	}
 	mux.registerBuiltins()
 	mux.registerAccumulate()
+	rt := newRouting(&o) // takes the broadcast queues out of o.queues
 	w := &Worker{
-		broker: broker, backend: backend, mux: mux, o: o,
+		routing: rt,
+		broker:  broker, backend: backend, mux: mux, o: o,
 		reg: registry{
 			reserved: map[string]*request{}, active: map[string]*request{},
 			revoked: newRevokedSet(50000, 3*time.Hour), total: map[string]int{},
@@ -132,11 +136,11 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.intake = newIntake(broker, &o, w.accept)
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
-		events.WithTaskEvents(o.taskEvents), events.WithLogger(o.logger))
+		events.WithTaskEvents(o.taskEvents), events.WithLogger(o.logger), events.WithSerializer(o.eventSerializer))
 	if o.pidbox {
 		w.pidbox = &pidboxNode{broker: broker, hostname: o.hostname, log: o.logger, clock: w.clock, dispatch: w.dispatchControl, accept: o.accept}
 	}
-	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer}
+	w.canvas = &canvas{broker: broker, backend: backend, log: o.logger, store: w.store, signer: o.signer, routes: o.routes}
 	w.hooks = hooks{list: o.hooks, w: w}
 	w.heart = &heartbeater{events: w.events, interval: o.heartbeat, state: w.workerState}
 	if o.life.autoscaleMax > 0 {
@@ -163,7 +167,7 @@ func (w *Worker) Concurrency() int { return int(w.pool.size.Load()) }
 func (w *Worker) PrefetchCount() int { return w.intake.prefetch() }
 
 // Queues returns the consumed queues.
-func (w *Worker) Queues() []string { return w.intake.Queues() }
+func (w *Worker) Queues() []string { return append(w.intake.Queues(), w.routing.names()...) }
 
 // Events returns the worker's event dispatcher.
 func (w *Worker) Events() *events.Dispatcher { return w.events }
@@ -221,11 +225,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.pidbox.start(ctx)
 	}
 	w.heart.start(context.WithoutCancel(ctx))
+	if err := w.declareQueues(ctx); err != nil {
+		w.o.logger.Error("could not declare the consumed queues", "error", err)
+	}
+	w.startBroadcasts(ctx)
 
 	w.skipPaused(ctx)
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	w.hooks.workerReady()
 	err := w.intake.run(ctx)
+	shutdown() // the broadcast queues stop consuming with the intake
+	w.stopBroadcasts()
 	w.shutdownWarm(stopTasks)
 	w.hooks.workerShutdown()
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery"
 	"github.com/celeriac/celeriac/internal/batch"
+	"github.com/celeriac/celeriac/internal/codec"
 	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/pyjson"
 	"github.com/celeriac/celeriac/internal/reconnect"
@@ -36,6 +37,7 @@ type Dispatcher struct {
 	now      func() time.Time
 	taskOn   atomic.Bool
 	conn     reconnect.State // logs lost/restored once per outage
+	ctype    string          // content type of the bodies (event_serializer)
 
 	// mu orders events: each is stamped (Build: Lamport clock) and queued
 	// under it, so that a batch carries increasing clocks.
@@ -52,6 +54,7 @@ type options struct {
 	logger     *slog.Logger
 	pattern    string
 	onReady    func(context.Context)
+	serializer string
 }
 
 // Option configures NewDispatcher and NewReceiver.
@@ -80,12 +83,28 @@ func WithTaskEvents(on bool) Option { return func(o *options) { o.taskEvents = o
 // and bad messages (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithSerializer sets a dispatcher's event_serializer: "json" (the
+// default), "msgpack" or "yaml", or their content types. Receivers
+// (Flower, Python's EventReceiver, Receiver) read all three; an unknown
+// or unsafe one (pickle) is logged and JSON is used.
+func WithSerializer(name string) Option { return func(o *options) { o.serializer = name } }
+
 // NewDispatcher returns a dispatcher sending as node hostname on broker.
 // The broker stays owned by the caller.
 func NewDispatcher(broker celery.Broadcaster, hostname string, opts ...Option) *Dispatcher {
 	o := buildOptions(opts)
 	d := &Dispatcher{broker: broker, hostname: hostname, pid: os.Getpid(), logger: o.logger, clock: o.clock, now: time.Now}
 	d.taskOn.Store(o.taskEvents)
+	d.ctype = codec.JSON
+	if o.serializer != "" {
+		ct, ok := codec.ContentType(o.serializer)
+		switch {
+		case ok && (ct == codec.JSON || ct == codec.Msgpack || ct == codec.YAML):
+			d.ctype = ct
+		default:
+			d.logger.Error("unknown or unsafe event serializer; sending JSON", "serializer", o.serializer)
+		}
+	}
 	d.flusher = batch.New(dispatchFlushTimeout, d.flush)
 	d.conn.Name, d.conn.Logger = "event dispatcher", d.logger
 	return d
@@ -271,12 +290,18 @@ func (d *Dispatcher) publish(ctx context.Context, batch []queued) error {
 }
 
 func (d *Dispatcher) envelope(m message) ([]byte, error) {
-	body, err := pyjson.Encode(m.body)
+	var body []byte
+	var err error
+	if d.ctype == codec.JSON {
+		body, err = pyjson.Encode(m.body)
+	} else {
+		body, err = codec.Encode(d.ctype, m.body)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("events: encode %s: %w", m.routingKey, err)
 	}
 	env := kombu.Envelope{
-		Body: body, ContentType: "application/json", ContentEncoding: "utf-8",
+		Body: body, ContentType: d.ctype, ContentEncoding: codec.ContentEncoding(d.ctype),
 		Headers: map[string]any{"hostname": d.hostname},
 		Properties: kombu.Properties{
 			DeliveryMode: 1, BodyEncoding: "base64", DeliveryTag: uuid.NewString(),

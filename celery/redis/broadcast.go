@@ -95,12 +95,36 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 // kombu.BindingTTL(expires) from now; calling it again refreshes the
 // deadline (docs/wire.md#binding-tables).
 func (b *Broker) DeclareBinding(ctx context.Context, exchange, routingKey, queue string, expires time.Duration) error {
+	return b.bind(ctx, exchange, kombu.BindingMember(routingKey, "", queue), queue, expires)
+}
+
+// DeclareQueue binds q to its exchange (celery.QueueDeclarer) as kombu's
+// queue_bind does, for good (no expiry): the binding of a topic exchange
+// carries the pattern its key stands for (kombu.TopicPattern), which
+// publishers match. A broadcast queue needs no binding: fanout goes
+// through PUBLISH, and its consumer subscribes (BroadcastChannel).
+func (b *Broker) DeclareQueue(ctx context.Context, q celery.QueueSpec) error {
+	if err := b.ValidateQueue(q.Name); err != nil {
+		return fmt.Errorf("celery: declare queue: %w", err)
+	}
+	q = q.WithDefaults()
+	if q.Broadcast() {
+		return nil
+	}
+	pattern := ""
+	if q.ExchangeType == celery.ExchangeTopic {
+		pattern = kombu.TopicPattern(q.RoutingKey)
+	}
+	return b.bind(ctx, q.Exchange, kombu.BindingMember(q.RoutingKey, pattern, q.Name), q.Name, 0)
+}
+
+// bind adds member to exchange's binding table (see DeclareBinding).
+func (b *Broker) bind(ctx context.Context, exchange, member, queue string, expires time.Duration) error {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	member := kombu.BindingMember(routingKey, "", queue)
 	if expires > 0 {
 		_, err = b.bindScript.DoContext(ctx, c, b.key(kombu.BindingKey(exchange)), b.key(kombu.BindingDeadlinesKey),
 			member, exchange, kombu.BindingTTL(expires).Milliseconds())

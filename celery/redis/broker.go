@@ -300,10 +300,10 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []celery.Publishing, rep
 	// pipelined (a lookup reads its own reply).
 	routed := make([][]string, len(msgs))
 	for i, m := range msgs {
-		if m.Exchange == "" {
+		if m.Exchange == "" || m.ExchangeType == celery.ExchangeFanout {
 			continue
 		}
-		queues, err := b.lookup(ctx, c, m.Exchange, m.RoutingKey, reply)
+		queues, err := b.lookup(ctx, c, m.Exchange, m.ExchangeType, m.RoutingKey, reply)
 		if err != nil {
 			return err
 		}
@@ -325,6 +325,16 @@ func (b *Broker) publishBatch(ctx context.Context, msgs []celery.Publishing, rep
 	var pushes []string // the key of each LPUSH, for its error
 	for i, m := range msgs {
 		queues := routed[i]
+		if m.Exchange != "" && m.ExchangeType == celery.ExchangeFanout {
+			// kombu's Redis fanout: PUBLISH to the exchange's channel
+			// (redis.py `_put_fanout`); whoever listens gets a copy.
+			if err := c.Send("PUBLISH", b.BroadcastChannel(m.Exchange, m.RoutingKey), m.Body); err != nil {
+				return fmt.Errorf("celery: publish: %w", err)
+			}
+			n++
+			pushes = append(pushes, "")
+			continue
+		}
 		if m.Exchange == "" {
 			queues = []string{m.Queue}
 			if !b.isDeclared(m.Queue) {
@@ -393,10 +403,12 @@ func (b *Broker) markDeclared(q string) {
 }
 
 // lookup resolves exchange+routingKey to queues through the exchange's
-// bindings: direct match on the routing key, "#" or an empty key matching
-// all (kombu virtual/exchange.py, simplified for direct/fanout); only the
-// direct match when exact.
-func (b *Broker) lookup(ctx context.Context, c redigo.Conn, exchange, routingKey string, exact bool) ([]string, error) {
+// bindings (kombu virtual/exchange.py): for a topic exchange, the
+// bindings whose stored pattern matches the routing key
+// (`TopicExchange.lookup`); otherwise a direct match on the routing key,
+// "#" or an empty key matching all (simplified for direct/fanout); only
+// the direct match when exact.
+func (b *Broker) lookup(ctx context.Context, c redigo.Conn, exchange, exchangeType, routingKey string, exact bool) ([]string, error) {
 	if exchange == "" {
 		return []string{routingKey}, nil
 	}
@@ -405,9 +417,19 @@ func (b *Broker) lookup(ctx context.Context, c redigo.Conn, exchange, routingKey
 		return nil, fmt.Errorf("celery: lookup exchange %q: %w", exchange, err)
 	}
 	var out []string
+	var topic kombu.TopicMatcher
 	for _, m := range members {
-		rk, _, q, ok := kombu.ParseBindingMember(m)
-		if ok && (rk == routingKey || !exact && (rk == "#" || rk == "")) && !slices.Contains(out, q) {
+		rk, pattern, q, ok := kombu.ParseBindingMember(m)
+		if !ok || slices.Contains(out, q) {
+			continue
+		}
+		if exchangeType == celery.ExchangeTopic {
+			if topic.Match(rk, pattern, routingKey) {
+				out = append(out, q)
+			}
+			continue
+		}
+		if rk == routingKey || !exact && (rk == "#" || rk == "") {
 			out = append(out, q)
 		}
 	}
@@ -1257,7 +1279,7 @@ func (b *Broker) restore(ctx context.Context, c redigo.Conn, tag string, leftmos
 		if err != nil {
 			return false, err
 		}
-		queues, err := b.lookup(ctx, c, entry.Exchange, entry.RoutingKey, false)
+		queues, err := b.lookup(ctx, c, entry.Exchange, "", entry.RoutingKey, false)
 		if err != nil {
 			return false, err
 		}

@@ -34,6 +34,7 @@ type beatFlags struct {
 	catchUp      string
 	defaultQueue string
 	metricsAddr  string
+	routesFile   string
 }
 
 func (f *beatFlags) register(fs *flagSet) {
@@ -48,6 +49,7 @@ func (f *beatFlags) register(fs *flagSet) {
 	fs.String(&f.catchUp, "catch-up", "", "missed due times older than the late window: once (send the latest) or skip (default: the file's catch_up, else once)")
 	fs.String(&f.defaultQueue, "default-queue", celery.DefaultQueue, "queue of entries that name none")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address at /metrics, e.g. :9808 (default: off)")
+	fs.String(&f.routesFile, "routes", "", "routing file, YAML or TOML (.toml): an entry without a queue goes to its task's task_routes queue (beat sends to plain queues only); see docs/interop.md#routing")
 }
 
 func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,6 +66,10 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if f.count < 1 {
 		return usagef("-n: want at least 1")
+	}
+	routes, err := loadRoutes("--routes", f.routesFile)
+	if err != nil {
+		return err
 	}
 	cfg, err := beat.LoadFile(f.schedule)
 	if err != nil {
@@ -91,9 +97,13 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer broker.Close()
 	reg := prometheus.NewRegistry()
-	b, err := beat.New(credis.NewBeatStore(broker, f.name), cfg.Entries, beat.WithName(f.name), beat.WithLease(f.lease),
+	opts := []beat.Option{beat.WithName(f.name), beat.WithLease(f.lease),
 		beat.WithLateWindow(window), beat.WithCatchUp(catchUp), beat.WithDefaultQueue(f.defaultQueue),
-		beat.WithLogger(log), beat.WithRegisterer(reg))
+		beat.WithLogger(log), beat.WithRegisterer(reg)}
+	if routes != nil {
+		opts = append(opts, beat.WithRoutes(routes))
+	}
+	b, err := beat.New(credis.NewBeatStore(broker, f.name), cfg.Entries, opts...)
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
 	}

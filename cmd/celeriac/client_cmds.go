@@ -20,13 +20,13 @@ import (
 // errTaskFailed makes `call --wait` and `result` exit 1 on FAILURE.
 var errTaskFailed = errors.New("task failed")
 
-func newClient(c *common, stderr io.Writer) (*celery.Client, error) {
+func newClient(c *common, stderr io.Writer, opts ...celery.ClientOption) (*celery.Client, error) {
 	log := c.logger(stderr)
 	br, be, err := dialURLs(c.brokerURL(), c.backendURL(), log, c.brokerOptions(), c.backendOptions())
 	if err != nil {
 		return nil, err
 	}
-	return celery.NewClient(br, be, celery.WithOwnership()), nil
+	return celery.NewClient(br, be, append(opts, celery.WithOwnership())...), nil
 }
 
 func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,7 +48,7 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Int(&priority, "priority", 0, "priority 0 (first) .. 9")
 	fs.String(&queue, "queue", celery.DefaultQueue, "queue name")
 	fs.String(&taskID, "task-id", "", "task id (default: a new UUID)")
-	var serializer, compression, secKey, secCert, secDigest string
+	var serializer, compression, secKey, secCert, secDigest, routesFile string
 	var protocol int
 	fs.Bool(&wait, "wait", false, "wait for the result and print it")
 	fs.Duration(&timeout, "timeout", 0, "with --wait: give up after this long (0 = never)")
@@ -58,7 +58,12 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.String(&secCert, "security-certificate", "", "the PEM certificate of --security-key")
 	fs.String(&secDigest, "security-digest", "sha256", "security_digest of the signature (sha256, sha384, sha512, sha1)")
 	fs.Int(&protocol, "protocol", 2, "task message protocol: 2, or 1 for Celery 3.x workers (task_protocol)")
+	fs.String(&routesFile, "routes", "", "routing file, YAML or TOML (.toml): Celery's task_routes and task_queues; --queue and --priority, when given, win over the task's route (see docs/interop.md#routing)")
 	if err := parse(fs, args, stdout); err != nil {
+		return err
+	}
+	routes, err := loadRoutes("--routes", routesFile)
+	if err != nil {
 		return err
 	}
 	if err := checkQueues("--queue", []string{queue}); err != nil {
@@ -83,8 +88,13 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if kw, _ = v.(map[string]any); kw == nil {
 		return usagef("--kwargs: want a JSON object")
 	}
-	opts := []celery.SendOption{celery.Args(a...), celery.Kwargs(kw), celery.Queue(queue), celery.Priority(priority),
-		celery.Serializer(serializer), celery.Protocol(protocol)}
+	opts := []celery.SendOption{celery.Args(a...), celery.Kwargs(kw), celery.Serializer(serializer), celery.Protocol(protocol)}
+	if routes == nil || fs.Changed("queue") { // else the route or the default queue
+		opts = append(opts, celery.Queue(queue))
+	}
+	if routes == nil || fs.Changed("priority") {
+		opts = append(opts, celery.Priority(priority))
+	}
 	if compression != "" {
 		opts = append(opts, celery.Compression(compression))
 	}
@@ -118,7 +128,7 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if taskID != "" {
 		opts = append(opts, celery.TaskID(taskID))
 	}
-	client, err := newClient(&c, stderr)
+	client, err := newClient(&c, stderr, routerOptions(routes)...)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer broker.Close()
 	defer backend.Close()
-	client := celery.NewClient(broker, backend)
+	client := celery.NewClient(broker, backend, routerOptions(f.routes)...)
 	if err := checkAuth(ctx, broker, brokerURL); err != nil {
 		return err
 	}
@@ -131,9 +131,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// -E: the API's sends emit task-sent too (task_send_sent_event),
 		// under the client node name Python uses, gen<pid>@<host>.
 		host, _ := os.Hostname()
-		disp := events.NewDispatcher(broker, "gen"+strconv.Itoa(os.Getpid())+"@"+host, events.WithLogger(log))
+		disp := events.NewDispatcher(broker, "gen"+strconv.Itoa(os.Getpid())+"@"+host, events.WithLogger(log), events.WithSerializer(f.eventSerializer))
 		defer disp.Close()
-		client = celery.NewClient(broker, backend, celery.WithSentHook(disp.TaskSent))
+		client = celery.NewClient(broker, backend, append(routerOptions(f.routes), celery.WithSentHook(disp.TaskSent))...)
 	}
 
 	allowed := splitList(f.allowTasks)

@@ -72,7 +72,13 @@ type workerFlags struct {
 	archiveMaxCount       int
 	archiveMaxAge         time.Duration
 
-	queueList []string // -Q less -X, set by finish
+	routesFile      string
+	broadcastQueues string
+	workerDirect    bool
+	eventSerializer string
+
+	queueList []string       // -Q less -X, set by finish
+	routes    *celery.Routes // --routes, loaded by finish (nil: none)
 }
 
 // celeryPools returns the names celery worker -P takes
@@ -126,6 +132,10 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Duration(&f.maxDuration, "max-duration", builtin.DefaultMaxSleep, "longest sleep of tasks.sleep and tasks.sample_task: the worker fails longer ones, serve's API refuses them with 422")
 	fs.Count(&f.archiveMaxCount, "archive-max-count", worker.DefaultArchiveMaxCount, "the archive (dead letters: tasks failed for good, unregistered and malformed messages) keeps at most this many entries, the oldest dropped first (0 = no archive); see docs/operations.md")
 	fs.Duration(&f.archiveMaxAge, "archive-max-age", worker.DefaultArchiveMaxAge, "archive entries older than this are dropped (0 = no age bound)")
+	fs.String(&f.routesFile, "routes", "", "routing file, YAML or TOML (.toml): task_routes for the tasks sent (by the worker; by serve's API too), task_queues for the queues it consumes (topic bindings, broadcast queues; all of them when -Q is not given); see docs/interop.md#routing")
+	fs.String(&f.broadcastQueues, "broadcast-queues", "", "comma-separated kombu Broadcast queues to consume besides -Q (as task_queues=[Broadcast(name)]): every worker consuming one runs each of its messages")
+	fs.Bool(&f.workerDirect, "worker-direct", false, "worker_direct: also consume <hostname>.dq2, bound to the C.dq2 exchange with the node name, so a client can send to this worker alone")
+	fs.Choice(&f.eventSerializer, "event-serializer", "json", []string{"json", "msgpack", "yaml"}, "event_serializer: the format of the events sent (Flower reads json)")
 	fs.String(&f.metricsAddr, "metrics-addr", "", "serve the worker's Prometheus metrics on this address at /metrics, e.g. :9808 (default: off; serve also has them at the API's /metrics); see docs/operations.md")
 }
 
@@ -135,8 +145,35 @@ func (f *workerFlags) finish(fs *flagSet) error {
 	if f.beat {
 		return usagef("-B/--beat is not supported: run `celeriac beat --schedule FILE` beside the worker")
 	}
+	routes, err := loadRoutes("--routes", f.routesFile)
+	if err != nil {
+		return err
+	}
+	f.routes = routes
+	queues := splitList(f.queues)
+	if routes != nil && len(routes.Queues()) > 0 && !fs.Changed("Q") {
+		// As Celery: with task_queues and no -Q, consume every declared queue.
+		queues = queues[:0]
+		for _, q := range routes.Queues() {
+			queues = append(queues, q.Name)
+		}
+	}
+	if bq := splitList(f.broadcastQueues); len(bq) > 0 {
+		if routes == nil {
+			routes = celery.NewRoutes()
+			f.routes = routes
+		}
+		for _, q := range bq {
+			if err := routes.DeclareQueue(celery.QueueSpec{Name: q, ExchangeType: celery.ExchangeFanout}); err != nil {
+				return usagef("--broadcast-queues: %w", err)
+			}
+			if !slices.Contains(queues, q) {
+				queues = append(queues, q)
+			}
+		}
+	}
 	excluded := splitList(f.excludeQueues)
-	f.queueList = slices.DeleteFunc(splitList(f.queues), func(q string) bool { return slices.Contains(excluded, q) })
+	f.queueList = slices.DeleteFunc(queues, func(q string) bool { return slices.Contains(excluded, q) })
 	if len(f.queueList) == 0 {
 		return usagef("-Q/--queues: no queues left to consume")
 	}
@@ -318,9 +355,14 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	if reg != nil {
 		opts = append(opts, worker.WithRegisterer(reg))
 	}
+	if f.routes != nil {
+		opts = append(opts, worker.WithRoutes(f.routes))
+	}
 	opts = append(append(opts, f.lifecycleOptions()...), extra...)
 	w := worker.New(broker, backend, mux, append(opts,
 		worker.WithQueues(queues...),
+		worker.WithWorkerDirect(f.workerDirect),
+		worker.WithEventSerializer(f.eventSerializer),
 		worker.WithConcurrency(f.concurrency),
 		worker.WithPrefetchMultiplier(f.prefetch),
 		worker.WithAcksLate(f.acksLate),

@@ -25,6 +25,11 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERIAC_TASK_COMPRESSION    task_compression (default none)
     CELERIAC_RESULT_COMPRESSION  result_compression (default none)
     CELERIAC_EVENT_SERIALIZER    event_serializer (default json)
+    CELERIAC_TASK_QUEUES         JSON list of task_queues: {"name", "exchange",
+                                 "exchange_type", "routing_key", "broadcast"}
+    CELERIAC_TASK_ROUTES         JSON object of task_routes ("re:" keys are
+                                 regular expressions)
+    CELERIAC_WORKER_DIRECT       "1"/"true" -> worker_direct
     CELERIAC_SECURITY_KEY, CELERIAC_SECURITY_CERT, CELERIAC_SECURITY_STORE
                                  message signing: security_key,
                                  security_certificate, security_cert_store;
@@ -36,7 +41,9 @@ JSON by default; pickle is never accepted.
 
 import datetime
 import decimal
+import json
 import os
+import re
 import time
 import uuid
 
@@ -107,6 +114,27 @@ if os.environ.get("CELERIAC_RESULT_GLOBAL_KEYPREFIX"):
 if os.environ.get("CELERIAC_PREFETCH_MULTIPLIER"):
     app.conf.worker_prefetch_multiplier = int(
         os.environ["CELERIAC_PREFETCH_MULTIPLIER"])
+
+if os.environ.get("CELERIAC_TASK_QUEUES"):
+    # [{"name", "exchange", "exchange_type", "routing_key", "broadcast"}]
+    from kombu import Exchange, Queue
+    from kombu.common import Broadcast
+
+    def _queue(q):
+        if q.get("broadcast"):
+            return Broadcast(q["name"])
+        return Queue(q["name"], Exchange(q.get("exchange") or q["name"],
+                                         type=q.get("exchange_type") or "direct"),
+                     routing_key=q.get("routing_key") or q["name"])
+
+    app.conf.task_queues = [_queue(q) for q in json.loads(os.environ["CELERIAC_TASK_QUEUES"])]
+if os.environ.get("CELERIAC_TASK_ROUTES"):
+    # {"name, glob or re:regexp": "queue" or {route}}, in order.
+    app.conf.task_routes = {
+        (re.compile(k[3:]) if k.startswith("re:") else k): v
+        for k, v in json.loads(os.environ["CELERIAC_TASK_ROUTES"]).items()
+    }
+app.conf.worker_direct = _env_bool("CELERIAC_WORKER_DIRECT")
 
 # Redis list that tasks.record appends to.
 RECORD_KEY = "celeriac:record"

@@ -18,7 +18,7 @@ import (
 var allowed = map[string]string{
 	"worker/heartbeat.go:heartbeater.loop:time.NewTicker":          "worker-heartbeat is a periodic send (Celery's event heartbeat), not a wait for work",
 	"api/sse.go:handlers.taskEvents:time.NewTicker":                "SSE keep-alive comments are periodic writes to the client, not a poll",
-	"worker/pidbox.go:pidboxNode.loop:time.NewTimer":               "reconnect back-off after a lost pidbox subscription (error path only)",
+	"worker/subscribe.go:keepSubscribed:time.NewTimer":             "reconnect back-off after a lost pidbox or broadcast-queue subscription (error path only)",
 	"worker/pidbox.go:pidboxNode.refreshBinding:time.NewTicker":    "kombu's binding deadline is kept ahead by a periodic write (every 20 min), not a wait for work",
 	"celery/redis/backend.go:subscriber.run:time.NewTimer":         "reconnect back-off after a lost result subscription (error path only)",
 	"celery/events/receiver.go:Receiver.Run:time.NewTimer":         "reconnect back-off after a lost event subscription (error path only)",
