@@ -919,7 +919,6 @@ func wirePyGet(t *testing.T, url, id string) map[string]any {
 func TestWirePythonResult(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ctx := ctxFor(t, time.Minute)
 	be := e.Backend
 	done := time.Date(2024, 6, 7, 8, 9, 10, 111213000, time.UTC)
 	when := time.Date(2020, 2, 3, 4, 5, 6, 7000, time.FixedZone("", 3600))
@@ -1009,6 +1008,8 @@ func TestWirePythonResult(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Its own deadline: a parallel subtest may wait long for a slot.
+			ctx := ctxFor(t, time.Minute)
 			m := tc.meta
 			m.TaskID = uuid.NewString()
 			if ok, err := be.Store(ctx, &m); err != nil || !ok {
@@ -1031,6 +1032,7 @@ func TestWirePythonResult(t *testing.T) {
 	// GET right after subscribing) delivers it.
 	t.Run("stored while python waits", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxFor(t, time.Minute)
 		id := uuid.NewString()
 		cmd := exec.CommandContext(ctx, pypeer.Python(t), "client.py", "get", id, "--timeout", "30")
 		cmd.Dir = pypeer.PyAppDir(t)
