@@ -110,12 +110,13 @@ func writeGroup(ctx context.Context, pool *redigo.Pool, batch []*storeReq) {
 	defer c.Close()
 	c.Send("MULTI")
 	for _, r := range batch {
+		k, v := any(r.key), any(r.raw) // boxed once for both commands
 		if r.secs > 0 {
-			c.Send("SETEX", r.key, r.secs, r.raw)
+			c.Send("SETEX", k, r.secs, v)
 		} else {
-			c.Send("SET", r.key, r.raw)
+			c.Send("SET", k, v)
 		}
-		c.Send("PUBLISH", r.key, r.raw)
+		c.Send("PUBLISH", k, v)
 	}
 	reply, err := c.Do("EXEC")
 	if err != nil {
