@@ -37,10 +37,15 @@ def throughput(recs, out):
     series = [
         ("celeriac worker", lambda r: r["impl"] == "go" and not r.get("events"), "o-", "tab:green"),
         ("celeriac worker -E (events)", lambda r: r["impl"] == "go" and r.get("events"), "s--", "tab:olive"),
-        ("asynq", lambda r: r["impl"] == "asynq", "^-", "tab:blue"),
+        ("asynq (fastest queue setting)", lambda r: r["impl"] == "asynq", "^-", "tab:blue"),
     ]
     for label, pred, style, color in series:
-        pts = sorted((r["conc"], r["rate"]) for r in drains if pred(r))
+        # The fastest run per concurrency (asynq runs each with two queue settings).
+        best = {}
+        for r in drains:
+            if pred(r) and r["rate"] > best.get(r["conc"], 0):
+                best[r["conc"]] = r["rate"]
+        pts = sorted(best.items())
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label, color=color)
     py = {"py_prefork": "Celery prefork -c 2", "py_threads": "Celery threads -c 10", "py_solo": "Celery solo"}

@@ -26,7 +26,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
   SWEEP=${BENCH_SWEEP:-"1 8 64"} EVENTS_SWEEP="8" PROCS="1 2"
   PUB_N=5000 PUB_N_PY=1000 BACKLOG=100000 API_D=3s LAT_D=3s LAT_ROUNDS=1 RB_N=20000
 else
-  N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-30000}
+  N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-50000}
   SWEEP=${BENCH_SWEEP:-"1 2 4 8 16 32 64"} EVENTS_SWEEP="1 8 64" PROCS="1 2 4"
   PUB_N=50000 PUB_N_PY=8000 BACKLOG=1000000 API_D=10s LAT_D=5s LAT_ROUNDS=5 RB_N=100000
 fi
@@ -88,13 +88,30 @@ section_publish() {
   flush
 }
 
-drain() { # drainbench flags... -- command...
-  "$tmp/drainbench" -broker "$url" "$@" >>"$out/drain.jsonl" 2>"$tmp/drain.log" || {
-    echo "drain failed: $*" >&2
+# record FILE COMMAND...: run a bench tool, append its JSON line to FILE
+# with the 1-minute load average as it started (a shared machine's
+# neighbours come and go within a section).
+record() {
+  local file=$1 load
+  shift
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  if ! "$@" >"$tmp/record.json" 2>"$tmp/drain.log"; then
+    echo "failed: $*" >&2
     tail -n 30 "$tmp/drain.log" >&2
     exit 1
-  }
-  tail -n 1 "$out/drain.jsonl" | jq -r '"  \(.impl) c=\(.conc) procs=\(.procs) events=\(.events): \(.rate|floor) tasks/s, \(.redis_calls_per_task*100|floor/100) redis calls/task"'
+  fi
+  jq -c --arg l "$load" '. + {load1: ($l|tonumber)}' "$tmp/record.json" >>"$file"
+}
+
+drain() { # drainbench flags... -- command...
+  record "$out/drain.jsonl" "$tmp/drainbench" -broker "$url" "$@"
+  tail -n 1 "$out/drain.jsonl" | jq -r '"  \(.impl) c=\(.conc) procs=\(.procs) events=\(.events): \(.rate|floor) tasks/s, \(.redis_calls_per_task*100|floor/100) redis calls/task (load \(.load1))"'
+}
+
+# asynq_drain C [-strict]: asynq's drain at concurrency C.
+asynq_drain() {
+  record "$out/drain.jsonl" "$tmp/asynqbench" -redis "$url" -mode drain -n "$N_ASYNQ" -c "$@"
+  tail -n 1 "$out/drain.jsonl" | jq -r '"  asynq c=\(.conc) queues=\(.queues): \(.rate|floor) tasks/s, \(.redis_calls_per_task*100|floor/100) redis calls/task (load \(.load1))"'
 }
 
 section_drain() {
@@ -102,8 +119,16 @@ section_drain() {
   : >"$out/drain.jsonl"
   local gow=("$tmp/celeriac" worker --broker "$url" --loglevel warning --without-control)
   local c p
+  # Each concurrency runs celeriac and then asynq, back to back, so that
+  # the two see the same machine (a neighbour that starts late in the
+  # section must not weigh on one of them only). asynq is measured at its
+  # best: with both queue settings (weighted Queues, StrictPriority),
+  # each after 1,000 untimed warm-up tasks; gendoc compares with the
+  # fastest.
   for c in $SWEEP; do
     drain -n "$N" -impl go -conc "$c" -- "${gow[@]}" -c "$c" -n "go%i@%h"
+    asynq_drain "$c"
+    asynq_drain "$c" -strict
   done
   for c in $EVENTS_SWEEP; do
     drain -n "$N" -impl go -conc "$c" -events -- "${gow[@]}" -c "$c" -E -n "go%i@%h"
@@ -114,11 +139,6 @@ section_drain() {
   done
   # The same worker held to one core: on 2 cores Redis needs the other.
   drain -n "$N" -impl go_p1 -conc "$GO_C" -- env GOMAXPROCS=1 "${gow[@]}" -c "$GO_C" -n "go%i@%h"
-  for c in $SWEEP; do
-    "$tmp/asynqbench" -redis "$url" -mode drain -n "$N_ASYNQ" -c "$c" >>"$out/drain.jsonl" 2>"$tmp/drain.log" ||
-      { tail -n 30 "$tmp/drain.log" >&2; exit 1; }
-    tail -n 1 "$out/drain.jsonl" | jq -r '"  asynq c=\(.conc): \(.rate|floor) tasks/s, \(.redis_calls_per_task*100|floor/100) redis calls/task"'
-  done
   local pyw=("$PY" -m celery -A tasks worker --loglevel=WARNING --without-mingle --without-gossip --without-heartbeat -Q celery)
   local pyapp=$PWD/integration/pyapp
   drain -n "$N_PY" -impl py_prefork -conc 2 -dir "$pyapp" -- "${pyw[@]}" -P prefork -c 2 -n "py%i@%h"

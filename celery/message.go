@@ -354,11 +354,17 @@ func appendLimit(dst []byte, d time.Duration) []byte {
 // FormatTime formats t as Python's datetime.isoformat() of an aware UTC
 // datetime: 2024-05-01T12:00:03.118000+00:00 (microseconds omitted when 0).
 func FormatTime(t time.Time) string {
+	var buf [40]byte
+	return string(appendTime(buf[:0], t))
+}
+
+// appendTime appends FormatTime's text to dst.
+func appendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	if t.Nanosecond()/1000 == 0 {
-		return t.Format("2006-01-02T15:04:05+00:00")
+		return t.AppendFormat(dst, "2006-01-02T15:04:05+00:00")
 	}
-	return t.Format("2006-01-02T15:04:05.000000+00:00")
+	return t.AppendFormat(dst, "2006-01-02T15:04:05.000000+00:00")
 }
 
 // ParseTime parses the ISO-8601 forms Celery and its ports send: with or

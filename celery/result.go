@@ -95,18 +95,16 @@ func (m *ResultMeta) Encode() ([]byte, error) {
 		dst = kombu.AppendString(dst, m.Traceback)
 	}
 	dst = append(dst, `, "children": `...)
-	children := m.Children
-	if children == nil {
-		children = []any{}
-	}
-	if dst, err = pyjson.AppendEncode(dst, children); err != nil {
+	if len(m.Children) == 0 {
+		dst = append(dst, "[]"...)
+	} else if dst, err = pyjson.AppendEncode(dst, m.Children); err != nil {
 		return nil, err
 	}
 	dst = append(dst, `, "date_done": `...)
 	if m.DateDone.IsZero() {
 		dst = append(dst, "null"...)
 	} else {
-		dst = kombu.AppendString(dst, FormatTime(m.DateDone))
+		dst = append(appendTime(append(dst, '"'), m.DateDone), '"') // no character to escape
 	}
 	if m.GroupID != "" {
 		dst = append(dst, `, "group_id": `...)

@@ -15,7 +15,9 @@ import (
 )
 
 // BenchmarkDrain measures tasks.add end to end on a real redis-server: a
-// pre-filled queue drained by an in-process worker, results stored.
+// pre-filled queue drained by an in-process worker, results stored. It
+// reports Redis' CPU time and commands per task too (redis-µs/op,
+// redis-calls/op).
 func BenchmarkDrain(b *testing.B) {
 	srv := redistest.Start(b)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -46,6 +48,7 @@ func BenchmarkDrain(b *testing.B) {
 	w := worker.New(client.Publisher().(*credis.Broker), client.Results().(*credis.Backend), mux, worker.WithConcurrency(8), worker.WithLogger(quiet))
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	start := srv.ResetUsage(b)
 	b.ResetTimer()
 	go func() { done <- w.Run(wctx) }()
 	// The last task's result implies the queue is drained (FIFO).
@@ -53,6 +56,10 @@ func BenchmarkDrain(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	// Redis' share of the work: its CPU time and the commands it ran.
+	u := srv.UsageSince(b, start)
+	b.ReportMetric(float64(u.CPU.Microseconds())/float64(b.N), "redis-µs/op")
+	b.ReportMetric(float64(u.Calls)/float64(b.N), "redis-calls/op")
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)

@@ -27,6 +27,9 @@ type intake struct {
 	maxMessageSize int
 	slots          *window // prefetch window; nil = unlimited
 	deliver        func(ctx context.Context, d *celery.Delivery)
+	// queued reports how many requests wait for a runner and how many
+	// runners there are (nil: unknown, every fetch goes at once).
+	queued func() (ready, runners int)
 
 	mu      sync.Mutex
 	queues  []string        // consumed queues
@@ -207,6 +210,14 @@ func (in *intake) wake(ctx context.Context, c celery.Receiver) {
 // acquireSlots waits for one free slot of the prefetch window and takes
 // every other free one too: a fetch may bring that many messages. It
 // returns 0 when ctx ended.
+//
+// Each fetch is a round trip, so while the pool has plenty of work at
+// hand (fed) a fetch waits until a quarter of the window is free and
+// takes it in one batch, rather than one message per finished task. The
+// pool is fed when every runner has a next request waiting, and more
+// besides than the batch awaited, so that no runner goes idle meanwhile;
+// otherwise (an idle or starving pool, a window of one runner's size) the
+// fetch goes at once, as before.
 func (in *intake) acquireSlots(ctx context.Context) int {
 	if in.slots == nil {
 		return unlimitedBatch
@@ -218,7 +229,28 @@ func (in *intake) acquireSlots(ctx context.Context) int {
 	for in.slots.tryAcquire() {
 		n++
 	}
+	for batch := in.slots.size() / 4; n < batch && in.fed(batch); n++ {
+		if !in.slots.acquire(ctx.Done()) {
+			for range n {
+				in.releaseSlot()
+			}
+			return 0
+		}
+		for in.slots.tryAcquire() {
+			n++
+		}
+	}
 	return n
+}
+
+// fed reports whether the pool has work queued for every runner and batch
+// requests more.
+func (in *intake) fed(batch int) bool {
+	if in.queued == nil {
+		return false
+	}
+	ready, runners := in.queued()
+	return ready >= runners+batch
 }
 
 // releaseSlot gives back one slot of the prefetch window.

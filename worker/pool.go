@@ -148,6 +148,17 @@ func (q *readyQueue) push(r *request) {
 	q.wake()
 }
 
+// len returns how many requests wait for a runner.
+func (q *readyQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// queued returns how many requests wait for a runner, and the number of
+// runners.
+func (p *pool) queued() (ready, runners int) { return p.ready.len(), int(p.size.Load()) }
+
 func (q *readyQueue) wake() {
 	select {
 	case q.notify <- struct{}{}:

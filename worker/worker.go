@@ -134,6 +134,7 @@ func New(broker celery.Transport, backend celery.ResultBackend, mux *ServeMux, o
 	w.defers = newDeferrer(broker, o.logger)
 	w.sweeper = &sweeper{broker: broker, log: o.logger, interval: o.sweepInterval}
 	w.intake = newIntake(broker, &o, w.accept)
+	w.intake.queued = w.pool.queued
 	w.clock = &events.Clock{}
 	w.events = events.NewDispatcher(broker, o.hostname, events.WithClock(w.clock),
 		events.WithTaskEvents(o.taskEvents), events.WithLogger(o.logger), events.WithSerializer(o.eventSerializer))

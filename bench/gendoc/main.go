@@ -221,6 +221,17 @@ func render(rs results) (string, string) {
 			return r.s("impl") == impl && (conc < 0 || r.i("conc") == conc) && p == procs && r.b("events") == events
 		})
 	}
+	// asynqBest is the fastest asynq drain at concurrency conc (any when
+	// conc < 0), over its queue settings: asynq is compared at its best.
+	asynqBest := func(conc int) rec {
+		var best rec
+		for _, r := range drains.where(func(r rec) bool { return r.s("impl") == "asynq" && (conc < 0 || r.i("conc") == conc) }) {
+			if best == nil || r.f("rate") > best.f("rate") {
+				best = r
+			}
+		}
+		return best
+	}
 	var targets []target
 
 	d.p("# Performance")
@@ -252,7 +263,7 @@ func render(rs results) (string, string) {
 	d.p("")
 	d.p("`bench/drainbench` empties the database and pre-fills the `celery` queue with N `tasks.add(i, i)` messages. It subscribes to the result channels (`celery-task-meta-*`: the Redis result backend publishes every stored result there, in Celery and in celeriac). Then it starts the worker and times from the first SUCCESS result to the N-th. Results are on everywhere. A sample of the stored results is checked for the right sum.")
 	d.p("")
-	d.p("For asynq (`bench/asynqbench`, a separate Go module), the same task is enqueued with `Retention` and processed by an `asynq.Server`. The handler writes the sum with `ResultWriter`, so asynq stores a result as the Celery backend does. It is timed from the first handler call to the N-th.")
+	d.p("For asynq (`bench/asynqbench`, a separate Go module), the same task is enqueued with `Retention` and processed by an `asynq.Server`. The handler writes the sum with `ResultWriter`, so asynq stores a result as the Celery backend does. asynq is measured at its best: each concurrency runs with both queue settings (weighted `Queues`, and `StrictPriority`), the tables show the faster, and each run first processes 1,000 untimed tasks (server goroutines started, connection pool filled), then is timed from the end of that warm-up to the last of the N handler calls. At each concurrency celeriac and asynq run back to back, so that both see the same machine.")
 	d.p("")
 	d.p("N: Go %s, asynq %s, Python %s (Python runs are shorter because they are slow; the rates are per second).", num(meta.f("n"), 0), num(meta.f("n_asynq"), 0), num(meta.f("n_py"), 0))
 	d.p("")
@@ -268,7 +279,7 @@ func render(rs results) (string, string) {
 	}
 	sort.Ints(concs)
 	for _, c := range concs {
-		g, ge, a := drainOf("go", c, 1, false), drainOf("go", c, 1, true), drainOf("asynq", c, 1, false)
+		g, ge, a := drainOf("go", c, 1, false), drainOf("go", c, 1, true), asynqBest(c)
 		d.p("| %d | %s | %s | %s | %s |", c, rate(g), rate(ge), rate(a), ratio(g.f("rate"), a.f("rate")))
 	}
 	d.p("")
@@ -284,11 +295,16 @@ func render(rs results) (string, string) {
 		{"py_prefork", "celery worker -P prefork -c 2"},
 		{"py_threads", "celery worker -P threads -c 10"},
 		{"py_solo", "celery worker -P solo"},
-		{"asynq", fmt.Sprintf("asynq Server, Concurrency %d", goC)},
+		{"asynq", "asynq Server, its fastest setting"},
 	} {
 		r := drainOf(row.impl, -1, 1, false)
-		if row.impl == "go" || row.impl == "asynq" {
+		switch row.impl {
+		case "go":
 			r = drainOf(row.impl, goC, 1, false)
+		case "asynq":
+			if r = asynqBest(-1); r != nil {
+				row.label = fmt.Sprintf("asynq Server, Concurrency %d, %s queues (its fastest)", r.i("conc"), r.s("queues"))
+			}
 		}
 		if r == nil {
 			continue
@@ -301,14 +317,14 @@ func render(rs results) (string, string) {
 	}
 	d.p("")
 	pre := drainOf("py_prefork", -1, 1, false)
-	asq := drainOf("asynq", goC, 1, false)
+	asq := asynqBest(-1)
 	if goRef != nil && pre != nil {
 		x := goRef.f("rate") / pre.f("rate")
 		targets = append(targets, target{"drain vs Python prefork -c 2", fmt.Sprintf("%s/s vs %s/s = %s", num(goRef.f("rate"), 0), num(pre.f("rate"), 0), ratio(goRef.f("rate"), pre.f("rate"))), "≥ 15×", yes(x >= 15)})
 	}
 	if goRef != nil && asq != nil {
 		x := goRef.f("rate") / asq.f("rate")
-		targets = append(targets, target{fmt.Sprintf("drain vs asynq (both concurrency %d)", goC), fmt.Sprintf("%s/s vs %s/s = %s", num(goRef.f("rate"), 0), num(asq.f("rate"), 0), ratio(goRef.f("rate"), asq.f("rate"))), "≥ 1.5×", yes(x >= 1.5)})
+		targets = append(targets, target{fmt.Sprintf("drain (concurrency %d) vs asynq at its best (concurrency %d, %s queues)", goC, asq.i("conc"), asq.s("queues")), fmt.Sprintf("%s/s vs %s/s = %s", num(goRef.f("rate"), 0), num(asq.f("rate"), 0), ratio(goRef.f("rate"), asq.f("rate"))), "≥ 1.5×", yes(x >= 1.5)})
 	}
 
 	d.p("### Worker processes on one Redis")
@@ -358,6 +374,9 @@ func render(rs results) (string, string) {
 			label = fmt.Sprintf("%s -c %d", r.s("impl"), r.i("conc"))
 			if r.b("events") {
 				label += " -E"
+			}
+			if q := r.s("queues"); q != "" {
+				label += ", " + q + " queues"
 			}
 		}
 		rt, cmds := roundTrips(r)
@@ -655,7 +674,7 @@ func rate(r rec) string {
 // script or queued in a MULTI are Redis work, not round trips.
 func roundTrips(r rec) (float64, string) {
 	cmds := r.m("redis_commands")
-	n := r.f("n")
+	n := r.f("n") + r.f("warmup") // the commands count the warm-up's tasks too
 	type kv struct {
 		k string
 		v float64

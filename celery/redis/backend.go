@@ -33,6 +33,7 @@ type Backend struct {
 	store    *redigo.Script
 	getMax   *redigo.Script
 	sub      *subscriber
+	group    storeGroup // SUCCESS writes, grouped (storegroup.go)
 }
 
 type backendOptions struct {
@@ -160,7 +161,8 @@ func (b *Backend) EncodeMeta(meta *celery.ResultMeta) ([]byte, error) {
 // A SUCCESS is written with a plain MULTI (SETEX, PUBLISH): replacing a
 // stored SUCCESS with another (a redelivered task that ran twice) loses
 // nothing, so the guard script is kept for the other states, which must
-// never hide a SUCCESS.
+// never hide a SUCCESS. SUCCESSes stored at the same time share one MULTI
+// (storeGroup).
 //
 // A connection error is retried as a publish is (see Broker.PublishBatch).
 func (b *Backend) StoreRaw(ctx context.Context, taskID string, state celery.State, raw []byte) (written bool, err error) {
@@ -172,26 +174,19 @@ func (b *Backend) StoreRaw(ctx context.Context, taskID string, state celery.Stat
 }
 
 func (b *Backend) storeRaw(ctx context.Context, taskID string, state celery.State, raw []byte) (bool, error) {
+	k := b.key(taskID)
+	secs := int(b.o.expires / time.Second)
+	if state == celery.StateSuccess { // written with the SUCCESSes of other tasks finishing now
+		if err := b.group.store(ctx, b.pool, k, raw, secs); err != nil {
+			return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
+		}
+		return true, nil
+	}
 	c, err := b.pool.GetContext(ctx)
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
 	}
 	defer c.Close()
-	k := b.key(taskID)
-	secs := int(b.o.expires / time.Second)
-	if state == celery.StateSuccess {
-		c.Send("MULTI")
-		if secs > 0 {
-			c.Send("SETEX", k, secs, raw)
-		} else {
-			c.Send("SET", k, raw)
-		}
-		c.Send("PUBLISH", k, raw)
-		if _, err := rconn.Exec(ctx, c); err != nil {
-			return false, fmt.Errorf("celery: store result %s: %w", taskID, err)
-		}
-		return true, nil
-	}
 	n, err := redigo.Int(rconn.DoScript(ctx, b.store, c, k, raw, strconv.Itoa(secs), k))
 	if err != nil {
 		return false, fmt.Errorf("celery: store result %s: %w", taskID, err)

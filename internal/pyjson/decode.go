@@ -121,8 +121,23 @@ const maxShared = 1 << 20
 // sharing them is safe.
 const (
 	internSize = 32 // entries; a power of two
-	internMax  = 24 // longest interned text, in bytes
+	internMax  = 36 // longest interned text, in bytes: a UUID (id, root_id, correlation_id)
 )
+
+// commonValues are string values found in nearly every task message
+// (kombu's envelope, Celery's headers), boxed once for every Decode: a
+// string stored in an interface costs an allocation otherwise.
+var commonValues = func() map[string]any {
+	m := map[string]any{}
+	for _, s := range []string{
+		"application/json", "utf-8", "binary", "base64", "py", "celery", "{}", "()",
+		"application/x-python-serialize", "application/x-msgpack", "application/x-yaml",
+		"application/data", "application/octet-stream", "utf8",
+	} {
+		m[s] = s
+	}
+	return m
+}()
 
 type internEntry struct {
 	s   string
@@ -164,6 +179,9 @@ func (d *decoder) makeString(b []byte, off int) string {
 func (d *decoder) makeStringValue(b []byte, off int) any {
 	if len(b) == 0 || len(b) > internMax {
 		return d.text(b, off)
+	}
+	if v, ok := commonValues[string(b)]; ok {
+		return v
 	}
 	e := d.intern(b, off)
 	if e.str == nil {

@@ -477,3 +477,46 @@ func (s *Server) dial() (redis.Conn, error) {
 		redis.DialReadTimeout(doReadTimeout),
 		redis.DialWriteTimeout(10*time.Second))
 }
+
+// Usage is what the server spent since its statistics were last reset
+// (ResetUsage): CPU time (INFO cpu, user + system, whose counters are not
+// reset: Usage reports the change since ResetUsage) and commands run (INFO
+// commandstats; a command inside a script or a MULTI counts once).
+type Usage struct {
+	CPU   time.Duration
+	Calls int64
+}
+
+// ResetUsage resets the command counters and returns the usage so far, to
+// subtract from a later call of UsageSince.
+func (s *Server) ResetUsage(tb testing.TB) Usage {
+	tb.Helper()
+	s.Do(tb, "CONFIG", "RESETSTAT")
+	return s.UsageSince(tb, Usage{})
+}
+
+// UsageSince returns the usage since start (ResetUsage's value).
+func (s *Server) UsageSince(tb testing.TB, start Usage) Usage {
+	tb.Helper()
+	var u Usage
+	for _, section := range []string{"cpu", "commandstats"} {
+		info, _ := s.Do(tb, "INFO", section).([]byte)
+		for line := range strings.SplitSeq(string(info), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+			switch {
+			case k == "used_cpu_sys" || k == "used_cpu_user":
+				f, _ := strconv.ParseFloat(v, 64)
+				u.CPU += time.Duration(f * float64(time.Second))
+			case strings.HasPrefix(k, "cmdstat_"):
+				for kv := range strings.SplitSeq(v, ",") {
+					if n, ok := strings.CutPrefix(kv, "calls="); ok {
+						c, _ := strconv.ParseInt(n, 10, 64)
+						u.Calls += c
+					}
+				}
+			}
+		}
+	}
+	u.CPU -= start.CPU
+	return u
+}
