@@ -232,7 +232,10 @@ func (r *receiver) ReceiveBatch(ctx context.Context, max int) ([]*celery.Deliver
 
 // delivery converts an AMQP delivery to a celery.Delivery, parsed.
 func (r *receiver) delivery(m inbound) *celery.Delivery {
-	d := &celery.Delivery{Queue: m.queue, Size: len(m.d.Body), Hook: &settle{ch: r.ch, tag: m.d.DeliveryTag}}
+	// Tracked: RabbitMQ holds every delivery unacknowledged until it is
+	// settled.
+	d := &celery.Delivery{Queue: m.queue, Size: len(m.d.Body), Tracked: true,
+		Hook: &settle{ch: r.ch, tag: m.d.DeliveryTag}}
 	r.mu.Lock()
 	limit := r.maxSize
 	r.mu.Unlock()
