@@ -175,7 +175,10 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 	}
 	defer ch.Close()
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	msgs, err := ch.ConsumeWithContext(ctx, queue, "", true, false, false, false, nil)
+	// Not ConsumeWithContext: its cancel at the end of ctx would race
+	// with the channel's close below (amqp091-go can then wait for a
+	// close-ok forever); closing the channel ends the consumer.
+	msgs, err := ch.Consume(queue, "", true, false, false, false, nil)
 	if err != nil {
 		return fmt.Errorf("amqp: subscribe to %s: %w", exchange, err)
 	}

@@ -173,7 +173,15 @@ func (p *proc) waitLog(t *testing.T, s string, d time.Duration) {
 // extra args, waits until it is ready, and stops it at Cleanup.
 func (e *env) startWorker(t *testing.T, args ...string) *proc {
 	t.Helper()
-	all := append([]string{"worker", "-b", e.URL, "--result-backend", e.Results, "--loglevel", "info"}, args...)
+	p := startCeleriac(t, append([]string{"worker", "-b", e.URL, "--result-backend", e.Results, "--loglevel", "info"}, args...)...)
+	p.waitLog(t, "ready", 60*time.Second)
+	return p
+}
+
+// startCeleriac runs `celeriac all...` and stops it at Cleanup (SIGTERM,
+// then SIGKILL after 30 s).
+func startCeleriac(t *testing.T, all ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(binary, all...)
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p, p
@@ -194,7 +202,6 @@ func (e *env) startWorker(t *testing.T, args ...string) *proc {
 			t.Logf("celeriac %s output:\n%s", strings.Join(all, " "), p.Log())
 		}
 	})
-	p.waitLog(t, "ready", 60*time.Second)
 	return p
 }
 

@@ -132,3 +132,61 @@ func TestMalformedAMQPMessages(t *testing.T) {
 }
 
 func vhostOf(url string) string { return url[strings.LastIndex(url, "/")+1:] }
+
+// TestConnectionLossMidDrain: RabbitMQ closes every connection of the
+// vhost (rabbitmqctl close_all_connections) while a Go worker with
+// --acks-late drains; the worker logs the loss once and the recovery
+// once, reconnects, and every task gets its result. Remote control works
+// again afterwards (the node queue, exclusive to the lost connection, is
+// declared anew).
+func TestConnectionLossMidDrain(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, 4*time.Minute)
+	const n = 600
+	var results []*celery.AsyncResult
+	for range n {
+		r, err := e.Client.SendTask(ctx, "tasks.sleep", celery.Args(0.003))
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	w := e.startWorker(t, "--acks-late", "-c", "4", "-n", "survivor@%h")
+	for {
+		left, err := e.Broker.QueueLength(ctx, "celery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left < n*3/4 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := node.Ctl(ctx, "close_all_connections", "-p", vhostOf(e.URL), "test: connection loss"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		meta, err := r.Wait(ctx)
+		if err != nil || meta.Status != celery.StateSuccess {
+			t.Fatalf("%s: %+v, %v", r.ID, meta, err)
+		}
+	}
+	log := w.Log()
+	if c := strings.Count(log, "broker connection lost"); c != 1 {
+		t.Errorf("%d lines say the connection was lost, want 1", c)
+	}
+	if c := strings.Count(log, "broker connection restored"); c != 1 {
+		t.Errorf("%d lines say the connection was restored, want 1", c)
+	}
+	// Remote control again, on a new node queue.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, code := celeriac(t, "inspect", "ping", "-b", e.URL, "-t", "2", "-j")
+		if code == 0 && strings.Contains(out, "survivor@") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("inspect ping after the loss: exit %d\n%s", code, out)
+		}
+	}
+}

@@ -128,3 +128,24 @@ func TestControlOverAMQP(t *testing.T) {
 		t.Errorf("Python inspect ping: %v, want the Go worker", pong)
 	}
 }
+
+// TestEventsOverAMQP: a Go worker with -E sends its events to the
+// celeryev topic exchange, where `celeriac events` (a queue of its own,
+// bound with #) reads them: worker-online and the task's events.
+func TestEventsOverAMQP(t *testing.T) {
+	e := newEnv(t)
+	ev := startCeleriac(t, "events", "-b", e.URL, "--json")
+	ev.waitLog(t, "listening", 30*time.Second)
+	e.startWorker(t, "-E", "-n", "goev@%h")
+	id := e.pySend(t, "tasks.add", "--args", "[1, 2]")
+	if r := e.pyGet(t, id); r.State != "SUCCESS" {
+		t.Fatalf("tasks.add: %+v", r)
+	}
+	ev.waitLog(t, `"task-succeeded"`, 30*time.Second)
+	log := ev.Log()
+	for _, s := range []string{`"worker-online"`, `"task-received"`, id} {
+		if !strings.Contains(log, s) {
+			t.Errorf("no %s in the events:\n%s", s, log)
+		}
+	}
+}
