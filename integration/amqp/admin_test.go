@@ -1,0 +1,90 @@
+//go:build integration
+
+package amqp
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/celeriac/celeriac/celery"
+	camqp "github.com/celeriac/celeriac/celery/amqp"
+	"github.com/celeriac/celeriac/internal/kombu"
+)
+
+// TestQueueAdmin: queue lengths are passive declarations (a missing
+// queue holds nothing), purge empties a queue (Go API and `celeriac
+// purge`), and `celeriac call`/`result` work over AMQP with Redis results.
+func TestQueueAdmin(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	if n, err := e.Broker.QueueLength(ctx, "nothing-here"); err != nil || n != 0 {
+		t.Fatalf("length of a missing queue: %d, %v", n, err)
+	}
+	for range 3 {
+		if _, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(1, 2), celery.Queue("q1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.Broker.QueueLength(ctx, "q1"); err != nil || n != 3 {
+		t.Fatalf("length of q1: %d, %v; want 3", n, err)
+	}
+	out, code := celeriac(t, "purge", "-b", e.URL, "-Q", "q1,nothing-here", "-f")
+	if code != 0 || !strings.Contains(out, "Purged 3 messages") {
+		t.Fatalf("celeriac purge: exit %d\n%s", code, out)
+	}
+	if n, err := e.Broker.QueueLength(ctx, "q1"); err != nil || n != 0 {
+		t.Fatalf("length of q1 after the purge: %d, %v", n, err)
+	}
+	e.startWorker(t, "-n", "gocall@%h")
+	out, code = celeriac(t, "call", "tasks.add", "-a", "[40, 2]", "-b", e.URL, "--result-backend", e.Results, "--wait", "--timeout", "30s")
+	if code != 0 || !strings.Contains(out, "42") {
+		t.Fatalf("celeriac call --wait: exit %d\n%s", code, out)
+	}
+	// Without a result backend, results are disabled, and asking says so.
+	out, code = celeriac(t, "call", "tasks.add", "-a", "[1, 1]", "-b", e.URL, "--wait", "--timeout", "5s")
+	if code == 0 || !strings.Contains(out, "no result backend") {
+		t.Fatalf("celeriac call --wait without a backend: exit %d\n%s", code, out)
+	}
+}
+
+// TestDeclaredElsewhere: a queue declared with arguments celeriac would
+// not give it (x-max-priority, as a Python worker with
+// task_queue_max_priority declares it) is used as it is, never
+// redeclared; an exchange declared with another type gives a clear
+// PRECONDITION_FAILED error, not a crash loop.
+func TestDeclaredElsewhere(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	conn, err := amqp091.Dial(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("prio", true, false, false, false, amqp091.Table{"x-max-priority": int32(10)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(kombu.PidboxExchange, amqp091.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.startWorker(t, "-Q", "prio", "-n", "goprio@%h", "--without-control")
+	r, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(2, 2), celery.Queue("prio"), celery.Priority(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int
+	if err := r.Get(ctx, &sum); err != nil || sum != 4 {
+		t.Fatalf("tasks.add on the priority queue: %d, %v", sum, err)
+	}
+	err = e.Broker.Broadcast(ctx, kombu.PidboxExchange, celery.BroadcastMessage{Body: []byte(`{"body": "", "properties": {}}`)})
+	if !errors.Is(err, camqp.ErrPreconditionFailed) {
+		t.Fatalf("broadcast to an exchange of another type: %v, want ErrPreconditionFailed", err)
+	}
+}
