@@ -346,3 +346,13 @@ func (b *Broker) Close() error {
 	}
 	return nil
 }
+
+// IsAuthError reports whether err is RabbitMQ refusing the connection's
+// credentials or virtual host: retrying cannot help.
+func IsAuthError(err error) bool {
+	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrSASL) || errors.Is(err, amqp.ErrVhost) {
+		return true
+	}
+	var ae *amqp.Error
+	return errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed)
+}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/celeriac/celeriac/internal/rconn"
 )
 
 // retryPolicy is how start-up retries an unreachable broker.
@@ -45,7 +44,7 @@ func waitForBroker(ctx context.Context, ping func(context.Context) error, broker
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if rconn.IsAuthError(err) {
+		if isAuthError(err) {
 			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
 		}
 		if n > p.attempts {

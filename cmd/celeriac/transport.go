@@ -8,6 +8,7 @@ import (
 	"github.com/celeriac/celeriac/celery"
 	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
+	"github.com/celeriac/celeriac/internal/rconn"
 )
 
 // This file picks the transport and the result backend by URL scheme:
@@ -114,3 +115,7 @@ func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credi
 	}
 	return br, be, nil
 }
+
+// isAuthError reports whether err is a broker refusing the credentials
+// (Redis or RabbitMQ): retrying cannot help.
+func isAuthError(err error) bool { return rconn.IsAuthError(err) || camqp.IsAuthError(err) }

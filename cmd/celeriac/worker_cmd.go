@@ -350,7 +350,7 @@ func checkAuth(ctx context.Context, broker celery.Transport, brokerURL string) e
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := broker.Ping(pctx)
 		cancel()
-		if rconn.IsAuthError(err) {
+		if isAuthError(err) {
 			return fmt.Errorf("broker %s refused the connection: %w", redactURL(brokerURL), err)
 		}
 		var oe *net.OpError

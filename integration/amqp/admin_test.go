@@ -88,3 +88,35 @@ func TestDeclaredElsewhere(t *testing.T) {
 		t.Fatalf("broadcast to an exchange of another type: %v, want ErrPreconditionFailed", err)
 	}
 }
+
+// TestBadCredentials: a worker whose credentials RabbitMQ refuses says so
+// in one line and exits, instead of retrying for ever; so does a vhost
+// that does not exist.
+func TestBadCredentials(t *testing.T) {
+	e := newEnv(t)
+	for _, u := range []string{
+		strings.Replace(e.URL, "guest:guest@", "guest:wrong@", 1),
+		strings.TrimSuffix(e.URL, vhostOf(e.URL)) + "no-such-vhost",
+	} {
+		out, code := celeriac(t, "worker", "-b", u, "--result-backend", e.Results)
+		if code == 0 || !strings.Contains(out, "refused the connection") || strings.Contains(out, "wrong") {
+			t.Errorf("worker on %s: exit %d\n%s", u, code, out)
+		}
+	}
+}
+
+// TestCountdownFromPython: a Python client's countdown task runs on the
+// Go worker once due, not before.
+func TestCountdownFromPython(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(t, "-n", "goeta@%h")
+	sent := time.Now()
+	id := e.pySend(t, "tasks.add", "--args", "[3, 4]", "--countdown", "2")
+	r := e.pyGet(t, id)
+	if r.State != "SUCCESS" || r.Result != float64(7) {
+		t.Fatalf("tasks.add with countdown: %+v", r)
+	}
+	if since := time.Since(sent); since < 2*time.Second {
+		t.Errorf("ran %v after sending, before its countdown of 2 s", since)
+	}
+}
