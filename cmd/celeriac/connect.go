@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
 )
 
 // retryPolicy is how start-up retries an unreachable broker.
