@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -22,9 +24,51 @@ import (
 type settle struct {
 	ch  *amqp.Channel
 	tag uint64
+	// qos, when not nil, is the channel's prefetch state, raised by one
+	// for this delivery (an ETA task): settling it lowers it again.
+	qos  *qos
+	done atomic.Bool
 }
 
 func (*settle) Settle() error { return nil }
+
+// settled lowers the prefetch count raised for h's delivery, once.
+func (h *settle) settled() {
+	if h.qos != nil && h.done.CompareAndSwap(false, true) {
+		h.qos.add(-1)
+	}
+}
+
+// qosGlobal is basic.qos's global flag: on RabbitMQ, true makes the
+// prefetch count the channel's, shared by its consumers and changeable
+// while they consume (false would fix each consumer's at its start).
+// Celery sets it so on RabbitMQ, whose semantics differ from the spec
+// (celery/worker/consumer/tasks.py `Tasks.qos_global`); Celery 5.5+
+// clears it for quorum queues, which refuse global QoS (not done here).
+const qosGlobal = true
+
+// qos is a channel's basic.qos prefetch count: the broker's prefetch
+// plus one for each ETA task held unacknowledged, as Celery raises it
+// (celery/worker/consumer/tasks.py, QoS.increment_eventually), so that
+// tasks waiting for their time do not fill the window.
+type qos struct {
+	ch   *amqp.Channel
+	base int
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	extra int
+}
+
+// add changes the raise by delta and sends the new prefetch count.
+func (q *qos) add(delta int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.extra = max(0, q.extra+delta)
+	if err := q.ch.Qos(q.base+q.extra, 0, qosGlobal); err != nil && !q.ch.IsClosed() {
+		q.log.Warn("amqp: could not change the prefetch count", "prefetch", q.base+q.extra, "error", err)
+	}
+}
 
 // hookOf returns d's AMQP settle state, or an error for a delivery this
 // transport did not make.
@@ -61,7 +105,9 @@ func (b *Broker) Ack(_ context.Context, ds ...*celery.Delivery) error {
 		}
 		if err := settleErr(h, h.ch.Ack(h.tag, false)); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		h.settled()
 	}
 	return errors.Join(errs...)
 }
@@ -73,7 +119,11 @@ func (b *Broker) Reject(_ context.Context, d *celery.Delivery, requeue bool) err
 	if err != nil {
 		return err
 	}
-	return settleErr(h, h.ch.Reject(h.tag, requeue))
+	if err := settleErr(h, h.ch.Reject(h.tag, requeue)); err != nil {
+		return err
+	}
+	h.settled()
+	return nil
 }
 
 // Requeue gives deliveries back to their queues (basic.nack with
@@ -88,10 +138,15 @@ func (b *Broker) Requeue(_ context.Context, ds ...*celery.Delivery) (int, error)
 			errs = append(errs, err)
 			continue
 		}
+		if h.ch.IsClosed() {
+			n++ // RabbitMQ gave it back when its channel closed
+			continue
+		}
 		if err := settleErr(h, h.ch.Nack(h.tag, false, true)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		h.settled()
 		n++
 	}
 	return n, errors.Join(errs...)
@@ -124,6 +179,7 @@ type receiver struct {
 
 	// Owned by ReceiveBatch (and Close, once it returned).
 	ch       *amqp.Channel
+	qos      *qos
 	chClosed chan *amqp.Error
 	cancels  chan string
 	tags     map[string]string // queue → consumer tag
@@ -234,8 +290,12 @@ func (r *receiver) ReceiveBatch(ctx context.Context, max int) ([]*celery.Deliver
 func (r *receiver) delivery(m inbound) *celery.Delivery {
 	// Tracked: RabbitMQ holds every delivery unacknowledged until it is
 	// settled.
-	d := &celery.Delivery{Queue: m.queue, Size: len(m.d.Body), Tracked: true,
-		Hook: &settle{ch: r.ch, tag: m.d.DeliveryTag}}
+	h := &settle{ch: r.ch, tag: m.d.DeliveryTag}
+	if eta, _ := m.d.Headers["eta"].(string); eta != "" && r.qos.base > 0 {
+		h.qos = r.qos
+		r.qos.add(1)
+	}
+	d := &celery.Delivery{Queue: m.queue, Size: len(m.d.Body), Tracked: true, Hook: h}
 	r.mu.Lock()
 	limit := r.maxSize
 	r.mu.Unlock()
@@ -270,11 +330,12 @@ func (r *receiver) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := ch.Qos(r.b.o.prefetch, 0, false); err != nil {
+		if err := ch.Qos(r.b.o.prefetch, 0, qosGlobal); err != nil {
 			ch.Close()
 			return fmt.Errorf("amqp: basic.qos: %w", err)
 		}
 		r.ch = ch
+		r.qos = &qos{ch: ch, base: r.b.o.prefetch, log: r.b.o.logger}
 		r.chClosed = ch.NotifyClose(make(chan *amqp.Error, 1))
 		r.cancels = ch.NotifyCancel(make(chan string, 8))
 		r.tags = map[string]string{}
@@ -330,8 +391,10 @@ func (r *receiver) teardown() {
 	r.ch, r.tags = nil, nil
 }
 
-// Close ends the consumers; their unacknowledged deliveries go back to
-// their queues.
+// Close stops consuming (basic.cancel) but leaves the channel open: the
+// worker still acknowledges, rejects or gives back what it holds (a warm
+// shutdown finishes its running tasks after the intake stopped). What is
+// left unacknowledged goes back to its queue when the broker closes.
 func (r *receiver) Close() error {
 	r.mu.Lock()
 	r.closed = true
@@ -339,8 +402,19 @@ func (r *receiver) Close() error {
 	r.Wake(context.Background())
 	r.session.Lock()
 	defer r.session.Unlock()
-	r.teardown()
-	return nil
+	if r.ch == nil {
+		return nil
+	}
+	var errs []error
+	for q, tag := range r.tags {
+		if err := r.ch.Cancel(tag, false); err != nil && !r.ch.IsClosed() {
+			errs = append(errs, fmt.Errorf("amqp: cancel consumer of %s: %w", q, err))
+		}
+	}
+	close(r.stop)
+	r.fwd.Wait()
+	r.ch, r.tags = nil, nil
+	return errors.Join(errs...)
 }
 
 // forget drops an entity from the declared cache, so that it is

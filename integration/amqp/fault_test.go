@@ -190,3 +190,46 @@ func TestConnectionLossMidDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmShutdownAcksLate: a warm shutdown (SIGTERM) of a Go worker
+// with --acks-late lets its running tasks finish and acknowledges them:
+// none runs again on the next worker, and the held ones are given back.
+func TestWarmShutdownAcksLate(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	var results []*celery.AsyncResult
+	for range 6 {
+		r, err := e.Client.SendTask(ctx, "tasks.sleep", celery.Args(1.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	w1 := e.startWorker(t, "--acks-late", "-c", "2", "-n", "first@%h")
+	w1.waitLog(t, "received", 30*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	w1.cmd.Process.Signal(syscall.SIGTERM)
+	<-w1.done
+	w2 := e.startWorker(t, "--acks-late", "-c", "2", "-n", "second@%h")
+	for _, r := range results {
+		if m, err := r.Wait(ctx); err != nil || m.Status != celery.StateSuccess {
+			t.Fatalf("%s: %+v, %v", r.ID, m, err)
+		}
+	}
+	// A task that finished on the first worker did not run again.
+	finished := 0
+	for _, r := range results {
+		if strings.Contains(w1.Log(), "tasks.sleep["+r.ID+"] succeeded") {
+			finished++
+			if strings.Contains(w2.Log(), r.ID) {
+				t.Errorf("task %s finished on the first worker and ran again on the second", r.ID)
+			}
+		}
+	}
+	if finished == 0 {
+		t.Error("no task finished during the first worker's warm shutdown")
+	}
+	if strings.Contains(w1.Log(), "level=ERROR") {
+		t.Errorf("errors in the first worker's shutdown:\n%s", w1.Log())
+	}
+}

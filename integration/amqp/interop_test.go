@@ -3,6 +3,7 @@
 package amqp
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,30 @@ func TestEventsOverAMQP(t *testing.T) {
 		if !strings.Contains(log, s) {
 			t.Errorf("no %s in the events:\n%s", s, log)
 		}
+	}
+}
+
+// TestETATasksDoNotFillPrefetch: with a prefetch window of one, tasks
+// waiting for their countdown do not block the queue: the prefetch count
+// is raised by one for each held ETA task, as Celery does, and a task
+// sent after them runs at once.
+func TestETATasksDoNotFillPrefetch(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(t, "-c", "1", "--prefetch-multiplier", "1", "-n", "goqos@%h")
+	ctx := ctxFor(t, time.Minute)
+	for range 3 {
+		if _, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(0, 0), celery.Countdown(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(5, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var sum int
+	if err := r.Get(wctx, &sum); err != nil || sum != 11 {
+		t.Fatalf("task behind three ETA tasks: %d, %v", sum, err)
 	}
 }
