@@ -356,3 +356,17 @@ func IsAuthError(err error) bool {
 	var ae *amqp.Error
 	return errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed)
 }
+
+// PrioritySteps returns the one bucket a RabbitMQ queue reports (a
+// priority queue orders its messages itself; its length is their sum).
+func (b *Broker) PrioritySteps() []int { return []int{0} }
+
+// QueueLengths returns QueueLength as the one bucket of PrioritySteps
+// (the HTTP API's queue view).
+func (b *Broker) QueueLengths(ctx context.Context, queue string) ([]int, error) {
+	n, err := b.QueueLength(ctx, queue)
+	if err != nil {
+		return nil, err
+	}
+	return []int{n}, nil
+}
