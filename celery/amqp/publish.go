@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -77,6 +78,9 @@ func (b *Broker) DeclareQueue(ctx context.Context, queue string) error {
 			return fmt.Errorf("amqp: declare queue %s: %w", queue, err)
 		}
 		b.o.logger.Info("queue exists with other arguments; using it as declared", "queue", queue, "error", err)
+		if isQuorumRefusal(err) {
+			b.setDeclared("quorum:" + queue)
+		}
 		err = nil
 	}
 	if err != nil {
@@ -221,3 +225,19 @@ func queueArgs(expires time.Duration, ttl time.Duration) amqp.Table {
 // controlQueueTTL is Celery's control_queue_ttl, the x-message-ttl of
 // remote-control queues.
 const controlQueueTTL = 300 * time.Second
+
+// isQuorumRefusal reports whether a refused declaration says the queue
+// exists as a quorum queue (RabbitMQ names the argument and its value:
+// "inequivalent arg 'x-queue-type' ... current is the value 'quorum'").
+// AMQP has no other way to read a queue's arguments.
+func isQuorumRefusal(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "x-queue-type") && strings.Contains(s, "'quorum'")
+}
+
+// isQuorum reports whether queue was found to be a quorum queue.
+func (b *Broker) isQuorum(queue string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.declared["quorum:"+queue]
+}

@@ -44,7 +44,8 @@ func (h *settle) settled() {
 // while they consume (false would fix each consumer's at its start).
 // Celery sets it so on RabbitMQ, whose semantics differ from the spec
 // (celery/worker/consumer/tasks.py `Tasks.qos_global`); Celery 5.5+
-// clears it for quorum queues, which refuse global QoS (not done here).
+// clears it for quorum queues, which ignore a global QoS; so does a
+// receiver of a quorum queue (without raising it for ETA tasks then).
 const qosGlobal = true
 
 // qos is a channel's basic.qos prefetch count: the broker's prefetch
@@ -52,9 +53,10 @@ const qosGlobal = true
 // (celery/worker/consumer/tasks.py, QoS.increment_eventually), so that
 // tasks waiting for their time do not fill the window.
 type qos struct {
-	ch   *amqp.Channel
-	base int
-	log  *slog.Logger
+	ch     *amqp.Channel
+	base   int
+	global bool // false on a channel consuming a quorum queue
+	log    *slog.Logger
 
 	mu    sync.Mutex
 	extra int
@@ -65,7 +67,10 @@ func (q *qos) add(delta int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.extra = max(0, q.extra+delta)
-	if err := q.ch.Qos(q.base+q.extra, 0, qosGlobal); err != nil && !q.ch.IsClosed() {
+	if !q.global {
+		return // a per-consumer count cannot change while consuming
+	}
+	if err := q.ch.Qos(q.base+q.extra, 0, true); err != nil && !q.ch.IsClosed() {
 		q.log.Warn("amqp: could not change the prefetch count", "prefetch", q.base+q.extra, "error", err)
 	}
 }
@@ -326,16 +331,26 @@ func (r *receiver) delivery(m inbound) *celery.Delivery {
 func (r *receiver) setup(ctx context.Context) error {
 	if r.ch == nil || r.ch.IsClosed() {
 		r.teardown()
+		// Declared first: a quorum queue among them decides the QoS.
+		global := qosGlobal
+		for _, q := range r.Queues() {
+			if err := r.b.DeclareQueue(ctx, q); err != nil {
+				return err
+			}
+			if r.b.isQuorum(q) {
+				global = false
+			}
+		}
 		ch, err := r.b.channel(ctx)
 		if err != nil {
 			return err
 		}
-		if err := ch.Qos(r.b.o.prefetch, 0, qosGlobal); err != nil {
+		if err := ch.Qos(r.b.o.prefetch, 0, global); err != nil {
 			ch.Close()
 			return fmt.Errorf("amqp: basic.qos: %w", err)
 		}
 		r.ch = ch
-		r.qos = &qos{ch: ch, base: r.b.o.prefetch, log: r.b.o.logger}
+		r.qos = &qos{ch: ch, base: r.b.o.prefetch, global: global, log: r.b.o.logger}
 		r.chClosed = ch.NotifyClose(make(chan *amqp.Error, 1))
 		r.cancels = ch.NotifyCancel(make(chan string, 8))
 		r.tags = map[string]string{}

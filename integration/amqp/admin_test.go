@@ -120,3 +120,52 @@ func TestCountdownFromPython(t *testing.T) {
 		t.Errorf("ran %v after sending, before its countdown of 2 s", since)
 	}
 }
+
+// TestQuorumQueue: a quorum queue (x-queue-type: quorum, declared as a
+// Celery 5.5+ app with task_default_queue_type="quorum" declares it) is
+// consumed as it is: RabbitMQ refuses a global QoS on it, so the
+// consumer falls back to a per-consumer prefetch, as Celery does, and
+// the prefetch window holds.
+func TestQuorumQueue(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	conn, err := amqp091.Dial(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("qq", true, false, false, false, amqp091.Table{"x-queue-type": "quorum"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		if _, err := e.Client.SendTask(ctx, "tasks.sleep", celery.Args(1), celery.Queue("qq")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := e.startWorker(t, "-Q", "qq", "-n", "goquorum@%h", "-c", "1", "--prefetch-multiplier", "1")
+	w.waitLog(t, "received", 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	// The prefetch of one holds: the worker's channel holds at most one
+	// unacknowledged message (early acks), the rest wait in the queue.
+	out, err := node.Ctl(ctx, "list_channels", "-p", vhostOf(e.URL), "prefetch_count", "messages_unacknowledged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[1] != "0" && f[1] != "1" && f[1] != "messages_unacknowledged" {
+			t.Errorf("a channel holds %s unacknowledged messages (prefetch %s), want at most 1:\n%s", f[1], f[0], out)
+		}
+	}
+	r, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(3, 3), celery.Queue("qq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int
+	if err := r.Get(ctx, &sum); err != nil || sum != 6 {
+		t.Fatalf("tasks.add on a quorum queue: %d, %v\n%s", sum, err, w.Log())
+	}
+}
