@@ -138,28 +138,12 @@ func (b *Broker) PublishBatch(ctx context.Context, pubs []celery.Publishing) err
 }
 
 // publish sends msgs on the confirm-mode channel and waits for their
-// confirmations.
+// confirmations. Concurrent callers share the channel: each holds it
+// only while sending, and waits for its own confirmations after.
 func (b *Broker) publish(ctx context.Context, msgs []outgoing) error {
-	b.pubMu.Lock()
-	defer b.pubMu.Unlock()
-	if b.pub == nil || b.pub.IsClosed() {
-		ch, err := b.channel(ctx)
-		if err != nil {
-			return err
-		}
-		if err := ch.Confirm(false); err != nil {
-			ch.Close()
-			return fmt.Errorf("amqp: confirm mode: %w", err)
-		}
-		b.pub = ch
-	}
-	confs := make([]*amqp.DeferredConfirmation, 0, len(msgs))
-	for _, m := range msgs {
-		c, err := b.pub.PublishWithDeferredConfirmWithContext(ctx, m.exchange, m.routingKey, false, false, m.msg)
-		if err != nil {
-			return fmt.Errorf("amqp: publish to %q/%s: %w", m.exchange, m.routingKey, err)
-		}
-		confs = append(confs, c)
+	ch, confs, err := b.send(ctx, msgs)
+	if err != nil {
+		return err
 	}
 	for _, c := range confs {
 		ok, err := c.WaitContext(ctx)
@@ -171,10 +155,37 @@ func (b *Broker) publish(ctx context.Context, msgs []outgoing) error {
 		}
 	}
 	// A publish to a missing exchange closes the channel: report it.
-	if b.pub.IsClosed() {
+	if ch.IsClosed() {
 		return fmt.Errorf("amqp: publish: channel closed (does the exchange exist?)")
 	}
 	return nil
+}
+
+// send publishes msgs on the confirm-mode channel (opened when there is
+// none) and returns it with their deferred confirmations.
+func (b *Broker) send(ctx context.Context, msgs []outgoing) (*amqp.Channel, []*amqp.DeferredConfirmation, error) {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	if b.pub == nil || b.pub.IsClosed() {
+		ch, err := b.channel(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := ch.Confirm(false); err != nil {
+			ch.Close()
+			return nil, nil, fmt.Errorf("amqp: confirm mode: %w", err)
+		}
+		b.pub = ch
+	}
+	confs := make([]*amqp.DeferredConfirmation, 0, len(msgs))
+	for _, m := range msgs {
+		c, err := b.pub.PublishWithDeferredConfirmWithContext(ctx, m.exchange, m.routingKey, false, false, m.msg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("amqp: publish to %q/%s: %w", m.exchange, m.routingKey, err)
+		}
+		confs = append(confs, c)
+	}
+	return b.pub, confs, nil
 }
 
 // Broadcast publishes msgs (envelopes) to exchange: remote control's
