@@ -169,6 +169,11 @@ func (n *Node) prepare() error {
 		"RABBITMQ_CONFIG_FILE=" + filepath.Join(n.dir, "rabbitmq"),
 		"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(n.dir, "rabbitmq-env.conf"),
 		"RABBITMQ_PID_FILE=" + filepath.Join(n.dir, "pid"),
+		// The start script then execs the Erlang VM (with -noinput)
+		// instead of running it as its child: the VM is the process
+		// started here, which the kernel kills if the test binary dies
+		// (Pdeathsig), so a crashed test leaves no node behind.
+		"RUNNING_UNDER_SYSTEMD=1",
 		"PATH=" + os.Getenv("PATH"),
 		"LANG=C.UTF-8",
 	}
