@@ -5,13 +5,14 @@ PY ?= python3
 VENV := .venv
 BIN := bin/celeriac
 export CELERIAC_REQUIRE_REDIS := 1
+export CELERIAC_REQUIRE_RABBITMQ := 1
 export CELERIAC_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export CELERIAC_REQUIRE_COMPOSE := 1
 # go.mod's toolchain line names the Go release to build with; the module
 # proxy serves it, and `auto` lets the go command fetch it on first use.
 export GOTOOLCHAIN := auto
 
-.PHONY: all build run flower test deps redis venv compose-tool vet unit integration smoke fuzz vulncheck soak bench bench-tools lint clean screenshots chromium
+.PHONY: all build run flower test deps redis rabbitmq venv compose-tool vet unit integration smoke fuzz vulncheck soak bench bench-tools lint clean screenshots chromium
 
 all: build
 
@@ -44,7 +45,7 @@ flower:
 ## integration tests, the compose smoke test, short fuzzing, govulncheck.
 test: deps vet lint unit integration smoke fuzz vulncheck
 
-deps: redis venv compose-tool
+deps: redis rabbitmq venv compose-tool
 
 redis:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -52,6 +53,14 @@ redis:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
+
+## rabbitmq: Debian's rabbitmq-server, which internal/rabbittest starts as a
+## private node on free loopback ports (its init script is not used).
+rabbitmq:
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { \
+	  echo "installing rabbitmq-server (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq rabbitmq-server >/dev/null; }
 
 ## compose-tool: Debian's docker-compose (v1.29), used by compose/compose_test.go
 ## to validate compose/docker-compose.yml (`config -q`; no Docker engine needed).

@@ -262,7 +262,7 @@ func cmdPurge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkQueues("-Q", list); err != nil {
 		return err
 	}
-	b, err := c.newBroker(c.logger(stderr))
+	b, err := c.newTransport(c.logger(stderr))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/celeriac/celeriac/celery/control"
 	"github.com/celeriac/celeriac/celery/events"
+	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // cmdEvents prints the event stream (like `celery events --dump`) until
@@ -32,7 +33,7 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	log := c.logger(stderr)
-	broker, err := c.newBroker(log)
+	broker, err := c.newTransport(log)
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,11 @@ func cmdEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}))
 	}
-	fmt.Fprintln(stderr, "-> celeriac events: listening on", broker.KeyPrefix()+"/"+fmt.Sprint(broker.DB())+".celeryev/"+pattern)
+	if rb, ok := broker.(*credis.Broker); ok {
+		fmt.Fprintln(stderr, "-> celeriac events: listening on", rb.KeyPrefix()+"/"+fmt.Sprint(rb.DB())+".celeryev/"+pattern)
+	} else {
+		fmt.Fprintln(stderr, "-> celeriac events: listening on exchange celeryev, routing key", pattern)
+	}
 	return events.NewReceiver(broker, opts...).Run(ctx, func(ev events.Typed) {
 		// The fields exactly as received: the typed event may not model
 		// them all.

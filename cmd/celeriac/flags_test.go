@@ -153,9 +153,9 @@ func TestCommandsHelp(t *testing.T) {
 // TestGlobalFlags: Celery's options before the command reach it.
 func TestGlobalFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run([]string{"-A", "proj", "-b", "amqp://x", "worker"}, &out, &errb)
+	code := run([]string{"-A", "proj", "-b", "sqs://x", "worker"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "unsupported scheme") {
-		t.Errorf("celeriac -A proj -b amqp://x worker = %d, %q; want the broker URL refused", code, errb.String())
+		t.Errorf("celeriac -A proj -b sqs://x worker = %d, %q; want the broker URL refused", code, errb.String())
 	}
 	out.Reset()
 	if code := run([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "celeriac ") || !strings.Contains(out.String(), "commit ") || !strings.Contains(out.String(), "go1.") {

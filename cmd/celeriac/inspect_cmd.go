@@ -171,7 +171,7 @@ func cmdControl(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func newControl(f *ctlFlags, stderr io.Writer) (*control.Control, func(), error) {
 	log := f.logger(stderr)
-	broker, err := f.newBroker(log)
+	broker, err := f.newTransport(log)
 	if err != nil {
 		return nil, nil, err
 	}

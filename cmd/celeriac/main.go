@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/celeriac/celeriac/celery"
 	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
@@ -209,6 +210,12 @@ func (c *common) backendOptions() []credis.Option {
 // newBroker opens the broker of --broker with --global-keyprefix.
 func (c *common) newBroker(log *slog.Logger) (*credis.Broker, error) {
 	return newBroker(c.brokerURL(), append([]credis.Option{credis.WithLogger(log)}, c.brokerOptions()...)...)
+}
+
+// newTransport opens the broker of --broker, of whichever transport
+// speaks its URL (Redis with --global-keyprefix).
+func (c *common) newTransport(log *slog.Logger) (celery.Transport, error) {
+	return newTransport(c.brokerURL(), transportConfig{log: log, redisOpts: c.brokerOptions()})
 }
 
 // logger returns a logger writing to w at --loglevel in --log-format.

@@ -26,7 +26,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"worker", "--no-such-flag"}, 2, "unknown flag --no-such-flag"},
 		{[]string{"worker", "--concurency", "4"}, 2, "unknown flag --concurency (did you mean --concurrency?)"},
 		{[]string{"worker", "--queue", "a"}, 2, "did you mean --queues?"},
-		{[]string{"worker", "--broker", "amqp://x"}, 1, "unsupported scheme"},
+		{[]string{"worker", "--broker", "sqs://x"}, 1, "unsupported scheme"},
 		{[]string{"worker", "--loglevel", "loud"}, 2, `invalid value "loud" for --loglevel`},
 		{[]string{"worker", "-l", "LOUD"}, 2, `invalid value "LOUD" for -l`},
 		{[]string{"worker", "-c", "-1"}, 2, `invalid value "-1" for -c: must not be negative`},

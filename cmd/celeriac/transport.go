@@ -7,12 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/celeriac/celeriac/celery"
+	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
 // This file picks the transport and the result backend by URL scheme:
-// an explicit switch, no registry. Redis (celery/redis) is the only one
-// so far; another transport adds its schemes here.
+// an explicit switch, no registry. Redis (celery/redis) and AMQP
+// (celery/amqp, RabbitMQ) so far; another transport adds its schemes
+// here.
 
 // transportOf names the transport that speaks url, or returns "" with
 // the URL's scheme when none does.
@@ -24,6 +27,8 @@ func transportOf(url string) (transport, scheme string) {
 	switch scheme {
 	case "redis", "rediss", "unix", "redis+socket", "socket", "sentinel":
 		return "redis", scheme
+	case "amqp", "pyamqp", "amqps":
+		return "amqp", scheme
 	}
 	return "", scheme
 }
@@ -32,37 +37,79 @@ func transportOf(url string) (transport, scheme string) {
 // scheme is left to the transport's parser, which says what is wrong.)
 func errScheme(what, url string) error {
 	_, scheme := transportOf(url)
-	return fmt.Errorf("%s %q: unsupported scheme %q (want redis://, rediss://, unix:// or sentinel://)", what, redactURL(url), scheme)
+	want := "redis://, rediss://, unix://, sentinel://, amqp://, pyamqp:// or amqps://"
+	if what == "result backend" {
+		want = "redis://, rediss://, unix:// or sentinel://"
+	}
+	return fmt.Errorf("%s %q: unsupported scheme %q (want %s)", what, redactURL(url), scheme, want)
 }
 
-// newBroker opens the broker at url.
+// newBroker opens the Redis broker at url (the commands that need Redis
+// itself: beat's schedule store).
 func newBroker(url string, opts ...credis.Option) (*credis.Broker, error) {
-	if t, scheme := transportOf(url); t == "" && scheme != "" {
+	switch t, scheme := transportOf(url); {
+	case t == "amqp":
+		return nil, fmt.Errorf("broker %q: this command needs a Redis broker (redis://); AMQP is not supported here yet", redactURL(url))
+	case t == "" && scheme != "":
 		return nil, errScheme("broker", url)
 	}
 	return credis.NewBroker(url, opts...)
 }
 
+// transportConfig is what opening a transport may need beyond its URL.
+type transportConfig struct {
+	log       *slog.Logger
+	redisOpts []credis.Option
+	prefetch  int // AMQP basic.qos (0: no limit)
+}
+
+// newTransport opens the broker at url, of whichever transport speaks it.
+func newTransport(url string, cfg transportConfig) (celery.Transport, error) {
+	switch t, scheme := transportOf(url); {
+	case t == "amqp":
+		return camqp.NewBroker(url, camqp.WithLogger(cfg.log), camqp.WithPrefetch(cfg.prefetch))
+	case t == "" && scheme != "":
+		return nil, errScheme("broker", url)
+	}
+	return credis.NewBroker(url, append([]credis.Option{credis.WithLogger(cfg.log)}, cfg.redisOpts...)...)
+}
+
 // newBackend opens the result backend at url.
 func newBackend(url string, opts ...credis.Option) (*credis.Backend, error) {
-	if t, scheme := transportOf(url); t == "" && scheme != "" {
+	if t, scheme := transportOf(url); t != "redis" && scheme != "" {
+		if t == "amqp" {
+			return nil, fmt.Errorf("result backend %q: an AMQP broker is not a result backend here yet (rpc:// is not supported); use redis://", redactURL(url))
+		}
 		return nil, errScheme("result backend", url)
 	}
 	return credis.NewBackend(url, opts...)
 }
 
+// openBackend opens the result backend at backendURL for broker (opened
+// from brokerURL): on the broker's Redis connections when the URLs are
+// the same; for an AMQP broker without a result backend of its own, none
+// (celery.DisabledBackend, as Celery's: results are not stored, and
+// asking for one says so), with a warning.
+func openBackend(broker celery.Transport, brokerURL, backendURL string, log *slog.Logger, opts []credis.Option) (celery.ResultBackend, error) {
+	opts = append([]credis.Option{credis.WithLogger(log)}, opts...)
+	if backendURL == "" || backendURL == brokerURL {
+		if rb, ok := broker.(*credis.Broker); ok {
+			return credis.NewBackendOn(rb, opts...), nil
+		}
+		log.Warn("no result backend: results are disabled (set --result-backend redis://... to keep them)", "broker", redactURL(brokerURL))
+		return celery.DisabledBackend{}, nil
+	}
+	return newBackend(backendURL, opts...)
+}
+
 // dialURLs opens the broker at brokerURL and the result backend at
 // backendURL (on the broker's connections when the URLs are the same).
-func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credis.Option, backendOpts []credis.Option) (*credis.Broker, *credis.Backend, error) {
-	br, err := newBroker(brokerURL, append([]credis.Option{credis.WithLogger(log)}, brokerOpts...)...)
+func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credis.Option, backendOpts []credis.Option) (celery.Transport, celery.ResultBackend, error) {
+	br, err := newTransport(brokerURL, transportConfig{log: log, redisOpts: brokerOpts})
 	if err != nil {
 		return nil, nil, err
 	}
-	backendOpts = append([]credis.Option{credis.WithLogger(log)}, backendOpts...)
-	if backendURL == "" || backendURL == brokerURL {
-		return br, credis.NewBackendOn(br, backendOpts...), nil
-	}
-	be, err := newBackend(backendURL, backendOpts...)
+	be, err := openBackend(br, brokerURL, backendURL, log, backendOpts)
 	if err != nil {
 		br.Close()
 		return nil, nil, err
@@ -70,9 +117,9 @@ func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credi
 	return br, be, nil
 }
 
-// isAuthError reports whether err is a broker's refusal of our
-// credentials, which retrying does not cure.
-func isAuthError(err error) bool { return credis.IsAuthError(err) }
+// isAuthError reports whether err is a broker refusing the credentials
+// (Redis or RabbitMQ): retrying cannot help.
+func isAuthError(err error) bool { return credis.IsAuthError(err) || camqp.IsAuthError(err) }
 
 // probeTLS checks that a TLS broker accepts our client certificate before
 // anything is sent (see credis.ProbeTLS); nil for other brokers.

@@ -292,7 +292,12 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // is nil.
 func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string, log *slog.Logger, reg *prometheus.Registry, extra ...worker.Option) error {
 	queues := f.queueList
-	broker, err := newBroker(brokerURL, append([]credis.Option{credis.WithLogger(log), credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)...)
+	prefetch := 0 // AMQP basic.qos: the worker's prefetch window
+	if f.prefetch > 0 {
+		prefetch = f.concurrency * f.prefetch
+	}
+	broker, err := newTransport(brokerURL, transportConfig{log: log, prefetch: prefetch,
+		redisOpts: append([]credis.Option{credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)})
 	if err != nil {
 		return err
 	}
@@ -322,18 +327,21 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	}
 	backendOpts := append([]credis.Option{credis.WithResultExpires(f.resultExpires), credis.WithLogger(log),
 		credis.WithResultSerializer(f.resultSerializer), credis.WithResultCompression(f.resultCompression)}, f.backendOptions()...)
-	var backend *credis.Backend
-	if backendURL == brokerURL {
-		// The broker URL serves results too, its ?global_keyprefix= included.
-		backend = credis.NewBackendOn(broker, backendOpts...)
-	} else if backend, err = newBackend(backendURL, backendOpts...); err != nil {
+	// The broker URL serves results too (a Redis one, its
+	// ?global_keyprefix= included; an AMQP one: results disabled).
+	backend, err := openBackend(broker, brokerURL, backendURL, log, backendOpts)
+	if err != nil {
 		return err
 	}
 	defer backend.Close()
 	mux := worker.NewServeMux()
 	bounds := builtin.WithMaxSleep(f.maxDuration)
 	builtin.Register(mux, bounds)
-	testtasks.Register(mux, broker, bounds) // Python's interop tests call them on the binary
+	var counter testtasks.Counter = testtasks.NewMemoryCounter()
+	if c, ok := broker.(testtasks.Counter); ok {
+		counter = c
+	}
+	testtasks.Register(mux, counter, bounds) // Python's interop tests call them on the binary
 	var opts []worker.Option
 	if f.securityCertStore != "" {
 		store, err := security.LoadStore(f.securityCertStore, f.securityDigest)

@@ -23,6 +23,8 @@ var allowed = map[string]string{
 	"celery/redis/backend.go:subscriber.run:time.NewTimer":         "reconnect back-off after a lost result subscription (error path only)",
 	"celery/events/receiver.go:Receiver.Run:time.NewTimer":         "reconnect back-off after a lost event subscription (error path only)",
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
+	"internal/rabbittest/server.go:Node.start:time.After":          "test harness: a booting rabbitmq-server offers no readiness event to block on; only tests use it",
+	"internal/rabbittest/server.go:waitPort:time.Sleep":            "test harness: waits for a child epmd to listen; only tests use it",
 	"beat/beat.go:Beat.Run:time.NewTimer":                          "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",
 	"celery/redis/unavailable.go:withRetry:time.NewTimer":          "retry back-off after a connection error (error path only)",
 	"worker/result.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",

@@ -50,7 +50,7 @@ const module = "github.com/celeriac/celeriac"
 // transports are the packages implementing celery.Transport and
 // celery.ResultBackend. Only the binary (cmd), benchmarks and tests
 // choose one; everything else takes the interfaces.
-var transports = []string{"celery/redis"}
+var transports = []string{"celery/redis", "celery/amqp"}
 
 // importRule is one forbidden arrow: non-test code in a directory that
 // from matches must not import a package that to matches. A pattern

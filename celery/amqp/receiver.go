@@ -1,0 +1,471 @@
+package amqp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/celeriac/celeriac/celery"
+	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/reconnect"
+)
+
+// settle is an AMQP delivery's settle state: the channel it came on and
+// its tag there. RabbitMQ records a delivery itself, so Settle has
+// nothing to wait for.
+type settle struct {
+	ch  *amqp.Channel
+	tag uint64
+	// qos, when not nil, is the channel's prefetch state, raised by one
+	// for this delivery (an ETA task): settling it lowers it again.
+	qos  *qos
+	done atomic.Bool
+}
+
+func (*settle) Settle() error { return nil }
+
+// settled lowers the prefetch count raised for h's delivery, once.
+func (h *settle) settled() {
+	if h.qos != nil && h.done.CompareAndSwap(false, true) {
+		h.qos.add(-1)
+	}
+}
+
+// qosGlobal is basic.qos's global flag: on RabbitMQ, true makes the
+// prefetch count the channel's, shared by its consumers and changeable
+// while they consume (false would fix each consumer's at its start).
+// Celery sets it so on RabbitMQ, whose semantics differ from the spec
+// (celery/worker/consumer/tasks.py `Tasks.qos_global`); Celery 5.5+
+// clears it for quorum queues, which ignore a global QoS; so does a
+// receiver of a quorum queue (without raising it for ETA tasks then).
+const qosGlobal = true
+
+// qos is a channel's basic.qos prefetch count: the broker's prefetch
+// plus one for each ETA task held unacknowledged, as Celery raises it
+// (celery/worker/consumer/tasks.py, QoS.increment_eventually), so that
+// tasks waiting for their time do not fill the window.
+type qos struct {
+	ch     *amqp.Channel
+	base   int
+	global bool // false on a channel consuming a quorum queue
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	extra int
+}
+
+// add changes the raise by delta and sends the new prefetch count.
+func (q *qos) add(delta int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.extra = max(0, q.extra+delta)
+	if !q.global {
+		return // a per-consumer count cannot change while consuming
+	}
+	if err := q.ch.Qos(q.base+q.extra, 0, true); err != nil && !q.ch.IsClosed() {
+		q.log.Warn("amqp: could not change the prefetch count", "prefetch", q.base+q.extra, "error", err)
+	}
+}
+
+// hookOf returns d's AMQP settle state, or an error for a delivery this
+// transport did not make.
+func hookOf(d *celery.Delivery) (*settle, error) {
+	h, ok := d.Hook.(*settle)
+	if !ok {
+		return nil, fmt.Errorf("amqp: delivery %q was not received from RabbitMQ", d.Tag)
+	}
+	return h, nil
+}
+
+// settleErr turns the error of an ack on a channel that is gone (its
+// deliveries went back to their queues) into ErrNotRecorded.
+func settleErr(h *settle, err error) error {
+	if err == nil {
+		return nil
+	}
+	if h.ch.IsClosed() || errors.Is(err, amqp.ErrClosed) {
+		return fmt.Errorf("%w: %w", celery.ErrNotRecorded, err)
+	}
+	return err
+}
+
+// Ack acknowledges deliveries. One whose channel closed since (a lost
+// connection: RabbitMQ gave it back to its queue) is reported with
+// ErrNotRecorded.
+func (b *Broker) Ack(_ context.Context, ds ...*celery.Delivery) error {
+	var errs []error
+	for _, d := range ds {
+		h, err := hookOf(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := settleErr(h, h.ch.Ack(h.tag, false)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h.settled()
+	}
+	return errors.Join(errs...)
+}
+
+// Reject drops d (basic.reject), or with requeue gives it back to its
+// queue.
+func (b *Broker) Reject(_ context.Context, d *celery.Delivery, requeue bool) error {
+	h, err := hookOf(d)
+	if err != nil {
+		return err
+	}
+	if err := settleErr(h, h.ch.Reject(h.tag, requeue)); err != nil {
+		return err
+	}
+	h.settled()
+	return nil
+}
+
+// Requeue gives deliveries back to their queues (basic.nack with
+// requeue: RabbitMQ puts each back at its former place, at the front
+// for a message that was at the head) and returns how many it gave back.
+func (b *Broker) Requeue(_ context.Context, ds ...*celery.Delivery) (int, error) {
+	n := 0
+	var errs []error
+	for _, d := range ds {
+		h, err := hookOf(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if h.ch.IsClosed() {
+			n++ // RabbitMQ gave it back when its channel closed
+			continue
+		}
+		if err := settleErr(h, h.ch.Nack(h.tag, false, true)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h.settled()
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// Consume returns a receiver of queues.
+func (b *Broker) Consume(queues ...string) celery.Receiver {
+	return &receiver{b: b, queues: slices.Clone(queues), wake: make(chan struct{}, 1),
+		state: reconnect.State{Name: "broker", Logger: b.o.logger}}
+}
+
+// inbound is a delivery and the queue whose consumer got it.
+type inbound struct {
+	queue string
+	d     amqp.Delivery
+}
+
+// receiver consumes a set of queues on one channel: basic.qos with the
+// broker's prefetch, one basic.consume per queue, their deliveries
+// merged. Only ReceiveBatch's goroutine touches the channel state.
+type receiver struct {
+	b     *Broker
+	wake  chan struct{}
+	state reconnect.State
+
+	mu      sync.Mutex
+	queues  []string
+	maxSize int
+	closed  bool
+
+	// Owned by ReceiveBatch (and Close, once it returned).
+	ch       *amqp.Channel
+	qos      *qos
+	chClosed chan *amqp.Error
+	cancels  chan string
+	tags     map[string]string // queue → consumer tag
+	in       chan inbound
+	stop     chan struct{}
+	fwd      sync.WaitGroup
+	fails    int
+	session  sync.Mutex // held by ReceiveBatch and Close
+}
+
+func (r *receiver) Queues() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.queues)
+}
+
+// SetQueues changes the consumed queues from the next ReceiveBatch on.
+func (r *receiver) SetQueues(queues []string) {
+	r.mu.Lock()
+	r.queues = slices.Clone(queues)
+	r.mu.Unlock()
+}
+
+func (r *receiver) SetMaxMessageSize(n int) {
+	r.mu.Lock()
+	r.maxSize = n
+	r.mu.Unlock()
+}
+
+// Wake makes a blocked ReceiveBatch look at its context now.
+func (r *receiver) Wake(context.Context) error {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// ReceiveBatch waits for at least one delivery (or the end of ctx) and
+// returns up to max of them. A lost channel or connection is set up
+// again with back-off meanwhile (one log line when lost, one when
+// back); what it left unacknowledged RabbitMQ delivers again.
+func (r *receiver) ReceiveBatch(ctx context.Context, max int) ([]*celery.Delivery, error) {
+	r.session.Lock()
+	defer r.session.Unlock()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		closed := r.closed
+		r.mu.Unlock()
+		if closed {
+			return nil, celery.ErrClosed
+		}
+		if err := r.setup(ctx); err != nil {
+			if errors.Is(err, celery.ErrClosed) || ctx.Err() != nil {
+				return nil, err
+			}
+			r.teardown()
+			r.state.Lost(err)
+			d := r.b.o.backoff.Delay(r.fails)
+			r.fails++
+			if !sleepCtx(ctx, d, r.wake) {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		r.state.Up()
+		r.fails = 0
+		select {
+		case m := <-r.in:
+			out := []*celery.Delivery{r.delivery(m)}
+		more:
+			for max <= 0 || len(out) < max {
+				select {
+				case m := <-r.in:
+					out = append(out, r.delivery(m))
+				default:
+					break more
+				}
+			}
+			return out, nil
+		case <-r.wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case err := <-r.chClosed:
+			r.teardown()
+			if err != nil {
+				r.state.Lost(err)
+			}
+		case tag := <-r.cancels:
+			// RabbitMQ cancelled a consumer (its queue was deleted, a
+			// node of the cluster went down): consume it again, as
+			// declared, at the next round.
+			for q, t := range r.tags {
+				if t == tag {
+					delete(r.tags, q)
+					r.b.forget("q:" + q)
+					r.b.o.logger.Warn("broker cancelled the consumer of a queue; consuming it again", "queue", q)
+				}
+			}
+		}
+	}
+}
+
+// delivery converts an AMQP delivery to a celery.Delivery, parsed.
+func (r *receiver) delivery(m inbound) *celery.Delivery {
+	// Tracked: RabbitMQ holds every delivery unacknowledged until it is
+	// settled.
+	h := &settle{ch: r.ch, tag: m.d.DeliveryTag}
+	if eta, _ := m.d.Headers["eta"].(string); eta != "" && r.qos.base > 0 {
+		h.qos = r.qos
+		r.qos.add(1)
+	}
+	d := &celery.Delivery{Queue: m.queue, Size: len(m.d.Body), Tracked: true, Hook: h}
+	r.mu.Lock()
+	limit := r.maxSize
+	r.mu.Unlock()
+	if limit > 0 && len(m.d.Body) > limit {
+		d.Err = fmt.Errorf("%w: %d bytes, over the limit of %d", celery.ErrMessageTooLarge, len(m.d.Body), limit)
+		d.Tag = strconv.FormatUint(m.d.DeliveryTag, 10)
+		d.Exchange, d.RoutingKey = m.d.Exchange, m.d.RoutingKey
+		d.TaskID = m.d.CorrelationId
+		if id, ok := m.d.Headers["id"].(string); ok {
+			d.TaskID = id
+		}
+		return d
+	}
+	raw, err := envelopeOf(&m.d)
+	if err != nil {
+		d.Err = fmt.Errorf("%w: %w", kombu.ErrMalformed, err)
+		d.Tag = strconv.FormatUint(m.d.DeliveryTag, 10)
+		return d
+	}
+	d.Raw = raw
+	d.Parse()
+	return d
+}
+
+// errChannelClosed is the loss reported for a channel found closed.
+var errChannelClosed = errors.New("amqp: channel closed")
+
+// setup opens the channel when there is none and makes the consumers
+// match the queue set: a consumer for each queue (declared first), none
+// for a queue no longer in it.
+func (r *receiver) setup(ctx context.Context) error {
+	if r.ch != nil && r.ch.IsClosed() {
+		// Lost while no fetch waited on chClosed (the pool was busy):
+		// say so here, once, as ReceiveBatch does.
+		var err error = errChannelClosed
+		select {
+		case e := <-r.chClosed:
+			if e != nil {
+				err = e
+			}
+		default:
+		}
+		r.state.Lost(err)
+	}
+	if r.ch == nil || r.ch.IsClosed() {
+		r.teardown()
+		// Declared first: a quorum queue among them decides the QoS.
+		global := qosGlobal
+		for _, q := range r.Queues() {
+			if err := r.b.DeclareQueue(ctx, q); err != nil {
+				return err
+			}
+			if r.b.isQuorum(q) {
+				global = false
+			}
+		}
+		ch, err := r.b.channel(ctx)
+		if err != nil {
+			return err
+		}
+		if err := ch.Qos(r.b.o.prefetch, 0, global); err != nil {
+			ch.Close()
+			return fmt.Errorf("amqp: basic.qos: %w", err)
+		}
+		r.ch = ch
+		r.qos = &qos{ch: ch, base: r.b.o.prefetch, global: global, log: r.b.o.logger}
+		r.chClosed = ch.NotifyClose(make(chan *amqp.Error, 1))
+		r.cancels = ch.NotifyCancel(make(chan string, 8))
+		r.tags = map[string]string{}
+		r.in = make(chan inbound)
+		r.stop = make(chan struct{})
+	}
+	want := r.Queues()
+	for q, tag := range r.tags {
+		if !slices.Contains(want, q) {
+			if err := r.ch.Cancel(tag, false); err != nil {
+				return fmt.Errorf("amqp: cancel consumer of %s: %w", q, err)
+			}
+			delete(r.tags, q)
+		}
+	}
+	for _, q := range want {
+		if _, ok := r.tags[q]; ok {
+			continue
+		}
+		if err := r.b.DeclareQueue(ctx, q); err != nil {
+			return err
+		}
+		tag := "celeriac-" + q + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		// Not ConsumeWithContext: ctx is this fetch's, the consumer outlives it.
+		msgs, err := r.ch.Consume(q, tag, false, false, false, false, nil)
+		if err != nil {
+			return fmt.Errorf("amqp: consume %s: %w", q, err)
+		}
+		r.tags[q] = tag
+		in, stop := r.in, r.stop
+		r.fwd.Go(func() {
+			for d := range msgs {
+				select {
+				case in <- inbound{queue: q, d: d}:
+				case <-stop:
+					return // the channel closes: RabbitMQ requeues d
+				}
+			}
+		})
+	}
+	return nil
+}
+
+// teardown closes the channel (RabbitMQ requeues what it left
+// unacknowledged) and waits for the forwarders.
+func (r *receiver) teardown() {
+	if r.ch == nil {
+		return
+	}
+	close(r.stop)
+	r.ch.Close()
+	r.fwd.Wait()
+	r.ch, r.tags = nil, nil
+}
+
+// Close stops consuming (basic.cancel) but leaves the channel open: the
+// worker still acknowledges, rejects or gives back what it holds (a warm
+// shutdown finishes its running tasks after the intake stopped). What is
+// left unacknowledged goes back to its queue when the broker closes.
+func (r *receiver) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.Wake(context.Background())
+	r.session.Lock()
+	defer r.session.Unlock()
+	if r.ch == nil {
+		return nil
+	}
+	var errs []error
+	for q, tag := range r.tags {
+		if err := r.ch.Cancel(tag, false); err != nil && !r.ch.IsClosed() {
+			errs = append(errs, fmt.Errorf("amqp: cancel consumer of %s: %w", q, err))
+		}
+	}
+	close(r.stop)
+	r.fwd.Wait()
+	r.ch, r.tags = nil, nil
+	return errors.Join(errs...)
+}
+
+// forget drops an entity from the declared cache, so that it is
+// declared again on next use.
+func (b *Broker) forget(key string) {
+	b.mu.Lock()
+	delete(b.declared, key)
+	b.mu.Unlock()
+}
+
+// sleepCtx waits d; false when ctx ended first. A wake cuts it short
+// (true), so that the caller looks at its state again.
+func sleepCtx(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
+}
