@@ -136,7 +136,7 @@ func TestBeatHA(t *testing.T) {
 	if sent1 < 10 {
 		t.Fatalf("leader sent %d tasks in 12 s", sent1)
 	}
-	p1.cmd.Process.Kill() // kill -9
+	p1.Cmd.Process.Kill() // kill -9
 	killed := time.Now()
 	for !strings.Contains(p2.Log(), "leadership acquired") {
 		if time.Since(killed) > lease+2*time.Second {

@@ -94,8 +94,8 @@ func TestCLICeleryFlags(t *testing.T) {
 	host, _ := os.Hostname()
 	node := "flags@" + host
 	raw, err := os.ReadFile(pidfile)
-	if err != nil || strings.TrimSpace(string(raw)) != strconv.Itoa(p.cmd.Process.Pid) {
-		t.Errorf("--pidfile holds %q (%v), want %d", raw, err, p.cmd.Process.Pid)
+	if err != nil || strings.TrimSpace(string(raw)) != strconv.Itoa(p.Cmd.Process.Pid) {
+		t.Errorf("--pidfile holds %q (%v), want %d", raw, err, p.Cmd.Process.Pid)
 	}
 	for _, want := range []string{"-A/--app is ignored", "-P/--pool: tasks run in goroutines", "--without-heartbeat is ignored", "purged 3 messages from 2 queues"} {
 		if !strings.Contains(p.Log(), want) {

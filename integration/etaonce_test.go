@@ -86,8 +86,8 @@ func TestETAOnce(t *testing.T) {
 		wkEventually(t, 20*time.Second, "the Go worker holds the ETA message", func() bool {
 			return strings.Contains(gw.Log(), "tasks.flaky["+id+"] received") && wkInt(t, e, "HLEN", "unacked") == 1
 		})
-		gw.cmd.Process.Kill()
-		<-gw.done
+		gw.Cmd.Process.Kill()
+		<-gw.Done()
 		pypeer.StartWorker(t, e.URL, pypeer.WithQueues("etaonce"), pypeer.WithVisibilityTimeout(vt),
 			pypeer.WithEnv("CELERIAC_RESTORE_INTERVAL=1"))
 		// Until the ETA plus the visibility timeout it stays in unacked.

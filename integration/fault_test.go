@@ -652,7 +652,7 @@ func TestFaultBackpressure(t *testing.T) {
 	// --loglevel warning: no line per task (nor "worker ready").
 	w := startBinary(t, "", "worker", "--broker", e.URL, "-c", "8", "--loglevel", "warning", "--without-control", "-n", "backlog@celeriac")
 	_, apiURL := faultServe(t, "--broker", e.URL, "--max-in-flight", "16", "--loglevel", "warning")
-	pid := w.cmd.Process.Pid
+	pid := w.Cmd.Process.Pid
 
 	// Load: 64 clients send tasks as fast as they can.
 	ctx, stopLoad := context.WithCancel(context.Background())

@@ -3,19 +3,18 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
 	credis "github.com/celeriac/celeriac/celery/redis"
+	"github.com/celeriac/celeriac/internal/proctest"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/redistest"
 	"github.com/celeriac/celeriac/internal/testtasks"
@@ -119,39 +118,8 @@ func runGoWorker(t *testing.T, url string, register func(*worker.ServeMux), opts
 	return w, stop
 }
 
-// proc is a celeriac binary subprocess.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-// Log returns what the process printed so far.
-func (p *proc) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// Signal sends sig to the process.
-func (p *proc) Signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }
-
-// Wait waits for exit (at most d) and reports whether it exited.
-func (p *proc) Wait(d time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
+// proc is a subprocess of a test (celeriac, Flower, ...).
+type proc = proctest.Proc
 
 // startBinary runs `celeriac args...`, waits until its output contains
 // ready (if not empty), and kills it at Cleanup.
@@ -159,17 +127,7 @@ func startBinary(t *testing.T, ready string, args ...string) *proc {
 	t.Helper()
 	p := startProc(t, exec.Command(binary, args...), "celeriac "+strings.Join(args, " "), 20*time.Second)
 	if ready != "" {
-		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(p.Log(), ready) {
-			if time.Now().After(deadline) {
-				t.Fatalf("celeriac %v not ready:\n%s", args, p.Log())
-			}
-			select {
-			case <-p.done:
-				t.Fatalf("celeriac %v exited:\n%s", args, p.Log())
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		p.WaitLog(t, ready, 30*time.Second)
 	}
 	return p
 }
@@ -179,24 +137,7 @@ func startBinary(t *testing.T, ready string, args ...string) *proc {
 // failed.
 func startProc(t *testing.T, cmd *exec.Cmd, label string, stopWait time.Duration) *proc {
 	t.Helper()
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		if !p.Wait(stopWait) {
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", label, p.Log())
-		}
-	})
-	return p
+	return proctest.Start(t, cmd, label, stopWait)
 }
 
 // pyResult is what client.py get prints.

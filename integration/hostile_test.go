@@ -94,7 +94,7 @@ func TestHostileMessages(t *testing.T) {
 	}
 	p := startProc(t, exec.Command(bin, "worker", "--broker", e.URL, "-c", "4", "-n", "go-hostile@celeriac"), "celeriac worker", 20*time.Second)
 	wkEventually(t, 30*time.Second, "the worker to start", func() bool { return strings.Contains(p.Log(), "worker ready") })
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	const rejected = `msg="rejected malformed message"`
 	conn := e.Redis.Dial(t)
 

@@ -47,7 +47,7 @@ func TestLifecycleMaxTasksPerChild(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w := startBinary(t, "worker ready", "worker", "--broker", e.URL, "-c", "1", "--max-tasks-per-child", "3", "-n", "recycle@celeriac")
-	pid := w.cmd.Process.Pid
+	pid := w.Cmd.Process.Pid
 	ids := faultPublish(t, e, 1, "tasks.add", celery.Args(1, 2), celery.Countdown(2*time.Second)) // ETA-held across a recycle
 	ids = append(ids, faultPublish(t, e, 10, "tasks.sleep", celery.Args(0.05))...)
 	lcRunsOnce(t, e, w, ids)
@@ -59,11 +59,11 @@ func TestLifecycleMaxTasksPerChild(t *testing.T) {
 		t.Errorf("the log gives no reason for the recycle:\n%s", log)
 	}
 	select {
-	case <-w.done:
+	case <-w.Done():
 		t.Fatalf("the worker exited instead of re-executing:\n%s", log)
 	default:
 	}
-	if w.cmd.Process.Pid != pid {
+	if w.Cmd.Process.Pid != pid {
 		t.Errorf("pid changed")
 	}
 }

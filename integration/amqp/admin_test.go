@@ -147,7 +147,7 @@ func TestQuorumQueue(t *testing.T) {
 		}
 	}
 	w := e.startWorker(t, "-Q", "qq", "-n", "goquorum@%h", "-c", "1", "--prefetch-multiplier", "1")
-	w.waitLog(t, "received", 30*time.Second)
+	w.WaitLog(t, "received", 30*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	// The prefetch of one holds: the worker's channel holds at most one
 	// unacknowledged message (early acks), the rest wait in the queue.

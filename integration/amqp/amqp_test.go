@@ -7,7 +7,6 @@
 package amqp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,14 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
 	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
+	"github.com/celeriac/celeriac/internal/proctest"
 	"github.com/celeriac/celeriac/internal/pypeer"
 	"github.com/celeriac/celeriac/internal/rabbittest"
 	"github.com/celeriac/celeriac/internal/redistest"
@@ -132,42 +130,8 @@ func (e *env) pyGet(t *testing.T, id string) pyResult {
 	return r
 }
 
-// proc is a celeriac binary subprocess.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-// Log returns what the process printed so far.
-func (p *proc) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// waitLog waits until the output contains s.
-func (p *proc) waitLog(t *testing.T, s string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !strings.Contains(p.Log(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the output within %v:\n%s", s, d, p.Log())
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("exited before printing %q:\n%s", s, p.Log())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+// proc is a subprocess of a test.
+type proc = proctest.Proc
 
 // startWorker runs `celeriac worker` on e's vhost and Redis results with
 // extra args, waits until it is ready, and stops it at Cleanup.
@@ -175,7 +139,7 @@ func (e *env) startWorker(t *testing.T, args ...string) *proc {
 	t.Helper()
 	// --result-extended: the tests check which worker ran a task.
 	p := startCeleriac(t, append([]string{"worker", "-b", e.URL, "--result-backend", e.Results, "--loglevel", "info", "--result-extended"}, args...)...)
-	p.waitLog(t, "ready", 60*time.Second)
+	p.WaitLog(t, "ready", 60*time.Second)
 	return p
 }
 
@@ -183,27 +147,7 @@ func (e *env) startWorker(t *testing.T, args ...string) *proc {
 // then SIGKILL after 30 s).
 func startCeleriac(t *testing.T, all ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, all...)
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("celeriac %s output:\n%s", strings.Join(all, " "), p.Log())
-		}
-	})
-	return p
+	return proctest.Start(t, exec.Command(binary, all...), "celeriac "+strings.Join(all, " "), 30*time.Second)
 }
 
 // celeriac runs a celeriac command to its end and returns its output and

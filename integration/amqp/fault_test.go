@@ -46,8 +46,8 @@ func TestAcksLateKill9LosesNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	w1.cmd.Process.Signal(syscall.SIGKILL)
-	<-w1.done
+	w1.Cmd.Process.Signal(syscall.SIGKILL)
+	<-w1.Done()
 	e.startWorker(t, "--acks-late", "-c", "8", "-n", "heir@%h")
 	redelivered := 0
 	for _, r := range results {
@@ -106,7 +106,7 @@ func TestMalformedAMQPMessages(t *testing.T) {
 	}
 	// The worker is alive and said why it dropped each message.
 	select {
-	case <-w.done:
+	case <-w.Done():
 		t.Fatalf("the worker exited:\n%s", w.Log())
 	default:
 	}
@@ -206,10 +206,10 @@ func TestWarmShutdownAcksLate(t *testing.T) {
 		results = append(results, r)
 	}
 	w1 := e.startWorker(t, "--acks-late", "-c", "2", "-n", "first@%h")
-	w1.waitLog(t, "received", 30*time.Second)
+	w1.WaitLog(t, "received", 30*time.Second)
 	time.Sleep(200 * time.Millisecond)
-	w1.cmd.Process.Signal(syscall.SIGTERM)
-	<-w1.done
+	w1.Cmd.Process.Signal(syscall.SIGTERM)
+	<-w1.Done()
 	w2 := e.startWorker(t, "--acks-late", "-c", "2", "-n", "second@%h")
 	for _, r := range results {
 		if m, err := r.Wait(ctx); err != nil || m.Status != celery.StateSuccess {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/celeriac/celeriac/internal/proctest"
 	"github.com/celeriac/celeriac/internal/pypeer"
 )
 
@@ -101,25 +102,7 @@ func TestFlowerOverAMQP(t *testing.T) {
 // startCmd starts cmd with its output captured and stops it at Cleanup.
 func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 	t.Helper()
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", cmd.Path, p.Log())
-		}
-	})
-	return p
+	return proctest.Start(t, cmd, cmd.Path, 10*time.Second)
 }
 
 // waitUntil polls cond until it holds, failing the test after d.

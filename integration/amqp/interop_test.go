@@ -136,13 +136,13 @@ func TestControlOverAMQP(t *testing.T) {
 func TestEventsOverAMQP(t *testing.T) {
 	e := newEnv(t)
 	ev := startCeleriac(t, "events", "-b", e.URL, "--json")
-	ev.waitLog(t, "listening", 30*time.Second)
+	ev.WaitLog(t, "listening", 30*time.Second)
 	e.startWorker(t, "-E", "-n", "goev@%h")
 	id := e.pySend(t, "tasks.add", "--args", "[1, 2]")
 	if r := e.pyGet(t, id); r.State != "SUCCESS" {
 		t.Fatalf("tasks.add: %+v", r)
 	}
-	ev.waitLog(t, `"task-succeeded"`, 30*time.Second)
+	ev.WaitLog(t, `"task-succeeded"`, 30*time.Second)
 	log := ev.Log()
 	for _, s := range []string{`"worker-online"`, `"task-received"`, id} {
 		if !strings.Contains(log, s) {

@@ -18,7 +18,7 @@ import (
 func TestServeOverAMQP(t *testing.T) {
 	e := newEnv(t)
 	p := startCeleriac(t, "serve", "-b", e.URL, "--result-backend", e.Results, "--addr", "127.0.0.1:0")
-	p.waitLog(t, "celeriac is serving.", 60*time.Second)
+	p.WaitLog(t, "celeriac is serving.", 60*time.Second)
 	api := ""
 	for line := range strings.Lines(p.Log()) {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "API:"); ok {

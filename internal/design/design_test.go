@@ -25,6 +25,7 @@ var allowed = map[string]string{
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
 	"internal/rabbittest/server.go:Node.start:time.After":          "test harness: a booting rabbitmq-server offers no readiness event to block on; only tests use it",
 	"internal/rabbittest/server.go:waitPort:time.Sleep":            "test harness: waits for a child epmd to listen; only tests use it",
+	"internal/proctest/proctest.go:Proc.WaitLog:time.After":        "test harness: a child process's output offers no event for a line; only tests use it",
 	"beat/beat.go:Beat.Run:time.NewTimer":                          "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",
 	"celery/redis/unavailable.go:withRetry:time.NewTimer":          "retry back-off after a connection error (error path only)",
 	"worker/result.go:Worker.store:time.NewTimer":                  "retry back-off after Redis refused a final result (error path only)",
