@@ -47,27 +47,46 @@ func (h *handlers) listMessages(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	limit := defaultPage
-	if raw, ok := c.GetQuery("limit"); ok {
-		if limit, err = strconv.Atoi(raw); err != nil || limit < 1 || limit > maxPage {
-			h.fail(c, invalid("value_error", []any{"query", "limit"}, "Limit must be an integer from 1 to 1000", raw, nil))
-			return
-		}
-	}
-	cursor := c.Query("cursor")
-	page, err := h.client.PendingMessages(c.Request.Context(), q, cursor, limit)
-	if errors.Is(err, celery.ErrBadCursor) {
-		err = invalid("value_error", []any{"query", "cursor"}, "Cursor must be a next_cursor this API returned", cursor, nil)
-	}
+	limit, cursor, err := pageParams(c)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	var next any
-	if page.Next != "" {
-		next = page.Next
+	page, err := h.client.PendingMessages(c.Request.Context(), q, cursor, limit)
+	if err != nil {
+		h.fail(c, pageErr(err, cursor))
+		return
 	}
-	c.JSON(http.StatusOK, gin.H{"queue": q, "messages": page.Messages, "next_cursor": next})
+	c.JSON(http.StatusOK, gin.H{"queue": q, "messages": page.Messages, "next_cursor": nextCursor(page.Next)})
+}
+
+// pageParams reads a listing's limit (1 to maxPage, default defaultPage)
+// and cursor query parameters.
+func pageParams(c *gin.Context) (limit int, cursor string, err error) {
+	limit = defaultPage
+	if raw, ok := c.GetQuery("limit"); ok {
+		if limit, err = strconv.Atoi(raw); err != nil || limit < 1 || limit > maxPage {
+			return 0, "", invalid("value_error", []any{"query", "limit"}, "Limit must be an integer from 1 to 1000", raw, nil)
+		}
+	}
+	return limit, c.Query("cursor"), nil
+}
+
+// pageErr is a listing's error: a cursor the transport does not know is
+// the caller's (422), the rest as they are.
+func pageErr(err error, cursor string) error {
+	if errors.Is(err, celery.ErrBadCursor) {
+		return invalid("value_error", []any{"query", "cursor"}, "Cursor must be a next_cursor this API returned", cursor, nil)
+	}
+	return err
+}
+
+// nextCursor is a page's next_cursor: null on the last page.
+func nextCursor(next string) any {
+	if next == "" {
+		return nil
+	}
+	return next
 }
 
 // removeMessage is DELETE /api/v1/queues/{name}/messages/{task_id}: the
