@@ -168,33 +168,31 @@ func (b *Broker) ArchivedMessages(ctx context.Context, cursor string, limit int)
 
 // ArchivedMessage implements celery.Archiver.
 func (b *Broker) ArchivedMessage(ctx context.Context, id string) (*celery.ArchivedMessage, error) {
-	c, err := b.conn(ctx)
+	e, err := b.archiveEntry(ctx, id, func(c redigo.Conn) (any, error) {
+		return redigo.DoContext(c, ctx, "HGET", b.key(archiveEntriesKey), id)
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	raw, err := redigo.Bytes(redigo.DoContext(c, ctx, "HGET", b.key(archiveEntriesKey), id))
-	if errors.Is(err, redigo.ErrNil) {
-		return nil, fmt.Errorf("%w: archive entry %s", celery.ErrMessageNotFound, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("celery: archive: %w", err)
-	}
-	var e archiveEntry
-	if err := e.decode(raw); err != nil {
 		return nil, err
 	}
 	return &e.ArchivedMessage, nil
 }
 
-// take removes entry id and returns it.
+// takeArchived removes entry id and returns it.
 func (b *Broker) takeArchived(ctx context.Context, id string) (*archiveEntry, error) {
+	return b.archiveEntry(ctx, id, func(c redigo.Conn) (any, error) {
+		return archiveTakeScript.DoContext(ctx, c, b.key(archiveIndexKey), b.key(archiveEntriesKey), id)
+	})
+}
+
+// archiveEntry decodes the entry id that do reads (nil reply:
+// ErrMessageNotFound).
+func (b *Broker) archiveEntry(ctx context.Context, id string, do func(redigo.Conn) (any, error)) (*archiveEntry, error) {
 	c, err := b.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	raw, err := redigo.Bytes(archiveTakeScript.DoContext(ctx, c, b.key(archiveIndexKey), b.key(archiveEntriesKey), id))
+	raw, err := redigo.Bytes(do(c))
 	if errors.Is(err, redigo.ErrNil) {
 		return nil, fmt.Errorf("%w: archive entry %s", celery.ErrMessageNotFound, id)
 	}
