@@ -248,7 +248,7 @@ func (r *receiver) ReceiveBatch(ctx context.Context, max int) ([]*celery.Deliver
 			r.state.Lost(err)
 			d := r.b.o.backoff.Delay(r.fails)
 			r.fails++
-			if !sleepCtx(ctx, d, r.wake) {
+			if !reconnect.Sleep(ctx, d, r.wake) {
 				return nil, ctx.Err()
 			}
 			continue
@@ -454,18 +454,4 @@ func (b *Broker) forget(key string) {
 	b.mu.Lock()
 	delete(b.declared, key)
 	b.mu.Unlock()
-}
-
-// sleepCtx waits d; false when ctx ended first. A wake cuts it short
-// (true), so that the caller looks at its state again.
-func sleepCtx(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-wake:
-	}
-	return true
 }

@@ -943,19 +943,7 @@ func (c *Consumer) wait(ctx context.Context, err error) bool {
 	c.state.Lost(err)
 	d := c.b.o.backoff.Delay(c.fails)
 	c.fails++
-	return sleepCtx(ctx, d)
-}
-
-// sleepCtx waits d; false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return reconnect.Sleep(ctx, d, nil)
 }
 
 // recordDone notes the outcome of d's record in unacked; c.mu is held. A
@@ -1027,7 +1015,7 @@ func (c *Consumer) pause(ctx context.Context) bool {
 	c.mu.Lock()
 	n := c.refused
 	c.mu.Unlock()
-	return sleepCtx(ctx, c.b.o.backoff.Delay(max(n-1, 0)))
+	return reconnect.Sleep(ctx, c.b.o.backoff.Delay(max(n-1, 0)), nil)
 }
 
 // describe parses the envelope and fills the delivery's routing fields

@@ -1,6 +1,7 @@
 package reconnect
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -26,4 +27,19 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	}
 	d = min(d, hi)
 	return d/2 + rand.N(d/2+1)
+}
+
+// Sleep waits d between two attempts; it reports false when ctx ended
+// first. A receive on wake (nil: never) cuts the wait short and reports
+// true, so that the caller looks at its state again at once.
+func Sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
 }

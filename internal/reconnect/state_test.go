@@ -2,6 +2,7 @@ package reconnect
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -39,5 +40,21 @@ func TestBackoff(t *testing.T) {
 				t.Fatalf("Delay(%d) = %v, want in [%v, %v]", attempt, d, hi/2, hi)
 			}
 		}
+	}
+}
+
+func TestSleep(t *testing.T) {
+	if !Sleep(context.Background(), time.Millisecond, nil) {
+		t.Error("Sleep with a live context reported false")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, time.Hour, nil) {
+		t.Error("Sleep with an ended context reported true")
+	}
+	wake := make(chan struct{}, 1)
+	wake <- struct{}{}
+	if !Sleep(context.Background(), time.Hour, wake) {
+		t.Error("Sleep cut short by wake reported false")
 	}
 }
