@@ -27,7 +27,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
   PUB_N=5000 PUB_N_PY=1000 BACKLOG=100000 API_D=3s LAT_D=3s LAT_ROUNDS=1 RB_N=20000
 else
   N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-50000}
-  SWEEP=${BENCH_SWEEP:-"1 2 4 8 16 32 64"} EVENTS_SWEEP="1 8 64" PROCS="1 2 4"
+  SWEEP=${BENCH_SWEEP:-"1 2 4 8 16 32 64"} EVENTS_SWEEP="1 8 64" PROCS="1 2 4 8"
   PUB_N=50000 PUB_N_PY=8000 BACKLOG=1000000 API_D=10s LAT_D=5s LAT_ROUNDS=5 RB_N=100000
 fi
 # Latency rounds wait for a quiet machine (see section_latency).
@@ -196,6 +196,13 @@ rss_tree_kb() {
   echo "$total"
 }
 memrec() { jq -nc --arg p "$1" --arg s "$2" --arg k "$3" --arg t "${4:-0}" '{kind:"memory", proc:$p, state:$s, rss_kb:($k|tonumber), t_s:($t|tonumber)}' >>"$out/memory.jsonl"; }
+# memparts PROC PID: PID's RSS split into anonymous memory (heap, stacks)
+# and file-backed pages (the binary's code and data, as they were touched).
+memparts() {
+  local a f
+  a=$(awk '/^RssAnon:/ { print $2 }' "/proc/$2/status") f=$(awk '/^RssFile:/ { print $2 }' "/proc/$2/status")
+  jq -nc --arg p "$1" --arg a "$a" --arg f "$f" '{kind:"rss_parts", proc:$p, anon_kb:($a|tonumber), file_kb:($f|tonumber)}' >>"$out/memory.jsonl"
+}
 
 section_memory() {
   echo "== memory (backlog $BACKLOG)"
@@ -206,11 +213,13 @@ section_memory() {
   pid=$!
   sleep 3
   memrec worker idle "$(rss_kb $pid)"
+  memparts worker $pid
   kill $pid; wait $pid || true
   "$tmp/celeriac" serve --broker "$url" --addr 127.0.0.1:0 --loglevel warning >/dev/null &
   pid=$!
   sleep 3
   memrec serve idle "$(rss_kb $pid)"
+  memparts serve $pid
   kill $pid; wait $pid || true
   (cd integration/pyapp && CELERY_BROKER_URL="$url" CELERY_RESULT_BACKEND="$url" exec "$PY" -m celery -A tasks worker --loglevel=WARNING -P prefork -c 2 -n pymem@%h) >/dev/null 2>&1 &
   pid=$!
@@ -252,7 +261,7 @@ section_api() {
   fpid=$!
   wait_http "http://127.0.0.1:$gport/healthz"
   wait_http "http://127.0.0.1:$fport/docs"
-  local ab=("$tmp/apibench" -c 64 -d "$API_D")
+  local ab=("$tmp/apibench" -c 50 -d "$API_D")
   "${ab[@]}" -label gin -route "GET /run-task/" -url "http://127.0.0.1:$gport/run-task/?duration=0" >>"$out/api.jsonl"
   flush
   "${ab[@]}" -label gin -route "POST /api/v1/tasks/{name}" -method POST -body '{"args": [0]}' \
