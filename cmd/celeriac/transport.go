@@ -75,7 +75,7 @@ func newTransport(url string, cfg transportConfig) (celery.Transport, error) {
 		}
 		return b, err
 	case t == "" && scheme != "":
-		return nil, &usageError{errScheme("broker", url)}
+		return nil, errScheme("broker", url)
 	}
 	return credis.NewBroker(url, append([]credis.Option{credis.WithLogger(cfg.log)}, cfg.redisOpts...)...)
 }
