@@ -21,9 +21,11 @@ package amqp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,13 +325,34 @@ func (b *Broker) Close() error {
 }
 
 // IsAuthError reports whether err is RabbitMQ refusing the connection's
-// credentials or virtual host: retrying cannot help.
+// credentials or virtual host, or a TLS handshake that failed on a
+// certificate (the server's, or the client's that the server refused):
+// retrying cannot help.
 func IsAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
 	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrSASL) || errors.Is(err, amqp.ErrVhost) {
 		return true
 	}
 	var ae *amqp.Error
-	return errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed)
+	if errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed) {
+		return true
+	}
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var cv *tls.CertificateVerificationError
+	var alert tls.AlertError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv) || errors.As(err, &alert) {
+		return true
+	}
+	// A server that wants a client certificate may send its alert after
+	// the client's side of the handshake ended (TLS 1.3): Go reports it as
+	// text when the first read fails.
+	s := err.Error()
+	return strings.Contains(s, "tls: certificate required") || strings.Contains(s, "tls: bad certificate") ||
+		strings.Contains(s, "tls: unknown certificate authority")
 }
 
 // PrioritySteps returns the one bucket a RabbitMQ queue reports (a
