@@ -3,10 +3,15 @@
 // default vhost, as guest) on one line, and stops the node and removes
 // its files on SIGTERM or SIGINT. If rabbitnode itself dies, the kernel
 // kills the node (Pdeathsig).
+//
+// With -tls the node also has an AMQPS listener that wants a client
+// certificate (rabbittest.WithTLS), and a second line gives its amqps://
+// URL with the CA and the client certificate in kombu's ssl_ options.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,13 +27,22 @@ func main() {
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	node, err := rabbittest.New()
+	withTLS := flag.Bool("tls", false, "add an AMQPS listener and print its URL on a second line")
+	flag.Parse()
+	var opts []rabbittest.Option
+	if *withTLS {
+		opts = append(opts, rabbittest.WithTLS())
+	}
+	node, err := rabbittest.New(opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rabbitnode:", err)
 		return 1
 	}
 	defer node.Close()
 	fmt.Println(node.URL("/"))
+	if *withTLS {
+		fmt.Println(node.TLSURL("/"))
+	}
 	<-ctx.Done()
 	return 0
 }

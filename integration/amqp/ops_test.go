@@ -144,3 +144,39 @@ func TestAMQPSClientCertificates(t *testing.T) {
 		}
 	}
 }
+
+// TestURLOptionsAndFailover: a broker URL list whose first alternative
+// does not answer (a closed port) fails over to the second, and the
+// second's query options reach RabbitMQ: heartbeat=7 is the connection's
+// negotiated heartbeat (RabbitMQ proposes 60 s; the smaller wins).
+func TestURLOptionsAndFailover(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	dead := "amqp://guest:guest@127.0.0.1:1/" + vhostOf(e.URL) + "?connect_timeout=1"
+	url := dead + ";" + e.URL + "?heartbeat=7&connect_timeout=3"
+	w := startCeleriac(t, "worker", "-b", url, "--result-backend", e.Results, "--loglevel", "info", "-n", "twice@%h")
+	w.WaitLog(t, "ready", 60*time.Second)
+	// A Python client: the test's Go client would add connections of its
+	// own to the vhost.
+	if r := e.pyGet(t, e.pySend(t, "tasks.add", "--args", "[20, 22]")); r.State != "SUCCESS" || r.Result != float64(42) {
+		t.Fatalf("tasks.add through the second URL: %+v", r)
+	}
+	out, err := node.Ctl(ctx, "list_connections", "-q", "vhost", "timeout", "client_properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 3 || f[0] != vhostOf(e.URL) || !strings.Contains(f[2], "celeriac") {
+			continue
+		}
+		seen++
+		if f[1] != "7" {
+			t.Errorf("heartbeat of a worker connection: %s s, want 7", f[1])
+		}
+	}
+	if seen == 0 {
+		t.Errorf("no celeriac connection on the vhost:\n%s", out)
+	}
+}
