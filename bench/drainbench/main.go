@@ -227,7 +227,7 @@ func newClient(ctx context.Context, cfg config) (*celery.Client, error) {
 		return credis.NewClient(cfg.url)
 	}
 	if cfg.results == cfg.url {
-		return nil, errors.New("an amqp:// broker needs -results redis://...")
+		return nil, errors.New("an amqp:// broker needs a Redis result backend (-results redis://host/db)")
 	}
 	br, err := camqp.NewBroker(cfg.url)
 	if err != nil {
