@@ -140,9 +140,10 @@ vulncheck:
 	set -o pipefail; $(GO) run golang.org/x/vuln/cmd/govulncheck@$(VULN_VERSION) -db file://$(VULNDB) -format json ./... | $(GO) run ./internal/tools/vulnfilter
 
 ## bench: celeriac against its peers (Python Celery, asynq, FastAPI, Redis'
-## own ceiling) in one run on one private redis-server; writes
-## bench/results/*.jsonl and regenerates docs/performance.md and
-## docs/bench-*.png. BENCH_QUICK=1 for a small run, BENCH_N=… for N.
+## own ceiling) in one run on one private redis-server (and, for the amqp
+## section, a private RabbitMQ node); writes bench/results/*.jsonl and
+## regenerates docs/performance.md and docs/bench-*.png. BENCH_QUICK=1 for
+## a small run, BENCH_N=… for N, BENCH_SECTIONS="amqp" for some sections.
 bench: build deps bench-tools
 	bash bench/run.sh
 

@@ -5,6 +5,8 @@
 #   publish  Go client (sequential, batched) vs Python send_task/apply_async vs asynq Enqueue
 #   drain    pre-filled queue drained by the Go worker (concurrency sweep, events
 #            on/off, 1/2/4 processes) vs Python Celery prefork/threads/solo vs asynq
+#   amqp     the same drain with RabbitMQ as the broker (a private node started
+#            here, results in the Redis above): Go worker vs Python prefork -c 2
 #   latency  enqueue → task start and → result visible, at a steady rate
 #   memory   idle RSS of `celeriac worker` and `celeriac serve`, worker RSS under a backlog
 #   api      Gin (`celeriac serve`) vs the seed's FastAPI + uvicorn
@@ -22,17 +24,17 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 if [ -n "${BENCH_QUICK:-}" ]; then
-  N=${BENCH_N:-5000} N_PY=${BENCH_N_PY:-1000} N_ASYNQ=${BENCH_N_ASYNQ:-3000}
+  N=${BENCH_N:-5000} N_PY=${BENCH_N_PY:-1000} N_ASYNQ=${BENCH_N_ASYNQ:-3000} N_AMQP=${BENCH_N_AMQP:-5000}
   SWEEP=${BENCH_SWEEP:-"1 8 64"} EVENTS_SWEEP="8" PROCS="1 2"
   PUB_N=5000 PUB_N_PY=1000 BACKLOG=100000 API_D=3s LAT_D=3s LAT_ROUNDS=1 RB_N=20000
 else
-  N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-50000}
+  N=${BENCH_N:-100000} N_PY=${BENCH_N_PY:-8000} N_ASYNQ=${BENCH_N_ASYNQ:-50000} N_AMQP=${BENCH_N_AMQP:-50000}
   SWEEP=${BENCH_SWEEP:-"1 2 4 8 16 32 64"} EVENTS_SWEEP="1 8 64" PROCS="1 2 4 8"
   PUB_N=50000 PUB_N_PY=8000 BACKLOG=1000000 API_D=10s LAT_D=5s LAT_ROUNDS=5 RB_N=100000
 fi
 # Latency rounds wait for a quiet machine (see section_latency).
 LAT_JITTER_MAX=${BENCH_LAT_JITTER_MAX:-1} LAT_TRIES=${BENCH_LAT_TRIES:-$([ -n "${BENCH_QUICK:-}" ] && echo 1 || echo 4)}
-SECTIONS=${BENCH_SECTIONS:-"redis publish drain latency memory api micro"}
+SECTIONS=${BENCH_SECTIONS:-"redis publish drain amqp latency memory api micro"}
 GO_C=${BENCH_GO_C:-8}
 out=bench/results
 mkdir -p "$out"
@@ -43,7 +45,7 @@ mkdir -p "$out"
 echo "== building"
 # The binary as `make build` makes it (release flags).
 make --no-print-directory build BIN="$tmp/celeriac" >/dev/null
-for t in drainbench publishbench latencybench apibench; do go build -o "$tmp/$t" "./bench/$t"; done
+for t in drainbench publishbench latencybench apibench rabbitnode; do go build -o "$tmp/$t" "./bench/$t"; done
 (cd bench/asynqbench && go build -o "$tmp/asynqbench" .)
 start_redis
 # What the run was: machine, versions, parameters.
@@ -54,8 +56,8 @@ meta() {
     --arg go "$(go version | awk '{print $3}')" --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" \
     --arg quick "${BENCH_QUICK:-}" --arg n "$N" --arg npy "$N_PY" --arg nasynq "$N_ASYNQ" \
     --arg pubn "$PUB_N" --arg pubnpy "$PUB_N_PY" --arg backlog "$BACKLOG" --arg apid "$API_D" --arg latd "$LAT_D" --arg latr "$LAT_ROUNDS" --arg latj "$LAT_JITTER_MAX" --arg latt "$LAT_TRIES" \
-    --arg commit "$(git rev-parse --short HEAD)" \
-    '{kind:"meta", cpu:$cpu, ncpu:($ncpu|tonumber), redis:$redis, python:$py, go:$go, date:$date, quick:($quick != ""),
+    --arg commit "$(git rev-parse --short HEAD)" --arg rabbit "$(rabbitmq_version)" --arg namqp "$N_AMQP" \
+    '{kind:"meta", cpu:$cpu, ncpu:($ncpu|tonumber), redis:$redis, rabbitmq:$rabbit, n_amqp:($namqp|tonumber), python:$py, go:$go, date:$date, quick:($quick != ""),
       n:($n|tonumber), n_py:($npy|tonumber), n_asynq:($nasynq|tonumber), pub_n:($pubn|tonumber), pub_n_py:($pubnpy|tonumber),
       backlog:($backlog|tonumber), api_d:$apid, lat_d:$latd, lat_rounds:($latr|tonumber), lat_jitter_max:($latj|tonumber), lat_tries:($latt|tonumber), commit:$commit}'
 }
@@ -144,6 +146,26 @@ section_drain() {
   drain -n "$N_PY" -impl py_prefork -conc 2 -dir "$pyapp" -- "${pyw[@]}" -P prefork -c 2 -n "py%i@%h"
   drain -n "$N_PY" -impl py_threads -conc 10 -dir "$pyapp" -- "${pyw[@]}" -P threads -c 10 -n "py%i@%h"
   drain -n "$N_PY" -impl py_solo -conc 1 -dir "$pyapp" -- "${pyw[@]}" -P solo -n "py%i@%h"
+  flush
+}
+
+# The drain on RabbitMQ: a private node (bench/rabbitnode), the Go worker
+# and Python prefork -c 2 one after the other, tasks.add, results to the
+# Redis above for both. The node is stopped at the end of the section.
+section_amqp() {
+  echo "== amqp drain (Go N=$N_AMQP, Python N=$N_PY)"
+  : >"$out/amqp.jsonl"
+  start_rabbit
+  local gow=("$tmp/celeriac" worker --broker "$amqp_url" --result-backend "$url" --loglevel warning --without-control)
+  local pyw=("$PY" -m celery -A tasks worker --loglevel=WARNING --without-mingle --without-gossip --without-heartbeat -Q celery)
+  local sum='"  \(.impl) c=\(.conc) on RabbitMQ: \(.rate|floor) tasks/s (load \(.load1))"'
+  record "$out/amqp.jsonl" "$tmp/drainbench" -broker "$amqp_url" -results "$url" -n "$N_AMQP" -impl go -conc "$GO_C" -- \
+    "${gow[@]}" -c "$GO_C" -n "go%i@%h"
+  tail -n 1 "$out/amqp.jsonl" | jq -r "$sum"
+  record "$out/amqp.jsonl" "$tmp/drainbench" -broker "$amqp_url" -results "$url" -n "$N_PY" -impl py_prefork -conc 2 \
+    -dir "$PWD/integration/pyapp" -- "${pyw[@]}" -P prefork -c 2 -n "py%i@%h"
+  tail -n 1 "$out/amqp.jsonl" | jq -r "$sum"
+  stop_rabbit
   flush
 }
 

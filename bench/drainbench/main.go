@@ -15,6 +15,11 @@
 // redis_calls_per_task comes from INFO commandstats, reset just before the
 // workers start. The workers run with CELERY_BROKER_URL and
 // CELERY_RESULT_BACKEND set to the broker URL, in -dir if given.
+//
+// With an amqp:// broker (RabbitMQ), -results names the Redis result
+// backend: the tasks are published to RabbitMQ (its "celery" queue purged
+// first), the results are watched on that Redis, and the Redis figures
+// are the result backend's alone; the record's kind is "amqp_drain".
 package main
 
 import (
@@ -33,6 +38,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/celeriac/celeriac/celery"
+	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/rconn"
 )
@@ -40,7 +46,8 @@ import (
 const queue = "celery"
 
 type config struct {
-	url, impl, dir string
+	url, results   string
+	impl, dir      string
 	n, procs, conc int
 	events         bool
 	timeout        time.Duration
@@ -49,7 +56,8 @@ type config struct {
 
 func main() {
 	var c config
-	flag.StringVar(&c.url, "broker", "redis://127.0.0.1:6379/0", "broker and result backend URL")
+	flag.StringVar(&c.url, "broker", "redis://127.0.0.1:6379/0", "broker URL (and result backend, without -results)")
+	flag.StringVar(&c.results, "results", "", "Redis result backend URL (default: the broker's; required with amqp://)")
 	flag.IntVar(&c.n, "n", 10000, "tasks to drain")
 	flag.StringVar(&c.impl, "impl", "worker", "label: impl field of the record")
 	flag.IntVar(&c.conc, "conc", 0, "concurrency of each worker (recorded only)")
@@ -72,12 +80,15 @@ func main() {
 func run(cfg config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
-	c, err := credis.NewClient(cfg.url)
+	if cfg.results == "" {
+		cfg.results = cfg.url
+	}
+	c, err := newClient(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	rcfg, err := rconn.ParseURL(cfg.url)
+	rcfg, err := rconn.ParseURL(cfg.results)
 	if err != nil {
 		return err
 	}
@@ -120,7 +131,7 @@ func run(cfg config) error {
 		}
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = cfg.dir
-		cmd.Env = append(os.Environ(), "CELERY_BROKER_URL="+cfg.url, "CELERY_RESULT_BACKEND="+cfg.url)
+		cmd.Env = append(os.Environ(), "CELERY_BROKER_URL="+cfg.url, "CELERY_RESULT_BACKEND="+cfg.results)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -188,8 +199,12 @@ func run(cfg config) error {
 	if err := check(conn, ids); err != nil {
 		return err
 	}
+	kind := "drain"
+	if cfg.results != cfg.url {
+		kind = "amqp_drain"
+	}
 	rec := map[string]any{
-		"kind": "drain", "impl": cfg.impl, "conc": cfg.conc, "procs": cfg.procs, "events": cfg.events, "n": cfg.n,
+		"kind": kind, "impl": cfg.impl, "conc": cfg.conc, "procs": cfg.procs, "events": cfg.events, "n": cfg.n,
 		"startup_s": first.Sub(start).Seconds(), "drain_s": drain, "rate": float64(cfg.n-1) / drain,
 		"redis_calls_per_task": float64(calls) / float64(cfg.n), "redis_commands": per,
 		// CPU per task: Redis over the whole run, the worker from its first
@@ -200,6 +215,34 @@ func run(cfg config) error {
 	b, _ := json.Marshal(rec)
 	fmt.Println(string(b))
 	return nil
+}
+
+// newClient is a client of cfg's broker and result backend: on Redis, or
+// on RabbitMQ with an emptied "celery" queue.
+func newClient(ctx context.Context, cfg config) (*celery.Client, error) {
+	if !strings.HasPrefix(cfg.url, "amqp") && !strings.HasPrefix(cfg.url, "pyamqp") {
+		if cfg.results != cfg.url {
+			return nil, errors.New("-results is for an amqp:// broker")
+		}
+		return credis.NewClient(cfg.url)
+	}
+	if cfg.results == cfg.url {
+		return nil, errors.New("an amqp:// broker needs a Redis result backend (-results redis://host/db)")
+	}
+	br, err := camqp.NewBroker(cfg.url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := br.Purge(ctx, queue); err != nil {
+		br.Close()
+		return nil, err
+	}
+	be, err := credis.NewBackend(cfg.results)
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return celery.NewClient(br, be, celery.WithOwnership()), nil
 }
 
 // prefill publishes n tasks.add(i, i) in batches of 1000.

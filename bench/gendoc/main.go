@@ -327,6 +327,39 @@ func render(rs results) (string, string) {
 		targets = append(targets, target{fmt.Sprintf("drain (concurrency %d) vs asynq at its best (concurrency %d, %s queues)", goC, asq.i("conc"), asq.s("queues")), fmt.Sprintf("%s/s vs %s/s = %s", num(goRef.f("rate"), 0), num(asq.f("rate"), 0), ratio(goRef.f("rate"), asq.f("rate"))), "≥ 1.5×", yes(x >= 1.5)})
 	}
 
+	// --- The same drain on RabbitMQ (section amqp).
+	if amqps := kind("amqp_drain"); len(amqps) > 0 {
+		amqpOf := func(impl string) rec { return amqps.first(func(r rec) bool { return r.s("impl") == impl }) }
+		ag, ap := amqpOf("go"), amqpOf("py_prefork")
+		d.p("### On RabbitMQ")
+		d.p("")
+		d.p("The same drain with RabbitMQ as the broker (a private node, RabbitMQ %s, started by the run, default settings: durable `celery` queue, persistent messages, publisher confirms for the pre-fill), and the results stored in the same Redis as above. Both workers consume with acknowledgements after receipt (not `--acks-late`) and their default prefetch (concurrency × 4).", meta.s("rabbitmq"))
+		d.p("")
+		d.p("| worker | N | tasks/s | worker CPU per task | celeriac is |")
+		d.p("|---|---|---|---|---|")
+		for _, row := range []struct {
+			r     rec
+			label string
+		}{
+			{ag, fmt.Sprintf("celeriac worker -c %d", ag.i("conc"))},
+			{ap, "celery worker -P prefork -c 2"},
+		} {
+			if row.r == nil {
+				continue
+			}
+			rel := "—"
+			if row.r.s("impl") != "go" {
+				rel = ratio(ag.f("rate"), row.r.f("rate")) + " faster"
+			}
+			d.p("| `%s` | %s | %s | %s µs | %s |", row.label, num(row.r.f("n"), 0), rate(row.r), num(row.r.f("worker_cpu_us_per_task"), 0), rel)
+		}
+		d.p("")
+		if ag != nil && ap != nil {
+			x := ag.f("rate") / ap.f("rate")
+			targets = append(targets, target{"drain on RabbitMQ vs Python prefork -c 2 (same node)", fmt.Sprintf("%s/s vs %s/s = %s", num(ag.f("rate"), 0), num(ap.f("rate"), 0), ratio(ag.f("rate"), ap.f("rate"))), "≥ 20×", yes(x >= 20)})
+		}
+	}
+
 	scaleOut(&d, drains, goC, float64(max(meta.i("ncpu"), 1)))
 
 	if p1 := drainOf("go_p1", goC, 1, false); p1 != nil && goRef != nil {

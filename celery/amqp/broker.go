@@ -21,6 +21,7 @@ package amqp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,8 +56,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // concurrency × worker_prefetch_multiplier); 0, the default, is no limit.
 func WithPrefetch(n int) Option { return func(o *options) { o.prefetch = max(0, n) } }
 
-// WithTLS sets the TLS configuration of amqps:// URLs (default: the
-// system's roots, and the certfile/keyfile/cacertfile URL parameters).
+// WithTLS sets the TLS configuration of amqps:// URLs instead of the
+// one their ssl_ options describe (see ParseURL).
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // Schemes are the URL schemes of this transport (kombu's aliases:
@@ -71,9 +72,8 @@ var ErrPreconditionFailed = errors.New("amqp: declared with different arguments 
 
 // Broker is the AMQP transport. It is safe for concurrent use.
 type Broker struct {
-	uri          amqp.URI // the first URL
-	alternatives []string // every URL (scheme amqp or amqps), the first one first (failover)
-	url          string   // for logs, password masked
+	alternatives []*Endpoint // every URL, the first one first (failover)
+	url          string      // for logs, password masked
 	o            options
 	state        reconnect.State
 
@@ -98,10 +98,10 @@ type bind struct {
 }
 
 // NewBroker returns the transport at url (amqp://, pyamqp:// or
-// amqps://user:password@host:port/vhost?heartbeat=N, kombu's defaults:
-// guest:guest@localhost:5672, vhost "/"). Several URLs separated by ";"
-// are failover alternatives, tried in turn. No connection is made until
-// first use.
+// amqps://user:password@host:port/vhost?options, as ParseURL reads it).
+// Several URLs separated by ";" are failover alternatives, tried in turn
+// at each (re)connection. No connection is made until first use; a URL
+// that cannot be used is an error wrapping ErrBadURL.
 func NewBroker(url string, opts ...Option) (*Broker, error) {
 	o := options{logger: slog.Default()}
 	for _, opt := range opts {
@@ -111,61 +111,19 @@ func NewBroker(url string, opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	uri, _ := amqp.ParseURI(alts[0])
-	b := &Broker{uri: uri, alternatives: alts, url: redact.URL(url), o: o,
+	b := &Broker{alternatives: alts, url: redact.URL(url), o: o,
 		declared: map[string]bool{}, bound: map[string]*bind{}, pops: map[string]*popper{}}
 	b.state = reconnect.State{Name: "broker", Logger: o.logger}
 	return b, nil
 }
 
-// ParseURL parses an amqp://, pyamqp:// or amqps:// URL as kombu does,
-// and returns it with the scheme amqp091-go reads (amqp or amqps).
-func ParseURL(url string) (string, amqp.URI, error) {
-	scheme, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return "", amqp.URI{}, fmt.Errorf("amqp: URL %q has no scheme", redact.URL(url))
-	}
-	switch strings.ToLower(scheme) {
-	case "amqp", "pyamqp":
-		scheme = "amqp"
-	case "amqps":
-		scheme = "amqps"
-	default:
-		return "", amqp.URI{}, fmt.Errorf("amqp: URL %q: unsupported scheme %q (want amqp://, pyamqp:// or amqps://)", redact.URL(url), scheme)
-	}
-	url = scheme + "://" + rest
-	uri, err := amqp.ParseURI(url)
-	if err != nil {
-		return "", amqp.URI{}, fmt.Errorf("amqp: URL %q: %w", redact.URL(url), err)
-	}
-	return url, uri, nil
-}
-
-// splitURLs parses the ";"-separated failover URLs of url.
-func splitURLs(url string) ([]string, error) {
-	var out []string
-	for _, u := range strings.Split(url, ";") {
-		if u = strings.TrimSpace(u); u == "" {
-			continue
-		}
-		norm, _, err := ParseURL(u)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, norm)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("amqp: empty broker URL")
-	}
-	return out, nil
-}
-
 // Info describes the connection (the first URL of a failover list), as
 // kombu's Connection.info() does for pyamqp.
 func (b *Broker) Info() celery.BrokerInfo {
+	uri := b.alternatives[0].URI
 	return celery.BrokerInfo{
-		Transport: "amqp", Hostname: b.uri.Host, Port: b.uri.Port, UserID: b.uri.Username,
-		VirtualHost: b.uri.Vhost, SSL: b.uri.Scheme == "amqps",
+		Transport: "amqp", Hostname: uri.Host, Port: uri.Port, UserID: uri.Username,
+		VirtualHost: uri.Vhost, SSL: uri.Scheme == "amqps",
 	}
 }
 
@@ -200,19 +158,31 @@ func (b *Broker) connection(ctx context.Context) (*amqp.Connection, error) {
 	return nil, err
 }
 
-// dial connects to url within ctx. The URL's heartbeat= (seconds) and
-// TLS parameters (certfile, keyfile, cacertfile) apply.
-func (b *Broker) dial(ctx context.Context, url string) (*amqp.Connection, error) {
-	cfg := amqp.Config{Properties: amqp.NewConnectionProperties(), Locale: "en_US", TLSClientConfig: b.o.tls}
-	cfg.Properties.SetClientConnectionName("celeriac")
-	deadline := 10 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		deadline = max(time.Until(d), time.Millisecond)
+// dial connects to ep within ctx and ep's connect timeout, with ep's
+// heartbeat, login method and TLS (WithTLS's configuration instead, when
+// given).
+func (b *Broker) dial(ctx context.Context, ep *Endpoint) (*amqp.Connection, error) {
+	cfg := amqp.Config{Properties: amqp.NewConnectionProperties(), Locale: "en_US",
+		Heartbeat: ep.Heartbeat, SASL: ep.SASL, TLSClientConfig: ep.TLS}
+	if ep.Heartbeat == 0 {
+		// Under a second, amqp091-go takes the server's interval (zero
+		// would be its own 10 s default).
+		cfg.Heartbeat = time.Millisecond
 	}
-	cfg.Dial = amqp.DefaultDial(deadline)
-	c, err := amqp.DialConfig(url, cfg)
+	if b.o.tls != nil && ep.TLS != nil {
+		cfg.TLSClientConfig = b.o.tls.Clone()
+	}
+	cfg.Properties.SetClientConnectionName("celeriac")
+	timeout := ep.ConnectTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(min(timeout, time.Until(d)), time.Millisecond)
+	}
+	// The deadline covers the TCP dial and the TLS and AMQP handshakes
+	// (amqp091-go clears it once the connection is open).
+	cfg.Dial = amqp.DefaultDial(timeout)
+	c, err := amqp.DialConfig(ep.URL, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("amqp: connect to %s: %w", b.url, err)
+		return nil, fmt.Errorf("amqp: connect to %s: %w", redact.URL(ep.URL), err)
 	}
 	return c, nil
 }
@@ -355,13 +325,34 @@ func (b *Broker) Close() error {
 }
 
 // IsAuthError reports whether err is RabbitMQ refusing the connection's
-// credentials or virtual host: retrying cannot help.
+// credentials or virtual host, or a TLS handshake that failed on a
+// certificate (the server's, or the client's that the server refused):
+// retrying cannot help.
 func IsAuthError(err error) bool {
+	if err == nil {
+		return false
+	}
 	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrSASL) || errors.Is(err, amqp.ErrVhost) {
 		return true
 	}
 	var ae *amqp.Error
-	return errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed)
+	if errors.As(err, &ae) && (ae.Code == amqp.AccessRefused || ae.Code == amqp.NotAllowed) {
+		return true
+	}
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var cv *tls.CertificateVerificationError
+	var alert tls.AlertError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &cv) || errors.As(err, &alert) {
+		return true
+	}
+	// A server that wants a client certificate may send its alert after
+	// the client's side of the handshake ended (TLS 1.3): Go reports it as
+	// text when the first read fails.
+	s := err.Error()
+	return strings.Contains(s, "tls: certificate required") || strings.Contains(s, "tls: bad certificate") ||
+		strings.Contains(s, "tls: unknown certificate authority")
 }
 
 // PrioritySteps returns the one bucket a RabbitMQ queue reports (a

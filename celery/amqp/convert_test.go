@@ -77,28 +77,3 @@ func TestTransientMode(t *testing.T) {
 		t.Error("a malformed envelope was converted")
 	}
 }
-
-// TestParseURL: kombu's schemes and defaults.
-func TestParseURL(t *testing.T) {
-	for _, c := range []struct{ url, norm, vhost, host string }{
-		{"amqp://", "amqp://", "/", "localhost"},
-		{"pyamqp://u:p@h:5673/v", "amqp://u:p@h:5673/v", "v", "h"},
-		{"amqp://guest:guest@localhost:5672//", "amqp://guest:guest@localhost:5672//", "/", "localhost"},
-		{"amqps://h/v?heartbeat=30", "amqps://h/v?heartbeat=30", "v", "h"},
-	} {
-		norm, uri, err := ParseURL(c.url)
-		if err != nil || norm != c.norm || uri.Vhost != c.vhost || uri.Host != c.host {
-			t.Errorf("ParseURL(%q) = %q, %+v, %v", c.url, norm, uri, err)
-		}
-	}
-	for _, bad := range []string{"redis://h", "h:5672", "amqp://h/v?heartbeat=x"} {
-		if _, _, err := ParseURL(bad); err == nil {
-			t.Errorf("ParseURL(%q) accepted", bad)
-		}
-	}
-	b, err := NewBroker("amqp://a//;amqp://b//")
-	if err != nil || len(b.alternatives) != 2 {
-		t.Fatalf("failover URLs: %v", err)
-	}
-	b.Close()
-}

@@ -71,6 +71,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"beat", "--lease", "x"}, 2, "--lease"},
 		{[]string{"probe"}, 2, "want exactly one URL"},
 		{[]string{"purge", "--broker", "redis://h:notaport"}, 1, "port"},
+		{[]string{"worker", "--broker", "amqp://h//?heartbeat=soon"}, 2, "heartbeat"},
+		{[]string{"purge", "--broker", "amqp://h//?hearbeat=10"}, 2, `unknown option "hearbeat"`},
+		{[]string{"inspect", "ping", "--broker", "amqps://u:pw@h//?ssl_ca_certs=/nonexistent.pem"}, 2, "ssl_ca_certs"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer

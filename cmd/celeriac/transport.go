@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -67,7 +68,12 @@ type transportConfig struct {
 func newTransport(url string, cfg transportConfig) (celery.Transport, error) {
 	switch t, scheme := transportOf(url); {
 	case t == "amqp":
-		return camqp.NewBroker(url, camqp.WithLogger(cfg.log), camqp.WithPrefetch(cfg.prefetch))
+		b, err := camqp.NewBroker(url, camqp.WithLogger(cfg.log), camqp.WithPrefetch(cfg.prefetch))
+		if errors.Is(err, camqp.ErrBadURL) {
+			// A URL that cannot work is a usage error (exit 2).
+			return nil, &usageError{err}
+		}
+		return b, err
 	case t == "" && scheme != "":
 		return nil, errScheme("broker", url)
 	}

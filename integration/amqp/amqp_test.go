@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	n, err := rabbittest.New()
+	// With an AMQPS listener too (TestAMQPSClientCertificates).
+	n, err := rabbittest.New(rabbittest.WithTLS())
 	if errors.Is(err, rabbittest.ErrNoRabbitMQ) && !rabbittest.Required() {
 		fmt.Println("skipping the AMQP integration tests:", err)
 		return 0

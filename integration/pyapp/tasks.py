@@ -11,6 +11,9 @@ imported by ``client.py``. Everything is configured from the environment:
                                  by default here, unlike Celery)
     CELERIAC_VISIBILITY_TIMEOUT  float seconds -> broker visibility_timeout
     CELERIAC_PREFETCH_MULTIPLIER int -> worker_prefetch_multiplier
+    CELERIAC_BROKER_USE_SSL      JSON object -> broker_use_ssl, py-amqp's keys
+                                 (ca_certs, certfile, keyfile, cert_reqs
+                                 named as the ssl module's constant)
     CELERIAC_RESTORE_INTERVAL    float seconds -> kombu's visibility sweep
                                  every that many seconds (unacked_restore_
                                  interval, throttle 1; default 10 s x 10)
@@ -92,6 +95,15 @@ if os.environ.get("CELERIAC_SECURITY_STORE"):
         result_accept_content=["json"],
     )
     app.setup_security()
+if os.environ.get("CELERIAC_BROKER_USE_SSL"):
+    # broker_use_ssl as py-amqp takes it: {"ca_certs", "certfile",
+    # "keyfile", "cert_reqs": "CERT_REQUIRED" | "CERT_NONE"}.
+    import ssl
+
+    _ssl = json.loads(os.environ["CELERIAC_BROKER_USE_SSL"])
+    if "cert_reqs" in _ssl:
+        _ssl["cert_reqs"] = getattr(ssl, _ssl["cert_reqs"])
+    app.conf.broker_use_ssl = _ssl
 if os.environ.get("CELERIAC_VISIBILITY_TIMEOUT"):
     app.conf.broker_transport_options = {
         "visibility_timeout": float(os.environ["CELERIAC_VISIBILITY_TIMEOUT"]),

@@ -23,7 +23,7 @@ var allowed = map[string]string{
 	"celery/redis/backend.go:subscriber.run:time.NewTimer":         "reconnect back-off after a lost result subscription (error path only)",
 	"celery/events/receiver.go:Receiver.Run:time.NewTimer":         "reconnect back-off after a lost event subscription (error path only)",
 	"internal/redistest/server.go:Server.waitReady:time.NewTicker": "test harness: a child redis-server offers no readiness event to block on; only tests use it",
-	"internal/rabbittest/server.go:Node.start:time.After":          "test harness: a booting rabbitmq-server offers no readiness event to block on; only tests use it",
+	"internal/rabbittest/server.go:Node.boot:time.After":           "test harness: a booting rabbitmq-server offers no readiness event to block on; only tests use it",
 	"internal/rabbittest/server.go:waitPort:time.Sleep":            "test harness: waits for a child epmd to listen; only tests use it",
 	"internal/proctest/proctest.go:Proc.WaitLog:time.After":        "test harness: a child process's output offers no event for a line; only tests use it",
 	"beat/beat.go:Beat.Run:time.NewTimer":                          "beat waits for a computed instant (next due time, lease renewal or expiry); nothing is checked until then",

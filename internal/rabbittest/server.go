@@ -44,6 +44,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/celeriac/celeriac/internal/certtest"
 )
 
 // Environment variables understood by this package.
@@ -72,6 +74,8 @@ type Node struct {
 	name     string // node name, name@localhost
 	port     int    // AMQP
 	epmdPort int
+	tlsPort  int       // AMQPS, with WithTLS
+	tls      *TLSFiles // with WithTLS
 	cred     *syscall.Credential
 	env      []string
 
@@ -90,8 +94,24 @@ func Required() bool {
 	return v == "1" || v == "true" || os.Getenv("CI") == "true"
 }
 
+// Option configures New.
+type Option func(*Node)
+
+// WithTLS adds an AMQPS listener on another free loopback port (TLSPort),
+// with certificates of a certificate authority made for the node: the
+// listener requires a client certificate signed by it (verify_peer,
+// fail_if_no_peer_cert). TLS returns the files a client needs.
+func WithTLS() Option { return func(n *Node) { n.tls = &TLSFiles{} } }
+
+// TLSFiles are the PEM files of a node made WithTLS, for its clients.
+type TLSFiles struct {
+	CA         string // the authority's certificate, that signs the server's
+	ClientCert string // a client certificate the node accepts (CN "client")
+	ClientKey  string // its key
+}
+
 // New starts a node and waits until its AMQP port answers.
-func New() (*Node, error) {
+func New(opts ...Option) (*Node, error) {
 	bin := os.Getenv(EnvBinDir)
 	if bin == "" {
 		bin = "/usr/lib/rabbitmq/bin"
@@ -107,6 +127,9 @@ func New() (*Node, error) {
 		return nil, fmt.Errorf("rabbittest: %w", err)
 	}
 	n := &Node{dir: dir, bin: bin, name: "celeriac" + randHex(4) + "@localhost"}
+	for _, o := range opts {
+		o(n)
+	}
 	if err := n.prepare(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -120,7 +143,7 @@ func New() (*Node, error) {
 
 // prepare writes the node's files and picks its ports.
 func (n *Node) prepare() error {
-	ports := make([]int, 3)
+	ports := make([]int, 4)
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -130,12 +153,21 @@ func (n *Node) prepare() error {
 	}
 	n.port, n.epmdPort = ports[0], ports[1]
 	distPort := ports[2]
+	conf := "disk_free_limit.absolute = 1MB\nlog.console = false\nlog.file.level = info\n"
+	if n.tls != nil {
+		n.tlsPort = ports[3]
+		tc, err := n.makeCerts()
+		if err != nil {
+			return err
+		}
+		conf += tc
+	}
 	files := map[string]string{
 		"enabled_plugins":   "[].\n",
 		"rabbitmq-env.conf": "",
 		// A test machine's disk may be nearly full: RabbitMQ's default
 		// free-disk alarm (50 MB) would block publishers.
-		"rabbitmq.conf":  "disk_free_limit.absolute = 1MB\nlog.console = false\nlog.file.level = info\n",
+		"rabbitmq.conf":  conf,
 		".erlang.cookie": randHex(16),
 	}
 	for name, content := range files {
@@ -217,6 +249,11 @@ func (n *Node) start() error {
 	if err := waitPort(n.epmdPort, 10*time.Second); err != nil {
 		return fmt.Errorf("rabbittest: epmd on port %d: %w", n.epmdPort, err)
 	}
+	return n.boot(logf)
+}
+
+// boot starts rabbitmq-server and waits until its AMQP port answers.
+func (n *Node) boot(logf *os.File) error {
 	srv := exec.Command(filepath.Join(n.bin, "rabbitmq-server"))
 	srv.Dir = n.dir
 	srv.Env = n.env
@@ -278,6 +315,99 @@ func waitPort(port int, timeout time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Stop stops the node (rabbitmqctl stop, then SIGKILL) and keeps its
+// data: durable queues and persistent messages survive until Start.
+// Connections to it are closed by the node as it stops.
+func (n *Node) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return errors.New("rabbittest: the node is closed")
+	}
+	n.stopServerLocked()
+	return nil
+}
+
+// Start starts a node that Stop stopped, on the same ports and data, and
+// waits until its AMQP port answers.
+func (n *Node) Start() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return errors.New("rabbittest: the node is closed")
+	}
+	if n.server != nil {
+		return errors.New("rabbittest: the node is running")
+	}
+	logf, err := os.OpenFile(filepath.Join(n.dir, "console.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("rabbittest: %w", err)
+	}
+	defer logf.Close()
+	return n.boot(logf)
+}
+
+// stopServerLocked stops rabbitmq-server, if it runs.
+func (n *Node) stopServerLocked() {
+	if n.server == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	cmd := exec.CommandContext(ctx, filepath.Join(n.bin, "rabbitmqctl"), "-n", n.name, "stop")
+	cmd.Env, cmd.Dir = n.env, n.dir
+	cmd.Run()
+	cancel()
+	select {
+	case <-n.serverDone:
+	case <-time.After(stopTimeout):
+		syscall.Kill(-n.server.Process.Pid, syscall.SIGKILL)
+		<-n.serverDone
+	}
+	// Whatever the node left in its process group.
+	syscall.Kill(-n.server.Process.Pid, syscall.SIGKILL)
+	n.server, n.serverDone = nil, nil
+}
+
+// TLSPort is the node's AMQPS port on 127.0.0.1 (0 without WithTLS).
+func (n *Node) TLSPort() int { return n.tlsPort }
+
+// TLS returns the files a client of the AMQPS listener needs (nil
+// without WithTLS).
+func (n *Node) TLS() *TLSFiles { return n.tls }
+
+// TLSURL returns the amqps:// URL of vhost on the AMQPS listener, as
+// guest, with the client certificate and the CA in kombu's ssl_ options.
+func (n *Node) TLSURL(vhost string) string {
+	u := "amqps://guest:guest@127.0.0.1:" + strconv.Itoa(n.tlsPort) + "/"
+	if vhost != "" && vhost != "/" {
+		u += vhost
+	}
+	return u + "?ssl_ca_certs=" + n.tls.CA + "&ssl_certfile=" + n.tls.ClientCert + "&ssl_keyfile=" + n.tls.ClientKey
+}
+
+// makeCerts writes a CA, the server's certificate and a client's into
+// the node's directory and returns the lines of rabbitmq.conf that make
+// the AMQPS listener.
+func (n *Node) makeCerts() (string, error) {
+	ca, err := certtest.NewCA(n.dir, "rabbittest")
+	if err != nil {
+		return "", err
+	}
+	server, err := ca.Issue("server")
+	if err != nil {
+		return "", err
+	}
+	client, err := ca.Issue("client")
+	if err != nil {
+		return "", err
+	}
+	*n.tls = TLSFiles{CA: ca.Cert, ClientCert: client.Cert, ClientKey: client.Key}
+	return fmt.Sprintf("listeners.ssl.default = 127.0.0.1:%d\n"+
+		"ssl_options.cacertfile = %s\nssl_options.certfile = %s\nssl_options.keyfile = %s\n"+
+		"ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n",
+		n.tlsPort, ca.Cert, server.Cert, server.Key), nil
 }
 
 // Port is the node's AMQP port on 127.0.0.1.
@@ -360,21 +490,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.stopped = true
-	if n.server != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		cmd := exec.CommandContext(ctx, filepath.Join(n.bin, "rabbitmqctl"), "-n", n.name, "stop")
-		cmd.Env, cmd.Dir = n.env, n.dir
-		cmd.Run()
-		cancel()
-		select {
-		case <-n.serverDone:
-		case <-time.After(stopTimeout):
-			syscall.Kill(-n.server.Process.Pid, syscall.SIGKILL)
-			<-n.serverDone
-		}
-		// Whatever the node left in its process group.
-		syscall.Kill(-n.server.Process.Pid, syscall.SIGKILL)
-	}
+	n.stopServerLocked()
 	if n.epmd != nil {
 		n.epmd.Process.Kill()
 		n.epmd.Wait()
