@@ -66,9 +66,6 @@ func WithResultPersistent(on bool) RPCOption { return func(o *rpcOptions) { o.pe
 // or "yaml".
 func WithReplySerializer(name string) RPCOption { return func(o *rpcOptions) { o.serializer = name } }
 
-// WithRPCLogger sets the logger (default: the broker's).
-func WithRPCLogger(l *slog.Logger) RPCOption { return func(o *rpcOptions) { o.logger = l } }
-
 // RPCBackend is the rpc:// result backend on a Broker's connection. It
 // is safe for concurrent use. A worker uses it to send results (Store
 // needs the task's reply_to in its context: celery.WithReplyTo); a client
@@ -116,9 +113,9 @@ const rpcHistory = 8
 // latest returns the last state received.
 func (st *rpcState) latest() *rpcEntry { return &st.hist[len(st.hist)-1] }
 
-// NewRPCBackend returns the rpc result backend over b. Its reply queue is
-// named by a new UUID (Celery's oid) and declared on first use. Close
-// stops reading it; b stays open.
+// NewRPCBackend returns the rpc result backend over b, logging to b's
+// logger. Its reply queue is named by a new UUID (Celery's oid) and
+// declared on first use. Close stops reading it; b stays open.
 func NewRPCBackend(b *Broker, opts ...RPCOption) (*RPCBackend, error) {
 	o := rpcOptions{expires: 24 * time.Hour, serializer: "json", logger: b.o.logger}
 	for _, opt := range opts {

@@ -99,7 +99,7 @@ func openBackend(broker celery.Transport, brokerURL, backendURL string, log *slo
 		if !ok {
 			return nil, fmt.Errorf("result backend %q: rpc:// needs an AMQP broker (amqp://); with broker %q use a redis:// result backend", backendURL, redactURL(brokerURL))
 		}
-		return camqp.NewRPCBackend(ab, append([]camqp.RPCOption{camqp.WithRPCLogger(log)}, rpcOpts...)...)
+		return camqp.NewRPCBackend(ab, rpcOpts...)
 	}
 	opts = append([]credis.Option{credis.WithLogger(log)}, opts...)
 	if backendURL == "" || backendURL == brokerURL {
