@@ -144,7 +144,10 @@ func (r *RPCBackend) ReplyTo() string { return r.oid }
 
 // DeclareReplyQueue declares the reply queue as Celery's client does (a
 // durable, auto-deleted queue with x-expires of result_expires) and
-// starts consuming it, once; later calls return at once.
+// starts consuming it. Later calls return at once while the connection
+// it was declared on lasts; after a lost connection (RabbitMQ deleted
+// the queue with its consumer) they declare it again before the consumer
+// is back, so that the reply to a task sent now is kept for it.
 func (r *RPCBackend) DeclareReplyQueue(ctx context.Context) error {
 	r.startMu.Lock()
 	defer r.startMu.Unlock()
@@ -155,7 +158,10 @@ func (r *RPCBackend) DeclareReplyQueue(ctx context.Context) error {
 		return celery.ErrClosed
 	}
 	if started {
-		return nil
+		if r.b.isDeclared(r.declaredKey()) {
+			return nil
+		}
+		return r.declare(ctx)
 	}
 	ch, msgs, err := r.open(ctx)
 	if err != nil {
@@ -177,12 +183,8 @@ func (r *RPCBackend) DeclareReplyQueue(ctx context.Context) error {
 // open declares the reply queue and starts a consumer of it (no
 // acknowledgements, as Celery's result consumer reads it).
 func (r *RPCBackend) open(ctx context.Context) (*amqp.Channel, <-chan amqp.Delivery, error) {
-	err := r.b.withChannel(ctx, func(ch *amqp.Channel) error {
-		_, err := ch.QueueDeclare(r.oid, true, true, false, false, queueArgs(r.o.expires, 0))
-		return err
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("amqp: declare reply queue %s: %w", r.oid, err)
+	if err := r.declare(ctx); err != nil {
+		return nil, nil, err
 	}
 	ch, err := r.b.channel(ctx)
 	if err != nil {
@@ -197,6 +199,24 @@ func (r *RPCBackend) open(ctx context.Context) (*amqp.Channel, <-chan amqp.Deliv
 	return ch, msgs, nil
 }
 
+// declare declares the reply queue on the broker's connection, and
+// records it for that connection.
+func (r *RPCBackend) declare(ctx context.Context) error {
+	err := r.b.withChannel(ctx, func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(r.oid, true, true, false, false, queueArgs(r.o.expires, 0))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("amqp: declare reply queue %s: %w", r.oid, err)
+	}
+	r.b.setDeclared(r.declaredKey())
+	return nil
+}
+
+// declaredKey is the reply queue's key in the broker's record of what
+// its connection declared.
+func (r *RPCBackend) declaredKey() string { return "rpc:" + r.oid }
+
 // run reads the reply queue until Close, declaring it again after a lost
 // connection (with back-off): RabbitMQ deleted it with its last consumer,
 // so results sent in between are lost, as with Celery.
@@ -204,12 +224,21 @@ func (r *RPCBackend) run(ch *amqp.Channel, msgs <-chan amqp.Delivery) {
 	defer close(r.done)
 	for attempt := 0; ; {
 		if ch != nil {
+			closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 			r.read(msgs)
 			ch.Close()
 			if r.ctx.Err() != nil {
 				return
 			}
-			r.conn.Lost(errors.New("reply queue consumer ended"), "queue", r.oid)
+			var err error = errors.New("reply queue consumer cancelled")
+			select {
+			case ae, ok := <-closed:
+				if ok && ae != nil {
+					err = ae
+				}
+			default:
+			}
+			r.conn.Lost(err, "queue", r.oid)
 		}
 		if !reconnect.Sleep(r.ctx, reconnect.Backoff{}.Delay(attempt), nil) {
 			return

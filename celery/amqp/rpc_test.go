@@ -13,15 +13,18 @@ import (
 	"github.com/celeriac/celeriac/celery"
 )
 
-// rpcOffline returns an rpc backend whose reply queue counts as declared,
-// fed by hand through received (no broker).
+// rpcOffline returns an rpc backend whose reply queue counts as declared
+// on a connection that is never used, fed by hand through received (no
+// broker).
 func rpcOffline(t *testing.T) *RPCBackend {
 	t.Helper()
-	r, err := NewRPCBackend(&Broker{o: options{logger: slog.Default()}})
+	b := &Broker{o: options{logger: slog.Default()}, conn: &amqp.Connection{}, declared: map[string]bool{}}
+	r, err := NewRPCBackend(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.started = true
+	b.setDeclared(r.declaredKey())
 	t.Cleanup(func() { r.Close() })
 	return r
 }

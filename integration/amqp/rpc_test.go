@@ -352,3 +352,34 @@ func TestRPCReplyMessageAsPython(t *testing.T) {
 		t.Errorf("reply meta: Go worker %s, Python worker %s", kg, kp)
 	}
 }
+
+// TestRPCConnectionLoss: after RabbitMQ closes every connection (the
+// reply queue goes with its consumer), the Go client declares its reply
+// queue again before its next task, so the result of a task sent then is
+// received; the Go worker sends results again too.
+func TestRPCConnectionLoss(t *testing.T) {
+	e := newEnv(t)
+	p := startCeleriac(t, "worker", "-b", e.URL, "--result-backend", "rpc://", "--loglevel", "info", "-n", "gorpcloss@%h")
+	p.WaitLog(t, "ready", 60*time.Second)
+	c, _ := rpcClient(t, e)
+	ctx := ctxFor(t, time.Minute)
+	get := func(x int) {
+		t.Helper()
+		r, err := c.SendTask(ctx, "tasks.add", celery.Args(x, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := r.Get(ctx, &n); err != nil || n != x+1 {
+			t.Fatalf("tasks.add(%d, 1) = %d, %v", x, n, err)
+		}
+	}
+	get(1)
+	if _, err := node.Ctl(ctx, "close_all_connections", "-p", vhostOf(e.URL), "test: connection loss"); err != nil {
+		t.Fatal(err)
+	}
+	p.WaitLog(t, "broker connection restored", 60*time.Second)
+	for i := range 5 {
+		get(10 + i)
+	}
+}
