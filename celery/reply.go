@@ -21,6 +21,15 @@ type ReplyQueue interface {
 	DeclareReplyQueue(ctx context.Context) error
 }
 
+// ChordRefuser is implemented by a result backend that cannot join
+// chords (rpc://). A Client asks it before it sends any task of a chord,
+// as Celery's chord asks its backend first (ensure_chords_allowed), so
+// that a refused chord sends nothing.
+type ChordRefuser interface {
+	// EnsureChordsAllowed returns why chords cannot run (nil: they can).
+	EnsureChordsAllowed() error
+}
+
 type replyKey struct{}
 
 type replyRoute struct{ replyTo, correlationID string }

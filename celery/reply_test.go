@@ -2,6 +2,7 @@ package celery
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/celeriac/celeriac/internal/kombu"
@@ -14,6 +15,10 @@ type replyBackend struct {
 }
 
 func (b *replyBackend) ReplyTo() string { return "client-oid" }
+
+func (b *replyBackend) EnsureChordsAllowed() error { return errNoChords }
+
+var errNoChords = errors.New("no chords here")
 
 func (b *replyBackend) DeclareReplyQueue(context.Context) error {
 	b.declared++
@@ -70,5 +75,19 @@ func TestClientReplyTo(t *testing.T) {
 	}
 	if r, c := ReplyToFrom(context.Background()); r != "" || c != "" {
 		t.Errorf("ReplyToFrom without: %q, %q", r, c)
+	}
+}
+
+// TestChordRefused: a backend that refuses chords is asked before any
+// task of the chord is sent; nothing is published.
+func TestChordRefused(t *testing.T) {
+	pub := &published{}
+	c := NewClient(pub, &replyBackend{})
+	sig := Chord([]Signature{NewSignature("tasks.add", 1, 2), NewSignature("tasks.add", 3, 4)}, NewSignature("tasks.xsum"))
+	if _, err := c.ApplyCanvas(context.Background(), sig, ApplyInfo{}); !errors.Is(err, errNoChords) {
+		t.Errorf("chord over a backend refusing chords: %v", err)
+	}
+	if len(pub.pubs) != 0 {
+		t.Errorf("%d messages published, want none", len(pub.pubs))
 	}
 }

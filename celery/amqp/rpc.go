@@ -29,6 +29,7 @@ import (
 var (
 	_ celery.ResultBackend = (*RPCBackend)(nil)
 	_ celery.ReplyQueue    = (*RPCBackend)(nil)
+	_ celery.ChordRefuser  = (*RPCBackend)(nil)
 )
 
 // ErrNoChords is returned by the chord and group operations of the rpc
@@ -467,6 +468,10 @@ func (r *RPCBackend) Forget(_ context.Context, taskID string) error {
 	r.mu.Unlock()
 	return nil
 }
+
+// EnsureChordsAllowed returns ErrNoChords: a Client refuses a chord
+// before sending any of its tasks.
+func (r *RPCBackend) EnsureChordsAllowed() error { return ErrNoChords }
 
 // SetChordSize fails with ErrNoChords.
 func (r *RPCBackend) SetChordSize(context.Context, string, int) error { return ErrNoChords }

@@ -192,7 +192,11 @@ func TestRPCGoClientGoWorker(t *testing.T) {
 		t.Errorf("another client's task seen here as %s, %v; want PENDING", st, err)
 	}
 
-	// Chords cannot be run with rpc.
+	// Chords cannot be run with rpc: refused before anything is sent.
+	chord := celery.Chord([]celery.Signature{celery.NewSignature("tasks.add", 1, 2)}, celery.NewSignature("tasks.xsum"))
+	if _, err := c.ApplyCanvas(ctx, chord, celery.ApplyInfo{}); !errors.Is(err, camqp.ErrNoChords) {
+		t.Errorf("chord over rpc: %v, want ErrNoChords", err)
+	}
 	if err := be.SetChordSize(ctx, "g1", 2); !errors.Is(err, camqp.ErrNoChords) {
 		t.Errorf("SetChordSize: %v, want ErrNoChords", err)
 	}
