@@ -55,8 +55,9 @@ type rpcStates struct {
 
 // TestRPCPythonClientGoWorker: a Python client with backend='rpc://'
 // gets from a Go worker the value of a task, the exception of a failed
-// one with its type, and (track_started) the STARTED state before the
-// result, all on its own reply queue.
+// one with its type, (track_started) the STARTED state before the
+// result, and the RETRY states of a retried task, all on its own reply
+// queue.
 func TestRPCPythonClientGoWorker(t *testing.T) {
 	e := newEnv(t)
 	p := startCeleriac(t, "worker", "-b", e.URL, "--result-backend", "rpc://", "--loglevel", "info", "-c", "2", "--track-started", "-n", "gorpc@%h")
@@ -74,6 +75,14 @@ func TestRPCPythonClientGoWorker(t *testing.T) {
 	e.pyRPC().RunJSON(t, &fail, "rpc.py", "states", "tasks.fail", "--args", `["rpc boom"]`)
 	if fail.State != "FAILURE" || fail.Exception == nil || fail.Exception.Type != "ValueError" || fail.Exception.Message != "rpc boom" {
 		t.Errorf("tasks.fail over rpc: %+v (exception %+v), want FAILURE ValueError('rpc boom')", fail, fail.Exception)
+	}
+
+	// A retried task: its RETRY states reach the client, then the
+	// result of the attempt that succeeds (the retry keeps reply_to).
+	var flaky rpcStates
+	e.pyRPC().RunJSON(t, &flaky, "rpc.py", "states", "tasks.flaky", "--args", `["rpc-flaky", 2]`)
+	if flaky.State != "SUCCESS" || flaky.Result != float64(3) || strings.Join(flaky.States, ",") != "STARTED,RETRY,STARTED,RETRY,STARTED,SUCCESS" {
+		t.Errorf("tasks.flaky over rpc: %+v, want STARTED,RETRY twice, then SUCCESS 3", flaky)
 	}
 
 	// Several tasks sent by one Python process, read back in order.
