@@ -20,7 +20,7 @@ import (
 // This file is Celery's rpc:// result backend (celery/backends/rpc.py
 // `RPCBackend`): nothing is stored on the server. A client declares a
 // reply queue of its own, names it in the reply_to property of every task
-// it sends, and keeps in memory the last state that came back for each
+// it sends, and keeps in memory the last states that came back for each
 // task; a worker sends each state of a task (STARTED, RETRY, custom
 // states, then the final one) as a message to the task's reply_to queue
 // through the default exchange, with the task's correlation id
@@ -81,7 +81,7 @@ type RPCBackend struct {
 	cancel      context.CancelFunc
 	conn        reconnect.State
 
-	startMu sync.Mutex // serializes the first declaration
+	startMu sync.Mutex // serializes DeclareReplyQueue
 	done    chan struct{}
 
 	mu      sync.Mutex
