@@ -490,6 +490,11 @@ func (c *Client) applyMembers(ctx context.Context, gid string, tasks []Signature
 }
 
 func (c *Client) applyChord(ctx context.Context, sig Signature, info ApplyInfo, mb member) (*CanvasResult, error) {
+	if cr, ok := c.results.(ChordRefuser); ok {
+		if err := cr.EnsureChordsAllowed(); err != nil {
+			return nil, err
+		}
+	}
 	header, err := sig.Tasks()
 	if err != nil {
 		return nil, err

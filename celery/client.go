@@ -256,6 +256,9 @@ func (c *Client) buildMessage(name string, opts ...SendOption) (*Message, Publis
 	if m.ID == "" {
 		m.ID = uuid.NewString()
 	}
+	if rq, ok := c.results.(ReplyQueue); ok && m.Properties.ReplyTo == "" {
+		m.Properties.ReplyTo = rq.ReplyTo()
+	}
 	now := time.Now()
 	if o.countdown > 0 && m.ETA.IsZero() {
 		m.ETA = now.Add(o.countdown)
@@ -304,6 +307,12 @@ func (c *Client) SendTask(ctx context.Context, name string, opts ...SendOption) 
 	}
 	if err := c.declare(ctx, declare); err != nil {
 		return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
+	}
+	if rq, ok := c.results.(ReplyQueue); ok && m.Properties.ReplyTo == rq.ReplyTo() {
+		// The reply queue exists before the task can be run.
+		if err := rq.DeclareReplyQueue(ctx); err != nil {
+			return nil, fmt.Errorf("celery: send %s[%s]: %w", name, m.ID, err)
+		}
 	}
 	body, err := EncodeMessage(m)
 	if err != nil {

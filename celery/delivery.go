@@ -137,3 +137,13 @@ func TruncatedContent(raw []byte) string {
 	}
 	return string(raw[:n]) + "... (" + strconv.Itoa(len(raw)) + " bytes)"
 }
+
+// ReplyTo returns the message's reply_to and correlation_id properties
+// ("" when the envelope could not be parsed), for a result backend that
+// sends results to the task's sender (see WithReplyTo).
+func (d *Delivery) ReplyTo() (replyTo, correlationID string) {
+	if d.env == nil {
+		return "", ""
+	}
+	return d.env.Properties.ReplyTo, d.env.Properties.CorrelationID
+}

@@ -23,6 +23,7 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		w.reject(ctx, d, err)
 		return
 	}
+	ctx = replyContext(ctx, msg)
 	r := &request{d: d, msg: msg, hasSlot: w.intake.slots != nil, kill: make(chan struct{})}
 	r.entry, r.handler = w.mux.lookup(msg.Task)
 	w.tm.received(r)
@@ -65,6 +66,12 @@ func (w *Worker) accept(ctx context.Context, d *celery.Delivery) {
 		return
 	}
 	w.pool.ready.push(r)
+}
+
+// replyContext returns ctx with msg's reply_to and correlation_id, for
+// a result backend that sends each state to the task's sender (rpc://).
+func replyContext(ctx context.Context, msg *celery.Message) context.Context {
+	return celery.WithReplyTo(ctx, msg.Properties.ReplyTo, msg.Properties.CorrelationID)
 }
 
 // scale lets the autoscaler follow the requests held; received marks

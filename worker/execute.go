@@ -30,6 +30,7 @@ type outcome struct {
 // acks-late message is acknowledged at the end, or requeued when its
 // outcome could not be stored.
 func (w *Worker) execute(ctx context.Context, r *request) {
+	ctx = replyContext(ctx, r.msg)
 	lateAck, ok := w.begin(ctx, r)
 	if !ok {
 		return

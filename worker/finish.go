@@ -134,6 +134,7 @@ func excString(exc map[string]any) string {
 // (onFailure); r.unsaved is set when it could not be stored. The message
 // is copied to the archive: the task failed for good.
 func (w *Worker) storeFailure(ctx context.Context, r *request, exc map[string]any, tb string) {
+	ctx = replyContext(ctx, r.msg)
 	w.tm.failed(r)
 	if r.settle == settleAck && !w.ackFlag(r, r.opts().AcksOnFailure, w.o.ackPolicy.acksOnFailure) {
 		r.settle = settleReject

@@ -83,5 +83,6 @@ func (w *Worker) reject(ctx context.Context, d *celery.Delivery, err error) {
 	if w.o.resultExtended {
 		m.Name, m.Worker, m.Queue = task, w.o.hostname, d.Queue
 	}
-	w.store(ctx, m)
+	replyTo, corr := d.ReplyTo()
+	w.store(celery.WithReplyTo(ctx, replyTo, corr), m)
 }

@@ -175,6 +175,10 @@ func cmdResult(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() != 1 {
 		return usagef("want exactly one task id, got %d arguments", fs.NArg())
 	}
+	if isRPC(c.backendURL()) && wait {
+		// Celery's `celery result` would wait forever.
+		return fmt.Errorf("result --wait: with --result-backend rpc:// a result goes only to the client that sent the task; this command can never receive it")
+	}
 	client, err := newClient(&c, stderr)
 	if err != nil {
 		return err

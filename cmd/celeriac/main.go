@@ -162,7 +162,7 @@ type common struct {
 func (c *common) register(fs *flagSet) {
 	fs.String(&c.app, "A app", "", "accepted for Celery compatibility and ignored: the Go binary's tasks are compiled in")
 	fs.String(&c.broker, "b broker", "", "broker URL (default $CELERY_BROKER_URL, else redis://localhost:6379/0)")
-	fs.String(&c.backend, "result-backend", "", "result backend URL (default $CELERY_RESULT_BACKEND, else the broker)")
+	fs.String(&c.backend, "result-backend", "", "result backend URL: redis://..., or rpc:// with an AMQP broker (results sent back to the client that sent the task) (default $CELERY_RESULT_BACKEND, else the broker)")
 	fs.String(&c.keyPrefix, "global-keyprefix", "", "prefix of every broker key and channel, as kombu's broker_transport_options={'global_keyprefix': ...} (default $CELERIAC_GLOBAL_KEYPREFIX, else the broker URL's ?global_keyprefix=)")
 	fs.String(&c.resultKeyPrefix, "result-global-keyprefix", "", "prefix of result keys, as Celery's result_backend_transport_options={'global_keyprefix': ...}; _ is appended unless it ends in : _ - or . (default $CELERIAC_RESULT_GLOBAL_KEYPREFIX, else the result backend URL's ?global_keyprefix=)")
 	fs.Choice(&c.loglevel, "l loglevel", "info", logLevels(), "log level, in any case")

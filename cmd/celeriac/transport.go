@@ -40,7 +40,7 @@ func errScheme(what, url string) error {
 	_, scheme := transportOf(url)
 	want := "redis://, rediss://, unix://, sentinel://, amqp://, pyamqp:// or amqps://"
 	if what == "result backend" {
-		want = "redis://, rediss://, unix:// or sentinel://"
+		want = "redis://, rediss://, unix://, sentinel:// or rpc://"
 	}
 	return fmt.Errorf("%s %q: unsupported scheme %q (want %s)", what, redactURL(url), scheme, want)
 }
@@ -84,7 +84,7 @@ func newTransport(url string, cfg transportConfig) (celery.Transport, error) {
 func newBackend(url string, opts ...credis.Option) (*credis.Backend, error) {
 	if t, scheme := transportOf(url); t != "redis" && scheme != "" {
 		if t == "amqp" {
-			return nil, fmt.Errorf("result backend %q: an AMQP broker is not a result backend here yet (rpc:// is not supported); use redis://", redactURL(url))
+			return nil, fmt.Errorf("result backend %q: an AMQP broker is not a result backend; use rpc:// (results sent back to the client over the AMQP broker) or redis://", redactURL(url))
 		}
 		return nil, errScheme("result backend", url)
 	}
@@ -96,16 +96,32 @@ func newBackend(url string, opts ...credis.Option) (*credis.Backend, error) {
 // the same; for an AMQP broker without a result backend of its own, none
 // (celery.DisabledBackend, as Celery's: results are not stored, and
 // asking for one says so), with a warning.
-func openBackend(broker celery.Transport, brokerURL, backendURL string, log *slog.Logger, opts []credis.Option) (celery.ResultBackend, error) {
+//
+// rpc:// (or "rpc") is Celery's rpc result backend on an AMQP broker's
+// connection, with rpcOpts; with a Redis broker it is refused.
+func openBackend(broker celery.Transport, brokerURL, backendURL string, log *slog.Logger, opts []credis.Option, rpcOpts ...camqp.RPCOption) (celery.ResultBackend, error) {
+	if isRPC(backendURL) {
+		ab, ok := broker.(*camqp.Broker)
+		if !ok {
+			return nil, fmt.Errorf("result backend %q: rpc:// needs an AMQP broker (amqp://); with broker %q use a redis:// result backend", backendURL, redactURL(brokerURL))
+		}
+		return camqp.NewRPCBackend(ab, rpcOpts...)
+	}
 	opts = append([]credis.Option{credis.WithLogger(log)}, opts...)
 	if backendURL == "" || backendURL == brokerURL {
 		if rb, ok := broker.(*credis.Broker); ok {
 			return credis.NewBackendOn(rb, opts...), nil
 		}
-		log.Warn("no result backend: results are disabled (set --result-backend redis://... to keep them)", "broker", redactURL(brokerURL))
+		log.Warn("no result backend: results are disabled (set --result-backend rpc:// or redis://... to keep them)", "broker", redactURL(brokerURL))
 		return celery.DisabledBackend{}, nil
 	}
 	return newBackend(backendURL, opts...)
+}
+
+// isRPC reports whether url names Celery's rpc result backend: "rpc://"
+// (anything after it is ignored, as Celery does) or "rpc".
+func isRPC(url string) bool {
+	return strings.EqualFold(url, "rpc") || len(url) >= 6 && strings.EqualFold(url[:6], "rpc://")
 }
 
 // dialURLs opens the broker at brokerURL and the result backend at

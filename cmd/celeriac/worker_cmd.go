@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/celeriac/celeriac/celery"
+	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/celery/security"
 	"github.com/celeriac/celeriac/internal/redact"
@@ -50,6 +51,7 @@ type workerFlags struct {
 	acceptContent         string
 	resultSerializer      string
 	resultCompression     string
+	resultPersistent      bool
 	securityCertStore     string
 	securityKey           string
 	securityCertificate   string
@@ -123,6 +125,7 @@ func (f *workerFlags) register(fs *flagSet) {
 	fs.Duration(&f.resultExpires, "result-expires", 24*time.Hour, "how long results are kept (0 = forever)")
 	fs.String(&f.acceptContent, "accept-content", "json", "accept_content: comma-separated serializers (json, msgpack, yaml) or content types of the task messages taken; others are rejected with ContentDisallowed (pickle never)")
 	fs.Choice(&f.resultSerializer, "result-serializer", "json", []string{"json", "msgpack", "yaml"}, "result_serializer: the format results are stored in (readers must accept it)")
+	fs.Bool(&f.resultPersistent, "result-persistent", false, "result_persistent: with --result-backend rpc://, send results as persistent messages (delivery mode 2) instead of transient ones")
 	fs.Choice(&f.resultCompression, "result-compression", "", []string{"", "zlib", "gzip", "brotli", "lzma", "xz", "zstd"}, "result_compression (Celery 5.7): compress stored results, with Celery's in-band marker (default none)")
 	fs.String(&f.securityCertStore, "security-cert-store", "", "security_cert_store: a directory, glob or file of PEM certificates whose signed (\"auth\") task messages are accepted; use with --accept-content auth (default: none)")
 	fs.String(&f.securityKey, "security-key", "", "security_key: the PEM RSA key that signs the messages the worker sends (retries, callbacks, chain steps) when --security-cert-store is set; needs --security-certificate")
@@ -329,7 +332,8 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 		credis.WithResultSerializer(f.resultSerializer), credis.WithResultCompression(f.resultCompression)}, f.backendOptions()...)
 	// The broker URL serves results too (a Redis one, its
 	// ?global_keyprefix= included; an AMQP one: results disabled).
-	backend, err := openBackend(broker, brokerURL, backendURL, log, backendOpts)
+	backend, err := openBackend(broker, brokerURL, backendURL, log, backendOpts,
+		camqp.WithReplyExpires(f.resultExpires), camqp.WithResultPersistent(f.resultPersistent), camqp.WithReplySerializer(f.resultSerializer))
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,21 @@ import (
 // reports RabbitMQ's queue length.
 func TestServeOverAMQP(t *testing.T) {
 	e := newEnv(t)
-	p := startCeleriac(t, "serve", "-b", e.URL, "--result-backend", e.Results, "--addr", "127.0.0.1:0")
+	serveRoundTrip(t, e, e.Results)
+}
+
+// TestServeRPCOverAMQP: TestServeOverAMQP with --result-backend rpc://:
+// the API's client reads the result its worker sends to its reply queue.
+func TestServeRPCOverAMQP(t *testing.T) {
+	e := newEnv(t)
+	serveRoundTrip(t, e, "rpc://")
+}
+
+// serveRoundTrip runs serve on e's vhost with results at backend, sends
+// a task through the API and reads its result back.
+func serveRoundTrip(t *testing.T, e *env, backend string) {
+	t.Helper()
+	p := startCeleriac(t, "serve", "-b", e.URL, "--result-backend", backend, "--addr", "127.0.0.1:0")
 	p.WaitLog(t, "celeriac is serving.", 60*time.Second)
 	api := ""
 	for line := range strings.Lines(p.Log()) {
