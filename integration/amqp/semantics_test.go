@@ -16,7 +16,7 @@ import (
 
 // TestSemanticsPythonClientGoWorker: a Python client's expired task is
 // not run (REVOKED stored), a retrying task retries with its countdown
-// until it succeeds, a queued task revoked through remote control is not
+// until it succeeds (self.retry, and autoretry_for), a queued task revoked through remote control is not
 // run, and a running one revoked with terminate stops; each REVOKED.
 func TestSemanticsPythonClientGoWorker(t *testing.T) {
 	e := newEnv(t)
@@ -26,9 +26,11 @@ func TestSemanticsPythonClientGoWorker(t *testing.T) {
 	if r := e.pyGet(t, expired); r.State != "REVOKED" {
 		t.Errorf("expired task: %+v, want REVOKED", r)
 	}
-	flaky := e.pySend(t, "tasks.flaky", "--args", `["py-go", 2]`)
-	if r := e.pyGet(t, flaky); r.State != "SUCCESS" || r.Result != float64(3) {
-		t.Errorf("tasks.flaky: %+v, want SUCCESS 3 (two retries)", r)
+	for _, task := range []string{"tasks.flaky", "tasks.autoretry"} {
+		id := e.pySend(t, task, "--args", `["py-go", 2]`)
+		if r := e.pyGet(t, id); r.State != "SUCCESS" || r.Result != float64(3) {
+			t.Errorf("%s: %+v, want SUCCESS 3 (two retries)", task, r)
+		}
 	}
 
 	running := e.pySend(t, "tasks.sleep", "--args", "[20]")
@@ -52,8 +54,8 @@ func TestSemanticsPythonClientGoWorker(t *testing.T) {
 }
 
 // TestSemanticsGoClientPythonWorker: the same from a Go client to a
-// Python worker (prefork, so that terminate works): expires, retries,
-// and revoke through `celeriac control revoke`.
+// Python worker (prefork, so that terminate works): expires, retries
+// (self.retry and autoretry_for), and revoke through `celeriac control revoke`.
 func TestSemanticsGoClientPythonWorker(t *testing.T) {
 	e := newEnv(t)
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithResultBackend(e.Results), pypeer.WithPool("prefork"), pypeer.WithConcurrency(1),
@@ -75,12 +77,14 @@ func TestSemanticsGoClientPythonWorker(t *testing.T) {
 	if m := wait(r); m.Status != celery.StateRevoked {
 		t.Errorf("expired task: %s %v, want REVOKED", m.Status, m.Result)
 	}
-	r, err = e.Client.SendTask(ctx, "tasks.flaky", celery.Args("go-py", 2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := wait(r); m.Status != celery.StateSuccess || m.Retries != 2 {
-		t.Errorf("tasks.flaky: %s %v after %d retries, want SUCCESS after 2", m.Status, m.Result, m.Retries)
+	for _, task := range []string{"tasks.flaky", "tasks.autoretry"} {
+		r, err = e.Client.SendTask(ctx, task, celery.Args("go-py", 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := wait(r); m.Status != celery.StateSuccess || m.Retries != 2 {
+			t.Errorf("%s: %s %v after %d retries, want SUCCESS after 2", task, m.Status, m.Result, m.Retries)
+		}
 	}
 
 	running, err := e.Client.SendTask(ctx, "tasks.sleep", celery.Args(20))

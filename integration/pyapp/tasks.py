@@ -218,6 +218,19 @@ def flaky(self, key, failures):
     return counter
 
 
+@app.task(name="tasks.autoretry", autoretry_for=(ValueError,),
+          retry_kwargs={"countdown": 0.2, "max_retries": 10})
+def autoretry(key, failures):
+    """tasks.flaky through autoretry_for: raise ValueError until called more
+    than `failures` times (counted under "celeriac:flaky:auto:" + key)."""
+    r = broker_redis()
+    counter = r.incr("celeriac:flaky:auto:" + key)
+    r.expire("celeriac:flaky:auto:" + key, 3600)
+    if counter <= failures:
+        raise ValueError(f"autoretry {key}: attempt {counter} of {failures} failing")
+    return counter
+
+
 @app.task(name="tasks.progress", bind=True)
 def progress(self, steps):
     for i in range(steps):
