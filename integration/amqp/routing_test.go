@@ -7,6 +7,7 @@ package amqp
 // worker_direct, priority queues declared by celeriac, and beat.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -322,4 +323,69 @@ entries:
 		return
 	}
 	t.Fatalf("no go-add id in the beat's log:\n%s", b.Log())
+}
+
+// TestQueueArgumentsDeclared: a Go client declares the task_queues of a
+// routing file with their arguments (x-max-priority, x-queue-type,
+// x-expires, x-message-ttl) before it first sends to them; a client
+// whose declaration of one of them differs gets ErrPreconditionFailed,
+// and the queue keeps its arguments.
+func TestQueueArgumentsDeclared(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	routes, err := celery.ParseRoutes([]byte(`
+task_queues:
+  prio: {max_priority: 5}
+  scratch: {expires: 300, message_ttl: 60}
+  qq: {queue_arguments: {x-queue-type: quorum}}
+`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := celery.NewClient(e.Broker, e.Backend, celery.WithRouter(routes))
+	for _, q := range []string{"prio", "scratch", "qq"} {
+		if _, err := c.SendTask(ctx, "tasks.add", celery.Args(1, 1), celery.Queue(q)); err != nil {
+			t.Fatalf("send to %s: %v", q, err)
+		}
+	}
+	out, err := node.Ctl(ctx, "list_queues", "-p", vhostOf(e.URL), "name", "type", "arguments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string][]string{
+		"prio":    {"x-max-priority", "5"},
+		"scratch": {"x-expires", "300000", "x-message-ttl", "60000"},
+		"qq":      {"quorum"},
+	} {
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == q {
+				line = l
+			}
+		}
+		for _, w := range want {
+			if !strings.Contains(line, w) {
+				t.Errorf("queue %s: %q, want %s in it:\n%s", q, line, w, out)
+			}
+		}
+		if n, err := e.Broker.QueueLength(ctx, q); err != nil || n != 1 {
+			t.Errorf("queue %s holds %d messages (%v), want 1", q, n, err)
+		}
+	}
+
+	other := celery.NewRoutes()
+	if err := other.DeclareQueue(celery.QueueSpec{Name: "prio", MaxPriority: 9}); err != nil {
+		t.Fatal(err)
+	}
+	br, err := camqp.NewBroker(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	c2 := celery.NewClient(br, e.Backend, celery.WithRouter(other))
+	defer c2.Close()
+	_, err = c2.SendTask(ctx, "tasks.add", celery.Args(1, 1), celery.Queue("prio"))
+	if !errors.Is(err, camqp.ErrPreconditionFailed) || !strings.Contains(err.Error(), "x-max-priority") {
+		t.Fatalf("send with another x-max-priority: %v, want ErrPreconditionFailed naming the argument", err)
+	}
 }
