@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -109,7 +110,7 @@ func arguments(q celery.QueueSpec) amqp.Table {
 //
 // A queue that exists with other arguments than q's is never
 // redeclared: the error wraps ErrPreconditionFailed. (A queue given no
-// arguments at all is used as it exists, as DeclareQueue by name does.)
+// arguments at all is used as it exists, as one declared by name is.)
 func (b *Broker) DeclareQueue(ctx context.Context, q celery.QueueSpec) error {
 	if err := b.ValidateQueue(q.Name); err != nil {
 		return fmt.Errorf("amqp: declare queue: %w", err)
@@ -188,7 +189,7 @@ func describe(q celery.QueueSpec) string {
 // the default exchange or a reserved one, or was declared on this
 // connection.
 func (b *Broker) declareExchangeOn(ch *amqp.Channel, exchange, kind string) error {
-	if exchange == "" || len(exchange) > 4 && exchange[:4] == "amq." || b.isDeclared("x:"+exchange) {
+	if exchange == "" || strings.HasPrefix(exchange, "amq.") || b.isDeclared("x:"+exchange) {
 		return nil
 	}
 	k, durable := exchangeKind(exchange)
