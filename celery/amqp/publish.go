@@ -56,6 +56,28 @@ func (b *Broker) declareExchangeOf(ctx context.Context, exchange, kind string) e
 	return nil
 }
 
+// ensureExchange makes sure exchange exists before a message is
+// published to it: one that exists is used as it is, whatever its type
+// (kombu does not declare an exchange named by a string when it
+// publishes); a missing one is declared with type kind, so that the
+// publish is not refused.
+func (b *Broker) ensureExchange(ctx context.Context, exchange, kind string) error {
+	if exchange == "" || strings.HasPrefix(exchange, "amq.") || b.isDeclared("x:"+exchange) {
+		return nil
+	}
+	err := b.withChannel(ctx, func(ch *amqp.Channel) error {
+		return ch.ExchangeDeclarePassive(exchange, amqp.ExchangeDirect, true, false, false, false, nil)
+	})
+	switch {
+	case err == nil:
+		b.setDeclared("x:" + exchange)
+		return nil
+	case isNotFound(err):
+		return b.declareExchangeOf(ctx, exchange, kind)
+	}
+	return fmt.Errorf("amqp: exchange %s: %w", exchange, err)
+}
+
 func (b *Broker) isDeclared(key string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -97,7 +119,7 @@ func (b *Broker) PublishBatch(ctx context.Context, pubs []celery.Publishing) err
 				return err
 			}
 			o.routingKey = p.Queue
-		} else if err := b.declareExchangeOf(ctx, p.Exchange, p.ExchangeType); err != nil {
+		} else if err := b.ensureExchange(ctx, p.Exchange, p.ExchangeType); err != nil {
 			return err
 		}
 		out = append(out, o)

@@ -77,7 +77,8 @@ func (e *env) pyRouted(t *testing.T, args ...string) string {
 // queue bound with "feed.#") and sends each task where Celery would: an
 // exact name to its queue, a glob through the topic exchange with its
 // routing key, a regexp route to the exchange alone; a Python worker
-// consuming those queues runs them all.
+// consuming those queues runs them all. A client that names the exchange
+// but not its type publishes to it as it exists.
 func TestRoutesGoClientPythonWorkerAMQP(t *testing.T) {
 	e := newEnv(t)
 	routes, _ := loadTestRoutes(t)
@@ -104,6 +105,15 @@ func TestRoutesGoClientPythonWorkerAMQP(t *testing.T) {
 		if got := fmt.Sprint(m.Result); m.Status != celery.StateSuccess || got != tc.want {
 			t.Errorf("%s: %s %v, want SUCCESS %s", tc.task, m.Status, m.Result, tc.want)
 		}
+	}
+	// A client naming the exchange without its type (a plain client,
+	// no routes) publishes to it as it exists: the topic binding matches.
+	r, err := e.Client.SendTask(ctx, "tasks.mul", celery.Args(6, 7), celery.Route("feeds", "feed.any"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := r.Wait(ctx); err != nil || m.Status != celery.StateSuccess || fmt.Sprint(m.Result) != "42" {
+		t.Errorf("tasks.mul through the existing topic exchange: %+v, %v", m, err)
 	}
 }
 
