@@ -561,3 +561,29 @@ func Upcoming(s Schedule, from time.Time, n int) []time.Time {
 	}
 	return out
 }
+
+// SendThrough returns a Store that keeps its lock and last runs in store
+// and sends the due messages through p, a broker other than the store's
+// (AMQP, the store being on the result backend's Redis). Record records
+// the due time first, fenced as store fences it, then publishes: a due
+// time is still sent at most once, but not in one atomic step. A message
+// the broker refuses once its due time is recorded is not sent; Record
+// returns the error and Beat logs it, as Celery's beat, which moves an
+// entry on before it sends it, logs and loses it.
+func SendThrough(store Store, p celery.Publisher) Store { return &sendThrough{Store: store, p: p} }
+
+type sendThrough struct {
+	Store
+	p celery.Publisher
+}
+
+func (s *sendThrough) Record(ctx context.Context, token, entry string, due time.Time, pub *celery.Publishing) (time.Time, bool, error) {
+	last, recorded, err := s.Store.Record(ctx, token, entry, due, nil)
+	if err != nil || !recorded || pub == nil {
+		return last, recorded, err
+	}
+	if err := s.p.PublishOne(ctx, *pub); err != nil {
+		return last, recorded, fmt.Errorf("beat: entry %q: due time recorded, message not sent: %w", entry, err)
+	}
+	return last, recorded, nil
+}

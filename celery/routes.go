@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
@@ -64,6 +66,25 @@ type QueueSpec struct {
 	Exchange     string
 	ExchangeType string
 	RoutingKey   string
+	// The queue's arguments (kombu's queue_arguments), honoured by a
+	// transport with real queues (AMQP); Redis ignores them, as kombu's
+	// Redis transport does.
+	MaxPriority int           // x-max-priority (max_priority); 0: none
+	QueueType   string        // x-queue-type: "" (the broker's default), QueueClassic or QueueQuorum
+	Expires     time.Duration // x-expires (expires): deleted after this long unused; 0: never
+	MessageTTL  time.Duration // x-message-ttl (message_ttl); 0: none
+}
+
+// Queue types (x-queue-type; Celery's task_default_queue_type and
+// task_create_missing_queue_type).
+const (
+	QueueClassic = "classic"
+	QueueQuorum  = "quorum"
+)
+
+// HasArguments reports whether q sets any queue argument.
+func (q QueueSpec) HasArguments() bool {
+	return q.MaxPriority != 0 || q.QueueType != "" || q.Expires != 0 || q.MessageTTL != 0
 }
 
 // Broadcast reports whether the queue is a kombu Broadcast queue (its
@@ -184,6 +205,9 @@ func (r *Routes) DeclareQueue(q QueueSpec) error {
 	if err := checkExchangeType(q.ExchangeType); err != nil {
 		return fmt.Errorf("queue %q: %w", q.Name, err)
 	}
+	if err := q.checkArguments(); err != nil {
+		return fmt.Errorf("queue %q: %w", q.Name, err)
+	}
 	if _, ok := r.queues[q.Name]; !ok {
 		r.order = append(r.order, q.Name)
 	}
@@ -222,6 +246,19 @@ func (r *Routes) Queues() []QueueSpec {
 
 // Len returns the number of routes.
 func (r *Routes) Len() int { return len(r.exact) + len(r.patterns) }
+
+// checkArguments refuses queue arguments RabbitMQ would refuse.
+func (q QueueSpec) checkArguments() error {
+	switch {
+	case q.MaxPriority < 0 || q.MaxPriority > 255:
+		return fmt.Errorf("%w: max_priority %d (want 1 to 255)", ErrInvalidRoute, q.MaxPriority)
+	case q.QueueType != "" && q.QueueType != QueueClassic && q.QueueType != QueueQuorum:
+		return fmt.Errorf("%w: queue type %q (want classic or quorum)", ErrInvalidRoute, q.QueueType)
+	case q.Expires < 0 || q.MessageTTL < 0:
+		return fmt.Errorf("%w: expires and message_ttl must not be negative", ErrInvalidRoute)
+	}
+	return nil
+}
 
 func checkExchangeType(t string) error {
 	switch t {
@@ -286,8 +323,14 @@ func globToRegexp(glob string) string {
 //	  feed_tasks: {exchange: feeds, exchange_type: topic, routing_key: "feed.#"}
 //	  broadcast_tasks: {broadcast: true}   # kombu.common.Broadcast
 //
+//	  prio: {max_priority: 10}                 # x-max-priority
+//	  qq: {queue_arguments: {x-queue-type: quorum}}
+//
 // A route takes queue, exchange, exchange_type, routing_key and priority;
-// a queue takes exchange, exchange_type, routing_key and broadcast. The
+// a queue takes exchange, exchange_type, routing_key, broadcast, and
+// kombu.Queue's max_priority, expires and message_ttl (seconds) and
+// queue_arguments (x-max-priority, x-queue-type, x-expires and
+// x-message-ttl, in milliseconds). The
 // routes keep the file's order. Errors wrap ErrInvalidRoute and name the
 // file.
 func LoadRoutes(path string) (*Routes, error) {
@@ -422,14 +465,86 @@ func parseQueue(name string, v any) (QueueSpec, error) {
 			if b {
 				q.ExchangeType = ExchangeFanout
 			}
+		case "max_priority":
+			q.MaxPriority, err = integer(f.value, 1, 255)
+		case "expires":
+			q.Expires, err = seconds(f.value)
+		case "message_ttl":
+			q.MessageTTL, err = seconds(f.value)
+		case "queue_arguments":
+			err = parseQueueArguments(&q, f.value)
 		default:
-			return q, fmt.Errorf("unknown key %q (want exchange, exchange_type, routing_key, broadcast)", f.key)
+			return q, fmt.Errorf("unknown key %q (want exchange, exchange_type, routing_key, broadcast, max_priority, expires, message_ttl, queue_arguments)", f.key)
 		}
 		if err != nil {
 			return q, fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
 	return q, nil
+}
+
+// parseQueueArguments reads a task_queues entry's queue_arguments, the
+// x- arguments kombu passes to queue.declare as they are: x-max-priority,
+// x-queue-type, x-expires and x-message-ttl (milliseconds).
+func parseQueueArguments(q *QueueSpec, v any) error {
+	fields, ok := v.([]entry)
+	if !ok {
+		return errors.New("want a table")
+	}
+	for _, f := range fields {
+		var err error
+		var ms int
+		switch f.key {
+		case "x-max-priority":
+			q.MaxPriority, err = integer(f.value, 1, 255)
+		case "x-queue-type":
+			q.QueueType, err = str(f.value)
+		case "x-expires":
+			ms, err = integer(f.value, 1, 1<<31-1)
+			q.Expires = time.Duration(ms) * time.Millisecond
+		case "x-message-ttl":
+			ms, err = integer(f.value, 0, 1<<31-1)
+			q.MessageTTL = time.Duration(ms) * time.Millisecond
+		default:
+			return fmt.Errorf("unknown argument %q (want x-max-priority, x-queue-type, x-expires, x-message-ttl)", f.key)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.key, err)
+		}
+	}
+	return nil
+}
+
+// integer reads an integer from lo to hi.
+func integer(v any, lo, hi int) (int, error) {
+	n, ok := v.(int64)
+	if !ok || n < int64(lo) || n > int64(hi) {
+		return 0, fmt.Errorf("%v: want an integer from %d to %d", v, lo, hi)
+	}
+	return int(n), nil
+}
+
+// seconds reads a positive number of seconds (kombu's expires and
+// message_ttl are floats).
+func seconds(v any) (time.Duration, error) {
+	var f float64
+	switch x := v.(type) {
+	case int64:
+		f = float64(x)
+	case float64:
+		f = x
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(x, 64); err != nil {
+			return 0, fmt.Errorf("%q: want a number of seconds", x)
+		}
+	default:
+		return 0, fmt.Errorf("%v: want a number of seconds", v)
+	}
+	if f <= 0 || f > 1<<31/1000 {
+		return 0, fmt.Errorf("%v: want a positive number of seconds", v)
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
 
 func str(v any) (string, error) {

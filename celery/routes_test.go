@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -80,6 +81,34 @@ func TestParseRoutes(t *testing.T) {
 	}
 }
 
+// TestQueueArguments: kombu.Queue's max_priority, expires and
+// message_ttl (seconds), and queue_arguments as kombu passes them
+// (milliseconds), in YAML and TOML.
+func TestQueueArguments(t *testing.T) {
+	const yamlDoc = `
+task_queues:
+  prio: {max_priority: 10, expires: 1.5, message_ttl: 60}
+  qq: {queue_arguments: {x-queue-type: quorum, x-expires: 2000, x-message-ttl: 500}}
+`
+	const tomlDoc = `
+[task_queues.prio]
+max_priority = 10
+expires = 1.5
+message_ttl = 60
+[task_queues.qq]
+queue_arguments = {x-queue-type = "quorum", x-expires = 2000, x-message-ttl = 500}
+`
+	want := []QueueSpec{
+		{Name: "prio", Exchange: "prio", ExchangeType: ExchangeDirect, RoutingKey: "prio", MaxPriority: 10, Expires: 1500 * time.Millisecond, MessageTTL: time.Minute},
+		{Name: "qq", Exchange: "qq", ExchangeType: ExchangeDirect, RoutingKey: "qq", QueueType: QueueQuorum, Expires: 2 * time.Second, MessageTTL: 500 * time.Millisecond},
+	}
+	for name, r := range map[string]*Routes{"yaml": mustParse(t, yamlDoc, false), "toml": mustParse(t, tomlDoc, true)} {
+		if diff := cmp.Diff(want, r.Queues()); diff != "" {
+			t.Errorf("%s: Queues (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
 func TestRoutesFirstPatternWins(t *testing.T) {
 	r := NewRoutes()
 	for _, p := range []string{"a.*", "a.b*", "re:a"} {
@@ -134,6 +163,12 @@ func TestParseRoutesErrors(t *testing.T) {
 		"not a mapping":    "- a\n- b",
 		"syntax":           "task_routes: {a: ",
 		"broadcast string": "task_queues: {b: {broadcast: yes please}}",
+		"max priority 0":   "task_queues: {p: {max_priority: 0}}",
+		"max priority 256": "task_queues: {p: {queue_arguments: {x-max-priority: 256}}}",
+		"queue type":       "task_queues: {p: {queue_arguments: {x-queue-type: stream}}}",
+		"unknown argument": "task_queues: {p: {queue_arguments: {x-overflow: reject-publish}}}",
+		"negative expires": "task_queues: {p: {expires: -1}}",
+		"ttl words":        "task_queues: {p: {message_ttl: soon}}",
 	} {
 		if _, err := ParseRoutes([]byte(doc), false); !errors.Is(err, ErrInvalidRoute) {
 			t.Errorf("%s: err = %v, want ErrInvalidRoute", name, err)

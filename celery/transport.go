@@ -58,6 +58,18 @@ type Mailbox interface {
 	Pop(ctx context.Context, queue string, wait time.Duration) ([]byte, error)
 }
 
+// BroadcastConsumer is implemented by a transport whose fanout
+// exchanges deliver to real queues (AMQP): a consumer of a kombu
+// Broadcast queue declares a queue of its own (queue, "bcast.<uuid>"),
+// deleted once it stops consuming, bound to the spec's exchange, and
+// consumes it. The others (Redis) Subscribe to the exchange instead.
+type BroadcastConsumer interface {
+	// ConsumeBroadcast hands the bodies of q's messages to handle until
+	// ctx ends (nil) or the connection fails (its error); ready is
+	// called once consuming.
+	ConsumeBroadcast(ctx context.Context, q QueueSpec, queue string, ready func(), handle func(body []byte)) error
+}
+
 // Receiver takes deliveries from a set of queues (one consuming
 // goroutine; see Consumer). A delivery stays unacknowledged until a
 // Settler acknowledges, rejects or requeues it.

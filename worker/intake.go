@@ -162,12 +162,13 @@ func (in *intake) fetch(ctx context.Context, c celery.Receiver, st *fetchState) 
 		cancel()
 	}
 	ds, err := c.ReceiveBatch(fctx, n)
+	cut := fctx.Err() != nil // by a queue change, not by this cancel
 	st.setCancel(nil)
 	cancel()
 	for range n - len(ds) {
 		in.releaseSlot()
 	}
-	if err != nil && ctx.Err() == nil && fctx.Err() != nil {
+	if err != nil && ctx.Err() == nil && cut {
 		return nil, errQueuesChanged
 	}
 	return ds, err

@@ -144,8 +144,7 @@ func (w *Worker) stopBroadcasts() { w.routing.wg.Wait() }
 // read as "*") and accepts each message until ctx ends or the
 // subscription fails.
 func (w *Worker) listen(ctx context.Context, b *broadcastQueue, up func()) error {
-	pattern := strings.ReplaceAll(b.spec.RoutingKey, "#", "*")
-	return w.broker.Subscribe(ctx, b.spec.Exchange, pattern, up, func(body []byte) {
+	handle := func(body []byte) {
 		if len(body) == 0 { // kombu skips an empty payload (redis.py `_receive_one`)
 			return
 		}
@@ -163,7 +162,12 @@ func (w *Worker) listen(ctx context.Context, b *broadcastQueue, up func()) error
 			d.Parse()
 		}
 		w.accept(ctx, d)
-	})
+	}
+	if bc, ok := w.broker.(celery.BroadcastConsumer); ok { // AMQP: a queue of its own
+		return bc.ConsumeBroadcast(ctx, b.spec, b.own, up, handle)
+	}
+	pattern := strings.ReplaceAll(b.spec.RoutingKey, "#", "*")
+	return w.broker.Subscribe(ctx, b.spec.Exchange, pattern, up, handle)
 }
 
 // queueInfo describes a consumed queue for active_queues as kombu's

@@ -47,6 +47,7 @@ type options struct {
 	prefetch int
 	backoff  reconnect.Backoff
 	tls      *tls.Config
+	queues   QueueDefaults
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -79,9 +80,10 @@ type Broker struct {
 
 	mu       sync.Mutex
 	conn     *amqp.Connection
-	dialed   bool             // a connection was made once (a later one is a reconnect)
-	declared map[string]bool  // entities declared on conn ("q:", "x:" + name)
-	bound    map[string]*bind // exchange → the queue DeclareBinding bound last with expires
+	dialed   bool                        // a connection was made once (a later one is a reconnect)
+	declared map[string]bool             // entities declared on conn ("q:", "x:" + name)
+	specs    map[string]celery.QueueSpec // queues declared with DeclareQueue, by name
+	bound    map[string]*bind            // exchange → the queue DeclareBinding bound last with expires
 	pops     map[string]*popper
 	closed   bool
 
@@ -112,7 +114,7 @@ func NewBroker(url string, opts ...Option) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{alternatives: alts, url: redact.URL(url), o: o,
-		declared: map[string]bool{}, bound: map[string]*bind{}, pops: map[string]*popper{}}
+		declared: map[string]bool{}, specs: map[string]celery.QueueSpec{}, bound: map[string]*bind{}, pops: map[string]*popper{}}
 	b.state = reconnect.State{Name: "broker", Logger: o.logger}
 	return b, nil
 }

@@ -169,6 +169,13 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 			return fmt.Errorf("amqp: subscribe to %s: %w", exchange, err)
 		}
 	}
+	return b.consumeQueue(ctx, queue, "subscription to "+exchange, ready, handle)
+}
+
+// consumeQueue consumes queue without acknowledgements on a channel of
+// its own, handing each message to handle as an envelope, until ctx ends
+// (nil) or the channel fails or is cancelled (an error naming what).
+func (b *Broker) consumeQueue(ctx context.Context, queue, what string, ready func(), handle func(body []byte)) error {
 	ch, err := b.channel(ctx)
 	if err != nil {
 		return err
@@ -180,7 +187,7 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 	// close-ok forever); closing the channel ends the consumer.
 	msgs, err := ch.Consume(queue, "", true, false, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("amqp: subscribe to %s: %w", exchange, err)
+		return fmt.Errorf("amqp: %s: %w", what, err)
 	}
 	if ready != nil {
 		ready()
@@ -197,15 +204,15 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 				select {
 				case err := <-closed:
 					if err != nil {
-						return fmt.Errorf("amqp: subscription to %s: %w", exchange, err)
+						return fmt.Errorf("amqp: %s: %w", what, err)
 					}
 				default:
 				}
-				return fmt.Errorf("amqp: subscription to %s cancelled", exchange)
+				return fmt.Errorf("amqp: %s cancelled", what)
 			}
 			raw, err := envelopeOf(&d)
 			if err != nil {
-				b.o.logger.Warn("amqp: unreadable broadcast message dropped", "exchange", exchange, "error", err)
+				b.o.logger.Warn("amqp: unreadable broadcast message dropped", "from", what, "error", err)
 				continue
 			}
 			handle(raw)

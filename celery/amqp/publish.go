@@ -1,8 +1,8 @@
 package amqp
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -33,10 +33,19 @@ func exchangeKind(name string) (kind string, durable bool) {
 
 // declareExchange declares exchange as kombu does, once per connection.
 func (b *Broker) declareExchange(ctx context.Context, exchange string) error {
-	if exchange == "" || b.isDeclared("x:"+exchange) {
+	return b.declareExchangeOf(ctx, exchange, "")
+}
+
+// declareExchangeOf declares exchange with type kind (a task_queues
+// exchange, a Broadcast's fanout; "" as exchangeKind says) as kombu
+// does: durable, not auto-deleted. The default exchange and the
+// reserved amq.* ones exist already and cannot be declared.
+func (b *Broker) declareExchangeOf(ctx context.Context, exchange, kind string) error {
+	if exchange == "" || strings.HasPrefix(exchange, "amq.") || b.isDeclared("x:"+exchange) {
 		return nil
 	}
-	kind, durable := exchangeKind(exchange)
+	k, durable := exchangeKind(exchange)
+	kind = cmp.Or(kind, k)
 	err := b.withChannel(ctx, func(ch *amqp.Channel) error {
 		return ch.ExchangeDeclare(exchange, kind, durable, false, false, false, nil)
 	})
@@ -47,47 +56,26 @@ func (b *Broker) declareExchange(ctx context.Context, exchange string) error {
 	return nil
 }
 
-// DeclareQueue declares a task queue as Celery does for a queue it
-// creates (task_create_missing_queues; the default queue "celery"
-// alike): a durable direct exchange named after the queue, the durable
-// queue, and the binding with the queue's name as routing key. It is
-// done once per connection; a queue that exists with other arguments
-// (x-max-priority, x-queue-type) is left as it is, since RabbitMQ would
-// refuse the redeclaration: a passive declaration checks it exists.
-func (b *Broker) DeclareQueue(ctx context.Context, queue string) error {
-	if b.isDeclared("q:" + queue) {
+// ensureExchange makes sure exchange exists before a message is
+// published to it: one that exists is used as it is, whatever its type
+// (kombu does not declare an exchange named by a string when it
+// publishes); a missing one is declared with type kind, so that the
+// publish is not refused.
+func (b *Broker) ensureExchange(ctx context.Context, exchange, kind string) error {
+	if exchange == "" || strings.HasPrefix(exchange, "amq.") || b.isDeclared("x:"+exchange) {
 		return nil
 	}
 	err := b.withChannel(ctx, func(ch *amqp.Channel) error {
-		if err := ch.ExchangeDeclare(queue, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-			return err
-		}
-		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
-			return err
-		}
-		return ch.QueueBind(queue, queue, queue, false, nil)
+		return ch.ExchangeDeclarePassive(exchange, amqp.ExchangeDirect, true, false, false, false, nil)
 	})
-	if errors.Is(err, ErrPreconditionFailed) {
-		// Declared by someone else with arguments (a Python worker with
-		// task_queue_max_priority, a quorum queue): use it as it is.
-		perr := b.withChannel(ctx, func(ch *amqp.Channel) error {
-			_, err := ch.QueueDeclarePassive(queue, false, false, false, false, nil)
-			return err
-		})
-		if perr != nil {
-			return fmt.Errorf("amqp: declare queue %s: %w", queue, err)
-		}
-		b.o.logger.Info("queue exists with other arguments; using it as declared", "queue", queue, "error", err)
-		if isQuorumRefusal(err) {
-			b.setDeclared("quorum:" + queue)
-		}
-		err = nil
+	switch {
+	case err == nil:
+		b.setDeclared("x:" + exchange)
+		return nil
+	case isNotFound(err):
+		return b.declareExchangeOf(ctx, exchange, kind)
 	}
-	if err != nil {
-		return fmt.Errorf("amqp: declare queue %s: %w", queue, err)
-	}
-	b.setDeclared("q:" + queue)
-	return nil
+	return fmt.Errorf("amqp: exchange %s: %w", exchange, err)
 }
 
 func (b *Broker) isDeclared(key string) bool {
@@ -127,10 +115,12 @@ func (b *Broker) PublishBatch(ctx context.Context, pubs []celery.Publishing) err
 		}
 		o := outgoing{exchange: p.Exchange, routingKey: p.RoutingKey, msg: msg}
 		if p.Exchange == "" {
-			if err := b.DeclareQueue(ctx, p.Queue); err != nil {
+			if err := b.declareNamed(ctx, p.Queue); err != nil {
 				return err
 			}
 			o.routingKey = p.Queue
+		} else if err := b.ensureExchange(ctx, p.Exchange, p.ExchangeType); err != nil {
+			return err
 		}
 		out = append(out, o)
 	}

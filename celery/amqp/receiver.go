@@ -244,6 +244,13 @@ func (r *receiver) ReceiveBatch(ctx context.Context, max int) ([]*celery.Deliver
 			if errors.Is(err, celery.ErrClosed) || ctx.Err() != nil {
 				return nil, err
 			}
+			if errors.Is(err, ErrPreconditionFailed) {
+				// A queue exists with other arguments than those
+				// configured: retrying cannot help (Celery's worker
+				// stops with an unrecoverable PreconditionFailed).
+				r.teardown()
+				return nil, err
+			}
 			r.teardown()
 			r.state.Lost(err)
 			d := r.b.o.backoff.Delay(r.fails)
@@ -318,6 +325,12 @@ func (r *receiver) delivery(m inbound) *celery.Delivery {
 	if err != nil {
 		d.Err = fmt.Errorf("%w: %w", kombu.ErrMalformed, err)
 		d.Tag = strconv.FormatUint(m.d.DeliveryTag, 10)
+		d.Exchange, d.RoutingKey = m.d.Exchange, m.d.RoutingKey
+		// The task id, when the message names one, gets its FAILURE.
+		d.TaskID = m.d.CorrelationId
+		if id, ok := m.d.Headers["id"].(string); ok {
+			d.TaskID = id
+		}
 		return d
 	}
 	d.Raw = raw
@@ -350,7 +363,7 @@ func (r *receiver) setup(ctx context.Context) error {
 		// Declared first: a quorum queue among them decides the QoS.
 		global := qosGlobal
 		for _, q := range r.Queues() {
-			if err := r.b.DeclareQueue(ctx, q); err != nil {
+			if err := r.b.declareNamed(ctx, q); err != nil {
 				return err
 			}
 			if r.b.isQuorum(q) {
@@ -386,7 +399,7 @@ func (r *receiver) setup(ctx context.Context) error {
 		if _, ok := r.tags[q]; ok {
 			continue
 		}
-		if err := r.b.DeclareQueue(ctx, q); err != nil {
+		if err := r.b.declareNamed(ctx, q); err != nil {
 			return err
 		}
 		tag := "celeriac-" + q + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -40,6 +41,7 @@ type beatFlags struct {
 func (f *beatFlags) register(fs *flagSet) {
 	f.common.register(fs)
 	f.daemon.register(fs)
+	f.declare.register(fs)
 	fs.String(&f.schedule, "s schedule", "", "schedule file, YAML (.yaml, .yml) or TOML (.toml); see docs/beat.md (required)")
 	fs.Bool(&f.dryRun, "dry-run", false, "print each entry's next due times and exit; needs no broker")
 	fs.Int(&f.count, "n", 5, "with --dry-run: due times to print per entry")
@@ -91,11 +93,11 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if window < 0 {
 		return usagef("--late-window must not be negative")
 	}
-	broker, err := f.newBroker(log)
+	store, closeStore, err := f.beatStore(log)
 	if err != nil {
 		return err
 	}
-	defer broker.Close()
+	defer closeStore()
 	reg := prometheus.NewRegistry()
 	opts := []beat.Option{beat.WithName(f.name), beat.WithLease(f.lease),
 		beat.WithLateWindow(window), beat.WithCatchUp(catchUp), beat.WithDefaultQueue(f.defaultQueue),
@@ -103,7 +105,7 @@ func cmdBeat(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if routes != nil {
 		opts = append(opts, beat.WithRoutes(routes))
 	}
-	b, err := beat.New(credis.NewBeatStore(broker, f.name), cfg.Entries, opts...)
+	b, err := beat.New(store, cfg.Entries, opts...)
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "beat: "))
 	}
@@ -157,4 +159,32 @@ func dryRun(w io.Writer, cfg *beat.Config, n int, now time.Time) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// beatStore opens where beat keeps its lock and last runs and sends its
+// messages: the broker's Redis (one atomic step); with an AMQP broker,
+// the result backend's Redis for the lock and last runs, the messages
+// sent over AMQP (beat.SendThrough).
+func (f *beatFlags) beatStore(log *slog.Logger) (beat.Store, func(), error) {
+	if t, _ := transportOf(f.brokerURL()); t != "amqp" {
+		broker, err := f.newBroker(log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return credis.NewBeatStore(broker, f.name), func() { broker.Close() }, nil
+	}
+	backendURL := f.backendURL()
+	if t, _ := transportOf(backendURL); t != "redis" {
+		return nil, nil, usagef("beat over AMQP keeps its lock and last runs in Redis: set --result-backend redis://... (got %q)", redactURL(backendURL))
+	}
+	rb, err := credis.NewBroker(backendURL, credis.WithLogger(log))
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := f.newTransport(log)
+	if err != nil {
+		rb.Close()
+		return nil, nil, err
+	}
+	return beat.SendThrough(credis.NewBeatStore(rb, f.name), tr), func() { tr.Close(); rb.Close() }, nil
 }

@@ -22,7 +22,7 @@ var errTaskFailed = errors.New("task failed")
 
 func newClient(c *common, stderr io.Writer, opts ...celery.ClientOption) (*celery.Client, error) {
 	log := c.logger(stderr)
-	br, be, err := dialURLs(c.brokerURL(), c.backendURL(), log, c.brokerOptions(), c.backendOptions())
+	br, be, err := dialURLs(c.brokerURL(), c.backendURL(), log, c.declare.defaults(), c.brokerOptions(), c.backendOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +34,7 @@ func cmdCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.synopsis = "celeriac call <task name> [flags]"
 	var c common
 	c.register(fs)
+	c.declare.register(fs)
 	var (
 		argsJSON, kwargsJSON, eta, expires, queue, taskID string
 		countdown, timeout                                time.Duration

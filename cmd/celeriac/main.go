@@ -23,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/celeriac/celeriac/celery"
+	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
 )
 
@@ -157,6 +158,27 @@ func logLevels() []string {
 type common struct {
 	app, broker, backend, loglevel, logFormat string
 	keyPrefix, resultKeyPrefix                string
+	declare                                   queueArgs // registered by the commands that declare queues
+}
+
+// queueArgs are the flags of the queues a command declares (worker,
+// serve, call, beat), named as Celery's settings. Over AMQP they are the
+// queues' x- arguments; kombu's Redis transport has no such arguments
+// and ignores them, and so does celeriac's.
+type queueArgs struct {
+	maxPriority              int
+	defaultType, missingType string
+}
+
+func (q *queueArgs) register(fs *flagSet) {
+	fs.Count(&q.maxPriority, "queue-max-priority", 0, "task_queue_max_priority: x-max-priority (1-255) of the queues declared over AMQP, task_queues entries without one too (not quorum queues); then 9 runs before 0. A queue that exists without it is an error, as in Celery. Redis: no effect (its priority steps are fixed)")
+	fs.Choice(&q.defaultType, "default-queue-type", "classic", []string{"classic", "quorum"}, "task_default_queue_type: x-queue-type of the default queue, celery, declared over AMQP (Redis: no effect)")
+	fs.Choice(&q.missingType, "create-missing-queue-type", "classic", []string{"classic", "quorum"}, "task_create_missing_queue_type: x-queue-type of the other queues declared by name over AMQP (Redis: no effect)")
+}
+
+// defaults returns the AMQP queue defaults of the flags.
+func (q *queueArgs) defaults() camqp.QueueDefaults {
+	return camqp.QueueDefaults{MaxPriority: q.maxPriority, DefaultQueueType: q.defaultType, MissingQueueType: q.missingType}
 }
 
 func (c *common) register(fs *flagSet) {
@@ -215,7 +237,7 @@ func (c *common) newBroker(log *slog.Logger) (*credis.Broker, error) {
 // newTransport opens the broker of --broker, of whichever transport
 // speaks its URL (Redis with --global-keyprefix).
 func (c *common) newTransport(log *slog.Logger) (celery.Transport, error) {
-	return newTransport(c.brokerURL(), transportConfig{log: log, redisOpts: c.brokerOptions()})
+	return newTransport(c.brokerURL(), transportConfig{log: log, redisOpts: c.brokerOptions(), queues: c.declare.defaults()})
 }
 
 // logger returns a logger writing to w at --loglevel in --log-format.

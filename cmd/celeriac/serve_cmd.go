@@ -117,7 +117,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		backendURL = brokerURL
 	}
 
-	broker, backend, err := dialURLs(brokerURL, backendURL, log, f.brokerOptions(), f.backendOptions())
+	broker, backend, err := dialURLs(brokerURL, backendURL, log, f.declare.defaults(), f.brokerOptions(), f.backendOptions())
 	if err != nil {
 		return err
 	}

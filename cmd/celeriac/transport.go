@@ -62,13 +62,16 @@ type transportConfig struct {
 	log       *slog.Logger
 	redisOpts []credis.Option
 	prefetch  int // AMQP basic.qos (0: no limit)
+	queues    camqp.QueueDefaults
 }
 
 // newTransport opens the broker at url, of whichever transport speaks it.
 func newTransport(url string, cfg transportConfig) (celery.Transport, error) {
 	switch t, scheme := transportOf(url); {
+	case cfg.queues.MaxPriority > 255:
+		return nil, usagef("--queue-max-priority: want 1 to 255, got %d", cfg.queues.MaxPriority)
 	case t == "amqp":
-		b, err := camqp.NewBroker(url, camqp.WithLogger(cfg.log), camqp.WithPrefetch(cfg.prefetch))
+		b, err := camqp.NewBroker(url, camqp.WithLogger(cfg.log), camqp.WithPrefetch(cfg.prefetch), camqp.WithQueueDefaults(cfg.queues))
 		if errors.Is(err, camqp.ErrBadURL) {
 			// A URL that cannot work is a usage error (exit 2).
 			return nil, &usageError{err}
@@ -126,8 +129,8 @@ func isRPC(url string) bool {
 
 // dialURLs opens the broker at brokerURL and the result backend at
 // backendURL (on the broker's connections when the URLs are the same).
-func dialURLs(brokerURL, backendURL string, log *slog.Logger, brokerOpts []credis.Option, backendOpts []credis.Option) (celery.Transport, celery.ResultBackend, error) {
-	br, err := newTransport(brokerURL, transportConfig{log: log, redisOpts: brokerOpts})
+func dialURLs(brokerURL, backendURL string, log *slog.Logger, queues camqp.QueueDefaults, brokerOpts []credis.Option, backendOpts []credis.Option) (celery.Transport, celery.ResultBackend, error) {
+	br, err := newTransport(brokerURL, transportConfig{log: log, redisOpts: brokerOpts, queues: queues})
 	if err != nil {
 		return nil, nil, err
 	}

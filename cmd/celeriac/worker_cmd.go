@@ -92,6 +92,7 @@ func celeryPools() []string {
 func (f *workerFlags) register(fs *flagSet) {
 	f.common.register(fs)
 	f.daemon.register(fs)
+	f.declare.register(fs)
 	fs.String(&f.queues, "Q queues", celery.DefaultQueue, "comma-separated queues to consume")
 	fs.String(&f.excludeQueues, "X exclude-queues", "", "comma-separated queues not to consume (taken out of -Q)")
 	fs.Var(&concurrencyValue{&f.concurrency}, "c concurrency", "int", "tasks run at once; 0 or auto = the CPU count")
@@ -299,7 +300,7 @@ func runWorker(ctx context.Context, f *workerFlags, brokerURL, backendURL string
 	if f.prefetch > 0 {
 		prefetch = f.concurrency * f.prefetch
 	}
-	broker, err := newTransport(brokerURL, transportConfig{log: log, prefetch: prefetch,
+	broker, err := newTransport(brokerURL, transportConfig{log: log, prefetch: prefetch, queues: f.declare.defaults(),
 		redisOpts: append([]credis.Option{credis.WithVisibilityTimeout(f.visibility)}, f.brokerOptions()...)})
 	if err != nil {
 		return err

@@ -73,6 +73,7 @@ type env struct {
 	Redis   *redistest.Server
 	Client  *celery.Client
 	Broker  *camqp.Broker
+	Backend *credis.Backend
 }
 
 func newEnv(t *testing.T) *env {
@@ -89,7 +90,7 @@ func newEnv(t *testing.T) *env {
 	}
 	c := celery.NewClient(br, be, celery.WithOwnership())
 	t.Cleanup(func() { c.Close() })
-	return &env{URL: url, Results: srv.URL(0), Redis: srv, Client: c, Broker: br}
+	return &env{URL: url, Results: srv.URL(0), Redis: srv, Client: c, Broker: br, Backend: be}
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

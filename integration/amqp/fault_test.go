@@ -69,7 +69,7 @@ func TestAcksLateKill9LosesNothing(t *testing.T) {
 // type it does not accept, a body that is not JSON, a protocol-2 message
 // without its headers) are each logged and dropped from the queue, never
 // crash the worker nor stay in the queue, and a good task after them
-// runs.
+// runs; those whose headers name a task id get a FAILURE stored.
 func TestMalformedAMQPMessages(t *testing.T) {
 	e := newEnv(t)
 	w := e.startWorker(t, "-n", "picky@%h")
@@ -114,6 +114,14 @@ func TestMalformedAMQPMessages(t *testing.T) {
 	for _, s := range []string{"bad-ctype", "bad-body"} {
 		if !strings.Contains(log, s) {
 			t.Errorf("no log line names %s", s)
+		}
+	}
+	// Where the message names its task, a client waiting on it gets a
+	// FAILURE with the reason, as on Redis.
+	for id, exc := range map[string]string{"bad-ctype": "ContentDisallowed", "bad-body": "DecodeError"} {
+		m, err := e.Client.AsyncResult(id).Wait(ctx)
+		if err != nil || m.Status != celery.StateFailure || !strings.Contains(toJSON(t, m.Result), exc) {
+			t.Errorf("%s: %+v, %v; want a FAILURE (%s)", id, m, err, exc)
 		}
 	}
 	if left, err := e.Broker.QueueLength(context.Background(), "celery"); err != nil || left != 0 {

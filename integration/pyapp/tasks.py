@@ -33,6 +33,8 @@ imported by ``client.py``. Everything is configured from the environment:
     CELERIAC_TASK_ROUTES         JSON object of task_routes ("re:" keys are
                                  regular expressions)
     CELERIAC_WORKER_DIRECT       "1"/"true" -> worker_direct
+    CELERIAC_QUEUE_MAX_PRIORITY  int -> task_queue_max_priority
+    CELERIAC_DEFAULT_QUEUE_TYPE  task_default_queue_type (classic, quorum)
     CELERIAC_SECURITY_KEY, CELERIAC_SECURITY_CERT, CELERIAC_SECURITY_STORE
                                  message signing: security_key,
                                  security_certificate, security_cert_store;
@@ -147,6 +149,10 @@ if os.environ.get("CELERIAC_TASK_ROUTES"):
         for k, v in json.loads(os.environ["CELERIAC_TASK_ROUTES"]).items()
     }
 app.conf.worker_direct = _env_bool("CELERIAC_WORKER_DIRECT")
+if os.environ.get("CELERIAC_QUEUE_MAX_PRIORITY"):
+    app.conf.task_queue_max_priority = int(os.environ["CELERIAC_QUEUE_MAX_PRIORITY"])
+if os.environ.get("CELERIAC_DEFAULT_QUEUE_TYPE"):
+    app.conf.task_default_queue_type = os.environ["CELERIAC_DEFAULT_QUEUE_TYPE"]
 
 # Redis list that tasks.record appends to.
 RECORD_KEY = "celeriac:record"
@@ -155,10 +161,12 @@ _redis = None
 
 
 def broker_redis():
-    """A redis-py client for the broker's Redis (created once per process)."""
+    """A redis-py client for the broker's Redis (created once per process);
+    with an AMQP broker, the result backend's."""
     global _redis
     if _redis is None:
-        _redis = redis.Redis.from_url(BROKER_URL)
+        url = BROKER_URL if BROKER_URL.startswith(("redis", "unix")) else RESULT_BACKEND
+        _redis = redis.Redis.from_url(url)
     return _redis
 
 
@@ -219,6 +227,19 @@ def flaky(self, key, failures):
     r.expire("celeriac:flaky:" + key, 3600)
     if counter <= failures:
         raise self.retry(countdown=0.2, max_retries=failures + 5)
+    return counter
+
+
+@app.task(name="tasks.autoretry", autoretry_for=(ValueError,),
+          retry_kwargs={"countdown": 0.2, "max_retries": 10})
+def autoretry(key, failures):
+    """tasks.flaky through autoretry_for: raise ValueError until called more
+    than `failures` times (counted under "celeriac:flaky:auto:" + key)."""
+    r = broker_redis()
+    counter = r.incr("celeriac:flaky:auto:" + key)
+    r.expire("celeriac:flaky:auto:" + key, 3600)
+    if counter <= failures:
+        raise ValueError(f"autoretry {key}: attempt {counter} of {failures} failing")
     return counter
 
 

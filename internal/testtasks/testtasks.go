@@ -1,6 +1,6 @@
 // Package testtasks registers the tasks that celeriac's own tests (Go and
 // Python alike) call on a Go worker: tasks.sleep, tasks.stubborn,
-// tasks.fail, tasks.echo and tasks.flaky, the same names as the Python
+// tasks.fail, tasks.echo, tasks.flaky and tasks.autoretry, the same names as the Python
 // interop app (integration/pyapp). The celeriac binary registers them
 // beside worker/builtin's tasks; the HTTP API sends them only when
 // `serve --allow-tasks` names them, since they sleep, fail or count in
@@ -9,6 +9,7 @@ package testtasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,7 +26,7 @@ const FlakyKeyPrefix = "celeriac:flaky:"
 
 // Names returns the tasks Register registers.
 func Names() []string {
-	return []string{"tasks.sleep", "tasks.stubborn", "tasks.fail", "tasks.echo", "tasks.flaky"}
+	return []string{"tasks.sleep", "tasks.stubborn", "tasks.fail", "tasks.echo", "tasks.flaky", "tasks.autoretry"}
 }
 
 // Counter keeps tasks.flaky's attempt counters: Incr adds one to the
@@ -74,4 +75,22 @@ func Register(mux *worker.ServeMux, counter Counter, opts ...builtin.Option) {
 		}
 		return int(n), nil
 	}, "key", "failures"))
+	// tasks.autoretry is tasks.flaky with Celery's autoretry_for instead
+	// of an explicit retry: it fails with ValueError (counted under
+	// FlakyKeyPrefix+"auto:"+key) until called more than failures times,
+	// and the worker retries it by itself, 0.2 s later each time.
+	mux.Handle("tasks.autoretry", worker.Func(func(ctx context.Context, key string, failures int) (int, error) {
+		n, err := counter.Incr(ctx, FlakyKeyPrefix+"auto:"+key, time.Hour)
+		if err != nil {
+			return 0, fmt.Errorf("autoretry %s: %w", key, err)
+		}
+		if n <= int64(failures) {
+			return 0, worker.NewPyError("ValueError", fmt.Sprintf("autoretry %s: attempt %d of %d failing", key, n, failures))
+		}
+		return int(n), nil
+	}, "key", "failures"), worker.AutoRetryFor(func(err error) bool {
+		var pe *worker.PyError
+		return errors.As(err, &pe) && pe.Type == "ValueError"
+	}),
+		worker.DefaultRetryDelay(200*time.Millisecond), worker.MaxRetries(10))
 }
