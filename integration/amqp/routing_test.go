@@ -201,7 +201,8 @@ func TestWorkerDirectOverAMQP(t *testing.T) {
 // TestPriorityQueueDeclared: with --queue-max-priority (Celery's
 // task_queue_max_priority) celeriac declares its queues with
 // x-max-priority, so a higher priority runs first: on a Go worker for a
-// Go client's tasks, and on a Python worker (configured alike) too. A
+// Go client's tasks, on a Python worker (configured alike) too, and on a
+// Go worker for a Python client's (the queue declared by kombu). A
 // worker configured with another maximum stops with a clear
 // PRECONDITION_FAILED error instead of redeclaring the queue.
 func TestPriorityQueueDeclared(t *testing.T) {
@@ -256,6 +257,39 @@ func TestPriorityQueueDeclared(t *testing.T) {
 	}
 	if !inOrder(py.Log(), low, high) {
 		t.Errorf("Python worker: want priority 9, then 5, then the 1s:\n%s", py.Log())
+	}
+
+	// A Python client with task_queue_max_priority declares the queue
+	// (kombu, on its first send) and sends the priorities; the Go worker
+	// serves them highest first.
+	var items []map[string]any
+	for i := range 3 {
+		items = append(items, map[string]any{"name": "tasks.add", "args": []any{0, i}, "options": map[string]any{"queue": "pyc", "priority": 1}})
+	}
+	for _, p := range []int{9, 5} {
+		items = append(items, map[string]any{"name": "tasks.add", "args": []any{100, p}, "options": map[string]any{"queue": "pyc", "priority": p}})
+	}
+	cmd := e.py()
+	cmd.Env = append(cmd.Env, "CELERIAC_QUEUE_MAX_PRIORITY=10")
+	cmd.Stdin = []byte(toJSON(t, items))
+	var ids []string
+	cmd.RunJSON(t, &ids, "client.py", "raw-publish")
+	if len(ids) != len(items) {
+		t.Fatalf("Python client published %d tasks, want %d", len(ids), len(items))
+	}
+	res := make([]*celery.AsyncResult, len(ids))
+	for i, id := range ids {
+		res[i] = c.AsyncResult(id)
+	}
+	low, high = res[:3], res[3:]
+	w = e.startWorker(t, "-Q", "pyc", "-c", "1", "--prefetch-multiplier", "1", "--queue-max-priority", "10", "-n", "gopyc@%h")
+	for _, r := range append(high, low...) {
+		if _, err := r.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !inOrder(w.Log(), low, high) {
+		t.Errorf("Python client, Go worker: want priority 9, then 5, then the 1s:\n%s", w.Log())
 	}
 
 	out, code := celeriac(t, "worker", "-b", e.URL, "--result-backend", e.Results, "-Q", "pq", "--queue-max-priority", "5", "-n", "mismatch@%h", "--without-control")
