@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,46 +27,6 @@ import (
 	"github.com/celeriac/celeriac/worker"
 )
 
-// routesDoc is the Go side's routing file: the same table as pyRoutes and
-// pyQueues below.
-const routesDoc = `
-task_routes:
-  tasks.add: routed_add
-  "tasks.m*": {queue: feed_tasks, routing_key: feed.mul}
-  "re:^tasks\\.x": {exchange: feeds, exchange_type: topic, routing_key: feed.xsum.daily}
-  tasks.echo: bcast_tasks
-task_queues:
-  routed_add:
-  feed_tasks: {exchange: feeds, exchange_type: topic, routing_key: "feed.#"}
-  bcast_tasks: {broadcast: true}
-`
-
-// The same routing for a Python app (tasks.py's environment).
-const (
-	pyRoutes = `{"tasks.add": "routed_add", "tasks.m*": {"queue": "feed_tasks", "routing_key": "feed.mul"},
-		"re:^tasks\\.x": {"exchange": "feeds", "exchange_type": "topic", "routing_key": "feed.xsum.daily"},
-		"tasks.echo": {"queue": "bcast_tasks"}}`
-	pyQueues = `[{"name": "routed_add"}, {"name": "feed_tasks", "exchange": "feeds", "exchange_type": "topic", "routing_key": "feed.#"},
-		{"name": "bcast_tasks", "broadcast": true}]`
-)
-
-func pyRoutingEnv() []string {
-	return []string{"CELERIAC_TASK_ROUTES=" + pyRoutes, "CELERIAC_TASK_QUEUES=" + pyQueues}
-}
-
-func loadTestRoutes(t *testing.T) (*celery.Routes, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "routes.yaml")
-	if err := os.WriteFile(path, []byte(routesDoc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r, err := celery.LoadRoutes(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, path
-}
-
 // TestRoutesGoClientPythonWorker: a Go client with task_routes sends
 // each task where a Python client with the same task_routes would: an
 // exact name to its queue, a glob to a topic queue through its exchange,
@@ -76,8 +35,8 @@ func loadTestRoutes(t *testing.T) (*celery.Routes, string) {
 // them all.
 func TestRoutesGoClientPythonWorker(t *testing.T) {
 	e := newEnv(t)
-	routes, _ := loadTestRoutes(t)
-	pypeer.StartWorker(t, e.URL, pypeer.WithQueues("routed_add", "feed_tasks"), pypeer.WithEnv(pyRoutingEnv()...))
+	routes, _ := pypeer.LoadRoutes(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithQueues("routed_add", "feed_tasks"), pypeer.WithEnv(pypeer.RoutingEnv()...))
 	c := celery.NewClient(e.Broker, e.Backend, celery.WithRouter(routes))
 	ctx := ctxFor(t, 60*time.Second)
 	for _, tc := range []struct {
@@ -103,7 +62,7 @@ func TestRoutesGoClientPythonWorker(t *testing.T) {
 		}
 	}
 	// The CLI routes the same way.
-	_, path := loadTestRoutes(t)
+	_, path := pypeer.LoadRoutes(t)
 	out, err := exec.Command(binary, "call", "tasks.add", "--broker", e.URL, "--routes", path, "--args", "[40, 2]", "--wait", "--timeout", "30s").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "42") {
 		t.Fatalf("celeriac call --routes: %v\n%s", err, out)
@@ -125,7 +84,7 @@ func TestRoutesGoClientPythonWorker(t *testing.T) {
 // Python publisher's lookup finds it.
 func TestRoutesPythonClientGoWorker(t *testing.T) {
 	e := newEnv(t)
-	_, path := loadTestRoutes(t)
+	_, path := pypeer.LoadRoutes(t)
 	p := startBinary(t, "worker ready", "worker", "--broker", e.URL, "--routes", path, "-Q", "routed_add,feed_tasks", "-c", "2", "-n", "routes-go@celeriac", "--result-extended")
 	// The topic binding is in place before "worker ready".
 	members := redisStrings(t, e.URL, "SMEMBERS", "_kombu.binding.feeds")
@@ -142,7 +101,7 @@ func TestRoutesPythonClientGoWorker(t *testing.T) {
 		// not matched and kombu drops the message. The Go client knows
 		// the type from the route.
 		var sent struct{ ID string }
-		pypeer.Cmd{BrokerURL: e.URL, Env: pyRoutingEnv()}.RunJSON(t, &sent, "routing.py", "send", tc.task, "--args", tc.args)
+		pypeer.Cmd{BrokerURL: e.URL, Env: pypeer.RoutingEnv()}.RunJSON(t, &sent, "routing.py", "send", tc.task, "--args", tc.args)
 		r := pyGet(t, e.URL, sent.ID)
 		if got, _ := r.Result.(float64); r.State != "SUCCESS" || got != tc.want || r.Worker != "routes-go@celeriac" {
 			t.Errorf("%s: %s %v by %q, want SUCCESS %v by the Go worker", tc.task, r.State, r.Result, r.Worker, tc.want)
@@ -159,8 +118,8 @@ func TestRoutesPythonClientGoWorker(t *testing.T) {
 // Python worker too.
 func TestBroadcastInterop(t *testing.T) {
 	e := newEnv(t)
-	routes, _ := loadTestRoutes(t)
-	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("bcast_tasks"), pypeer.WithEnv(pyRoutingEnv()...))
+	routes, _ := pypeer.LoadRoutes(t)
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("bcast_tasks"), pypeer.WithEnv(pypeer.RoutingEnv()...))
 	g1 := startGoWorker(t, e.URL, nil, worker.WithHostname("bc1@celeriac"), worker.WithRoutes(routes), worker.WithQueues("bcast_tasks"), wkLogger(t))
 	g2 := startGoWorker(t, e.URL, nil, worker.WithHostname("bc2@celeriac"), worker.WithRoutes(routes), worker.WithQueues("bcast_tasks"), wkLogger(t))
 	// Each of them subscribed (besides their remote-control nodes, the
@@ -173,7 +132,7 @@ func TestBroadcastInterop(t *testing.T) {
 	var ids []string
 	for i := range 2 {
 		var sent struct{ ID string }
-		pypeer.Cmd{BrokerURL: e.URL, Env: pyRoutingEnv()}.RunJSON(t, &sent, "routing.py", "send", "tasks.echo", "--args", `["py`+string(rune('0'+i))+`"]`, "--declare-exchanges")
+		pypeer.Cmd{BrokerURL: e.URL, Env: pypeer.RoutingEnv()}.RunJSON(t, &sent, "routing.py", "send", "tasks.echo", "--args", `["py`+string(rune('0'+i))+`"]`, "--declare-exchanges")
 		ids = append(ids, sent.ID)
 	}
 	c := celery.NewClient(e.Broker, e.Backend, celery.WithRouter(routes))
@@ -393,7 +352,7 @@ func waitNumPat(t *testing.T, url, pattern string, n int) {
 // to its task's route's queue, where a Python worker runs it.
 func TestBeatRoutes(t *testing.T) {
 	e := newEnv(t)
-	_, routes := loadTestRoutes(t)
+	_, routes := pypeer.LoadRoutes(t)
 	py := pypeer.StartWorker(t, e.URL, pypeer.WithQueues("routed_add"))
 	sched := writeSchedule(t, `
 entries:

@@ -20,54 +20,13 @@ import (
 	"github.com/celeriac/celeriac/internal/pypeer"
 )
 
-// routesDoc is the Go side's routing file; pyRoutes and pyQueues are the
-// same table for the Python app (tasks.py reads them from its
-// environment).
-const routesDoc = `
-task_routes:
-  tasks.add: routed_add
-  "tasks.m*": {queue: feed_tasks, routing_key: feed.mul}
-  "re:^tasks\\.x": {exchange: feeds, exchange_type: topic, routing_key: feed.xsum.daily}
-  tasks.echo: bcast_tasks
-task_queues:
-  routed_add:
-  feed_tasks: {exchange: feeds, exchange_type: topic, routing_key: "feed.#"}
-  bcast_tasks: {broadcast: true}
-`
-
-const (
-	pyRoutes = `{"tasks.add": "routed_add", "tasks.m*": {"queue": "feed_tasks", "routing_key": "feed.mul"},
-		"re:^tasks\\.x": {"exchange": "feeds", "exchange_type": "topic", "routing_key": "feed.xsum.daily"},
-		"tasks.echo": {"queue": "bcast_tasks"}}`
-	pyQueues = `[{"name": "routed_add"}, {"name": "feed_tasks", "exchange": "feeds", "exchange_type": "topic", "routing_key": "feed.#"},
-		{"name": "bcast_tasks", "broadcast": true}]`
-)
-
-func pyRoutingEnv() []string {
-	return []string{"CELERIAC_TASK_ROUTES=" + pyRoutes, "CELERIAC_TASK_QUEUES=" + pyQueues}
-}
-
-// loadTestRoutes writes routesDoc to a file and loads it.
-func loadTestRoutes(t *testing.T) (*celery.Routes, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "routes.yaml")
-	if err := os.WriteFile(path, []byte(routesDoc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r, err := celery.LoadRoutes(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, path
-}
-
 // pyRouted runs routing.py send with the routing table and returns the
 // task id.
 func (e *env) pyRouted(t *testing.T, args ...string) string {
 	t.Helper()
 	var sent struct{ ID string }
 	cmd := e.py()
-	cmd.Env = pyRoutingEnv()
+	cmd.Env = pypeer.RoutingEnv()
 	cmd.RunJSON(t, &sent, "routing.py", append([]string{"send"}, args...)...)
 	return sent.ID
 }
@@ -81,8 +40,8 @@ func (e *env) pyRouted(t *testing.T, args ...string) string {
 // but not its type publishes to it as it exists.
 func TestRoutesGoClientPythonWorkerAMQP(t *testing.T) {
 	e := newEnv(t)
-	routes, _ := loadTestRoutes(t)
-	pypeer.StartWorker(t, e.URL, pypeer.WithResultBackend(e.Results), pypeer.WithQueues("routed_add", "feed_tasks"), pypeer.WithEnv(pyRoutingEnv()...))
+	routes, _ := pypeer.LoadRoutes(t)
+	pypeer.StartWorker(t, e.URL, pypeer.WithResultBackend(e.Results), pypeer.WithQueues("routed_add", "feed_tasks"), pypeer.WithEnv(pypeer.RoutingEnv()...))
 	c := celery.NewClient(e.Broker, e.Backend, celery.WithRouter(routes))
 	ctx := ctxFor(t, time.Minute)
 	for _, tc := range []struct {
@@ -124,7 +83,7 @@ func TestRoutesGoClientPythonWorkerAMQP(t *testing.T) {
 // binding, where kombu's Redis emulation would need the exchange's type).
 func TestRoutesPythonClientGoWorkerAMQP(t *testing.T) {
 	e := newEnv(t)
-	_, path := loadTestRoutes(t)
+	_, path := pypeer.LoadRoutes(t)
 	w := e.startWorker(t, "--routes", path, "-Q", "routed_add,feed_tasks", "-c", "2", "-n", "routes-go@celeriac")
 	for _, tc := range []struct {
 		task, args string
@@ -147,8 +106,8 @@ func TestRoutesPythonClientGoWorkerAMQP(t *testing.T) {
 // Python client or a Go client sent it.
 func TestBroadcastOverAMQP(t *testing.T) {
 	e := newEnv(t)
-	routes, path := loadTestRoutes(t)
-	py := pypeer.StartWorker(t, e.URL, pypeer.WithResultBackend(e.Results), pypeer.WithQueues("bcast_tasks"), pypeer.WithEnv(pyRoutingEnv()...), pypeer.WithNodeName("bcpy@%h"))
+	routes, path := pypeer.LoadRoutes(t)
+	py := pypeer.StartWorker(t, e.URL, pypeer.WithResultBackend(e.Results), pypeer.WithQueues("bcast_tasks"), pypeer.WithEnv(pypeer.RoutingEnv()...), pypeer.WithNodeName("bcpy@%h"))
 	g1 := e.startWorker(t, "--routes", path, "-Q", "bcast_tasks", "-n", "bc1@celeriac")
 	g2 := e.startWorker(t, "--broadcast-queues", "bcast_tasks", "-Q", "none_here", "-n", "bc2@celeriac")
 	// Each consumer has a queue of its own, bound to the fanout exchange.
