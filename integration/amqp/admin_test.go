@@ -59,15 +59,7 @@ func TestQueueAdmin(t *testing.T) {
 func TestDeclaredElsewhere(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	conn, err := amqp091.Dial(e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := e.channel(t)
 	if _, err := ch.QueueDeclare("prio", true, false, false, false, amqp091.Table{"x-max-priority": int32(10)}); err != nil {
 		t.Fatal(err)
 	}
@@ -129,15 +121,7 @@ func TestCountdownFromPython(t *testing.T) {
 func TestQuorumQueue(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	conn, err := amqp091.Dial(e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := e.channel(t)
 	if _, err := ch.QueueDeclare("qq", true, false, false, false, amqp091.Table{"x-queue-type": "quorum"}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,15 +163,7 @@ func TestQuorumQueue(t *testing.T) {
 func TestPriorityQueue(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxFor(t, time.Minute)
-	conn, err := amqp091.Dial(e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := e.channel(t)
 	if _, err := ch.QueueDeclare("pq", true, false, false, false, amqp091.Table{"x-max-priority": int32(10)}); err != nil {
 		t.Fatal(err)
 	}

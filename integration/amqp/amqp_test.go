@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/celeriac/celeriac/celery"
+	amqp091 "github.com/rabbitmq/amqp091-go"
+
 	camqp "github.com/celeriac/celeriac/celery/amqp"
 	credis "github.com/celeriac/celeriac/celery/redis"
 	"github.com/celeriac/celeriac/internal/proctest"
@@ -91,6 +93,38 @@ func newEnv(t *testing.T) *env {
 	c := celery.NewClient(br, be, celery.WithOwnership())
 	t.Cleanup(func() { c.Close() })
 	return &env{URL: url, Results: srv.URL(0), Redis: srv, Client: c, Broker: br, Backend: be}
+}
+
+// channel opens a channel of its own on the test's vhost (a raw AMQP
+// client beside the peers), closed when the test ends.
+func (e *env) channel(t *testing.T) *amqp091.Channel {
+	t.Helper()
+	conn, err := amqp091.Dial(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// waitBelow returns once fewer than n messages wait in queue (a drain
+// under way), checking every 20 ms.
+func (e *env) waitBelow(ctx context.Context, t *testing.T, queue string, n int) {
+	t.Helper()
+	for {
+		left, err := e.Broker.QueueLength(ctx, queue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left < n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {

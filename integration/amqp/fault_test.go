@@ -74,15 +74,7 @@ func TestMalformedAMQPMessages(t *testing.T) {
 	e := newEnv(t)
 	w := e.startWorker(t, "-n", "picky@%h")
 	ctx := ctxFor(t, 2*time.Minute)
-	conn, err := amqp091.Dial(e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := e.channel(t)
 	bad := []amqp091.Publishing{
 		{ContentType: "application/x-python-serialize", ContentEncoding: "binary", Body: []byte("\x80\x04K\x01."),
 			Headers: amqp091.Table{"id": "bad-ctype", "task": "tasks.add"}, CorrelationId: "bad-ctype"},
@@ -160,16 +152,7 @@ func TestConnectionLossMidDrain(t *testing.T) {
 		results = append(results, r)
 	}
 	w := e.startWorker(t, "--acks-late", "-c", "4", "-n", "survivor@%h")
-	for {
-		left, err := e.Broker.QueueLength(ctx, "celery")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if left < n*3/4 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitBelow(ctx, t, "celery", n*3/4)
 	if _, err := node.Ctl(ctx, "close_all_connections", "-p", vhostOf(e.URL), "test: connection loss"); err != nil {
 		t.Fatal(err)
 	}

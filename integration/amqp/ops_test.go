@@ -45,16 +45,7 @@ func TestNodeRestartMidDrain(t *testing.T) {
 		t.Fatalf("the celery queue is not durable with %d persistent messages:\n%s", n, out)
 	}
 	w := e.startWorker(t, "--acks-late", "-c", "4", "-n", "steadfast@%h")
-	for {
-		left, err := e.Broker.QueueLength(ctx, "celery")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if left < n*3/4 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.waitBelow(ctx, t, "celery", n*3/4)
 	if err := node.Stop(); err != nil {
 		t.Fatal(err)
 	}

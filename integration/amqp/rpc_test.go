@@ -297,15 +297,7 @@ func TestRPCReplyMessageAsPython(t *testing.T) {
 	p.WaitLog(t, "ready", 60*time.Second)
 	pypeer.StartWorker(t, e.URL, pypeer.WithResultBackend("rpc://"), pypeer.WithQueues("pyq"), pypeer.WithNodeName("pyrpcw@%h"))
 	ctx := ctxFor(t, time.Minute)
-	conn, err := amqp.Dial(e.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := e.channel(t)
 	got := map[string]amqp.Delivery{}
 	for _, side := range []string{"go", "py"} {
 		q := "replies-" + side
