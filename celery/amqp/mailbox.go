@@ -99,7 +99,7 @@ func (b *Broker) Pop(ctx context.Context, queue string, wait time.Duration) ([]b
 			b.mu.Unlock()
 			return nil, fmt.Errorf("amqp: pop %s: consumer ended (channel or connection closed)", queue)
 		}
-		return envelopeOf(&d)
+		return envelopeJSON(&d)
 	case <-t.C:
 		return nil, nil
 	case <-ctx.Done():
@@ -203,7 +203,7 @@ func (b *Broker) Subscribe(ctx context.Context, exchange, pattern string, ready 
 				}
 				return fmt.Errorf("amqp: subscription to %s cancelled", exchange)
 			}
-			raw, err := envelopeOf(&d)
+			raw, err := envelopeJSON(&d)
 			if err != nil {
 				b.o.logger.Warn("amqp: unreadable broadcast message dropped", "exchange", exchange, "error", err)
 				continue

@@ -14,7 +14,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
@@ -314,14 +313,8 @@ func (r *receiver) delivery(m inbound) *celery.Delivery {
 		}
 		return d
 	}
-	raw, err := envelopeOf(&m.d)
-	if err != nil {
-		d.Err = fmt.Errorf("%w: %w", kombu.ErrMalformed, err)
-		d.Tag = strconv.FormatUint(m.d.DeliveryTag, 10)
-		return d
-	}
-	d.Raw = raw
-	d.Parse()
+	// Parsed as it comes: no envelope JSON to write and parse again.
+	d.SetEnvelope(envelopeOf(&m.d))
 	return d
 }
 
