@@ -92,7 +92,7 @@ func TestEnvelopeDirect(t *testing.T) {
 			"timelimit": []any{nil, 1.5}, "soft": float32(2), "big": float64(1e100), "whole": 2.0,
 			"i8": int8(-8), "i16": int16(16), "i32": int32(-32), "u8": uint8(8), "u16": uint16(16), "u32": uint32(32),
 			"bytes": []byte("raw"), "when": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
-			"dec": amqp.Decimal{Scale: 2, Value: 12345},
+			"dec":    amqp.Decimal{Scale: 2, Value: 12345},
 			"stamps": amqp.Table{"k": true, "n": int64(1), "l": []any{int32(1), "s", amqp.Table{"x": 0.25}}},
 		},
 		CorrelationId: "t1", ReplyTo: "r", DeliveryMode: 2, Priority: 3, Expiration: "1000",
