@@ -128,13 +128,16 @@ func envelopeJSON(d *amqp.Delivery) ([]byte, error) { return envelopeOf(d).Appen
 // Celery the same: ints, floats, strings, lists, dicts, booleans, None),
 // typed as pyjson.Decode types them: numbers as json.Number (floats as
 // Python writes them), NaN and infinities as float64.
+// It converts t in place (the table is the delivery's own), and a
+// converted table stays as it is.
 func fromTable(t amqp.Table) map[string]any {
-	if t == nil {
-		return nil
-	}
-	m := make(map[string]any, len(t))
-	for k, v := range t {
-		m[k] = fromField(v)
+	m := map[string]any(t)
+	for k, v := range m {
+		switch v.(type) {
+		case nil, bool, string:
+		default:
+			m[k] = fromField(v)
+		}
 	}
 	return m
 }
@@ -143,12 +146,15 @@ func fromField(v any) any {
 	switch x := v.(type) {
 	case amqp.Table:
 		return fromTable(x)
+	case map[string]any: // converted already
+		return fromTable(amqp.Table(x))
+	case json.Number:
+		return x
 	case []any:
-		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = fromField(e)
+			x[i] = fromField(e)
 		}
-		return out
+		return x
 	case nil, bool, string:
 		return x
 	case int64:
