@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -54,7 +53,6 @@ func (a *acker) loop() {
 	batch := make([]*celery.Delivery, 0, maxBatch)
 	for d := range a.acks {
 		batch = append(batch[:0], d)
-		yielded := false
 	more:
 		for len(batch) < maxBatch {
 			select {
@@ -64,15 +62,7 @@ func (a *acker) loop() {
 				}
 				batch = append(batch, d)
 			default:
-				if yielded {
-					break more
-				}
-				// Once, let the goroutines that are ready run first:
-				// under load they start tasks, whose acks join this
-				// batch (one write for several on AMQP); idle, this
-				// returns at once.
-				yielded = true
-				runtime.Gosched()
+				break more
 			}
 		}
 		// Not cancellable, so no goroutine per round trip; the
