@@ -12,7 +12,8 @@ import (
 type Delivery struct {
 	// Queue is the queue it was taken from (priority suffix stripped).
 	Queue string
-	// Raw is the envelope JSON as popped.
+	// Raw is the envelope JSON as popped; nil when the transport hands
+	// the envelope parsed (SetEnvelope).
 	Raw []byte
 	// Err is set when the envelope could not be parsed. Such a delivery
 	// may still be recorded in unacked (Tracked): ack it to drop it.
@@ -93,6 +94,14 @@ func (d *Delivery) Parse() bool {
 		d.Err = err
 		return false
 	}
+	d.SetEnvelope(env)
+	return true
+}
+
+// SetEnvelope is Parse for a transport whose messages arrive in parts
+// rather than as envelope JSON (AMQP: the body, a header table and the
+// basic properties): it takes env as parsed, leaving Raw nil.
+func (d *Delivery) SetEnvelope(env *kombu.Envelope) {
 	d.env = env
 	p := &env.Properties
 	d.Tag = p.DeliveryTag
@@ -102,7 +111,6 @@ func (d *Delivery) Parse() bool {
 		d.RoutingKey = d.Queue
 	}
 	d.Priority = p.Priority
-	return true
 }
 
 // Parsed reports whether the delivery's envelope was parsed.

@@ -3,12 +3,14 @@ package amqp
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/celeriac/celeriac/internal/kombu"
+	"github.com/celeriac/celeriac/internal/pyjson"
 )
 
 // This file converts between kombu's JSON envelope, which the rest of
@@ -89,10 +91,12 @@ func toField(v any) any {
 	return v
 }
 
-// envelopeOf converts a delivered AMQP message to the envelope JSON the
-// rest of celeriac reads, with its delivery tag and routing.
-func envelopeOf(d *amqp.Delivery) ([]byte, error) {
-	env := kombu.Envelope{
+// envelopeOf converts a delivered AMQP message to its envelope, as the
+// rest of celeriac reads it: what kombu.ParseEnvelope would give for the
+// envelope JSON of the message (see envelopeJSON), with its delivery tag
+// and routing, without writing and parsing that JSON.
+func envelopeOf(d *amqp.Delivery) *kombu.Envelope {
+	env := &kombu.Envelope{
 		Body:            d.Body,
 		ContentType:     d.ContentType,
 		ContentEncoding: d.ContentEncoding,
@@ -113,18 +117,27 @@ func envelopeOf(d *amqp.Delivery) ([]byte, error) {
 	if env.Headers == nil {
 		env.Headers = map[string]any{}
 	}
-	return env.Append(nil)
+	return env
 }
 
+// envelopeJSON converts a delivered AMQP message to the envelope JSON a
+// Redis transport would carry.
+func envelopeJSON(d *amqp.Delivery) ([]byte, error) { return envelopeOf(d).Append(nil) }
+
 // fromTable converts an AMQP field table to JSON values (py-amqp gives
-// Celery the same: ints, floats, strings, lists, dicts, booleans, None).
+// Celery the same: ints, floats, strings, lists, dicts, booleans, None),
+// typed as pyjson.Decode types them: numbers as json.Number (floats as
+// Python writes them), NaN and infinities as float64.
+// It converts t in place (the table is the delivery's own), and a
+// converted table stays as it is.
 func fromTable(t amqp.Table) map[string]any {
-	if t == nil {
-		return nil
-	}
-	m := make(map[string]any, len(t))
-	for k, v := range t {
-		m[k] = fromField(v)
+	m := map[string]any(t)
+	for k, v := range m {
+		switch v.(type) {
+		case nil, bool, string:
+		default:
+			m[k] = fromField(v)
+		}
 	}
 	return m
 }
@@ -133,28 +146,35 @@ func fromField(v any) any {
 	switch x := v.(type) {
 	case amqp.Table:
 		return fromTable(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = fromField(e)
-		}
-		return out
-	case nil, bool, string, int64, float64:
+	case map[string]any: // converted already
+		return fromTable(amqp.Table(x))
+	case json.Number:
 		return x
+	case []any:
+		for i, e := range x {
+			x[i] = fromField(e)
+		}
+		return x
+	case nil, bool, string:
+		return x
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
 	case int8:
-		return int64(x)
+		return json.Number(strconv.FormatInt(int64(x), 10))
 	case int16:
-		return int64(x)
+		return json.Number(strconv.FormatInt(int64(x), 10))
 	case int32:
-		return int64(x)
+		return json.Number(strconv.FormatInt(int64(x), 10))
 	case uint8:
-		return int64(x)
+		return json.Number(strconv.FormatUint(uint64(x), 10))
 	case uint16:
-		return int64(x)
+		return json.Number(strconv.FormatUint(uint64(x), 10))
 	case uint32:
-		return int64(x)
+		return json.Number(strconv.FormatUint(uint64(x), 10))
 	case float32:
-		return float64(x)
+		return jsonFloat(float64(x))
+	case float64:
+		return jsonFloat(x)
 	case []byte:
 		return string(x)
 	case time.Time:
@@ -162,7 +182,20 @@ func fromField(v any) any {
 		return x.UTC().Format(time.RFC3339Nano)
 	case amqp.Decimal:
 		f, _ := strconv.ParseFloat(strconv.Itoa(int(x.Value))+"e-"+strconv.Itoa(int(x.Scale)), 64)
-		return f
+		return jsonFloat(f)
 	}
 	return fmt.Sprint(v)
+}
+
+// jsonFloat is f as pyjson.Decode gives it back from JSON: a json.Number
+// with Python's spelling (2.0, 1e+100), a float64 for NaN and infinities.
+func jsonFloat(f float64) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return f
+	}
+	b, err := pyjson.Encode(f)
+	if err != nil {
+		return f
+	}
+	return json.Number(b)
 }

@@ -1,7 +1,11 @@
 package amqp
 
 import (
+	"math"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
@@ -44,7 +48,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	d := amqp.Delivery{Body: pub.Body, ContentType: pub.ContentType, ContentEncoding: pub.ContentEncoding,
 		Headers: pub.Headers, CorrelationId: pub.CorrelationId, ReplyTo: pub.ReplyTo, DeliveryMode: pub.DeliveryMode,
 		Priority: pub.Priority, DeliveryTag: 7, Redelivered: true, Exchange: "", RoutingKey: "celery"}
-	back, err := envelopeOf(&d)
+	back, err := envelopeJSON(&d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,5 +79,60 @@ func TestTransientMode(t *testing.T) {
 	}
 	if _, err := toPublishing([]byte("not json"), 0); err == nil {
 		t.Error("a malformed envelope was converted")
+	}
+}
+
+// TestEnvelopeDirect: the envelope the receiver builds from a delivery is
+// the one the worker would parse from that delivery's envelope JSON, for
+// every type an AMQP field table can hold.
+func TestEnvelopeDirect(t *testing.T) {
+	delivery := func() amqp.Delivery {
+		return amqp.Delivery{Body: []byte(`[[1, 2], {}, {}]`), ContentType: "application/json", ContentEncoding: "utf-8",
+			Headers: amqp.Table{
+				"id": "t1", "task": "tasks.add", "retries": int64(3), "eta": nil, "ignore_result": false,
+				"timelimit": []any{nil, 1.5}, "soft": float32(2), "big": float64(1e100), "whole": 2.0,
+				"i8": int8(-8), "i16": int16(16), "i32": int32(-32), "u8": uint8(8), "u16": uint16(16), "u32": uint32(32),
+				"bytes": []byte("raw"), "when": time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+				"dec":    amqp.Decimal{Scale: 2, Value: 12345},
+				"stamps": amqp.Table{"k": true, "n": int64(1), "l": []any{int32(1), "s", amqp.Table{"x": 0.25}}},
+			},
+			CorrelationId: "t1", ReplyTo: "r", DeliveryMode: 2, Priority: 3, Expiration: "1000",
+			DeliveryTag: 42, Redelivered: true, Exchange: "ex", RoutingKey: "rk"}
+	}
+	d := delivery()
+	raw, err := envelopeJSON(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := kombu.ParseEnvelope(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := delivery()
+	if diff := cmp.Diff(want, envelopeOf(&fresh)); diff != "" {
+		t.Errorf("direct envelope (-parsed, +direct):\n%s", diff)
+	}
+	// The table is converted in place; converting it again changes nothing.
+	if diff := cmp.Diff(want, envelopeOf(&d)); diff != "" {
+		t.Errorf("converted twice (-parsed, +direct):\n%s", diff)
+	}
+	// NaN and infinities come back as float64, as pyjson decodes them.
+	for _, f := range []float64{math.Inf(1), math.Inf(-1)} {
+		d := amqp.Delivery{Headers: amqp.Table{"f": f}}
+		raw, err := envelopeJSON(&d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := kombu.ParseEnvelope(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := envelopeOf(&d).Headers["f"]; got != want.Headers["f"] {
+			t.Errorf("%v: direct %#v, parsed %#v", f, got, want.Headers["f"])
+		}
+	}
+	// No headers: an empty map, as a parsed envelope has.
+	if h := envelopeOf(&amqp.Delivery{}).Headers; h == nil || len(h) != 0 {
+		t.Errorf("headers of a delivery without a table: %#v", h)
 	}
 }

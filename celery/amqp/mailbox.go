@@ -99,7 +99,7 @@ func (b *Broker) Pop(ctx context.Context, queue string, wait time.Duration) ([]b
 			b.mu.Unlock()
 			return nil, fmt.Errorf("amqp: pop %s: consumer ended (channel or connection closed)", queue)
 		}
-		return envelopeOf(&d)
+		return envelopeJSON(&d)
 	case <-t.C:
 		return nil, nil
 	case <-ctx.Done():
@@ -210,7 +210,7 @@ func (b *Broker) consumeQueue(ctx context.Context, queue, what string, ready fun
 				}
 				return fmt.Errorf("amqp: %s cancelled", what)
 			}
-			raw, err := envelopeOf(&d)
+			raw, err := envelopeJSON(&d)
 			if err != nil {
 				b.o.logger.Warn("amqp: unreadable broadcast message dropped", "from", what, "error", err)
 				continue

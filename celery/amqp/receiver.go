@@ -14,7 +14,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/celeriac/celeriac/celery"
-	"github.com/celeriac/celeriac/internal/kombu"
 	"github.com/celeriac/celeriac/internal/reconnect"
 )
 
@@ -24,6 +23,8 @@ import (
 type settle struct {
 	ch  *amqp.Channel
 	tag uint64
+	// tags is the channel's delivery tags, nil when not followed.
+	tags *deliveryTags
 	// qos, when not nil, is the channel's prefetch state, raised by one
 	// for this delivery (an ETA task): settling it lowers it again.
 	qos  *qos
@@ -75,6 +76,18 @@ func (q *qos) add(delta int) {
 	}
 }
 
+// forget drops h's delivery from its channel's open tags, once its
+// reject or nack was sent (not before: an acknowledgement of many could
+// otherwise take it first, and RabbitMQ close the channel on the
+// reject of an unknown tag).
+func (h *settle) forget() {
+	if h.tags != nil {
+		h.tags.mu.Lock()
+		h.tags.settled(h.tag)
+		h.tags.mu.Unlock()
+	}
+}
+
 // hookOf returns d's AMQP settle state, or an error for a delivery this
 // transport did not make.
 func hookOf(d *celery.Delivery) (*settle, error) {
@@ -99,22 +112,83 @@ func settleErr(h *settle, err error) error {
 
 // Ack acknowledges deliveries. One whose channel closed since (a lost
 // connection: RabbitMQ gave it back to its queue) is reported with
-// ErrNotRecorded.
+// ErrNotRecorded. Deliveries of a channel whose lower tags are all
+// received and settled are acknowledged together, with one basic.ack
+// (see deliveryTags); the others one by one.
 func (b *Broker) Ack(_ context.Context, ds ...*celery.Delivery) error {
 	var errs []error
+	hs := make([]*settle, 0, len(ds))
 	for _, d := range ds {
 		h, err := hookOf(d)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := settleErr(h, h.ch.Ack(h.tag, false)); err != nil {
-			errs = append(errs, err)
-			continue
+		hs = append(hs, h)
+	}
+	// By channel (after a reconnection, a batch may hold the old one's).
+	for len(hs) > 0 {
+		var group, rest []*settle
+		for _, h := range hs {
+			if h.ch == hs[0].ch && h.tags == hs[0].tags {
+				group = append(group, h)
+			} else {
+				rest = append(rest, h)
+			}
 		}
-		h.settled()
+		errs = append(errs, ackGroup(group)...)
+		hs = rest
 	}
 	return errors.Join(errs...)
+}
+
+// ackGroup acknowledges deliveries of one channel, returning an error
+// per delivery not acknowledged.
+func ackGroup(hs []*settle) []error {
+	var errs []error
+	done := make([]*settle, 0, len(hs))
+	ack := func(h *settle, err error) {
+		if err := settleErr(h, err); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		done = append(done, h)
+	}
+	if t := hs[0].tags; t == nil {
+		for _, h := range hs {
+			ack(h, h.ch.Ack(h.tag, false))
+		}
+	} else {
+		// Held while sending: two batches computed at once could each
+		// acknowledge the other's top tag.
+		t.mu.Lock()
+		for _, h := range hs {
+			t.settled(h.tag)
+		}
+		limit := t.upTo()
+		var top uint64
+		for _, h := range hs {
+			if h.tag <= limit {
+				top = max(top, h.tag)
+			}
+		}
+		var err error
+		if top > 0 {
+			err = hs[0].ch.Ack(top, true)
+		}
+		for _, h := range hs {
+			if h.tag <= limit {
+				ack(h, err)
+			} else {
+				ack(h, h.ch.Ack(h.tag, false))
+			}
+		}
+		t.mu.Unlock()
+	}
+	for _, h := range done {
+		h.settled() // may change the prefetch count: not under t.mu
+	}
+	return errs
 }
 
 // Reject drops d (basic.reject), or with requeue gives it back to its
@@ -124,7 +198,9 @@ func (b *Broker) Reject(_ context.Context, d *celery.Delivery, requeue bool) err
 	if err != nil {
 		return err
 	}
-	if err := settleErr(h, h.ch.Reject(h.tag, requeue)); err != nil {
+	err = h.ch.Reject(h.tag, requeue)
+	h.forget()
+	if err := settleErr(h, err); err != nil {
 		return err
 	}
 	h.settled()
@@ -147,7 +223,9 @@ func (b *Broker) Requeue(_ context.Context, ds ...*celery.Delivery) (int, error)
 			n++ // RabbitMQ gave it back when its channel closed
 			continue
 		}
-		if err := settleErr(h, h.ch.Nack(h.tag, false, true)); err != nil {
+		err = h.ch.Nack(h.tag, false, true)
+		h.forget()
+		if err := settleErr(h, err); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -169,6 +247,10 @@ type inbound struct {
 	d     amqp.Delivery
 }
 
+// maxInbox bounds the buffer of deliveries received and not yet fetched
+// (with no prefetch limit, RabbitMQ sends without bound).
+const maxInbox = 256
+
 // receiver consumes a set of queues on one channel: basic.qos with the
 // broker's prefetch, one basic.consume per queue, their deliveries
 // merged. Only ReceiveBatch's goroutine touches the channel state.
@@ -185,6 +267,7 @@ type receiver struct {
 	// Owned by ReceiveBatch (and Close, once it returned).
 	ch       *amqp.Channel
 	qos      *qos
+	dtags    *deliveryTags
 	chClosed chan *amqp.Error
 	cancels  chan string
 	tags     map[string]string // queue → consumer tag
@@ -302,7 +385,8 @@ func (r *receiver) ReceiveBatch(ctx context.Context, max int) ([]*celery.Deliver
 func (r *receiver) delivery(m inbound) *celery.Delivery {
 	// Tracked: RabbitMQ holds every delivery unacknowledged until it is
 	// settled.
-	h := &settle{ch: r.ch, tag: m.d.DeliveryTag}
+	h := &settle{ch: r.ch, tag: m.d.DeliveryTag, tags: r.dtags}
+	r.dtags.received(m.d.DeliveryTag)
 	if eta, _ := m.d.Headers["eta"].(string); eta != "" && r.qos.base > 0 {
 		h.qos = r.qos
 		r.qos.add(1)
@@ -321,20 +405,8 @@ func (r *receiver) delivery(m inbound) *celery.Delivery {
 		}
 		return d
 	}
-	raw, err := envelopeOf(&m.d)
-	if err != nil {
-		d.Err = fmt.Errorf("%w: %w", kombu.ErrMalformed, err)
-		d.Tag = strconv.FormatUint(m.d.DeliveryTag, 10)
-		d.Exchange, d.RoutingKey = m.d.Exchange, m.d.RoutingKey
-		// The task id, when the message names one, gets its FAILURE.
-		d.TaskID = m.d.CorrelationId
-		if id, ok := m.d.Headers["id"].(string); ok {
-			d.TaskID = id
-		}
-		return d
-	}
-	d.Raw = raw
-	d.Parse()
+	// Parsed as it comes: no envelope JSON to write and parse again.
+	d.SetEnvelope(envelopeOf(&m.d))
 	return d
 }
 
@@ -380,10 +452,18 @@ func (r *receiver) setup(ctx context.Context) error {
 		}
 		r.ch = ch
 		r.qos = &qos{ch: ch, base: r.b.o.prefetch, global: global, log: r.b.o.logger}
+		r.dtags = &deliveryTags{}
 		r.chClosed = ch.NotifyClose(make(chan *amqp.Error, 1))
 		r.cancels = ch.NotifyCancel(make(chan string, 8))
 		r.tags = map[string]string{}
-		r.in = make(chan inbound)
+		// Buffered, so that a fetch takes what arrived meanwhile at once
+		// rather than one delivery per forwarder; what it holds is as
+		// unacknowledged as what amqp091-go buffers before it.
+		inbox := r.b.o.prefetch
+		if inbox <= 0 || inbox > maxInbox {
+			inbox = maxInbox
+		}
+		r.in = make(chan inbound, inbox)
 		r.stop = make(chan struct{})
 	}
 	want := r.Queues()

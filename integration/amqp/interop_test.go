@@ -5,6 +5,7 @@ package amqp
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,4 +175,42 @@ func TestETATasksDoNotFillPrefetch(t *testing.T) {
 	if err := r.Get(wctx, &sum); err != nil || sum != 11 {
 		t.Fatalf("task behind three ETA tasks: %d, %v", sum, err)
 	}
+}
+
+// TestHeldETATasksSurviveBatchedAcks: acknowledgements the worker sends
+// for many deliveries at once never cover a delivery it still holds. Two
+// ETA tasks due in an hour arrive first, then a stream of tasks runs to
+// the end, some before them, most after; killed (SIGKILL), the worker
+// leaves the two unacknowledged, and RabbitMQ gives them back to the
+// queue.
+func TestHeldETATasksSurviveBatchedAcks(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	var results []*celery.AsyncResult
+	for i := range 400 {
+		if i == 100 || i == 101 {
+			if _, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(0, 0), celery.Countdown(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		r, err := e.Client.SendTask(ctx, "tasks.add", celery.Args(i, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	w := e.startWorker(t, "-c", "8", "-n", "held@%h")
+	for _, r := range results {
+		if meta, err := r.Wait(ctx); err != nil || meta.Status != celery.StateSuccess {
+			t.Fatalf("%s: %+v, %v", r.ID, meta, err)
+		}
+	}
+	w.Cmd.Process.Signal(syscall.SIGKILL)
+	<-w.Done()
+	// RabbitMQ requeues a closed connection's messages shortly after.
+	waitUntil(t, "the two ETA tasks back in the queue", 30*time.Second, func() bool {
+		left, err := e.Broker.QueueLength(ctx, "celery")
+		return err == nil && left == 2
+	})
 }
