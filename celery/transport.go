@@ -88,6 +88,13 @@ type Receiver interface {
 	Close() error
 }
 
+// Preparer is implemented by a Receiver that can declare its queues and
+// open its consumer before the first ReceiveBatch (AMQP), so that a worker
+// reports ready only once the queues it consumes exist.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // Settler ends deliveries. Each method keeps the transport's own
 // ordering (Redis: an ack never overtakes the delivery's record in
 // unacked), so callers never settle by hand.

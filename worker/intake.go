@@ -48,11 +48,23 @@ func newIntake(broker celery.Transport, o *options, deliver func(context.Context
 	return in
 }
 
-// run consumes until ctx ends or the transport fails for good; it returns
-// ctx's error or the transport's.
-func (in *intake) run(ctx context.Context) error {
+// open returns the receiver of the consumed queues. When the transport
+// can set it up ahead of the first fetch (celery.Preparer: AMQP declares
+// the queues and opens its channel), it does so now, so that the worker
+// says it is ready once its queues exist, as Celery's consumer does; an
+// error then comes back from the first fetch, which reports it.
+func (in *intake) open(ctx context.Context) celery.Receiver {
 	c := in.broker.Consume(in.Queues()...)
 	c.SetMaxMessageSize(in.maxMessageSize)
+	if p, ok := c.(celery.Preparer); ok {
+		_ = p.Prepare(ctx)
+	}
+	return c
+}
+
+// run consumes from c (open's) until ctx ends or the transport fails for
+// good, then closes it; it returns ctx's error or the transport's.
+func (in *intake) run(ctx context.Context, c celery.Receiver) error {
 	defer c.Close()
 	return in.consume(ctx, c)
 }

@@ -232,9 +232,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.startBroadcasts(ctx)
 
 	w.skipPaused(ctx)
+	rx := w.intake.open(ctx)
 	w.o.logger.Info("worker ready", "hostname", w.o.hostname, "queues", w.Queues(), "concurrency", w.Concurrency(), "prefetch", w.PrefetchCount())
 	w.hooks.workerReady()
-	err := w.intake.run(ctx)
+	err := w.intake.run(ctx, rx)
 	shutdown() // the broadcast queues stop consuming with the intake
 	w.stopBroadcasts()
 	w.shutdownWarm(stopTasks)

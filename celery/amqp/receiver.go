@@ -416,6 +416,16 @@ var errChannelClosed = errors.New("amqp: channel closed")
 // setup opens the channel when there is none and makes the consumers
 // match the queue set: a consumer for each queue (declared first), none
 // for a queue no longer in it.
+var _ celery.Preparer = (*receiver)(nil)
+
+// Prepare declares the consumed queues and opens the consuming channel
+// now rather than at the first ReceiveBatch (celery.Preparer).
+func (r *receiver) Prepare(ctx context.Context) error {
+	r.session.Lock()
+	defer r.session.Unlock()
+	return r.setup(ctx)
+}
+
 func (r *receiver) setup(ctx context.Context) error {
 	if r.ch != nil && r.ch.IsClosed() {
 		// Lost while no fetch waited on chClosed (the pool was busy):

@@ -75,12 +75,8 @@ func TestMalformedAMQPMessages(t *testing.T) {
 	w := e.startWorker(t, "-n", "picky@%h")
 	ctx := ctxFor(t, 2*time.Minute)
 	ch := e.channel(t)
-	// Declared here as kombu declares it: "worker ready" may come before
-	// the worker's consumer has declared the queue, and RabbitMQ drops a
-	// message sent to a queue that does not exist yet.
-	if _, err := ch.QueueDeclare("celery", true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	// Not declared here: a worker says it is ready once its queues exist
+	// (RabbitMQ would drop a message sent to a missing queue).
 	bad := []amqp091.Publishing{
 		{ContentType: "application/x-python-serialize", ContentEncoding: "binary", Body: []byte("\x80\x04K\x01."),
 			Headers: amqp091.Table{"id": "bad-ctype", "task": "tasks.add"}, CorrelationId: "bad-ctype"},
